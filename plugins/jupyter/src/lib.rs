@@ -1,0 +1,103 @@
+//! `jupyter`: the Jupyter notebook pipeline type.
+//!
+//! Content is one or more `.ipynb` files (nbformat 4 JSON); a new pipeline starts with an empty
+//! `notebook.ipynb`. Launching through JupyterHub arrives with the Acumos surface.
+
+use pipewright_sdk::type_handler::{
+    Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline, PluginError, TypeInfo,
+};
+use serde_json::{json, Value};
+
+pub const NOTEBOOK_FILE: &str = "notebook.ipynb";
+
+// Constructed only by the export glue, which exists on wasm32 alone.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+struct Jupyter;
+
+impl Guest for Jupyter {
+    fn describe() -> TypeInfo {
+        TypeInfo {
+            id: "jupyter".into(),
+            display_name: "Jupyter".into(),
+            content_kinds: vec!["application/x-ipynb+json".into()],
+            default_files: vec![NOTEBOOK_FILE.into()],
+        }
+    }
+
+    fn validate(_pipeline: Pipeline, content: Vec<File>) -> Vec<Diagnostic> {
+        validate_files(&content)
+    }
+
+    fn scaffold(_pipeline: Pipeline) -> Vec<File> {
+        vec![File { path: NOTEBOOK_FILE.into(), contents: empty_notebook() }]
+    }
+
+    fn launch(_context: LaunchContext) -> Result<LaunchInfo, PluginError> {
+        Err(PluginError {
+            code: "launch-unavailable".into(),
+            message: "launching Jupyter pipelines is not available on this server yet".into(),
+        })
+    }
+}
+
+/// An empty nbformat 4.5 notebook with a Python 3 kernel.
+pub fn empty_notebook() -> Vec<u8> {
+    let notebook = json!({
+        "cells": [],
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5
+    });
+    serde_json::to_vec_pretty(&notebook).expect("a literal serializes")
+}
+
+/// Every `.ipynb` must be an nbformat 4 notebook with a `cells` list; at least one must exist.
+pub fn validate_files(content: &[File]) -> Vec<Diagnostic> {
+    let notebooks: Vec<&File> = content.iter().filter(|f| f.path.ends_with(".ipynb")).collect();
+    if notebooks.is_empty() {
+        return vec![Diagnostic::error("missing-notebook", None, "the content holds no `.ipynb` notebook")];
+    }
+    notebooks.into_iter().filter_map(|file| check_notebook(file).err()).collect()
+}
+
+fn check_notebook(file: &File) -> Result<(), Diagnostic> {
+    let invalid = |why: String| Diagnostic::error("invalid-notebook", Some(&file.path), format!("{}: {why}", file.path));
+    let doc: Value = serde_json::from_slice(&file.contents).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    match doc.get("nbformat").and_then(Value::as_u64) {
+        Some(4) => {}
+        Some(other) => return Err(invalid(format!("nbformat {other} is not supported (4 is)"))),
+        None => return Err(invalid("no `nbformat` number".into())),
+    }
+    if !doc.get("cells").is_some_and(Value::is_array) {
+        return Err(invalid("no `cells` list".into()));
+    }
+    Ok(())
+}
+
+pipewright_sdk::export_type_handler!(Jupyter);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, contents: &[u8]) -> File {
+        File { path: path.into(), contents: contents.to_vec() }
+    }
+
+    #[test]
+    fn scaffold_is_a_valid_notebook() {
+        assert!(validate_files(&[file(NOTEBOOK_FILE, &empty_notebook())]).is_empty());
+    }
+
+    #[test]
+    fn refuses_missing_or_broken_notebooks() {
+        let codes = |files: &[File]| validate_files(files).into_iter().map(|d| d.code).collect::<Vec<_>>();
+        assert_eq!(codes(&[file("readme.md", b"hi")]), ["missing-notebook"]);
+        assert_eq!(codes(&[file("a.ipynb", b"{not json")]), ["invalid-notebook"]);
+        assert_eq!(codes(&[file("a.ipynb", br#"{"nbformat": 3, "cells": []}"#)]), ["invalid-notebook"]);
+        assert_eq!(codes(&[file("a.ipynb", br#"{"nbformat": 4}"#)]), ["invalid-notebook"]);
+    }
+}

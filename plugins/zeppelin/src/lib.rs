@@ -1,0 +1,99 @@
+//! `zeppelin`: the Apache Zeppelin note pipeline type.
+//!
+//! Content is one or more `.zpln` files (Zeppelin 0.9+ note JSON: `name`, `paragraphs`, `config`);
+//! a new pipeline starts with an empty `note.zpln`. Launching through Zeppelin's notebook REST API
+//! arrives with the Acumos surface.
+
+use pipewright_sdk::type_handler::{
+    Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline, PluginError, TypeInfo,
+};
+use serde_json::{json, Value};
+
+pub const NOTE_FILE: &str = "note.zpln";
+
+// Constructed only by the export glue, which exists on wasm32 alone.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+struct Zeppelin;
+
+impl Guest for Zeppelin {
+    fn describe() -> TypeInfo {
+        TypeInfo {
+            id: "zeppelin".into(),
+            display_name: "Zeppelin".into(),
+            content_kinds: vec!["application/vnd.zeppelin.note+json".into()],
+            default_files: vec![NOTE_FILE.into()],
+        }
+    }
+
+    fn validate(_pipeline: Pipeline, content: Vec<File>) -> Vec<Diagnostic> {
+        validate_files(&content)
+    }
+
+    fn scaffold(pipeline: Pipeline) -> Vec<File> {
+        vec![File { path: NOTE_FILE.into(), contents: empty_note(&pipeline.name) }]
+    }
+
+    fn launch(_context: LaunchContext) -> Result<LaunchInfo, PluginError> {
+        Err(PluginError {
+            code: "launch-unavailable".into(),
+            message: "launching Zeppelin pipelines is not available on this server yet".into(),
+        })
+    }
+}
+
+/// An empty Zeppelin note named after the pipeline.
+pub fn empty_note(name: &str) -> Vec<u8> {
+    let note = json!({
+        "name": name,
+        "paragraphs": [],
+        "config": {"isZeppelinNotebookCronEnable": false},
+        "info": {},
+        "noteParams": {},
+        "noteForms": {},
+        "angularObjects": {},
+        "version": "0.10.1"
+    });
+    serde_json::to_vec_pretty(&note).expect("a literal serializes")
+}
+
+/// Every `.zpln` must be a JSON object with a `paragraphs` list; at least one must exist.
+pub fn validate_files(content: &[File]) -> Vec<Diagnostic> {
+    let notes: Vec<&File> = content.iter().filter(|f| f.path.ends_with(".zpln")).collect();
+    if notes.is_empty() {
+        return vec![Diagnostic::error("missing-note", None, "the content holds no `.zpln` note")];
+    }
+    notes.into_iter().filter_map(|file| check_note(file).err()).collect()
+}
+
+fn check_note(file: &File) -> Result<(), Diagnostic> {
+    let invalid = |why: String| Diagnostic::error("invalid-note", Some(&file.path), format!("{}: {why}", file.path));
+    let doc: Value = serde_json::from_slice(&file.contents).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    if !doc.get("paragraphs").is_some_and(Value::is_array) {
+        return Err(invalid("no `paragraphs` list".into()));
+    }
+    Ok(())
+}
+
+pipewright_sdk::export_type_handler!(Zeppelin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, contents: &[u8]) -> File {
+        File { path: path.into(), contents: contents.to_vec() }
+    }
+
+    #[test]
+    fn scaffold_is_a_valid_note() {
+        assert!(validate_files(&[file(NOTE_FILE, &empty_note("demo"))]).is_empty());
+    }
+
+    #[test]
+    fn refuses_missing_or_broken_notes() {
+        let codes = |files: &[File]| validate_files(files).into_iter().map(|d| d.code).collect::<Vec<_>>();
+        assert_eq!(codes(&[file("a.ipynb", b"{}")]), ["missing-note"]);
+        assert_eq!(codes(&[file("n.zpln", b"[")]), ["invalid-note"]);
+        assert_eq!(codes(&[file("n.zpln", br#"{"name": "x"}"#)]), ["invalid-note"]);
+    }
+}

@@ -1,0 +1,101 @@
+//! `pipewright-sdk`: what a pipewright plugin author depends on.
+//!
+//! A plugin is a WebAssembly component built for `wasm32-wasip2` that implements one world of the
+//! frozen WIT package `pipewright:plugin@0.1.0` (in the repository's `wit/plugin@0.1.0/`):
+//!
+//! - [`type_handler`]: adds a pipeline type (`describe`, `validate`, `scaffold`, `launch`);
+//!   export it with [`export_type_handler!`].
+//! - [`policy`]: decides what may be registered (`check`); export it with [`export_policy!`].
+//!
+//! ```ignore
+//! use pipewright_sdk::policy::{Guest, Pipeline, PolicyContext, Violation};
+//! struct MyPolicy;
+//! impl Guest for MyPolicy {
+//!     fn check(c: Pipeline, existing: Vec<String>, ctx: PolicyContext) -> Result<Pipeline, Vec<Violation>> {
+//!         Ok(c)
+//!     }
+//! }
+//! pipewright_sdk::export_policy!(MyPolicy);
+//! ```
+//!
+//! Report domain failures through the returned `Result`; a panic becomes a trap, which the host
+//! reports as a failure of your plugin.
+
+/// Exports a [`policy::Guest`] implementation as the component's `policy` interface.
+///
+/// Expands to nothing when not compiling for WebAssembly, so a plugin crate's rules can be
+/// unit-tested natively with `cargo test`.
+#[macro_export]
+macro_rules! export_policy {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::policy::export_policy_bindings!($ty);
+    };
+}
+
+/// Exports a [`type_handler::Guest`] implementation as the component's `pipeline-type` interface.
+///
+/// Expands to nothing when not compiling for WebAssembly (see [`export_policy!`]).
+#[macro_export]
+macro_rules! export_type_handler {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::type_handler::export_type_handler_bindings!($ty);
+    };
+}
+
+/// Bindings of the `validation-policy` world.
+pub mod policy {
+    wit_bindgen::generate!({
+        world: "validation-policy",
+        path: "../wit/plugin@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "export_policy_bindings",
+        default_bindings_module: "pipewright_sdk::policy",
+    });
+
+    pub use self::exports::pipewright::plugin::policy::{Guest, PolicyContext, Violation};
+    pub use self::pipewright::plugin::host;
+    pub use self::pipewright::plugin::types::{Pipeline, Port, Property};
+
+    impl Violation {
+        /// A violation of `field` with a stable `code` and a human-readable message.
+        pub fn new(code: &str, field: Option<&str>, message: impl Into<String>) -> Self {
+            Violation {
+                code: code.to_string(),
+                field: field.map(str::to_string),
+                message: message.into(),
+            }
+        }
+    }
+}
+
+/// Bindings of the `type-handler` world.
+pub mod type_handler {
+    wit_bindgen::generate!({
+        world: "type-handler",
+        path: "../wit/plugin@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "export_type_handler_bindings",
+        default_bindings_module: "pipewright_sdk::type_handler",
+    });
+
+    pub use self::exports::pipewright::plugin::pipeline_type::Guest;
+    pub use self::pipewright::plugin::host;
+    pub use self::pipewright::plugin::types::{
+        Diagnostic, File, LaunchContext, LaunchInfo, Pipeline, PluginError, Port, Property,
+        Severity, TypeInfo,
+    };
+
+    impl Diagnostic {
+        /// An `error` diagnostic: the host refuses the content.
+        pub fn error(code: &str, field: Option<&str>, message: impl Into<String>) -> Self {
+            Diagnostic {
+                severity: Severity::Error,
+                code: code.to_string(),
+                field: field.map(str::to_string),
+                message: message.into(),
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! A deliberately hostile validation policy for the plugin host's containment tests.
+//! What it does depends on the candidate's name:
+//! `trap` panics (a trap), `loop` never returns, `alloc` asks for 4 GiB, anything else passes.
+
+use pipewright_sdk::policy::{Guest, Pipeline, PolicyContext, Violation};
+
+// Constructed only by the export glue, which exists on wasm32 alone.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+struct Hostile;
+
+impl Guest for Hostile {
+    fn check(candidate: Pipeline, _existing: Vec<String>, _ctx: PolicyContext) -> Result<Pipeline, Vec<Violation>> {
+        match candidate.name.as_str() {
+            "trap" => panic!("hostile policy traps on purpose"),
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "alloc" => {
+                let huge: Vec<u8> = vec![1u8; 4 << 30];
+                std::hint::black_box(&huge);
+                Ok(candidate)
+            }
+            _ => Ok(candidate),
+        }
+    }
+}
+
+pipewright_sdk::export_policy!(Hostile);
