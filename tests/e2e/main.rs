@@ -1,0 +1,10 @@
+//! End-to-end tests: a real server on a loopback port, real SQLite and PostgreSQL, real plugins.
+//!
+//! PostgreSQL tests take the server from `PIPEWRIGHT_TEST_POSTGRES_URL` and create a fresh
+//! database per test. Without it they are skipped with a note, except under CI (`CI=true`),
+//! where a missing peer fails the run.
+
+mod api_v1;
+mod cli;
+mod harness;
+mod plugin_host;

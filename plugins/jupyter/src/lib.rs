@@ -29,7 +29,10 @@ impl Guest for Jupyter {
     }
 
     fn scaffold(_pipeline: Pipeline) -> Vec<File> {
-        vec![File { path: NOTEBOOK_FILE.into(), contents: empty_notebook() }]
+        vec![File {
+            path: NOTEBOOK_FILE.into(),
+            contents: empty_notebook(),
+        }]
     }
 
     fn launch(_context: LaunchContext) -> Result<LaunchInfo, PluginError> {
@@ -56,16 +59,33 @@ pub fn empty_notebook() -> Vec<u8> {
 
 /// Every `.ipynb` must be an nbformat 4 notebook with a `cells` list; at least one must exist.
 pub fn validate_files(content: &[File]) -> Vec<Diagnostic> {
-    let notebooks: Vec<&File> = content.iter().filter(|f| f.path.ends_with(".ipynb")).collect();
+    let notebooks: Vec<&File> = content
+        .iter()
+        .filter(|f| f.path.ends_with(".ipynb"))
+        .collect();
     if notebooks.is_empty() {
-        return vec![Diagnostic::error("missing-notebook", None, "the content holds no `.ipynb` notebook")];
+        return vec![Diagnostic::error(
+            "missing-notebook",
+            None,
+            "the content holds no `.ipynb` notebook",
+        )];
     }
-    notebooks.into_iter().filter_map(|file| check_notebook(file).err()).collect()
+    notebooks
+        .into_iter()
+        .filter_map(|file| check_notebook(file).err())
+        .collect()
 }
 
 fn check_notebook(file: &File) -> Result<(), Diagnostic> {
-    let invalid = |why: String| Diagnostic::error("invalid-notebook", Some(&file.path), format!("{}: {why}", file.path));
-    let doc: Value = serde_json::from_slice(&file.contents).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let invalid = |why: String| {
+        Diagnostic::error(
+            "invalid-notebook",
+            Some(&file.path),
+            format!("{}: {why}", file.path),
+        )
+    };
+    let doc: Value =
+        serde_json::from_slice(&file.contents).map_err(|e| invalid(format!("not JSON: {e}")))?;
     match doc.get("nbformat").and_then(Value::as_u64) {
         Some(4) => {}
         Some(other) => return Err(invalid(format!("nbformat {other} is not supported (4 is)"))),
@@ -84,7 +104,10 @@ mod tests {
     use super::*;
 
     fn file(path: &str, contents: &[u8]) -> File {
-        File { path: path.into(), contents: contents.to_vec() }
+        File {
+            path: path.into(),
+            contents: contents.to_vec(),
+        }
     }
 
     #[test]
@@ -94,10 +117,24 @@ mod tests {
 
     #[test]
     fn refuses_missing_or_broken_notebooks() {
-        let codes = |files: &[File]| validate_files(files).into_iter().map(|d| d.code).collect::<Vec<_>>();
+        let codes = |files: &[File]| {
+            validate_files(files)
+                .into_iter()
+                .map(|d| d.code)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(codes(&[file("readme.md", b"hi")]), ["missing-notebook"]);
-        assert_eq!(codes(&[file("a.ipynb", b"{not json")]), ["invalid-notebook"]);
-        assert_eq!(codes(&[file("a.ipynb", br#"{"nbformat": 3, "cells": []}"#)]), ["invalid-notebook"]);
-        assert_eq!(codes(&[file("a.ipynb", br#"{"nbformat": 4}"#)]), ["invalid-notebook"]);
+        assert_eq!(
+            codes(&[file("a.ipynb", b"{not json")]),
+            ["invalid-notebook"]
+        );
+        assert_eq!(
+            codes(&[file("a.ipynb", br#"{"nbformat": 3, "cells": []}"#)]),
+            ["invalid-notebook"]
+        );
+        assert_eq!(
+            codes(&[file("a.ipynb", br#"{"nbformat": 4}"#)]),
+            ["invalid-notebook"]
+        );
     }
 }

@@ -34,7 +34,11 @@ impl Guest for AcumosPolicy {
 pub fn check_pipeline(name: &str, version: Option<&str>) -> Vec<Violation> {
     let mut violations = Vec::new();
     if name.trim().is_empty() {
-        violations.push(Violation::new("name-missing", Some("name"), "pipeline name is missing"));
+        violations.push(Violation::new(
+            "name-missing",
+            Some("name"),
+            "pipeline name is missing",
+        ));
     } else if !valid_name(name) {
         violations.push(Violation::new(
             "invalid-name",
@@ -73,7 +77,10 @@ mod tests {
     use super::check_pipeline;
 
     fn codes(name: &str, version: Option<&str>) -> Vec<String> {
-        check_pipeline(name, version).into_iter().map(|v| v.code).collect()
+        check_pipeline(name, version)
+            .into_iter()
+            .map(|v| v.code)
+            .collect()
     }
 
     #[test]
@@ -81,7 +88,10 @@ mod tests {
         assert!(codes("churn_model2", Some("1.0")).is_empty());
         assert!(codes("A", None).is_empty());
         assert!(codes("x", Some("2_rc.1")).is_empty());
-        assert!(codes("x", Some("")).is_empty(), "an empty version is an absent version");
+        assert!(
+            codes("x", Some("")).is_empty(),
+            "an empty version is an absent version"
+        );
     }
 
     #[test]

@@ -28,7 +28,11 @@ impl Guest for SemverPolicy {
 /// The rule itself, free of WIT so it is unit-tested natively.
 pub fn check_version(version: Option<&str>, existing: &[String]) -> Option<Violation> {
     let Some(text) = version else {
-        return Some(Violation::new("invalid-version", Some("version"), "a version is required"));
+        return Some(Violation::new(
+            "invalid-version",
+            Some("version"),
+            "a version is required",
+        ));
     };
     let candidate = match Version::parse(text) {
         Ok(v) => v,
@@ -40,7 +44,10 @@ pub fn check_version(version: Option<&str>, existing: &[String]) -> Option<Viola
             ))
         }
     };
-    let highest = existing.iter().filter_map(|v| Version::parse(v).ok()).max()?;
+    let highest = existing
+        .iter()
+        .filter_map(|v| Version::parse(v).ok())
+        .max()?;
     match candidate.cmp_precedence(&highest) {
         std::cmp::Ordering::Greater => None,
         std::cmp::Ordering::Equal => Some(Violation::new(
@@ -51,7 +58,9 @@ pub fn check_version(version: Option<&str>, existing: &[String]) -> Option<Viola
         std::cmp::Ordering::Less => Some(Violation::new(
             "version-lower-than-latest",
             Some("version"),
-            format!("version {text} is lower than the registered {highest}; it must be incremented"),
+            format!(
+                "version {text} is lower than the registered {highest}; it must be incremented"
+            ),
         )),
     }
 }
@@ -71,7 +80,10 @@ mod tests {
     fn first_version_must_be_semver() {
         assert_eq!(code(Some("0.0.1"), &[]), None);
         assert_eq!(code(Some("1.0"), &[]).as_deref(), Some("invalid-version"));
-        assert_eq!(code(Some("v1.0.0"), &[]).as_deref(), Some("invalid-version"));
+        assert_eq!(
+            code(Some("v1.0.0"), &[]).as_deref(),
+            Some("invalid-version")
+        );
         assert_eq!(code(None, &[]).as_deref(), Some("invalid-version"));
     }
 
@@ -79,12 +91,21 @@ mod tests {
     fn must_be_higher_than_every_existing_version() {
         assert_eq!(code(Some("0.0.2"), &["0.0.1"]), None);
         assert_eq!(code(Some("1.0.0"), &["0.0.1", "0.0.2"]), None);
-        assert_eq!(code(Some("0.0.2"), &["0.0.2"]).as_deref(), Some("version-not-incremented"));
-        assert_eq!(code(Some("0.0.1"), &["0.0.2"]).as_deref(), Some("version-lower-than-latest"));
+        assert_eq!(
+            code(Some("0.0.2"), &["0.0.2"]).as_deref(),
+            Some("version-not-incremented")
+        );
+        assert_eq!(
+            code(Some("0.0.1"), &["0.0.2"]).as_deref(),
+            Some("version-lower-than-latest")
+        );
         // precedence, not string order: 0.10.0 > 0.9.0
         assert_eq!(code(Some("0.10.0"), &["0.9.0"]), None);
         // build metadata does not count for precedence
-        assert_eq!(code(Some("1.0.0+b2"), &["1.0.0+b1"]).as_deref(), Some("version-not-incremented"));
+        assert_eq!(
+            code(Some("1.0.0+b2"), &["1.0.0+b1"]).as_deref(),
+            Some("version-not-incremented")
+        );
     }
 
     #[test]

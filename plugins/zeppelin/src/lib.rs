@@ -30,7 +30,10 @@ impl Guest for Zeppelin {
     }
 
     fn scaffold(pipeline: Pipeline) -> Vec<File> {
-        vec![File { path: NOTE_FILE.into(), contents: empty_note(&pipeline.name) }]
+        vec![File {
+            path: NOTE_FILE.into(),
+            contents: empty_note(&pipeline.name),
+        }]
     }
 
     fn launch(_context: LaunchContext) -> Result<LaunchInfo, PluginError> {
@@ -58,16 +61,33 @@ pub fn empty_note(name: &str) -> Vec<u8> {
 
 /// Every `.zpln` must be a JSON object with a `paragraphs` list; at least one must exist.
 pub fn validate_files(content: &[File]) -> Vec<Diagnostic> {
-    let notes: Vec<&File> = content.iter().filter(|f| f.path.ends_with(".zpln")).collect();
+    let notes: Vec<&File> = content
+        .iter()
+        .filter(|f| f.path.ends_with(".zpln"))
+        .collect();
     if notes.is_empty() {
-        return vec![Diagnostic::error("missing-note", None, "the content holds no `.zpln` note")];
+        return vec![Diagnostic::error(
+            "missing-note",
+            None,
+            "the content holds no `.zpln` note",
+        )];
     }
-    notes.into_iter().filter_map(|file| check_note(file).err()).collect()
+    notes
+        .into_iter()
+        .filter_map(|file| check_note(file).err())
+        .collect()
 }
 
 fn check_note(file: &File) -> Result<(), Diagnostic> {
-    let invalid = |why: String| Diagnostic::error("invalid-note", Some(&file.path), format!("{}: {why}", file.path));
-    let doc: Value = serde_json::from_slice(&file.contents).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let invalid = |why: String| {
+        Diagnostic::error(
+            "invalid-note",
+            Some(&file.path),
+            format!("{}: {why}", file.path),
+        )
+    };
+    let doc: Value =
+        serde_json::from_slice(&file.contents).map_err(|e| invalid(format!("not JSON: {e}")))?;
     if !doc.get("paragraphs").is_some_and(Value::is_array) {
         return Err(invalid("no `paragraphs` list".into()));
     }
@@ -81,7 +101,10 @@ mod tests {
     use super::*;
 
     fn file(path: &str, contents: &[u8]) -> File {
-        File { path: path.into(), contents: contents.to_vec() }
+        File {
+            path: path.into(),
+            contents: contents.to_vec(),
+        }
     }
 
     #[test]
@@ -91,9 +114,17 @@ mod tests {
 
     #[test]
     fn refuses_missing_or_broken_notes() {
-        let codes = |files: &[File]| validate_files(files).into_iter().map(|d| d.code).collect::<Vec<_>>();
+        let codes = |files: &[File]| {
+            validate_files(files)
+                .into_iter()
+                .map(|d| d.code)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(codes(&[file("a.ipynb", b"{}")]), ["missing-note"]);
         assert_eq!(codes(&[file("n.zpln", b"[")]), ["invalid-note"]);
-        assert_eq!(codes(&[file("n.zpln", br#"{"name": "x"}"#)]), ["invalid-note"]);
+        assert_eq!(
+            codes(&[file("n.zpln", br#"{"name": "x"}"#)]),
+            ["invalid-note"]
+        );
     }
 }

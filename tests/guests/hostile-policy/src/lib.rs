@@ -9,7 +9,11 @@ use pipewright_sdk::policy::{Guest, Pipeline, PolicyContext, Violation};
 struct Hostile;
 
 impl Guest for Hostile {
-    fn check(candidate: Pipeline, _existing: Vec<String>, _ctx: PolicyContext) -> Result<Pipeline, Vec<Violation>> {
+    fn check(
+        candidate: Pipeline,
+        _existing: Vec<String>,
+        _ctx: PolicyContext,
+    ) -> Result<Pipeline, Vec<Violation>> {
         match candidate.name.as_str() {
             "trap" => panic!("hostile policy traps on purpose"),
             "loop" => {

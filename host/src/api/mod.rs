@@ -1,0 +1,67 @@
+//! The HTTP surfaces. One module per surface, each exposing `router()`; [`app`] merges them with
+//! the operational routes and the layers every request goes through (a tracing span, metrics).
+//! Handlers are thin: parse the wire shape, call the registry, map the answer.
+
+pub mod error;
+pub mod ops;
+pub mod v1;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::registry::Registry;
+
+/// Everything a handler may reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Registry,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub openapi: Arc<utoipa::openapi::OpenApi>,
+}
+
+/// Largest request body accepted (version uploads carry their files).
+pub const MAX_BODY_BYTES: usize = 64 << 20;
+
+/// The whole server: every surface, `/healthz`, `/metrics`, `/v1/openapi.json`.
+pub fn app(registry: Registry) -> Router {
+    let (v1_router, openapi) = v1::router().split_for_parts();
+    let state = AppState {
+        registry,
+        metrics: ops::metrics_handle(),
+        openapi: Arc::new(openapi),
+    };
+    Router::new()
+        .merge(v1_router)
+        .merge(ops::router())
+        .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+            tracing::info_span!("request", method = %request.method(), uri = %request.uri(), route, user = tracing::field::Empty)
+        }))
+        .with_state(state)
+}
+
+/// Counts every request by method, matched route and status, and times it.
+async fn record_metrics(State(_): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("pipewright_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("pipewright_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,385 @@
+//! The native API, `/v1`: pipelines, their versions, types and plugins, in one REST shape.
+//! Every route needs a bearer token (`Authorization: Bearer pw_…`, from `pipewright token create`).
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::{ApiError, ErrorBody};
+use super::AppState;
+use crate::plugins;
+use crate::registry::{self, Caller, PipelineInfo, RegistryError, Surface, VersionInfo};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "pipewright native API", description = "Registry of versioned pipelines and WebAssembly plugins."),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(create_pipeline, list_pipelines))
+        .routes(routes!(get_pipeline_version))
+        .routes(routes!(register_version, list_versions))
+        .routes(routes!(get_version, delete_version))
+        .routes(routes!(list_types))
+        .routes(routes!(scaffold))
+        .routes(routes!(list_plugins))
+}
+
+/// A JSON body whose rejections are this surface's documented errors.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// The caller, from `Authorization: Bearer <token>`.
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or(RegistryError::Unauthenticated)?;
+        let caller = state.registry.authenticate(token).await?;
+        tracing::Span::current().record("user", caller.user.as_str());
+        Ok(Authenticated(caller))
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePipeline {
+    /// Defaults to the caller's account.
+    pub namespace: Option<String>,
+    pub name: String,
+    /// A registered pipeline type (`jupyter`, `zeppelin`, ...); case-insensitive.
+    #[serde(rename = "type")]
+    pub pipeline_type: String,
+    pub description: Option<String>,
+}
+
+/// Creates a pipeline (no versions yet).
+#[utoipa::path(post, path = "/v1/pipelines", tag = "pipelines", request_body = CreatePipeline,
+    responses((status = 201, body = PipelineInfo), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn create_pipeline(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Json(body): Json<CreatePipeline>,
+) -> Result<(StatusCode, Json<PipelineInfo>), ApiError> {
+    let new = registry::NewPipeline {
+        namespace: body.namespace,
+        name: body.name,
+        pipeline_type: body.pipeline_type,
+        description: body.description,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(state.registry.create_pipeline(&caller, new).await?),
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Only pipelines of this namespace.
+    pub namespace: Option<String>,
+}
+
+/// Lists pipelines, ordered by namespace and name.
+#[utoipa::path(get, path = "/v1/pipelines", tag = "pipelines", params(ListQuery),
+    responses((status = 200, body = Vec<PipelineInfo>), (status = 401, body = ErrorBody)))]
+async fn list_pipelines(
+    State(state): State<AppState>,
+    _caller: Authenticated,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<PipelineInfo>>, ApiError> {
+    let Query(query) = query?;
+    Ok(Json(
+        state
+            .registry
+            .list_pipelines(query.namespace.as_deref())
+            .await?,
+    ))
+}
+
+/// `name` gives the latest ready version; `name:version` that version.
+#[utoipa::path(get, path = "/v1/pipelines/{namespace}/{name}", tag = "versions",
+    params(("namespace" = String, Path), ("name" = String, Path, description = "`name` or `name:version`")),
+    responses((status = 200, body = VersionInfo), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_pipeline_version(
+    State(state): State<AppState>,
+    _caller: Authenticated,
+    path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<VersionInfo>, ApiError> {
+    let Path((namespace, reference)) = path?;
+    let (name, version) = match reference.split_once(':') {
+        Some((name, version)) => (name, Some(version)),
+        None => (reference.as_str(), None),
+    };
+    Ok(Json(
+        state.registry.version(&namespace, name, version).await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterVersion {
+    pub version: String,
+    pub description: Option<String>,
+    /// Free JSON kept with the version (ports, properties, ...).
+    #[schema(value_type = Object)]
+    pub definition: Option<serde_json::Value>,
+    /// The version's content.
+    #[serde(default)]
+    pub files: Vec<UploadedFile>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadedFile {
+    /// Relative path inside the pipeline (`notebook.ipynb`).
+    pub path: String,
+    /// The bytes, base64 (standard alphabet, padded).
+    pub content_base64: String,
+}
+
+/// Registers a version with uploaded content, through the bound policies and the type handler.
+#[utoipa::path(post, path = "/v1/pipelines/{namespace}/{name}/versions", tag = "versions", request_body = RegisterVersion,
+    params(("namespace" = String, Path), ("name" = String, Path)),
+    responses((status = 201, body = VersionInfo), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 502, description = "a plugin failed", body = ErrorBody)))]
+async fn register_version(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
+    Json(body): Json<RegisterVersion>,
+) -> Result<(StatusCode, Json<VersionInfo>), ApiError> {
+    let Path((namespace, name)) = path?;
+    let mut files = Vec::with_capacity(body.files.len());
+    for file in body.files {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(file.content_base64.as_bytes())
+            .map_err(|e| {
+                ApiError::bad_request(
+                    "invalid-content",
+                    format!("{}: content_base64 is not base64: {e}", file.path),
+                )
+            })?;
+        files.push((file.path, bytes));
+    }
+    let new = registry::NewVersion {
+        version: body.version,
+        description: body.description,
+        definition: body.definition.unwrap_or(serde_json::Value::Null),
+        files,
+    };
+    let registered = state
+        .registry
+        .register_version(&caller, &namespace, &name, new, Surface::V1)
+        .await?;
+    Ok((StatusCode::CREATED, Json(registered)))
+}
+
+/// Every version of a pipeline, in any state, lowest first.
+#[utoipa::path(get, path = "/v1/pipelines/{namespace}/{name}/versions", tag = "versions",
+    params(("namespace" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = Vec<VersionInfo>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_versions(
+    State(state): State<AppState>,
+    _caller: Authenticated,
+    path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<Vec<VersionInfo>>, ApiError> {
+    let Path((namespace, name)) = path?;
+    Ok(Json(state.registry.list_versions(&namespace, &name).await?))
+}
+
+/// One version, in any state.
+#[utoipa::path(get, path = "/v1/pipelines/{namespace}/{name}/versions/{version}", tag = "versions",
+    params(("namespace" = String, Path), ("name" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = VersionInfo), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_version(
+    State(state): State<AppState>,
+    _caller: Authenticated,
+    path: Result<Path<(String, String, String)>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<VersionInfo>, ApiError> {
+    let Path((namespace, name, version)) = path?;
+    Ok(Json(
+        state
+            .registry
+            .version(&namespace, &name, Some(&version))
+            .await?,
+    ))
+}
+
+/// Deletes one version (not while it is registering); it may be registered again afterwards.
+#[utoipa::path(delete, path = "/v1/pipelines/{namespace}/{name}/versions/{version}", tag = "versions",
+    params(("namespace" = String, Path), ("name" = String, Path), ("version" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn delete_version(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    path: Result<Path<(String, String, String)>, axum::extract::rejection::PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path((namespace, name, version)) = path?;
+    state
+        .registry
+        .delete_version(&caller, &namespace, &name, &version)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A pipeline type, as its handler describes it.
+#[derive(Serialize, ToSchema)]
+pub struct TypeView {
+    pub id: String,
+    pub display_name: String,
+    pub content_kinds: Vec<String>,
+    pub default_files: Vec<String>,
+    /// `plugin@version` of the handler.
+    pub handler: String,
+}
+
+/// The registered pipeline types.
+#[utoipa::path(get, path = "/v1/types", tag = "types",
+    responses((status = 200, body = Vec<TypeView>), (status = 401, body = ErrorBody)))]
+async fn list_types(
+    State(state): State<AppState>,
+    _caller: Authenticated,
+) -> Json<Vec<TypeView>> {
+    let types = state.registry.plugins().type_handlers();
+    Json(
+        types
+            .iter()
+            .map(|t| TypeView {
+                id: t.info.id.clone(),
+                display_name: t.info.display_name.clone(),
+                content_kinds: t.info.content_kinds.clone(),
+                default_files: t.info.default_files.clone(),
+                handler: t.id.to_string(),
+            })
+            .collect(),
+    )
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ScaffoldQuery {
+    /// The pipeline name the files are made for.
+    pub name: String,
+}
+
+/// The files a new pipeline of this type starts with, from its handler's `scaffold`.
+#[utoipa::path(get, path = "/v1/types/{type}/scaffold", tag = "types",
+    params(("type" = String, Path), ScaffoldQuery),
+    responses((status = 200, body = Vec<UploadedFile>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn scaffold(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    query: Result<Query<ScaffoldQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<UploadedFile>>, ApiError> {
+    let Path(type_id) = path?;
+    let Query(query) = query?;
+    let handler = state
+        .registry
+        .plugins()
+        .type_handler(&type_id)
+        .ok_or_else(|| RegistryError::NotFound(format!("pipeline type {type_id}")))?;
+    let pipeline = plugins::Pipeline {
+        namespace: caller.account,
+        name: query.name,
+        version: None,
+        type_: handler.info.id.clone(),
+        description: None,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        properties: Vec::new(),
+    };
+    let files = tokio::task::spawn_blocking(move || handler.scaffold(&pipeline))
+        .await
+        .map_err(|e| RegistryError::Internal(anyhow::anyhow!("scaffold task failed: {e}")))?
+        .map_err(RegistryError::from)?;
+    Ok(Json(
+        files
+            .into_iter()
+            .map(|f| UploadedFile {
+                path: f.path,
+                content_base64: base64::engine::general_purpose::STANDARD.encode(f.contents),
+            })
+            .collect(),
+    ))
+}
+
+/// A loaded plugin.
+#[derive(Serialize, ToSchema)]
+pub struct PluginView {
+    pub name: String,
+    pub version: String,
+    pub world: plugins::World,
+    /// sha256 of the component, hex.
+    pub digest: String,
+}
+
+/// The plugins loaded in this server.
+#[utoipa::path(get, path = "/v1/plugins", tag = "plugins",
+    responses((status = 200, body = Vec<PluginView>), (status = 401, body = ErrorBody)))]
+async fn list_plugins(
+    State(state): State<AppState>,
+    _caller: Authenticated,
+) -> Json<Vec<PluginView>> {
+    let host = state.registry.plugins();
+    let policies = host.policies().into_iter().map(|p| PluginView {
+        name: p.id.name.clone(),
+        version: p.id.version.clone(),
+        world: plugins::World::ValidationPolicy,
+        digest: p.digest.clone(),
+    });
+    let types = host.type_handlers().into_iter().map(|t| PluginView {
+        name: t.id.name.clone(),
+        version: t.id.version.clone(),
+        world: plugins::World::TypeHandler,
+        digest: t.digest.clone(),
+    });
+    Json(policies.chain(types).collect())
+}

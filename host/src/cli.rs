@@ -1,0 +1,87 @@
+//! The command line: `pipewright serve` and `pipewright token create`. Every flag can also be
+//! set by an environment variable (`PIPEWRIGHT_LISTEN`, `PIPEWRIGHT_DATA_DIR`,
+//! `PIPEWRIGHT_DATABASE_URL`, ...).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pipewright",
+    version,
+    about = "Pipeline registry and WebAssembly plugin host"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Runs the server.
+    Serve(ServeArgs),
+    /// Manages API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Creates the user (and account) if absent and prints one new API token on stdout.
+    Create(TokenCreateArgs),
+}
+
+/// Where the server keeps its state.
+#[derive(Args, Debug, Clone)]
+pub struct StorageArgs {
+    /// Directory for the SQLite database, blobs and the plugin compile cache.
+    #[arg(long, env = "PIPEWRIGHT_DATA_DIR", default_value = "./pipewright-data")]
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`. Default: SQLite in the data dir.
+    #[arg(long, env = "PIPEWRIGHT_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl StorageArgs {
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("pipewright.db").display())
+        })
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PIPEWRIGHT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Compile cache for plugins. Default: `<data-dir>/cache`.
+    #[arg(long, env = "PIPEWRIGHT_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Deadline of one plugin call, in milliseconds.
+    #[arg(long, env = "PIPEWRIGHT_PLUGIN_TIMEOUT_MS", default_value_t = 2000)]
+    pub plugin_timeout_ms: u64,
+    /// Memory one plugin instance may use, in MiB.
+    #[arg(long, env = "PIPEWRIGHT_PLUGIN_MEMORY_MIB", default_value_t = 64)]
+    pub plugin_memory_mib: usize,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "PIPEWRIGHT_LOG_JSON")]
+    pub log_json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TokenCreateArgs {
+    /// The user the token acts for.
+    #[arg(long)]
+    pub user: String,
+    /// The account it acts in (created if absent, the user added as a member). Default: the
+    /// user's personal account.
+    #[arg(long)]
+    pub account: Option<String>,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}

@@ -1,0 +1,28 @@
+//! The one module that runs host-side `bindgen!`: everything else imports its types from here.
+//!
+//! One sub-module per released WIT version of `pipewright:plugin`; a later version gets a
+//! sibling module and its own cached `Linker`, so components built against an older contract
+//! keep loading.
+
+/// `pipewright:plugin@0.1.0` (frozen in `wit/plugin@0.1.0/`).
+pub mod v0_1_0 {
+    /// The `validation-policy` world; also owns the shared `types` and `host` interfaces.
+    pub mod policy {
+        wasmtime::component::bindgen!({
+            world: "validation-policy",
+            path: "../wit/plugin@0.1.0",
+        });
+    }
+
+    /// The `type-handler` world, reusing the `types` and `host` bindings above.
+    pub mod type_handler {
+        wasmtime::component::bindgen!({
+            world: "type-handler",
+            path: "../wit/plugin@0.1.0",
+            with: {
+                "pipewright:plugin/types": super::policy::pipewright::plugin::types,
+                "pipewright:plugin/host": super::policy::pipewright::plugin::host,
+            },
+        });
+    }
+}

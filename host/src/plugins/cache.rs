@@ -1,0 +1,89 @@
+//! Compile cache: each component is compiled once per (digest, engine) and the native artifact is
+//! kept under `<cache-dir>/engine-<hash>/<digest>.cwasm`, so a restart pays a file map, not a compile.
+//!
+//! The directory is trusted: `Component::deserialize_file` runs native code from it, so only this
+//! process writes it (atomically, via a temporary file and a rename). An artifact that no longer
+//! loads (another wasmtime, another CPU) is recompiled and replaced.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+use wasmtime::component::Component;
+use wasmtime::Engine;
+
+/// How the cache has been used since start; tests and `/metrics` read it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub compiled: u64,
+    pub loaded_from_cache: u64,
+}
+
+pub struct CompileCache {
+    dir: PathBuf,
+    compiled: AtomicU64,
+    loaded: AtomicU64,
+}
+
+impl CompileCache {
+    /// A cache under `root`, in a folder specific to this engine's compilation settings.
+    pub fn open(root: &Path, engine: &Engine) -> anyhow::Result<Self> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let dir = root.join(format!("engine-{:016x}", hasher.finish()));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating compile cache {}", dir.display()))?;
+        Ok(CompileCache {
+            dir,
+            compiled: AtomicU64::new(0),
+            loaded: AtomicU64::new(0),
+        })
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            compiled: self.compiled.load(Ordering::Relaxed),
+            loaded_from_cache: self.loaded.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The compiled component for `bytes`, whose sha256 is `digest` (hex).
+    pub fn component(
+        &self,
+        engine: &Engine,
+        digest: &str,
+        bytes: &[u8],
+    ) -> anyhow::Result<Component> {
+        let path = self.dir.join(format!("{digest}.cwasm"));
+        if path.exists() {
+            // SAFETY: the cache directory is written only by `store` below, from our own compiler.
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(component) => {
+                    self.loaded.fetch_add(1, Ordering::Relaxed);
+                    return Ok(component);
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cached artifact unusable; recompiling")
+                }
+            }
+        }
+        let artifact = engine
+            .precompile_component(bytes)
+            .map_err(anyhow::Error::from)
+            .context("compiling the component")?;
+        self.compiled.fetch_add(1, Ordering::Relaxed);
+        self.store(&path, &artifact)?;
+        // SAFETY: `artifact` was produced by this engine a moment ago.
+        unsafe { Component::deserialize(engine, &artifact) }
+            .map_err(anyhow::Error::from)
+            .context("loading the compiled component")
+    }
+
+    fn store(&self, path: &Path, artifact: &[u8]) -> anyhow::Result<()> {
+        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&tmp, artifact).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,166 @@
+//! What one plugin call may consume, and the store data that enforces it.
+//!
+//! - **Memory and tables**: [`CallLimiter`], a `ResourceLimiter` that refuses growth past the cap
+//!   and remembers that it did, so the error says "memory limit" rather than a bare trap.
+//! - **CPU and wall-clock time**: an epoch deadline. A ticker thread (see [`EpochTicker`]) bumps
+//!   the engine's epoch every [`EPOCH_TICK`]; each call sets a deadline of `timeout / EPOCH_TICK`
+//!   ticks, so a guest that loops is interrupted after about `timeout`, busy or not.
+//!
+//! What this does *not* cover: time spent blocked inside a host import. Each import bounds its
+//! own waiting (the `http` import has its own timeout).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, ResourceLimiter};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::PluginId;
+
+/// How often the epoch advances: the granularity of every call's deadline.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// How much of a guest's stderr is kept to explain a trap (a Rust panic message lands there).
+const STDERR_CAPTURE_BYTES: usize = 4096;
+
+/// Limits applied to every call into a plugin.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Linear memory a single instance may grow to.
+    pub memory_bytes: usize,
+    /// Deadline of `describe`, `validate`, `scaffold` and `check`.
+    pub call_timeout: Duration,
+    /// Deadline of `launch`, which may wait for a notebook server to start.
+    pub launch_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 64 << 20,
+            call_timeout: Duration::from_secs(2),
+            launch_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl Limits {
+    /// Epoch ticks beyond "now" that make up `timeout` (at least one).
+    pub fn ticks(timeout: Duration) -> u64 {
+        (timeout.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
+    }
+}
+
+/// Memory and table cap of one store; remembers a refused growth for the error message.
+pub struct CallLimiter {
+    memory_bytes: usize,
+    pub(super) refused_growth: Option<usize>,
+}
+
+impl ResourceLimiter for CallLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            self.refused_growth = Some(desired);
+            // Trapping (rather than returning false) stops a guest that ignores a failed grow.
+            wasmtime::bail!(
+                "memory limit of {} bytes exceeded (asked for {desired})",
+                self.memory_bytes
+            );
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// The data of every plugin `Store`: WASI with nothing granted, the limiter, and who it is.
+pub struct PluginState {
+    pub(super) plugin: Arc<PluginId>,
+    pub(super) limiter: CallLimiter,
+    pub(super) stderr: MemoryOutputPipe,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl PluginState {
+    /// No preopened directories, no environment, no sockets: std's WASI imports are satisfied
+    /// but grant nothing. Stderr is captured to explain traps.
+    pub fn new(plugin: Arc<PluginId>, limits: &Limits) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .stderr(stderr.clone())
+            .build();
+        PluginState {
+            plugin,
+            limiter: CallLimiter {
+                memory_bytes: limits.memory_bytes,
+                refused_growth: None,
+            },
+            stderr,
+            wasi,
+            table: ResourceTable::new(),
+        }
+    }
+
+    /// The last line the guest wrote to stderr (a panic message, usually).
+    pub fn last_stderr_line(&self) -> Option<String> {
+        let bytes = self.stderr.contents();
+        let text = String::from_utf8_lossy(&bytes);
+        text.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim().to_string())
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    pub fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("pipewright-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch ticker thread");
+        EpochTicker { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,346 @@
+//! The plugin host: runs WebAssembly components that implement the worlds of
+//! `pipewright:plugin@0.1.0` (`validation-policy`, `type-handler`).
+//!
+//! Life of a plugin: [`PluginHost::load`] hashes the component, compiles it through the
+//! [`cache::CompileCache`] (once per digest and engine), links it against the host's imports
+//! (WASI with nothing granted, and `host`) into an `InstancePre`, and probes which world it
+//! implements. Each call then takes a warm instance from the plugin's [`pool::InstancePool`]
+//! (or instantiates one: no linking, that was paid once), runs under the [`limits`], and hands the
+//! instance back. An instance whose call failed is dropped, never reused.
+//!
+//! Calls are synchronous and may take up to their deadline: async callers run them on
+//! `spawn_blocking`.
+
+pub mod bindings;
+pub mod builtin;
+pub mod cache;
+mod imports;
+pub mod limits;
+mod pool;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, Store};
+
+use bindings::v0_1_0::{policy as policy_world, type_handler as type_world};
+pub use cache::CacheStats;
+pub use limits::Limits;
+use limits::{EpochTicker, PluginState};
+use pool::InstancePool;
+
+pub use policy_world::exports::pipewright::plugin::policy::{PolicyContext, Violation};
+pub use policy_world::pipewright::plugin::types::{
+    Diagnostic, File, LaunchContext, LaunchInfo, Pipeline, PluginError as GuestError, Port,
+    Property, Severity, TypeInfo,
+};
+
+/// `name@version` of a loaded plugin.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PluginId {
+    pub name: String,
+    pub version: String,
+}
+
+impl fmt::Display for PluginId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.name, self.version)
+    }
+}
+
+/// The WIT worlds a component may implement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum World {
+    ValidationPolicy,
+    TypeHandler,
+}
+
+impl World {
+    pub const ACCEPTED: &'static str =
+        "pipewright:plugin/validation-policy@0.1.0, pipewright:plugin/type-handler@0.1.0";
+}
+
+/// Why a plugin could not be loaded or a call into it failed. Every variant names the plugin;
+/// call failures name the export too.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("plugin {plugin} could not be loaded: {detail}")]
+    Load { plugin: PluginId, detail: String },
+    #[error("plugin {plugin} implements none of the accepted worlds ({accepted})", accepted = World::ACCEPTED)]
+    NoKnownWorld { plugin: PluginId },
+    #[error("plugin {plugin} could not be instantiated: {detail}")]
+    Instantiate { plugin: PluginId, detail: String },
+    #[error("plugin {plugin} export `{export}` ran past its {timeout:?} deadline and was stopped")]
+    Timeout {
+        plugin: PluginId,
+        export: &'static str,
+        timeout: Duration,
+    },
+    #[error("plugin {plugin} export `{export}` exceeded its memory limit ({limit} bytes; asked for {asked})")]
+    MemoryLimit {
+        plugin: PluginId,
+        export: &'static str,
+        limit: usize,
+        asked: usize,
+    },
+    #[error("plugin {plugin} export `{export}` trapped: {detail}")]
+    Trap {
+        plugin: PluginId,
+        export: &'static str,
+        detail: String,
+    },
+}
+
+/// A loaded validation policy.
+pub struct PolicyPlugin {
+    pub id: PluginId,
+    pub digest: String,
+    pool: InstancePool<policy_world::ValidationPolicyPre<PluginState>>,
+}
+
+/// A loaded pipeline-type handler, with its `describe` answer cached at load.
+pub struct TypeHandlerPlugin {
+    pub id: PluginId,
+    pub digest: String,
+    pub info: TypeInfo,
+    pool: InstancePool<type_world::TypeHandlerPre<PluginState>>,
+}
+
+/// What [`PluginHost::load`] made of a component.
+#[derive(Clone)]
+pub enum LoadedPlugin {
+    Policy(Arc<PolicyPlugin>),
+    TypeHandler(Arc<TypeHandlerPlugin>),
+}
+
+impl LoadedPlugin {
+    pub fn id(&self) -> &PluginId {
+        match self {
+            LoadedPlugin::Policy(p) => &p.id,
+            LoadedPlugin::TypeHandler(t) => &t.id,
+        }
+    }
+    pub fn digest(&self) -> &str {
+        match self {
+            LoadedPlugin::Policy(p) => &p.digest,
+            LoadedPlugin::TypeHandler(t) => &t.digest,
+        }
+    }
+    pub fn world(&self) -> World {
+        match self {
+            LoadedPlugin::Policy(_) => World::ValidationPolicy,
+            LoadedPlugin::TypeHandler(_) => World::TypeHandler,
+        }
+    }
+}
+
+/// The engine, the linker, the compile cache and every active plugin.
+pub struct PluginHost {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    cache: cache::CompileCache,
+    limits: Limits,
+    policies: RwLock<BTreeMap<String, Arc<PolicyPlugin>>>,
+    /// Keyed by the lowercased type id from `describe`.
+    types: RwLock<BTreeMap<String, Arc<TypeHandlerPlugin>>>,
+    _ticker: EpochTicker,
+}
+
+impl PluginHost {
+    /// An engine with epoch interruption and a compile cache under `cache_dir`.
+    pub fn new(cache_dir: &Path, limits: Limits) -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true).epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(anyhow::Error::from).context("creating the wasmtime engine")?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
+        policy_world::ValidationPolicy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(anyhow::Error::from).context("linking the host interface")?;
+        let cache = cache::CompileCache::open(cache_dir, &engine)?;
+        let ticker = EpochTicker::start(engine.clone());
+        Ok(PluginHost {
+            engine,
+            linker,
+            cache,
+            limits,
+            policies: RwLock::default(),
+            types: RwLock::default(),
+            _ticker: ticker,
+        })
+    }
+
+    /// Loads the plugins embedded in the binary (see [`builtin`]).
+    pub fn load_builtins(&self) -> anyhow::Result<()> {
+        for (name, version, bytes) in builtin::BUILTIN_PLUGINS {
+            self.load(name, version, bytes)
+                .with_context(|| format!("loading built-in plugin {name}@{version}"))?;
+        }
+        Ok(())
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// Compiles (or fetches from the cache), links and probes a component, and makes it the
+    /// active plugin of its name (a policy) or of its type id (a type handler).
+    pub fn load(
+        &self,
+        name: &str,
+        version: &str,
+        bytes: &[u8],
+    ) -> Result<LoadedPlugin, PluginError> {
+        let id = PluginId {
+            name: name.to_string(),
+            version: version.to_string(),
+        };
+        let digest = hex::encode(Sha256::digest(bytes));
+        let load_error = |e: anyhow::Error| PluginError::Load {
+            plugin: id.clone(),
+            detail: format!("{e:#}"),
+        };
+        let component = self
+            .cache
+            .component(&self.engine, &digest, bytes)
+            .map_err(load_error)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            load_error(anyhow::anyhow!(
+                "it imports what the host does not grant: {e:#}"
+            ))
+        })?;
+
+        let loaded = if let Ok(pre) = policy_world::ValidationPolicyPre::new(pre.clone()) {
+            let plugin = Arc::new(PolicyPlugin {
+                id: id.clone(),
+                digest,
+                pool: InstancePool::new(id.clone(), pre, self.limits.clone()),
+            });
+            self.policies
+                .write()
+                .unwrap()
+                .insert(name.to_string(), plugin.clone());
+            LoadedPlugin::Policy(plugin)
+        } else if let Ok(pre) = type_world::TypeHandlerPre::new(pre) {
+            let pool = InstancePool::new(id.clone(), pre, self.limits.clone());
+            let info = pool.call("describe", self.limits.call_timeout, |store, guest| {
+                guest.pipewright_plugin_pipeline_type().call_describe(store)
+            })?;
+            let plugin = Arc::new(TypeHandlerPlugin {
+                id: id.clone(),
+                digest,
+                info,
+                pool,
+            });
+            self.types
+                .write()
+                .unwrap()
+                .insert(plugin.info.id.to_lowercase(), plugin.clone());
+            LoadedPlugin::TypeHandler(plugin)
+        } else {
+            return Err(PluginError::NoKnownWorld { plugin: id });
+        };
+        tracing::info!(plugin = %id, digest = loaded.digest(), world = ?loaded.world(), "plugin loaded");
+        Ok(loaded)
+    }
+
+    /// The active policy called `name`.
+    pub fn policy(&self, name: &str) -> Option<Arc<PolicyPlugin>> {
+        self.policies.read().unwrap().get(name).cloned()
+    }
+
+    /// The handler of pipeline type `type_id` (case-insensitive).
+    pub fn type_handler(&self, type_id: &str) -> Option<Arc<TypeHandlerPlugin>> {
+        self.types
+            .read()
+            .unwrap()
+            .get(&type_id.to_lowercase())
+            .cloned()
+    }
+
+    /// Every active type handler, ordered by type id.
+    pub fn type_handlers(&self) -> Vec<Arc<TypeHandlerPlugin>> {
+        self.types.read().unwrap().values().cloned().collect()
+    }
+
+    /// Every active policy, ordered by name.
+    pub fn policies(&self) -> Vec<Arc<PolicyPlugin>> {
+        self.policies.read().unwrap().values().cloned().collect()
+    }
+}
+
+impl PolicyPlugin {
+    /// `policy.check`: Ok is the (possibly normalized) candidate, Err the violations.
+    pub fn check(
+        &self,
+        candidate: &Pipeline,
+        existing_versions: &[String],
+        context: &PolicyContext,
+    ) -> Result<Result<Pipeline, Vec<Violation>>, PluginError> {
+        let timeout = self.pool.limits().call_timeout;
+        self.pool.call("check", timeout, |store, guest| {
+            guest.pipewright_plugin_policy().call_check(
+                store,
+                candidate,
+                existing_versions,
+                context,
+            )
+        })
+    }
+}
+
+impl TypeHandlerPlugin {
+    /// `pipeline-type.validate`: the diagnostics of a version's content.
+    pub fn validate(
+        &self,
+        pipeline: &Pipeline,
+        content: &[File],
+    ) -> Result<Vec<Diagnostic>, PluginError> {
+        let timeout = self.pool.limits().call_timeout;
+        self.pool.call("validate", timeout, |store, guest| {
+            guest
+                .pipewright_plugin_pipeline_type()
+                .call_validate(store, pipeline, content)
+        })
+    }
+
+    /// `pipeline-type.scaffold`: the files a new pipeline starts with.
+    pub fn scaffold(&self, pipeline: &Pipeline) -> Result<Vec<File>, PluginError> {
+        let timeout = self.pool.limits().call_timeout;
+        self.pool.call("scaffold", timeout, |store, guest| {
+            guest
+                .pipewright_plugin_pipeline_type()
+                .call_scaffold(store, pipeline)
+        })
+    }
+
+    /// `pipeline-type.launch`, with the longer launch deadline.
+    pub fn launch(
+        &self,
+        context: &LaunchContext,
+    ) -> Result<Result<LaunchInfo, GuestError>, PluginError> {
+        let timeout = self.pool.limits().launch_timeout;
+        self.pool.call("launch", timeout, |store, guest| {
+            guest
+                .pipewright_plugin_pipeline_type()
+                .call_launch(store, context)
+        })
+    }
+}
+
+/// A fresh store for one instance of `plugin`, with its limiter installed.
+fn new_store(engine: &Engine, plugin: Arc<PluginId>, limits: &Limits) -> Store<PluginState> {
+    let mut store = Store::new(engine, PluginState::new(plugin, limits));
+    store.limiter(|state| &mut state.limiter);
+    store.epoch_deadline_trap();
+    store
+}

@@ -1,0 +1,156 @@
+//! Warm instances of one plugin version, reused across calls.
+//!
+//! A warm call costs a mutex pop, an epoch deadline and the call itself: no linking
+//! (the `InstancePre` holds it) and no instantiation. An instance is returned to the pool only
+//! after a call that succeeded; after a trap, a timeout or a memory refusal it is dropped, since
+//! its state can no longer be trusted.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wasmtime::component::InstancePre;
+use wasmtime::{Store, Trap};
+
+use super::bindings::v0_1_0::{policy as policy_world, type_handler as type_world};
+use super::limits::{Limits, PluginState};
+use super::{new_store, PluginError, PluginId};
+
+/// Idle instances kept per plugin version: enough for every core to have one warm.
+const MAX_IDLE: usize = 16;
+
+/// A bindgen-generated `…Pre` that can produce typed bindings for a new instance.
+pub trait Prepared: Send + Sync + 'static {
+    type Bindings: Send + 'static;
+    fn instance_pre(&self) -> &InstancePre<PluginState>;
+    fn instantiate(&self, store: &mut Store<PluginState>) -> wasmtime::Result<Self::Bindings>;
+}
+
+impl Prepared for policy_world::ValidationPolicyPre<PluginState> {
+    type Bindings = policy_world::ValidationPolicy;
+    fn instance_pre(&self) -> &InstancePre<PluginState> {
+        self.instance_pre()
+    }
+    fn instantiate(&self, store: &mut Store<PluginState>) -> wasmtime::Result<Self::Bindings> {
+        self.instantiate(store)
+    }
+}
+
+impl Prepared for type_world::TypeHandlerPre<PluginState> {
+    type Bindings = type_world::TypeHandler;
+    fn instance_pre(&self) -> &InstancePre<PluginState> {
+        self.instance_pre()
+    }
+    fn instantiate(&self, store: &mut Store<PluginState>) -> wasmtime::Result<Self::Bindings> {
+        self.instantiate(store)
+    }
+}
+
+struct Warm<B> {
+    store: Store<PluginState>,
+    bindings: B,
+}
+
+pub struct InstancePool<P: Prepared> {
+    plugin: Arc<PluginId>,
+    pre: P,
+    limits: Limits,
+    idle: Mutex<Vec<Warm<P::Bindings>>>,
+}
+
+impl<P: Prepared> InstancePool<P> {
+    pub fn new(plugin: PluginId, pre: P, limits: Limits) -> Self {
+        InstancePool {
+            plugin: Arc::new(plugin),
+            pre,
+            limits,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Runs `call` on a warm instance under a deadline of `timeout`.
+    pub fn call<R>(
+        &self,
+        export: &'static str,
+        timeout: Duration,
+        call: impl FnOnce(&mut Store<PluginState>, &P::Bindings) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let warm = self.idle.lock().unwrap().pop();
+        let mut warm = match warm {
+            Some(warm) => warm,
+            None => self.instantiate()?,
+        };
+        warm.store.set_epoch_deadline(Limits::ticks(timeout));
+        let outcome = call(&mut warm.store, &warm.bindings);
+        metrics::counter!("pipewright_plugin_calls_total", "plugin" => self.plugin.name.clone(), "export" => export, "outcome" => if outcome.is_ok() { "ok" } else { "error" }).increment(1);
+        match outcome {
+            Ok(value) => {
+                let mut idle = self.idle.lock().unwrap();
+                if idle.len() < MAX_IDLE {
+                    idle.push(warm);
+                }
+                Ok(value)
+            }
+            Err(error) => Err(self.classify(export, timeout, error, warm.store.data())),
+        }
+    }
+
+    fn instantiate(&self) -> Result<Warm<P::Bindings>, PluginError> {
+        let mut store = new_store(
+            self.pre.instance_pre().engine(),
+            self.plugin.clone(),
+            &self.limits,
+        );
+        store.set_epoch_deadline(Limits::ticks(self.limits.call_timeout));
+        match self.pre.instantiate(&mut store) {
+            Ok(bindings) => Ok(Warm { store, bindings }),
+            Err(error) => Err(PluginError::Instantiate {
+                plugin: (*self.plugin).clone(),
+                detail: format!("{error:#}"),
+            }),
+        }
+    }
+
+    /// Turns a failed call into the error that says what happened.
+    fn classify(
+        &self,
+        export: &'static str,
+        timeout: Duration,
+        error: wasmtime::Error,
+        state: &PluginState,
+    ) -> PluginError {
+        let plugin = (*self.plugin).clone();
+        if let Some(asked) = state.limiter.refused_growth {
+            return PluginError::MemoryLimit {
+                plugin,
+                export,
+                limit: self.limits.memory_bytes,
+                asked,
+            };
+        }
+        if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            return PluginError::Timeout {
+                plugin,
+                export,
+                timeout,
+            };
+        }
+        let trap = error
+            .downcast_ref::<Trap>()
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| format!("{error:#}"));
+        let detail = match state.last_stderr_line() {
+            Some(line) => format!("{trap} ({line})"),
+            None => trap,
+        };
+        tracing::warn!(plugin = %self.plugin, export, error = %detail, "plugin call failed");
+        PluginError::Trap {
+            plugin,
+            export,
+            detail,
+        }
+    }
+}

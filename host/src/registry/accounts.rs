@@ -1,0 +1,133 @@
+//! Accounts, users and API tokens: who is calling, and for which account.
+//!
+//! Every user has a personal account named after them; accounts may have several members.
+//! A token is `pw_<id>_<secret>`: the id finds the row, only sha256(secret) is stored, and the
+//! comparison is constant-time.
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::store::{self, accounts as rows, Store};
+
+use super::{names, Registry, RegistryError};
+
+/// An authenticated caller: a user acting for one account.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user_id: String,
+    pub user: String,
+    pub account_id: String,
+    pub account: String,
+}
+
+const TOKEN_PREFIX: &str = "pw_";
+
+/// Creates the user (with a personal account), and the account if named and absent (adding
+/// the user as a member), then issues a new token for that user in that account.
+pub async fn create_token(
+    store: &Store,
+    user: &str,
+    account: Option<&str>,
+) -> Result<String, RegistryError> {
+    names::check("user", user).map_err(RegistryError::invalid)?;
+    if let Some(account) = account {
+        names::check("account", account).map_err(RegistryError::invalid)?;
+    }
+    let now = store::now_millis();
+    let mut tx = store.pool().begin().await?;
+    let user_row = match rows::user_by_key(&mut tx, &names::key(user)).await? {
+        Some(row) => row,
+        None => {
+            if rows::account_by_key(&mut tx, &names::key(user))
+                .await?
+                .is_some()
+            {
+                return Err(RegistryError::Conflict(format!(
+                        "an account named `{user}` exists already; it cannot become user {user}'s personal account"
+                    )));
+            }
+            let account_id = uuid::Uuid::new_v4().to_string();
+            rows::insert_account(&mut tx, &account_id, user, &names::key(user), now).await?;
+            let row = rows::UserRow {
+                id: uuid::Uuid::new_v4().to_string(),
+                name: user.to_string(),
+                personal_account_id: account_id.clone(),
+            };
+            rows::insert_user(&mut tx, &row, &names::key(user), now).await?;
+            rows::add_member(&mut tx, &account_id, &row.id).await?;
+            row
+        }
+    };
+    let account_id = match account {
+        None => user_row.personal_account_id.clone(),
+        Some(name) => {
+            let id = match rows::account_by_key(&mut tx, &names::key(name)).await? {
+                Some(existing) => existing.id,
+                None => {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    rows::insert_account(&mut tx, &id, name, &names::key(name), now).await?;
+                    id
+                }
+            };
+            if !rows::is_member(&mut tx, &id, &user_row.id).await? {
+                rows::add_member(&mut tx, &id, &user_row.id).await?;
+            }
+            id
+        }
+    };
+    let mut id = [0u8; 8];
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let (id, secret) = (hex::encode(id), hex::encode(secret));
+    rows::insert_token(
+        &mut tx,
+        &id,
+        &hash_secret(&secret),
+        &user_row.id,
+        &account_id,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(format!("{TOKEN_PREFIX}{id}_{secret}"))
+}
+
+impl Registry {
+    /// The caller a bearer token stands for.
+    pub async fn authenticate(&self, token: &str) -> Result<Caller, RegistryError> {
+        let (id, secret) = token
+            .strip_prefix(TOKEN_PREFIX)
+            .and_then(|rest| rest.split_once('_'))
+            .ok_or(RegistryError::Unauthenticated)?;
+        let mut conn = self.store.pool().acquire().await?;
+        let row = rows::token_by_id(&mut conn, id)
+            .await?
+            .ok_or(RegistryError::Unauthenticated)?;
+        let presented = hash_secret(secret);
+        if !bool::from(presented.as_bytes().ct_eq(row.secret_hash.as_bytes())) {
+            return Err(RegistryError::Unauthenticated);
+        }
+        Ok(Caller {
+            user_id: row.user_id,
+            user: row.user_name,
+            account_id: row.account_id,
+            account: row.account_name,
+        })
+    }
+
+    /// Whether `user_id` may act for `account_id`.
+    pub(super) async fn is_member(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        account_id: &str,
+        user_id: &str,
+    ) -> Result<bool, RegistryError> {
+        Ok(rows::is_member(conn, account_id, user_id).await?)
+    }
+}
+
+fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}

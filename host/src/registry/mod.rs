@@ -1,0 +1,773 @@
+//! The registry core: names, versions, states, ownership, resolution and permissions.
+//! Every API surface is a thin adapter over the operations here; no rule is written twice.
+//!
+//! A pipeline is `namespace/name` (keyed case-folded, see [`names`]) and owned by an account.
+//! A namespace named after an account is reserved to its members; any other namespace is shared
+//! and the first account to create a name there owns it. Only members of the owning account may
+//! register or delete versions ([`RegistryError::Forbidden`] otherwise).
+//!
+//! Registering a version runs the policy chain bound to it ([`policies`]) and the type handler's
+//! `validate`, stores the content in the blob store, and commits the version row, its files and
+//! the audit of approving policies in one transaction. Uploaded content is registered inline
+//! (`registering → ready` in one step); the durable driver for content fetched from elsewhere
+//! uses the same rows (`attempts`, `attempt_deadline`, `retry_until`).
+
+pub mod accounts;
+pub mod names;
+pub mod policies;
+pub mod versions;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use sqlx::AnyConnection;
+use utoipa::ToSchema;
+
+use crate::blobs::BlobStore;
+use crate::plugins::{self, PluginError, PluginHost};
+use crate::store::{self, pipelines as rows, Store};
+pub use accounts::Caller;
+pub use policies::{PolicyBindings, Scope};
+pub use versions::VersionState;
+
+/// One reason a request was refused: a machine code, the field, a message, and the policy or
+/// type handler that said so (none for the core's structural rules).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Finding {
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl Finding {
+    pub fn new(code: &str, field: &str, message: impl Into<String>) -> Self {
+        Finding {
+            code: code.into(),
+            field: Some(field.into()),
+            message: message.into(),
+            source: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("a valid API token is required")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The candidate breaks a rule: structural, a policy's or the type handler's.
+    #[error("{}", .0.first().map(|f| f.message.as_str()).unwrap_or("invalid request"))]
+    Invalid(Vec<Finding>),
+    /// The version exists but is not ready: surfaces word this their own way.
+    #[error("{name} version {version} is {}", state.as_str())]
+    NotReady {
+        name: String,
+        version: String,
+        state: VersionState,
+    },
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl RegistryError {
+    pub fn invalid(finding: Finding) -> Self {
+        RegistryError::Invalid(vec![finding])
+    }
+}
+
+impl From<sqlx::Error> for RegistryError {
+    fn from(error: sqlx::Error) -> Self {
+        RegistryError::Internal(anyhow::Error::new(error).context("database"))
+    }
+}
+
+/// A pipeline as the registry shows it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PipelineInfo {
+    pub id: String,
+    pub namespace: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub pipeline_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The account that owns it.
+    pub owner: String,
+    pub created_by: String,
+    pub created_at_ms: i64,
+}
+
+/// A file of a version's content; the bytes are in the blob store under `digest`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct FileInfo {
+    pub path: String,
+    pub digest: String,
+    pub size: i64,
+}
+
+/// Where a version is in `registering → ready | failed`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Registration {
+    pub attempts: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt_deadline_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_until_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at_ms: Option<i64>,
+}
+
+/// One version of a pipeline.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct VersionInfo {
+    pub namespace: String,
+    pub name: String,
+    pub version: String,
+    #[serde(rename = "type")]
+    pub pipeline_type: String,
+    pub state: VersionState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The definition given at registration (free JSON: ports, properties, ...).
+    #[schema(value_type = Object)]
+    pub definition: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_digest: Option<String>,
+    pub files: Vec<FileInfo>,
+    /// `plugin@version` of every policy that approved this version.
+    pub approved_by: Vec<String>,
+    pub registered_by: String,
+    pub registered_at_ms: i64,
+    pub registration: Registration,
+}
+
+impl versions::Versioned for rows::VersionRow {
+    fn version(&self) -> &str {
+        &self.version
+    }
+    fn state(&self) -> VersionState {
+        VersionState::parse(&self.state).unwrap_or(VersionState::Failed)
+    }
+    fn registered_at(&self) -> i64 {
+        self.registered_at
+    }
+}
+
+/// What creating a pipeline needs.
+pub struct NewPipeline {
+    /// Defaults to the caller's account.
+    pub namespace: Option<String>,
+    pub name: String,
+    pub pipeline_type: String,
+    pub description: Option<String>,
+}
+
+/// What registering a version with uploaded content needs.
+pub struct NewVersion {
+    pub version: String,
+    pub description: Option<String>,
+    pub definition: serde_json::Value,
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// Which API surface is asking; passed to policies as context.
+#[derive(Clone, Copy, Debug)]
+pub enum Surface {
+    V1,
+}
+
+impl Surface {
+    fn as_str(self) -> &'static str {
+        match self {
+            Surface::V1 => "v1",
+        }
+    }
+}
+
+/// How many times a registration re-checks when a concurrent one changed the version set.
+const REGISTER_RETRIES: usize = 8;
+/// Most files one version may hold.
+pub const MAX_FILES: usize = 1000;
+
+#[derive(Clone)]
+pub struct Registry {
+    store: Store,
+    blobs: BlobStore,
+    plugins: Arc<PluginHost>,
+    bindings: Arc<PolicyBindings>,
+}
+
+impl Registry {
+    pub fn new(store: Store, blobs: BlobStore, plugins: Arc<PluginHost>) -> Self {
+        Registry {
+            store,
+            blobs,
+            plugins,
+            bindings: Arc::new(PolicyBindings::default()),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn plugins(&self) -> &Arc<PluginHost> {
+        &self.plugins
+    }
+
+    pub fn bindings(&self) -> &PolicyBindings {
+        &self.bindings
+    }
+
+    pub async fn create_pipeline(
+        &self,
+        caller: &Caller,
+        new: NewPipeline,
+    ) -> Result<PipelineInfo, RegistryError> {
+        let namespace = new.namespace.unwrap_or_else(|| caller.account.clone());
+        names::check("namespace", &namespace).map_err(RegistryError::invalid)?;
+        names::check("name", &new.name).map_err(RegistryError::invalid)?;
+        let handler = self
+            .plugins
+            .type_handler(&new.pipeline_type)
+            .ok_or_else(|| {
+                RegistryError::invalid(Finding::new(
+                    "invalid-type",
+                    "type",
+                    format!(
+                        "unknown pipeline type `{}`; known: {}",
+                        new.pipeline_type,
+                        self.type_ids().join(", ")
+                    ),
+                ))
+            })?;
+        let (namespace_key, name_key) = (names::key(&namespace), names::key(&new.name));
+        let mut tx = self.store.pool().begin().await?;
+        let owner = self
+            .namespace_owner(&mut tx, caller, &namespace, &namespace_key)
+            .await?;
+        if rows::pipeline_by_key(&mut tx, &namespace_key, &name_key)
+            .await?
+            .is_some()
+        {
+            return Err(RegistryError::Conflict(format!(
+                "pipeline {namespace}/{} exists already",
+                new.name
+            )));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let row = rows::NewPipeline {
+            id: &id,
+            namespace: &namespace,
+            namespace_key: &namespace_key,
+            name: &new.name,
+            name_key: &name_key,
+            pipeline_type: &handler.info.id,
+            description: new.description.as_deref(),
+            owner_account_id: &owner,
+            created_by: &caller.user_id,
+            created_at: store::now_millis(),
+        };
+        match rows::insert_pipeline(&mut tx, &row).await {
+            Err(e) if store::is_unique_violation(&e) => {
+                return Err(RegistryError::Conflict(format!(
+                    "pipeline {namespace}/{} exists already",
+                    new.name
+                )))
+            }
+            other => other?,
+        }
+        let created = rows::pipeline_by_key(&mut tx, &namespace_key, &name_key)
+            .await?
+            .expect("inserted in this transaction");
+        tx.commit().await?;
+        tracing::info!(pipeline = %format!("{namespace}/{}", new.name), owner = %created.owner_account, "pipeline created");
+        Ok(pipeline_info(created))
+    }
+
+    /// The account that will own a new pipeline in `namespace`: an account's namespace is its
+    /// members' alone; any other namespace is shared and the caller's account takes the name.
+    async fn namespace_owner(
+        &self,
+        conn: &mut AnyConnection,
+        caller: &Caller,
+        namespace: &str,
+        namespace_key: &str,
+    ) -> Result<String, RegistryError> {
+        match store::accounts::account_by_key(conn, namespace_key).await? {
+            Some(account) if self.is_member(conn, &account.id, &caller.user_id).await? => {
+                Ok(account.id)
+            }
+            Some(_) => Err(RegistryError::Forbidden(format!(
+                "namespace {namespace} belongs to another account"
+            ))),
+            None => Ok(caller.account_id.clone()),
+        }
+    }
+
+    pub async fn list_pipelines(
+        &self,
+        namespace: Option<&str>,
+    ) -> Result<Vec<PipelineInfo>, RegistryError> {
+        let mut conn = self.store.pool().acquire().await?;
+        let key = namespace.map(names::key);
+        Ok(rows::list_pipelines(&mut conn, key.as_deref())
+            .await?
+            .into_iter()
+            .map(pipeline_info)
+            .collect())
+    }
+
+    pub async fn pipeline(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<PipelineInfo, RegistryError> {
+        let mut conn = self.store.pool().acquire().await?;
+        Ok(pipeline_info(
+            self.find_pipeline(&mut conn, namespace, name).await?,
+        ))
+    }
+
+    async fn find_pipeline(
+        &self,
+        conn: &mut AnyConnection,
+        namespace: &str,
+        name: &str,
+    ) -> Result<rows::PipelineRow, RegistryError> {
+        rows::pipeline_by_key(conn, &names::key(namespace), &names::key(name))
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("pipeline {namespace}/{name}")))
+    }
+
+    /// Refuses a caller who is not a member of the pipeline's owning account.
+    async fn require_owner(
+        &self,
+        conn: &mut AnyConnection,
+        caller: &Caller,
+        pipeline: &rows::PipelineRow,
+    ) -> Result<(), RegistryError> {
+        if self
+            .is_member(conn, &pipeline.owner_account_id, &caller.user_id)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(RegistryError::Forbidden(format!(
+                "{}/{} is owned by account {}; {} is not a member",
+                pipeline.namespace, pipeline.name, pipeline.owner_account, caller.user
+            )))
+        }
+    }
+
+    /// Registers a version with uploaded content (see the module doc).
+    pub async fn register_version(
+        &self,
+        caller: &Caller,
+        namespace: &str,
+        name: &str,
+        new: NewVersion,
+        surface: Surface,
+    ) -> Result<VersionInfo, RegistryError> {
+        names::check_version(&new.version).map_err(RegistryError::invalid)?;
+        check_files(&new.files)?;
+        let content: Vec<plugins::File> = new
+            .files
+            .iter()
+            .map(|(path, bytes)| plugins::File {
+                path: path.clone(),
+                contents: bytes.clone(),
+            })
+            .collect();
+
+        for _ in 0..REGISTER_RETRIES {
+            let mut conn = self.store.pool().acquire().await?;
+            let pipeline = self.find_pipeline(&mut conn, namespace, name).await?;
+            self.require_owner(&mut conn, caller, &pipeline).await?;
+            let existing: Vec<String> = rows::versions_of(&mut conn, &pipeline.id)
+                .await?
+                .into_iter()
+                .map(|v| v.version)
+                .collect();
+            drop(conn);
+
+            let candidate = plugins::Pipeline {
+                namespace: pipeline.namespace.clone(),
+                name: pipeline.name.clone(),
+                version: Some(new.version.clone()),
+                type_: pipeline.pipeline_type.clone(),
+                description: new
+                    .description
+                    .clone()
+                    .or_else(|| pipeline.description.clone()),
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+                properties: Vec::new(),
+            };
+            let context = plugins::PolicyContext {
+                surface: surface.as_str().into(),
+                account: caller.account.clone(),
+                user: caller.user.clone(),
+                config: Vec::new(),
+            };
+            let chain = self
+                .bindings
+                .chain_for(&names::key(&pipeline.namespace), &pipeline.pipeline_type);
+            let (approvals, diagnostics) = {
+                let plugins = self.plugins.clone();
+                let content = content.clone();
+                let type_id = pipeline.pipeline_type.clone();
+                tokio::task::spawn_blocking(move || -> Result<_, RegistryError> {
+                    let (candidate, approvals) =
+                        policies::evaluate(&plugins, &chain, candidate, &existing, &context)?;
+                    let handler = plugins.type_handler(&type_id).ok_or_else(|| {
+                        RegistryError::Internal(anyhow::anyhow!("no handler for type {type_id}"))
+                    })?;
+                    let diagnostics = handler.validate(&candidate, &content)?;
+                    let errors: Vec<Finding> = diagnostics
+                        .into_iter()
+                        .filter(|d| d.severity == plugins::Severity::Error)
+                        .map(|d| Finding {
+                            code: d.code,
+                            field: d.field,
+                            message: d.message,
+                            source: Some(handler.id.to_string()),
+                        })
+                        .collect();
+                    Ok((approvals, errors))
+                })
+                .await
+                .map_err(|e| {
+                    RegistryError::Internal(anyhow::anyhow!("policy evaluation task failed: {e}"))
+                })??
+            };
+            if !diagnostics.is_empty() {
+                return Err(RegistryError::Invalid(diagnostics));
+            }
+
+            let mut files = Vec::with_capacity(new.files.len());
+            for (path, bytes) in &new.files {
+                let digest = self.blobs.put(bytes).await?;
+                files.push(rows::FileRow {
+                    path: path.clone(),
+                    digest,
+                    size: bytes.len() as i64,
+                });
+            }
+            let content_digest = manifest_digest(&files);
+            let approved_by = serde_json::to_string(
+                &approvals
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>(),
+            )
+            .expect("a list of strings serializes");
+            let definition = new.definition.to_string();
+
+            let mut tx = self.store.pool().begin().await?;
+            if !rows::bump_versions_revision(&mut tx, &pipeline.id, pipeline.versions_revision)
+                .await?
+            {
+                // Someone registered or deleted a version meanwhile: the policies saw a stale set.
+                tx.rollback().await?;
+                continue;
+            }
+            let now = store::now_millis();
+            let version_id = uuid::Uuid::new_v4().to_string();
+            let row = rows::NewVersion {
+                id: &version_id,
+                pipeline_id: &pipeline.id,
+                version: &new.version,
+                version_key: &names::key(&new.version),
+                state: VersionState::Registering.as_str(),
+                description: new.description.as_deref(),
+                definition: &definition,
+                content_digest: Some(&content_digest),
+                approved_by: &approved_by,
+                registered_by: &caller.user_id,
+                registered_at: now,
+                attempts: 1,
+                attempt_deadline: None,
+                retry_until: None,
+                finished_at: None,
+            };
+            match rows::insert_version(&mut tx, &row).await {
+                Err(e) if store::is_unique_violation(&e) => {
+                    return Err(RegistryError::Conflict(format!(
+                        "{}:{} is registered already",
+                        pipeline.name, new.version
+                    )))
+                }
+                other => other?,
+            }
+            for file in &files {
+                rows::insert_file(&mut tx, &version_id, file).await?;
+            }
+            // Uploaded content was fetched, verified and validated above: ready in the same commit.
+            rows::finish_registration(
+                &mut tx,
+                &version_id,
+                VersionState::Ready.as_str(),
+                None,
+                now,
+            )
+            .await?;
+            let registered = self
+                .version_info(&mut tx, &pipeline, &names::key(&new.version))
+                .await?;
+            tx.commit().await?;
+            tracing::info!(pipeline = %format!("{}/{}", pipeline.namespace, pipeline.name), version = %new.version, approved_by = %approved_by, "version registered");
+            return Ok(registered);
+        }
+        Err(RegistryError::Conflict(format!(
+            "{namespace}/{name} is changing too fast; try again"
+        )))
+    }
+
+    /// `name` at `version`, or its latest ready version when `version` is None.
+    pub async fn version(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<VersionInfo, RegistryError> {
+        let mut conn = self.store.pool().acquire().await?;
+        let pipeline = self.find_pipeline(&mut conn, namespace, name).await?;
+        let version_key = match version {
+            Some(v) => names::key(v),
+            None => {
+                let all = rows::versions_of(&mut conn, &pipeline.id).await?;
+                let latest = versions::latest(&all).ok_or_else(|| {
+                    RegistryError::NotFound(format!("a ready version of {namespace}/{name}"))
+                })?;
+                names::key(&latest.version)
+            }
+        };
+        self.version_info(&mut conn, &pipeline, &version_key).await
+    }
+
+    /// Every version of a pipeline, in [`versions::listing_order`].
+    pub async fn list_versions(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<VersionInfo>, RegistryError> {
+        let mut conn = self.store.pool().acquire().await?;
+        let pipeline = self.find_pipeline(&mut conn, namespace, name).await?;
+        let mut all = rows::versions_of(&mut conn, &pipeline.id).await?;
+        all.sort_by(versions::listing_order);
+        let mut out = Vec::with_capacity(all.len());
+        for row in all {
+            let files = rows::files_of(&mut conn, &row.id).await?;
+            out.push(version_info(&pipeline, row, files));
+        }
+        Ok(out)
+    }
+
+    /// Deletes one version; refused while it is registering. The same version may be registered
+    /// again afterwards.
+    pub async fn delete_version(
+        &self,
+        caller: &Caller,
+        namespace: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<(), RegistryError> {
+        let mut tx = self.store.pool().begin().await?;
+        let pipeline = self.find_pipeline(&mut tx, namespace, name).await?;
+        self.require_owner(&mut tx, caller, &pipeline).await?;
+        let row = rows::version_by_key(&mut tx, &pipeline.id, &names::key(version))
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("{namespace}/{name}:{version}")))?;
+        if row.state == VersionState::Registering.as_str() {
+            return Err(RegistryError::NotReady {
+                name: pipeline.name,
+                version: row.version,
+                state: VersionState::Registering,
+            });
+        }
+        rows::delete_version(&mut tx, &row.id).await?;
+        if !rows::bump_versions_revision(&mut tx, &pipeline.id, pipeline.versions_revision).await? {
+            return Err(RegistryError::Conflict(format!(
+                "{namespace}/{name} changed meanwhile; try again"
+            )));
+        }
+        tx.commit().await?;
+        tracing::info!(pipeline = %format!("{namespace}/{name}"), version, "version deleted");
+        Ok(())
+    }
+
+    /// Ids of every registered pipeline type.
+    pub fn type_ids(&self) -> Vec<String> {
+        self.plugins
+            .type_handlers()
+            .iter()
+            .map(|t| t.info.id.clone())
+            .collect()
+    }
+
+    async fn version_info(
+        &self,
+        conn: &mut AnyConnection,
+        pipeline: &rows::PipelineRow,
+        version_key: &str,
+    ) -> Result<VersionInfo, RegistryError> {
+        let row = rows::version_by_key(conn, &pipeline.id, version_key)
+            .await?
+            .ok_or_else(|| {
+                RegistryError::NotFound(format!(
+                    "{}/{}:{version_key}",
+                    pipeline.namespace, pipeline.name
+                ))
+            })?;
+        let files = rows::files_of(conn, &row.id).await?;
+        Ok(version_info(pipeline, row, files))
+    }
+}
+
+/// Paths are relative, `/`-separated, without `.`/`..` segments, unique; at most [`MAX_FILES`].
+fn check_files(files: &[(String, Vec<u8>)]) -> Result<(), RegistryError> {
+    if files.len() > MAX_FILES {
+        return Err(RegistryError::invalid(Finding::new(
+            "invalid-content",
+            "files",
+            format!("more than {MAX_FILES} files"),
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (path, _) in files {
+        let bad_segment = path
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..");
+        if path.is_empty()
+            || path.len() > 1024
+            || bad_segment
+            || path.contains('\\')
+            || path.chars().any(char::is_control)
+        {
+            return Err(RegistryError::invalid(Finding::new(
+                "invalid-path",
+                "files",
+                format!("`{path}` is not a relative file path"),
+            )));
+        }
+        if !seen.insert(path.as_str()) {
+            return Err(RegistryError::invalid(Finding::new(
+                "invalid-path",
+                "files",
+                format!("`{path}` appears twice"),
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The digest of a version's content: sha256 over its sorted `path digest` lines.
+fn manifest_digest(files: &[rows::FileRow]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut lines: Vec<String> = files
+        .iter()
+        .map(|f| format!("{} {}\n", f.path, f.digest))
+        .collect();
+    lines.sort();
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(lines.concat().as_bytes()))
+    )
+}
+
+fn pipeline_info(row: rows::PipelineRow) -> PipelineInfo {
+    PipelineInfo {
+        id: row.id,
+        namespace: row.namespace,
+        name: row.name,
+        pipeline_type: row.pipeline_type,
+        description: row.description,
+        owner: row.owner_account,
+        created_by: row.created_by,
+        created_at_ms: row.created_at,
+    }
+}
+
+fn version_info(
+    pipeline: &rows::PipelineRow,
+    row: rows::VersionRow,
+    files: Vec<rows::FileRow>,
+) -> VersionInfo {
+    VersionInfo {
+        namespace: pipeline.namespace.clone(),
+        name: pipeline.name.clone(),
+        state: versions::Versioned::state(&row),
+        version: row.version,
+        pipeline_type: pipeline.pipeline_type.clone(),
+        description: row.description,
+        definition: serde_json::from_str(&row.definition).unwrap_or(serde_json::Value::Null),
+        content_digest: row.content_digest,
+        files: files
+            .into_iter()
+            .map(|f| FileInfo {
+                path: f.path,
+                digest: f.digest,
+                size: f.size,
+            })
+            .collect(),
+        approved_by: serde_json::from_str(&row.approved_by).unwrap_or_default(),
+        registered_by: row.registered_by,
+        registered_at_ms: row.registered_at,
+        registration: Registration {
+            attempts: row.attempts,
+            attempt_deadline_ms: row.attempt_deadline,
+            retry_until_ms: row.retry_until,
+            last_error: row.last_error,
+            finished_at_ms: row.finished_at,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(paths: &[&str]) -> Vec<(String, Vec<u8>)> {
+        paths.iter().map(|p| (p.to_string(), Vec::new())).collect()
+    }
+
+    #[test]
+    fn file_paths_must_be_relative_and_unique() {
+        assert!(check_files(&files(&["notebook.ipynb", "data/a.csv"])).is_ok());
+        for bad in ["/etc/passwd", "../x", "a/../b", "a//b", "", "a\\b", "./a"] {
+            assert!(check_files(&files(&[bad])).is_err(), "{bad} accepted");
+        }
+        assert!(check_files(&files(&["a", "a"])).is_err());
+    }
+
+    #[test]
+    fn manifest_digest_ignores_order() {
+        let a = rows::FileRow {
+            path: "a".into(),
+            digest: "sha256:1".into(),
+            size: 1,
+        };
+        let b = rows::FileRow {
+            path: "b".into(),
+            digest: "sha256:2".into(),
+            size: 1,
+        };
+        assert_eq!(
+            manifest_digest(&[a.clone(), b.clone()]),
+            manifest_digest(&[b, a])
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! Policy bindings and their evaluation.
+//!
+//! A binding is an ordered chain of policy plugin names bound to a scope: a namespace, a pipeline
+//! type, or global. The most specific scope wins (namespace, then type, then global). Every
+//! policy of the chain must approve; each sees the candidate as the previous one normalized it.
+//! The chain in force is taken as one `Arc` snapshot, so a request sees one chain whole.
+//!
+//! Out of the box, the global chain is `policy-semver`. Persisted, swappable bindings arrive with
+//! the plugin registry; the model is here.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::plugins::{Pipeline, PluginHost, PluginId, PolicyContext};
+
+use super::{Finding, RegistryError};
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Global,
+    /// A pipeline type id, lowercased.
+    Type(String),
+    /// A namespace key.
+    Namespace(String),
+}
+
+pub type Chain = Arc<Vec<String>>;
+
+pub struct PolicyBindings {
+    chains: RwLock<HashMap<Scope, Chain>>,
+}
+
+impl Default for PolicyBindings {
+    fn default() -> Self {
+        let mut chains = HashMap::new();
+        chains.insert(Scope::Global, Arc::new(vec!["policy-semver".to_string()]));
+        PolicyBindings {
+            chains: RwLock::new(chains),
+        }
+    }
+}
+
+impl PolicyBindings {
+    /// Replaces the chain of `scope` in one step.
+    pub fn bind(&self, scope: Scope, chain: Vec<String>) {
+        self.chains.write().unwrap().insert(scope, Arc::new(chain));
+    }
+
+    /// The chain in force for a pipeline of `type_id` in `namespace_key`.
+    pub fn chain_for(&self, namespace_key: &str, type_id: &str) -> Chain {
+        let chains = self.chains.read().unwrap();
+        [
+            Scope::Namespace(namespace_key.to_string()),
+            Scope::Type(type_id.to_lowercase()),
+            Scope::Global,
+        ]
+        .iter()
+        .find_map(|scope| chains.get(scope).cloned())
+        .unwrap_or_default()
+    }
+}
+
+/// Runs `chain` on `candidate`. Ok: the candidate as normalized and who approved it.
+/// Blocking: call from `spawn_blocking`.
+pub fn evaluate(
+    plugins: &PluginHost,
+    chain: &[String],
+    mut candidate: Pipeline,
+    existing_versions: &[String],
+    context: &PolicyContext,
+) -> Result<(Pipeline, Vec<PluginId>), RegistryError> {
+    let mut approvals = Vec::with_capacity(chain.len());
+    for name in chain {
+        let policy = plugins.policy(name).ok_or_else(|| {
+            RegistryError::Internal(anyhow::anyhow!("bound policy `{name}` is not loaded"))
+        })?;
+        match policy.check(&candidate, existing_versions, context)? {
+            Ok(normalized) => {
+                candidate = normalized;
+                approvals.push(policy.id.clone());
+            }
+            Err(violations) => {
+                let findings = violations
+                    .into_iter()
+                    .map(|v| Finding {
+                        code: v.code,
+                        field: v.field,
+                        message: v.message,
+                        source: Some(policy.id.to_string()),
+                    })
+                    .collect();
+                return Err(RegistryError::Invalid(findings));
+            }
+        }
+    }
+    Ok((candidate, approvals))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn most_specific_scope_wins() {
+        let bindings = PolicyBindings::default();
+        assert_eq!(*bindings.chain_for("alice", "jupyter"), ["policy-semver"]);
+        bindings.bind(Scope::Type("jupyter".into()), vec!["policy-acumos".into()]);
+        assert_eq!(*bindings.chain_for("alice", "Jupyter"), ["policy-acumos"]);
+        assert_eq!(*bindings.chain_for("alice", "zeppelin"), ["policy-semver"]);
+        bindings.bind(
+            Scope::Namespace("alice".into()),
+            vec!["policy-lowercase".into(), "policy-semver".into()],
+        );
+        assert_eq!(
+            *bindings.chain_for("alice", "jupyter"),
+            ["policy-lowercase", "policy-semver"]
+        );
+        assert_eq!(*bindings.chain_for("bob", "jupyter"), ["policy-acumos"]);
+    }
+
+    #[test]
+    fn a_taken_chain_is_a_snapshot() {
+        let bindings = PolicyBindings::default();
+        let before = bindings.chain_for("ns", "t");
+        bindings.bind(Scope::Global, vec!["policy-lowercase".into()]);
+        assert_eq!(*before, ["policy-semver"]);
+        assert_eq!(*bindings.chain_for("ns", "t"), ["policy-lowercase"]);
+    }
+}

@@ -1,0 +1,112 @@
+//! Starting the server: open the store, the blob directory and the plugin host, load the
+//! built-in plugins, and serve [`crate::api::app`] until Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::blobs::BlobStore;
+use crate::cli::{ServeArgs, StorageArgs};
+use crate::plugins::{Limits, PluginHost};
+use crate::registry::Registry;
+use crate::store::Store;
+
+/// What a server needs, resolved from the command line (or built by tests).
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub cache_dir: PathBuf,
+    pub limits: Limits,
+}
+
+impl ServerConfig {
+    pub fn from_args(args: &ServeArgs) -> Self {
+        ServerConfig {
+            data_dir: args.storage.data_dir.clone(),
+            database_url: args.storage.database_url(),
+            cache_dir: args
+                .cache_dir
+                .clone()
+                .unwrap_or_else(|| args.storage.data_dir.join("cache")),
+            limits: Limits {
+                call_timeout: Duration::from_millis(args.plugin_timeout_ms),
+                memory_bytes: args.plugin_memory_mib << 20,
+                ..Limits::default()
+            },
+        }
+    }
+}
+
+/// Opens the database (creating the data dir), applying migrations.
+pub async fn open_store(storage: &StorageArgs) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&storage.data_dir)
+        .with_context(|| format!("creating data dir {}", storage.data_dir.display()))?;
+    Store::connect(&storage.database_url()).await
+}
+
+/// Builds the registry with its store, blobs and plugin host (built-ins loaded).
+pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let store = Store::connect(&config.database_url).await?;
+    let blobs = BlobStore::open(&config.data_dir.join("blobs"))?;
+    let (cache_dir, limits) = (config.cache_dir.clone(), config.limits.clone());
+    let plugins = tokio::task::spawn_blocking(move || -> anyhow::Result<PluginHost> {
+        let host = PluginHost::new(&cache_dir, limits)?;
+        host.load_builtins()?;
+        Ok(host)
+    })
+    .await
+    .context("plugin loading task")??;
+    Ok(Registry::new(store, blobs, Arc::new(plugins)))
+}
+
+/// Serves on `listener` until `shutdown` resolves.
+pub async fn serve_on(
+    listener: TcpListener,
+    registry: Registry,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = crate::api::app(registry);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")
+}
+
+/// `pipewright serve`.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = ServerConfig::from_args(&args);
+    let registry = build_registry(&config).await?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let backend = registry.store().backend();
+    tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), ?backend, "pipewright listening");
+    serve_on(listener, registry, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

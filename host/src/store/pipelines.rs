@@ -1,0 +1,261 @@
+//! Pipelines, their versions and the files of each version.
+
+use sqlx::AnyConnection;
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PipelineRow {
+    pub id: String,
+    pub namespace: String,
+    pub name: String,
+    pub pipeline_type: String,
+    pub description: Option<String>,
+    pub owner_account_id: String,
+    pub owner_account: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub versions_revision: i64,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct VersionRow {
+    pub id: String,
+    pub pipeline_id: String,
+    pub version: String,
+    pub state: String,
+    pub description: Option<String>,
+    pub definition: String,
+    pub content_digest: Option<String>,
+    pub approved_by: String,
+    pub registered_by: String,
+    pub registered_at: i64,
+    pub attempts: i64,
+    pub attempt_deadline: Option<i64>,
+    pub retry_until: Option<i64>,
+    pub last_error: Option<String>,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct FileRow {
+    pub path: String,
+    pub digest: String,
+    pub size: i64,
+}
+
+const PIPELINE_COLUMNS: &str = "p.id, p.namespace, p.name, p.pipeline_type, p.description, p.owner_account_id,
+    a.name AS owner_account, u.name AS created_by, p.created_at, p.versions_revision
+    FROM pipelines p JOIN accounts a ON a.id = p.owner_account_id JOIN users u ON u.id = p.created_by";
+
+const VERSION_COLUMNS: &str =
+    "v.id, v.pipeline_id, v.version, v.state, v.description, v.definition,
+    v.content_digest, v.approved_by, u.name AS registered_by, v.registered_at, v.attempts,
+    v.attempt_deadline, v.retry_until, v.last_error, v.finished_at
+    FROM pipeline_versions v JOIN users u ON u.id = v.registered_by";
+
+pub async fn pipeline_by_key(
+    conn: &mut AnyConnection,
+    namespace_key: &str,
+    name_key: &str,
+) -> sqlx::Result<Option<PipelineRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {PIPELINE_COLUMNS} WHERE p.namespace_key = $1 AND p.name_key = $2"
+    ))
+    .bind(namespace_key)
+    .bind(name_key)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Every pipeline, or those of one namespace, ordered by namespace and name.
+pub async fn list_pipelines(
+    conn: &mut AnyConnection,
+    namespace_key: Option<&str>,
+) -> sqlx::Result<Vec<PipelineRow>> {
+    let query = match namespace_key {
+        Some(_) => format!("SELECT {PIPELINE_COLUMNS} WHERE p.namespace_key = $1 ORDER BY p.namespace_key, p.name_key"),
+        None => format!("SELECT {PIPELINE_COLUMNS} ORDER BY p.namespace_key, p.name_key"),
+    };
+    let mut query = sqlx::query_as(&query);
+    if let Some(key) = namespace_key {
+        query = query.bind(key);
+    }
+    query.fetch_all(conn).await
+}
+
+pub struct NewPipeline<'a> {
+    pub id: &'a str,
+    pub namespace: &'a str,
+    pub namespace_key: &'a str,
+    pub name: &'a str,
+    pub name_key: &'a str,
+    pub pipeline_type: &'a str,
+    pub description: Option<&'a str>,
+    pub owner_account_id: &'a str,
+    pub created_by: &'a str,
+    pub created_at: i64,
+}
+
+pub async fn insert_pipeline(conn: &mut AnyConnection, p: &NewPipeline<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO pipelines (id, namespace, namespace_key, name, name_key, pipeline_type, description,
+            owner_account_id, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(p.id)
+    .bind(p.namespace)
+    .bind(p.namespace_key)
+    .bind(p.name)
+    .bind(p.name_key)
+    .bind(p.pipeline_type)
+    .bind(p.description)
+    .bind(p.owner_account_id)
+    .bind(p.created_by)
+    .bind(p.created_at)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Claims the next revision of a pipeline's version set; false if someone changed it since
+/// `seen` (the caller re-reads and re-checks).
+pub async fn bump_versions_revision(
+    conn: &mut AnyConnection,
+    pipeline_id: &str,
+    seen: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE pipelines SET versions_revision = versions_revision + 1 WHERE id = $1 AND versions_revision = $2")
+        .bind(pipeline_id)
+        .bind(seen)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn versions_of(
+    conn: &mut AnyConnection,
+    pipeline_id: &str,
+) -> sqlx::Result<Vec<VersionRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} WHERE v.pipeline_id = $1 ORDER BY v.registered_at, v.version"
+    ))
+    .bind(pipeline_id)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn version_by_key(
+    conn: &mut AnyConnection,
+    pipeline_id: &str,
+    version_key: &str,
+) -> sqlx::Result<Option<VersionRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} WHERE v.pipeline_id = $1 AND v.version_key = $2"
+    ))
+    .bind(pipeline_id)
+    .bind(version_key)
+    .fetch_optional(conn)
+    .await
+}
+
+pub struct NewVersion<'a> {
+    pub id: &'a str,
+    pub pipeline_id: &'a str,
+    pub version: &'a str,
+    pub version_key: &'a str,
+    pub state: &'a str,
+    pub description: Option<&'a str>,
+    pub definition: &'a str,
+    pub content_digest: Option<&'a str>,
+    pub approved_by: &'a str,
+    pub registered_by: &'a str,
+    pub registered_at: i64,
+    pub attempts: i64,
+    pub attempt_deadline: Option<i64>,
+    pub retry_until: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+pub async fn insert_version(conn: &mut AnyConnection, v: &NewVersion<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO pipeline_versions (id, pipeline_id, version, version_key, state, description, definition,
+            content_digest, approved_by, registered_by, registered_at, attempts, attempt_deadline, retry_until,
+            finished_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(v.id)
+    .bind(v.pipeline_id)
+    .bind(v.version)
+    .bind(v.version_key)
+    .bind(v.state)
+    .bind(v.description)
+    .bind(v.definition)
+    .bind(v.content_digest)
+    .bind(v.approved_by)
+    .bind(v.registered_by)
+    .bind(v.registered_at)
+    .bind(v.attempts)
+    .bind(v.attempt_deadline)
+    .bind(v.retry_until)
+    .bind(v.finished_at)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Records the outcome of a registration attempt. Only a `registering` version moves.
+pub async fn finish_registration(
+    conn: &mut AnyConnection,
+    version_id: &str,
+    state: &str,
+    last_error: Option<&str>,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE pipeline_versions SET state = $1, last_error = $2, finished_at = $3
+         WHERE id = $4 AND state = 'registering'",
+    )
+    .bind(state)
+    .bind(last_error)
+    .bind(now)
+    .bind(version_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn delete_version(conn: &mut AnyConnection, version_id: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM version_files WHERE version_id = $1")
+        .bind(version_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM pipeline_versions WHERE id = $1")
+        .bind(version_id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn insert_file(
+    conn: &mut AnyConnection,
+    version_id: &str,
+    file: &FileRow,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO version_files (version_id, path, digest, size) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(version_id)
+    .bind(&file.path)
+    .bind(&file.digest)
+    .bind(file.size)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+pub async fn files_of(conn: &mut AnyConnection, version_id: &str) -> sqlx::Result<Vec<FileRow>> {
+    sqlx::query_as(
+        "SELECT path, digest, size FROM version_files WHERE version_id = $1 ORDER BY path",
+    )
+    .bind(version_id)
+    .fetch_all(conn)
+    .await
+}

@@ -1,0 +1,183 @@
+//! Starting servers for tests, against either store.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pipewright::plugins::Limits;
+use pipewright::registry::Registry;
+use pipewright::server::{build_registry, serve_on, ServerConfig};
+use reqwest::{Client, Method, RequestBuilder, Response};
+use serde_json::Value;
+use sqlx::Connection;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs one async test body against SQLite and against PostgreSQL, as two tests.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::harness::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::harness::postgres_admin_url().is_some() {
+                    super::$name($crate::harness::Backend::Postgres).await
+                }
+            }
+        }
+    )*};
+}
+
+/// The PostgreSQL server for tests; None (skip) outside CI, a failure under CI.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("PIPEWRIGHT_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but PIPEWRIGHT_TEST_POSTGRES_URL is unset: the PostgreSQL tests cannot run")
+        }
+        _ => {
+            eprintln!("PIPEWRIGHT_TEST_POSTGRES_URL unset: skipping a PostgreSQL test");
+            None
+        }
+    }
+}
+
+/// A database URL of a fresh, empty database on `backend`.
+pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.join("test.db").display()),
+        Backend::Postgres => {
+            let admin = postgres_admin_url().expect("checked by the caller");
+            let name = format!("pw_test_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connecting to the test PostgreSQL");
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("creating a test database");
+            let (base, _) = admin.rsplit_once('/').expect("a database URL has a path");
+            format!("{base}/{name}")
+        }
+    }
+}
+
+/// Compiled plugin artifacts are shared by every test of the run (the cache is safe for that).
+pub fn shared_cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub client: Client,
+    pub registry: Registry,
+    pub data_dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        let data_dir = tempfile::tempdir().unwrap();
+        let database_url = fresh_database(backend, data_dir.path()).await;
+        let config = ServerConfig {
+            data_dir: data_dir.path().to_path_buf(),
+            database_url,
+            cache_dir: shared_cache_dir(),
+            limits: Limits::default(),
+        };
+        let registry = build_registry(&config).await.expect("building the registry");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = registry.clone();
+        tokio::spawn(async move {
+            serve_on(listener, served, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serving");
+        });
+        TestServer { base, client: Client::new(), registry, data_dir, shutdown: Some(tx) }
+    }
+
+    /// A token for `user` in their personal account.
+    pub async fn token(&self, user: &str) -> String {
+        self.token_in(user, None).await
+    }
+
+    pub async fn token_in(&self, user: &str, account: Option<&str>) -> String {
+        pipewright::registry::accounts::create_token(self.registry.store(), user, account).await.expect("creating a token")
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let builder = self.client.request(method, format!("{}{path}", self.base));
+        match token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        call(self.request(Method::GET, path, Some(token))).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        call(self.request(Method::POST, path, Some(token)).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (u16, Value) {
+        call(self.request(Method::DELETE, path, Some(token))).await
+    }
+
+    /// Creates `namespace/name` of `type` as the token's user; panics unless 201.
+    pub async fn create_pipeline(&self, token: &str, namespace: &str, name: &str, pipeline_type: &str) -> Value {
+        let (status, body) =
+            self.post("/v1/pipelines", token, serde_json::json!({"namespace": namespace, "name": name, "type": pipeline_type})).await;
+        assert_eq!(status, 201, "creating {namespace}/{name}: {body}");
+        body
+    }
+
+    /// Registers `version` of a jupyter pipeline with a valid empty notebook.
+    pub async fn register_notebook(&self, token: &str, namespace: &str, name: &str, version: &str) -> (u16, Value) {
+        self.post(&format!("/v1/pipelines/{namespace}/{name}/versions"), token, notebook_version(version)).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Sends and returns (status, JSON body or Null).
+pub async fn call(builder: RequestBuilder) -> (u16, Value) {
+    let response: Response = builder.send().await.expect("request sent");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub const EMPTY_NOTEBOOK: &str = r#"{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}"#;
+
+pub fn notebook_version(version: &str) -> Value {
+    serde_json::json!({
+        "version": version,
+        "files": [{"path": "notebook.ipynb", "content_base64": b64(EMPTY_NOTEBOOK.as_bytes())}]
+    })
+}
+
+/// The error code of an error body.
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+pub type SharedRegistry = Arc<Registry>;
