@@ -1,7 +1,6 @@
 //! Starting servers for tests, against either store.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use pipewright::plugins::Limits;
 use pipewright::registry::Registry;
@@ -56,8 +55,13 @@ pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
         Backend::Postgres => {
             let admin = postgres_admin_url().expect("checked by the caller");
             let name = format!("pw_test_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connecting to the test PostgreSQL");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("creating a test database");
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("connecting to the test PostgreSQL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("creating a test database");
             let (base, _) = admin.rsplit_once('/').expect("a database URL has a path");
             format!("{base}/{name}")
         }
@@ -73,7 +77,8 @@ pub struct TestServer {
     pub base: String,
     pub client: Client,
     pub registry: Registry,
-    pub data_dir: tempfile::TempDir,
+    /// Kept so the directory lives as long as the server.
+    _data_dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -87,7 +92,9 @@ impl TestServer {
             cache_dir: shared_cache_dir(),
             limits: Limits::default(),
         };
-        let registry = build_registry(&config).await.expect("building the registry");
+        let registry = build_registry(&config)
+            .await
+            .expect("building the registry");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -99,7 +106,13 @@ impl TestServer {
             .await
             .expect("serving");
         });
-        TestServer { base, client: Client::new(), registry, data_dir, shutdown: Some(tx) }
+        TestServer {
+            base,
+            client: Client::new(),
+            registry,
+            _data_dir: data_dir,
+            shutdown: Some(tx),
+        }
     }
 
     /// A token for `user` in their personal account.
@@ -108,7 +121,9 @@ impl TestServer {
     }
 
     pub async fn token_in(&self, user: &str, account: Option<&str>) -> String {
-        pipewright::registry::accounts::create_token(self.registry.store(), user, account).await.expect("creating a token")
+        pipewright::registry::accounts::create_token(self.registry.store(), user, account)
+            .await
+            .expect("creating a token")
     }
 
     pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
@@ -132,16 +147,38 @@ impl TestServer {
     }
 
     /// Creates `namespace/name` of `type` as the token's user; panics unless 201.
-    pub async fn create_pipeline(&self, token: &str, namespace: &str, name: &str, pipeline_type: &str) -> Value {
-        let (status, body) =
-            self.post("/v1/pipelines", token, serde_json::json!({"namespace": namespace, "name": name, "type": pipeline_type})).await;
+    pub async fn create_pipeline(
+        &self,
+        token: &str,
+        namespace: &str,
+        name: &str,
+        pipeline_type: &str,
+    ) -> Value {
+        let (status, body) = self
+            .post(
+                "/v1/pipelines",
+                token,
+                serde_json::json!({"namespace": namespace, "name": name, "type": pipeline_type}),
+            )
+            .await;
         assert_eq!(status, 201, "creating {namespace}/{name}: {body}");
         body
     }
 
     /// Registers `version` of a jupyter pipeline with a valid empty notebook.
-    pub async fn register_notebook(&self, token: &str, namespace: &str, name: &str, version: &str) -> (u16, Value) {
-        self.post(&format!("/v1/pipelines/{namespace}/{name}/versions"), token, notebook_version(version)).await
+    pub async fn register_notebook(
+        &self,
+        token: &str,
+        namespace: &str,
+        name: &str,
+        version: &str,
+    ) -> (u16, Value) {
+        self.post(
+            &format!("/v1/pipelines/{namespace}/{name}/versions"),
+            token,
+            notebook_version(version),
+        )
+        .await
     }
 }
 
@@ -166,7 +203,8 @@ pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-pub const EMPTY_NOTEBOOK: &str = r#"{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}"#;
+pub const EMPTY_NOTEBOOK: &str =
+    r#"{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}"#;
 
 pub fn notebook_version(version: &str) -> Value {
     serde_json::json!({
@@ -179,5 +217,3 @@ pub fn notebook_version(version: &str) -> Value {
 pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<no error code>")
 }
-
-pub type SharedRegistry = Arc<Registry>;

@@ -115,13 +115,9 @@ impl From<RegistryError> for ApiError {
 }
 
 impl From<JsonRejection> for ApiError {
+    /// 400 for malformed JSON, 422 for JSON of the wrong shape, 415 without a JSON content type.
     fn from(rejection: JsonRejection) -> Self {
-        let status = match rejection {
-            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            JsonRejection::BytesRejection(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError::new(status, "invalid-json", rejection.body_text())
+        ApiError::new(rejection.status(), "invalid-json", rejection.body_text())
     }
 }
 

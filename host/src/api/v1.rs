@@ -284,10 +284,7 @@ pub struct TypeView {
 /// The registered pipeline types.
 #[utoipa::path(get, path = "/v1/types", tag = "types",
     responses((status = 200, body = Vec<TypeView>), (status = 401, body = ErrorBody)))]
-async fn list_types(
-    State(state): State<AppState>,
-    _caller: Authenticated,
-) -> Json<Vec<TypeView>> {
+async fn list_types(State(state): State<AppState>, _caller: Authenticated) -> Json<Vec<TypeView>> {
     let types = state.registry.plugins().type_handlers();
     Json(
         types

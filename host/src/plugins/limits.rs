@@ -117,14 +117,23 @@ impl PluginState {
         }
     }
 
-    /// The last line the guest wrote to stderr (a panic message, usually).
-    pub fn last_stderr_line(&self) -> Option<String> {
+    /// What the guest said on stderr before failing: a Rust panic's message when there is one
+    /// (the line after "panicked at"), else its last line that is not a `note:`.
+    pub fn stderr_explanation(&self) -> Option<String> {
         let bytes = self.stderr.contents();
         let text = String::from_utf8_lossy(&bytes);
-        text.lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .map(|l| l.trim().to_string())
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let after_panic = lines
+            .iter()
+            .position(|l| l.contains("panicked at"))
+            .and_then(|i| lines.get(i + 1));
+        after_panic
+            .or_else(|| lines.iter().rev().find(|l| !l.starts_with("note:")))
+            .map(|l| l.to_string())
     }
 }
 

@@ -142,7 +142,7 @@ impl<P: Prepared> InstancePool<P> {
             .downcast_ref::<Trap>()
             .map(|t| t.to_string())
             .unwrap_or_else(|| format!("{error:#}"));
-        let detail = match state.last_stderr_line() {
+        let detail = match state.stderr_explanation() {
             Some(line) => format!("{trap} ({line})"),
             None => trap,
         };

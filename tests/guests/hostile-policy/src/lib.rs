@@ -23,8 +23,12 @@ impl Guest for Hostile {
                 }
             }
             "alloc" => {
-                let huge: Vec<u8> = vec![1u8; 4 << 30];
-                std::hint::black_box(&huge);
+                // 4 GiB in 256 MiB pieces (one Vec cannot exceed isize::MAX on wasm32), all kept.
+                let mut held: Vec<Vec<u8>> = Vec::new();
+                for _ in 0..16 {
+                    held.push(vec![1u8; 256 << 20]);
+                }
+                std::hint::black_box(&held);
                 Ok(candidate)
             }
             _ => Ok(candidate),

@@ -1,0 +1,220 @@
+//! The plugin host on its own: containment of hostile guests, the compile cache, warm reuse.
+
+use std::time::{Duration, Instant};
+
+use pipewright::plugins::builtin::GUEST_ARTIFACT_DIR;
+use pipewright::plugins::{Limits, LoadedPlugin, Pipeline, PluginError, PluginHost, PolicyContext};
+
+fn candidate(name: &str, version: &str) -> Pipeline {
+    Pipeline {
+        namespace: "alice".into(),
+        name: name.into(),
+        version: Some(version.into()),
+        type_: "jupyter".into(),
+        description: None,
+        inputs: vec![],
+        outputs: vec![],
+        properties: vec![],
+    }
+}
+
+fn context() -> PolicyContext {
+    PolicyContext {
+        surface: "test".into(),
+        account: "alice".into(),
+        user: "alice".into(),
+        config: vec![],
+    }
+}
+
+fn hostile_host(
+    limits: Limits,
+) -> (
+    PluginHost,
+    std::sync::Arc<pipewright::plugins::PolicyPlugin>,
+    tempfile::TempDir,
+) {
+    let cache = tempfile::tempdir().unwrap();
+    let host = PluginHost::new(cache.path(), limits).unwrap();
+    let bytes = std::fs::read(format!("{GUEST_ARTIFACT_DIR}/hostile_policy.wasm"))
+        .expect("hostile guest built by host/build.rs");
+    let LoadedPlugin::Policy(policy) = host.load("hostile", "6.6.6", &bytes).unwrap() else {
+        panic!("a policy")
+    };
+    (host, policy, cache)
+}
+
+/// Each hostile behaviour becomes an error naming plugin, version and export; the next call on
+/// the same plugin works.
+#[test]
+fn a_trap_is_the_plugins_failure_named_and_contained() {
+    let (_host, policy, _dir) = hostile_host(Limits::default());
+    let error = policy
+        .check(&candidate("trap", "1.0.0"), &[], &context())
+        .unwrap_err();
+    assert!(matches!(error, PluginError::Trap { .. }), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("hostile@6.6.6") && message.contains("`check`"),
+        "{message}"
+    );
+    assert!(
+        message.contains("traps on purpose"),
+        "the guest's panic message is kept: {message}"
+    );
+    assert!(policy
+        .check(&candidate("fine", "1.0.0"), &[], &context())
+        .unwrap()
+        .is_ok());
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_at_its_deadline() {
+    let limits = Limits {
+        call_timeout: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let (_host, policy, _dir) = hostile_host(limits);
+    let started = Instant::now();
+    let error = policy
+        .check(&candidate("loop", "1.0.0"), &[], &context())
+        .unwrap_err();
+    assert!(matches!(error, PluginError::Timeout { .. }), "{error}");
+    assert!(
+        error.to_string().contains("hostile@6.6.6") && error.to_string().contains("`check`"),
+        "{error}"
+    );
+    // Generous bound: it must stop, not merely eventually; exact timing is not asserted.
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(policy
+        .check(&candidate("fine", "1.0.0"), &[], &context())
+        .unwrap()
+        .is_ok());
+}
+
+#[test]
+fn a_4_gib_allocation_hits_the_memory_cap() {
+    let (_host, policy, _dir) = hostile_host(Limits::default());
+    let error = policy
+        .check(&candidate("alloc", "1.0.0"), &[], &context())
+        .unwrap_err();
+    match &error {
+        PluginError::MemoryLimit { limit, asked, .. } => {
+            assert_eq!(*limit, 64 << 20);
+            assert!(*asked > *limit);
+        }
+        other => panic!("expected a memory-limit error, got {other}"),
+    }
+    assert!(
+        error.to_string().contains("hostile@6.6.6") && error.to_string().contains("`check`"),
+        "{error}"
+    );
+    assert!(policy
+        .check(&candidate("fine", "1.0.0"), &[], &context())
+        .unwrap()
+        .is_ok());
+}
+
+#[test]
+fn a_component_of_no_known_world_is_refused_by_name() {
+    let cache = tempfile::tempdir().unwrap();
+    let host = PluginHost::new(cache.path(), Limits::default()).unwrap();
+    let error = host
+        .load("garbage", "0.0.1", b"\0asm not really")
+        .err()
+        .expect("refused");
+    assert!(matches!(error, PluginError::Load { .. }), "{error}");
+    assert!(error.to_string().contains("garbage@0.0.1"));
+}
+
+/// Compiled once per digest and engine; a restarted host maps the artifact instead.
+#[test]
+fn compile_cache_survives_a_restart() {
+    let cache = tempfile::tempdir().unwrap();
+    {
+        let host = PluginHost::new(cache.path(), Limits::default()).unwrap();
+        host.load_builtins().unwrap();
+        let stats = host.cache_stats();
+        assert_eq!((stats.compiled, stats.loaded_from_cache), (5, 0));
+        // Loading the same bytes again in the same host does not compile again.
+        let (name, version, bytes) = pipewright::plugins::builtin::BUILTIN_PLUGINS[0];
+        host.load(name, version, bytes).unwrap();
+        assert_eq!(host.cache_stats().compiled, 5);
+    }
+    let restarted = PluginHost::new(cache.path(), Limits::default()).unwrap();
+    restarted.load_builtins().unwrap();
+    assert_eq!(restarted.cache_stats().compiled, 0);
+    assert_eq!(restarted.cache_stats().loaded_from_cache, 5);
+    let semver = restarted.policy("policy-semver").unwrap();
+    assert!(semver
+        .check(&candidate("x", "1.0.0"), &["0.9.0".into()], &context())
+        .unwrap()
+        .is_ok());
+}
+
+/// The built-in policies through the host, with their machine codes.
+#[test]
+fn builtin_policies_report_machine_codes() {
+    let cache = crate::harness::shared_cache_dir();
+    let host = PluginHost::new(&cache, Limits::default()).unwrap();
+    host.load_builtins().unwrap();
+    let codes = |policy: &str, name: &str, version: &str, existing: &[&str]| -> Vec<String> {
+        let existing: Vec<String> = existing.iter().map(|s| s.to_string()).collect();
+        match host
+            .policy(policy)
+            .unwrap()
+            .check(&candidate(name, version), &existing, &context())
+            .unwrap()
+        {
+            Ok(_) => vec![],
+            Err(violations) => violations.into_iter().map(|v| v.code).collect(),
+        }
+    };
+    assert_eq!(
+        codes("policy-semver", "x", "0.0.2", &["0.0.1"]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        codes("policy-semver", "x", "0.0.1", &["0.0.1"]),
+        ["version-not-incremented"]
+    );
+    assert_eq!(
+        codes("policy-semver", "x", "0.0.1", &["0.0.2"]),
+        ["version-lower-than-latest"]
+    );
+    assert_eq!(codes("policy-semver", "x", "one", &[]), ["invalid-version"]);
+    assert_eq!(
+        codes("policy-lowercase", "Hello", "1", &[]),
+        ["name-not-lowercase"]
+    );
+    assert_eq!(
+        codes("policy-lowercase", "hello", "1", &[]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        codes("policy-acumos", "churn_2", "1.0", &[]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        codes("policy-acumos", "2churn", "1.0", &[]),
+        ["invalid-name"]
+    );
+    assert_eq!(
+        codes("policy-acumos", "churn", "v1", &[]),
+        ["invalid-version"]
+    );
+    let jupyter = host
+        .type_handler("JUPYTER")
+        .expect("case-insensitive type lookup");
+    assert_eq!(jupyter.info.display_name, "Jupyter");
+    assert_eq!(jupyter.info.default_files, ["notebook.ipynb"]);
+    let launch = pipewright::plugins::LaunchContext {
+        pipeline: candidate("x", "1.0.0"),
+        pipeline_id: "id".into(),
+        user: "alice".into(),
+        repository_url: "/pipelines/id".into(),
+        properties: vec![],
+    };
+    let refused = jupyter.launch(&launch).unwrap().unwrap_err();
+    assert_eq!(refused.code, "launch-unavailable");
+}
