@@ -630,3 +630,61 @@ async fn concurrent_registrations_never_break_the_increment_rule() {
         );
     }
 }
+
+/// A hostile policy bound to one namespace: its failure is reported as the plugin's, names it,
+/// writes nothing, and the server goes on serving every other namespace and the next request.
+#[tokio::test]
+async fn a_failing_policy_is_reported_as_the_plugins_and_the_server_keeps_serving() {
+    use pipewright::registry::Scope;
+    let server = TestServer::start(Backend::Sqlite).await;
+    let alice = server.token("alice").await;
+    let bytes = std::fs::read(format!(
+        "{}/hostile_policy.wasm",
+        pipewright::plugins::builtin::GUEST_ARTIFACT_DIR
+    ))
+    .unwrap();
+    server
+        .registry
+        .plugins()
+        .load("hostile", "6.6.6", &bytes)
+        .unwrap();
+    server
+        .registry
+        .bindings()
+        .bind(Scope::Namespace("alice".into()), vec!["hostile".into()]);
+
+    for name in ["trap", "alloc"] {
+        server
+            .create_pipeline(&alice, "alice", name, "jupyter")
+            .await;
+        let (status, body) = server
+            .register_notebook(&alice, "alice", name, "1.0.0")
+            .await;
+        assert_eq!((status, code(&body)), (502, "plugin-failed"), "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("hostile@6.6.6") && message.contains("`check`"),
+            "{message}"
+        );
+        let (_, list) = server
+            .get(&format!("/v1/pipelines/alice/{name}/versions"), &alice)
+            .await;
+        assert_eq!(list, json!([]));
+    }
+    server
+        .create_pipeline(&alice, "alice", "fine", "jupyter")
+        .await;
+    let (status, body) = server
+        .register_notebook(&alice, "alice", "fine", "1.0.0")
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["approved_by"], json!(["hostile@6.6.6"]));
+    // Other namespaces keep the global chain.
+    server
+        .create_pipeline(&alice, "shared", "other", "jupyter")
+        .await;
+    let (_, body) = server
+        .register_notebook(&alice, "shared", "other", "1.0.0")
+        .await;
+    assert_eq!(body["approved_by"], json!(["policy-semver@0.1.0"]));
+}

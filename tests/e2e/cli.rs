@@ -121,6 +121,7 @@ async fn serve_on_postgres() {
     let url = fresh_database(Backend::Postgres, data.path()).await;
     serve_and_use(&["--database-url", &url], data.path()).await;
     assert!(!data.path().join("pipewright.db").exists());
+    crate::harness::drop_postgres_database(url.rsplit_once('/').unwrap().1.to_string());
 }
 
 #[test]

@@ -80,6 +80,8 @@ pub struct TestServer {
     /// Kept so the directory lives as long as the server.
     _data_dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The per-test database to drop afterwards, on PostgreSQL.
+    postgres_database: Option<String>,
 }
 
 impl TestServer {
@@ -106,12 +108,20 @@ impl TestServer {
             .await
             .expect("serving");
         });
+        let postgres_database = match backend {
+            Backend::Postgres => config
+                .database_url
+                .rsplit_once('/')
+                .map(|(_, name)| name.to_string()),
+            Backend::Sqlite => None,
+        };
         TestServer {
             base,
             client: Client::new(),
             registry,
             _data_dir: data_dir,
             shutdown: Some(tx),
+            postgres_database,
         }
     }
 
@@ -187,7 +197,32 @@ impl Drop for TestServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if let Some(database) = self.postgres_database.take() {
+            drop_postgres_database(database);
+        }
     }
+}
+
+/// Drops a per-test PostgreSQL database (FORCE: the test's pool may still hold connections).
+/// Runs on its own thread and runtime, since `Drop` cannot await.
+pub fn drop_postgres_database(name: String) {
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await;
+            }
+        });
+    })
+    .join();
 }
 
 /// Sends and returns (status, JSON body or Null).
