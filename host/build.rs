@@ -34,6 +34,7 @@ fn main() {
         );
     }
 
+    ensure_wasm_target();
     let target_dir = workspace.join("target").join("plugins");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
@@ -76,6 +77,20 @@ fn main() {
         artifact_dir.display()
     );
     write_builtin_table(&workspace, &artifact_dir);
+}
+
+/// Installs the `wasm32-wasip2` standard library through rustup when it is missing, so that
+/// README's two commands work on a machine that has only the Rust toolchain.
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(rustc).args(["--print", "sysroot"]).output().ok().filter(|o| o.status.success());
+    let installed = sysroot
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("lib/rustlib/wasm32-wasip2").is_dir())
+        .unwrap_or(false);
+    if !installed {
+        println!("cargo:warning=installing the wasm32-wasip2 target with rustup (needed to build the plugins)");
+        let _ = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status();
+    }
 }
 
 /// Writes `OUT_DIR/builtin_plugins.rs`: `(name, version, bytes)` for each built-in plugin.
