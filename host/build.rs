@@ -83,13 +83,23 @@ fn main() {
 /// README's two commands work on a machine that has only the Rust toolchain.
 fn ensure_wasm_target() {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot = Command::new(rustc).args(["--print", "sysroot"]).output().ok().filter(|o| o.status.success());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
     let installed = sysroot
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("lib/rustlib/wasm32-wasip2").is_dir())
+        .map(|o| {
+            PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
+                .join("lib/rustlib/wasm32-wasip2")
+                .is_dir()
+        })
         .unwrap_or(false);
     if !installed {
         println!("cargo:warning=installing the wasm32-wasip2 target with rustup (needed to build the plugins)");
-        let _ = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status();
+        let _ = Command::new("rustup")
+            .args(["target", "add", "wasm32-wasip2"])
+            .status();
     }
 }
 

@@ -20,7 +20,9 @@ fn main() -> anyhow::Result<()> {
     let cache = tempfile::tempdir()?;
     let host = PluginHost::new(cache.path(), Limits::default())?;
     host.load_builtins()?;
-    let policy = host.policy("policy-semver").expect("built-in policy-semver");
+    let policy = host
+        .policy("policy-semver")
+        .expect("built-in policy-semver");
 
     let candidate = Pipeline {
         namespace: "bench".into(),
@@ -33,22 +35,35 @@ fn main() -> anyhow::Result<()> {
         properties: vec![],
     };
     let existing: Vec<String> = (0..10).map(|i| format!("1.0.{i}")).collect();
-    let context = PolicyContext { surface: "bench".into(), account: "bench".into(), user: "bench".into(), config: vec![] };
+    let context = PolicyContext {
+        surface: "bench".into(),
+        account: "bench".into(),
+        user: "bench".into(),
+        config: vec![],
+    };
 
     // Through the host.
     let through_host = measure(|| {
-        let verdict = policy.check(&candidate, &existing, &context).expect("no trap");
+        let verdict = policy
+            .check(&candidate, &existing, &context)
+            .expect("no trap");
         assert!(verdict.is_ok());
     });
 
     // Bare: the same component bytes, same engine, one instance, no pool, limiter or deadline.
-    let (_, _, bytes) = pipewright::plugins::builtin::BUILTIN_PLUGINS.iter().find(|(n, _, _)| *n == "policy-semver").unwrap();
+    let (_, _, bytes) = pipewright::plugins::builtin::BUILTIN_PLUGINS
+        .iter()
+        .find(|(n, _, _)| *n == "policy-semver")
+        .unwrap();
     let engine = host.engine();
     let component = Component::new(engine, bytes)?;
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     ValidationPolicy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
-    let id = std::sync::Arc::new(PluginId { name: "policy-semver".into(), version: "bare".into() });
+    let id = std::sync::Arc::new(PluginId {
+        name: "policy-semver".into(),
+        version: "bare".into(),
+    });
     let mut store = Store::new(engine, PluginState::new(id, &Limits::default()));
     store.set_epoch_deadline(u64::MAX / 2);
     let bare_instance = ValidationPolicy::instantiate(&mut store, &component, &linker)?;
@@ -61,8 +76,14 @@ fn main() -> anyhow::Result<()> {
     });
 
     println!("policy-semver check, 10 existing versions, {SAMPLES} samples each");
-    println!("  through the host: p50 {:>8.2?}  p99 {:>8.2?}", through_host.0, through_host.1);
-    println!("  bare wasmtime:    p50 {:>8.2?}  p99 {:>8.2?}", bare.0, bare.1);
+    println!(
+        "  through the host: p50 {:>8.2?}  p99 {:>8.2?}",
+        through_host.0, through_host.1
+    );
+    println!(
+        "  bare wasmtime:    p50 {:>8.2?}  p99 {:>8.2?}",
+        bare.0, bare.1
+    );
     println!(
         "  ratio host/bare:  p50 {:.2}x      p99 {:.2}x   (target: p50 < 10 µs and ≤ 2x)",
         through_host.0.as_secs_f64() / bare.0.as_secs_f64(),

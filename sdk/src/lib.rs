@@ -87,6 +87,45 @@ pub mod type_handler {
         Severity, TypeInfo,
     };
 
+    /// Checks every file of `content` whose path ends with `extension` as a JSON document with
+    /// `check`. No such file gives one `missing_code` diagnostic; a file that is not JSON, or that
+    /// `check` refuses (with a reason), gives an `invalid_code` diagnostic naming the file.
+    #[cfg(feature = "json")]
+    pub fn validate_json_documents(
+        content: &[File],
+        extension: &str,
+        missing_code: &str,
+        invalid_code: &str,
+        check: impl Fn(&serde_json::Value) -> Result<(), String>,
+    ) -> Vec<Diagnostic> {
+        let documents: Vec<&File> = content
+            .iter()
+            .filter(|f| f.path.ends_with(extension))
+            .collect();
+        if documents.is_empty() {
+            return vec![Diagnostic::error(
+                missing_code,
+                None,
+                format!("the content holds no `{extension}` file"),
+            )];
+        }
+        documents
+            .into_iter()
+            .filter_map(|file| {
+                let verdict = serde_json::from_slice(&file.contents)
+                    .map_err(|e| format!("not JSON: {e}"))
+                    .and_then(|doc| check(&doc));
+                verdict.err().map(|why| {
+                    Diagnostic::error(
+                        invalid_code,
+                        Some(&file.path),
+                        format!("{}: {why}", file.path),
+                    )
+                })
+            })
+            .collect()
+    }
+
     impl Diagnostic {
         /// An `error` diagnostic: the host refuses the content.
         pub fn error(code: &str, field: Option<&str>, message: impl Into<String>) -> Self {

@@ -4,7 +4,8 @@
 //! `notebook.ipynb`. Launching through JupyterHub arrives with the Acumos surface.
 
 use pipewright_sdk::type_handler::{
-    Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline, PluginError, TypeInfo,
+    validate_json_documents, Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline,
+    PluginError, TypeInfo,
 };
 use serde_json::{json, Value};
 
@@ -59,40 +60,23 @@ pub fn empty_notebook() -> Vec<u8> {
 
 /// Every `.ipynb` must be an nbformat 4 notebook with a `cells` list; at least one must exist.
 pub fn validate_files(content: &[File]) -> Vec<Diagnostic> {
-    let notebooks: Vec<&File> = content
-        .iter()
-        .filter(|f| f.path.ends_with(".ipynb"))
-        .collect();
-    if notebooks.is_empty() {
-        return vec![Diagnostic::error(
-            "missing-notebook",
-            None,
-            "the content holds no `.ipynb` notebook",
-        )];
-    }
-    notebooks
-        .into_iter()
-        .filter_map(|file| check_notebook(file).err())
-        .collect()
+    validate_json_documents(
+        content,
+        ".ipynb",
+        "missing-notebook",
+        "invalid-notebook",
+        check_notebook,
+    )
 }
 
-fn check_notebook(file: &File) -> Result<(), Diagnostic> {
-    let invalid = |why: String| {
-        Diagnostic::error(
-            "invalid-notebook",
-            Some(&file.path),
-            format!("{}: {why}", file.path),
-        )
-    };
-    let doc: Value =
-        serde_json::from_slice(&file.contents).map_err(|e| invalid(format!("not JSON: {e}")))?;
+fn check_notebook(doc: &Value) -> Result<(), String> {
     match doc.get("nbformat").and_then(Value::as_u64) {
         Some(4) => {}
-        Some(other) => return Err(invalid(format!("nbformat {other} is not supported (4 is)"))),
-        None => return Err(invalid("no `nbformat` number".into())),
+        Some(other) => return Err(format!("nbformat {other} is not supported (4 is)")),
+        None => return Err("no `nbformat` number".into()),
     }
     if !doc.get("cells").is_some_and(Value::is_array) {
-        return Err(invalid("no `cells` list".into()));
+        return Err("no `cells` list".into());
     }
     Ok(())
 }

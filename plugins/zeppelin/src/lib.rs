@@ -5,7 +5,8 @@
 //! arrives with the Acumos surface.
 
 use pipewright_sdk::type_handler::{
-    Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline, PluginError, TypeInfo,
+    validate_json_documents, Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline,
+    PluginError, TypeInfo,
 };
 use serde_json::{json, Value};
 
@@ -61,35 +62,12 @@ pub fn empty_note(name: &str) -> Vec<u8> {
 
 /// Every `.zpln` must be a JSON object with a `paragraphs` list; at least one must exist.
 pub fn validate_files(content: &[File]) -> Vec<Diagnostic> {
-    let notes: Vec<&File> = content
-        .iter()
-        .filter(|f| f.path.ends_with(".zpln"))
-        .collect();
-    if notes.is_empty() {
-        return vec![Diagnostic::error(
-            "missing-note",
-            None,
-            "the content holds no `.zpln` note",
-        )];
-    }
-    notes
-        .into_iter()
-        .filter_map(|file| check_note(file).err())
-        .collect()
+    validate_json_documents(content, ".zpln", "missing-note", "invalid-note", check_note)
 }
 
-fn check_note(file: &File) -> Result<(), Diagnostic> {
-    let invalid = |why: String| {
-        Diagnostic::error(
-            "invalid-note",
-            Some(&file.path),
-            format!("{}: {why}", file.path),
-        )
-    };
-    let doc: Value =
-        serde_json::from_slice(&file.contents).map_err(|e| invalid(format!("not JSON: {e}")))?;
+fn check_note(doc: &Value) -> Result<(), String> {
     if !doc.get("paragraphs").is_some_and(Value::is_array) {
-        return Err(invalid("no `paragraphs` list".into()));
+        return Err("no `paragraphs` list".into());
     }
     Ok(())
 }
