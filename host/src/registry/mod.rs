@@ -425,37 +425,17 @@ impl Registry {
             let chain = self
                 .bindings
                 .chain_for(&names::key(&pipeline.namespace), &pipeline.pipeline_type);
-            let (approvals, diagnostics) = {
-                let plugins = self.plugins.clone();
-                let content = content.clone();
-                let type_id = pipeline.pipeline_type.clone();
-                tokio::task::spawn_blocking(move || -> Result<_, RegistryError> {
-                    let (candidate, approvals) =
-                        policies::evaluate(&plugins, &chain, candidate, &existing, &context)?;
-                    let handler = plugins.type_handler(&type_id).ok_or_else(|| {
-                        RegistryError::Internal(anyhow::anyhow!("no handler for type {type_id}"))
-                    })?;
-                    let diagnostics = handler.validate(&candidate, &content)?;
-                    let errors: Vec<Finding> = diagnostics
-                        .into_iter()
-                        .filter(|d| d.severity == plugins::Severity::Error)
-                        .map(|d| Finding {
-                            code: d.code,
-                            field: d.field,
-                            message: d.message,
-                            source: Some(handler.id.to_string()),
-                        })
-                        .collect();
-                    Ok((approvals, errors))
-                })
-                .await
-                .map_err(|e| {
-                    RegistryError::Internal(anyhow::anyhow!("policy evaluation task failed: {e}"))
-                })??
-            };
-            if !diagnostics.is_empty() {
-                return Err(RegistryError::Invalid(diagnostics));
-            }
+            let plugins = self.plugins.clone();
+            let (content, type_id) = (content.clone(), pipeline.pipeline_type.clone());
+            let approvals = tokio::task::spawn_blocking(move || {
+                approve(
+                    &plugins, &chain, candidate, &existing, &context, &type_id, &content,
+                )
+            })
+            .await
+            .map_err(|e| {
+                RegistryError::Internal(anyhow::anyhow!("policy evaluation task failed: {e}"))
+            })??;
 
             let mut files = Vec::with_capacity(new.files.len());
             for (path, bytes) in &new.files {
@@ -634,6 +614,39 @@ impl Registry {
             })?;
         let files = rows::files_of(conn, &row.id).await?;
         Ok(version_info(pipeline, row, files))
+    }
+}
+
+/// Runs the policy chain, then the type handler's `validate` on the candidate the chain
+/// approved. Ok: who approved it. Blocking (plugin calls): run it on `spawn_blocking`.
+fn approve(
+    plugins: &PluginHost,
+    chain: &[String],
+    candidate: plugins::Pipeline,
+    existing: &[String],
+    context: &plugins::PolicyContext,
+    type_id: &str,
+    content: &[plugins::File],
+) -> Result<Vec<plugins::PluginId>, RegistryError> {
+    let (candidate, approvals) = policies::evaluate(plugins, chain, candidate, existing, context)?;
+    let handler = plugins
+        .type_handler(type_id)
+        .ok_or_else(|| RegistryError::Internal(anyhow::anyhow!("no handler for type {type_id}")))?;
+    let errors: Vec<Finding> = handler
+        .validate(&candidate, content)?
+        .into_iter()
+        .filter(|d| d.severity == plugins::Severity::Error)
+        .map(|d| Finding {
+            code: d.code,
+            field: d.field,
+            message: d.message,
+            source: Some(handler.id.to_string()),
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(approvals)
+    } else {
+        Err(RegistryError::Invalid(errors))
     }
 }
 
