@@ -40,8 +40,8 @@ pub fn check(field: &str, value: &str) -> Result<(), Finding> {
     Ok(())
 }
 
-/// The structural rules of a version text: as a name, but `:` is not special... and still
-/// refused, since `name:version` must split at the first colon.
+/// The structural rules of a version text: the same as a name's (a `:` is refused too, so that
+/// `name:version` splits at its one colon), reported as `version-missing` / `invalid-version`.
 pub fn check_version(value: &str) -> Result<(), Finding> {
     check("version", value).map_err(|f| Finding {
         code: if f.code == "name-missing" {
