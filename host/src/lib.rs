@@ -1,9 +1,10 @@
 //! pipewright: a registry of versioned pipelines and a host for WebAssembly plugins.
 //!
 //! Where to look:
-//! - [`api`]: the HTTP surfaces (thin adapters) and `/healthz`, `/metrics`, OpenAPI;
+//! - [`api`]: the HTTP surfaces (`/v1`, Acumos `/mlWorkbench`; thin adapters) and `/healthz`, `/metrics`, OpenAPI;
 //! - [`registry`]: the core rules (names, versions, latest, ownership, policies);
-//! - [`store`]: SQLite / PostgreSQL; [`blobs`]: content by digest;
+//! - [`store`]: SQLite / PostgreSQL; [`blobs`]: content by digest; [`workcopies`]: the git
+//!   working copy of each workbench pipeline;
 //! - [`plugins`]: wasmtime, the compile cache, limits, the built-in plugins;
 //! - [`cli`] and [`server`]: what `main.rs` calls.
 
@@ -14,6 +15,7 @@ pub mod plugins;
 pub mod registry;
 pub mod server;
 pub mod store;
+pub mod workcopies;
 
 use cli::{Cli, Command, TokenCommand};
 

@@ -13,6 +13,7 @@ use crate::cli::{ServeArgs, StorageArgs};
 use crate::plugins::{Limits, PluginHost};
 use crate::registry::Registry;
 use crate::store::Store;
+use crate::workcopies::WorkingCopies;
 
 /// What a server needs, resolved from the command line (or built by tests).
 #[derive(Clone, Debug)]
@@ -54,6 +55,7 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let store = Store::connect(&config.database_url).await?;
     let blobs = BlobStore::open(&config.data_dir.join("blobs"))?;
+    let workcopies = WorkingCopies::open(&config.data_dir.join("pipelines"))?;
     let (cache_dir, limits) = (config.cache_dir.clone(), config.limits.clone());
     let plugins = tokio::task::spawn_blocking(move || -> anyhow::Result<PluginHost> {
         let host = PluginHost::new(&cache_dir, limits)?;
@@ -62,7 +64,7 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
     })
     .await
     .context("plugin loading task")??;
-    Ok(Registry::new(store, blobs, Arc::new(plugins)))
+    Ok(Registry::new(store, blobs, Arc::new(plugins), workcopies))
 }
 
 /// Serves on `listener` until `shutdown` resolves.

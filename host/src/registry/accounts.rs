@@ -36,29 +36,7 @@ pub async fn create_token(
     }
     let now = store::now_millis();
     let mut tx = store.pool().begin().await?;
-    let user_row = match rows::user_by_key(&mut tx, &names::key(user)).await? {
-        Some(row) => row,
-        None => {
-            if rows::account_by_key(&mut tx, &names::key(user))
-                .await?
-                .is_some()
-            {
-                return Err(RegistryError::Conflict(format!(
-                        "an account named `{user}` exists already; it cannot become user {user}'s personal account"
-                    )));
-            }
-            let account_id = uuid::Uuid::new_v4().to_string();
-            rows::insert_account(&mut tx, &account_id, user, &names::key(user), now).await?;
-            let row = rows::UserRow {
-                id: uuid::Uuid::new_v4().to_string(),
-                name: user.to_string(),
-                personal_account_id: account_id.clone(),
-            };
-            rows::insert_user(&mut tx, &row, &names::key(user), now).await?;
-            rows::add_member(&mut tx, &account_id, &row.id).await?;
-            row
-        }
-    };
+    let user_row = ensure_user(&mut tx, user, now).await?;
     let account_id = match account {
         None => user_row.personal_account_id.clone(),
         Some(name) => {
@@ -94,7 +72,64 @@ pub async fn create_token(
     Ok(format!("{TOKEN_PREFIX}{id}_{secret}"))
 }
 
+/// The user called `user`, created on first sight with a personal account of the same name.
+async fn ensure_user(
+    conn: &mut sqlx::AnyConnection,
+    user: &str,
+    now: i64,
+) -> Result<rows::UserRow, RegistryError> {
+    if let Some(row) = rows::user_by_key(conn, &names::key(user)).await? {
+        return Ok(row);
+    }
+    if rows::account_by_key(conn, &names::key(user))
+        .await?
+        .is_some()
+    {
+        return Err(RegistryError::Conflict(format!(
+            "an account named `{user}` exists already; it cannot become user {user}'s personal account"
+        )));
+    }
+    let account_id = uuid::Uuid::new_v4().to_string();
+    rows::insert_account(conn, &account_id, user, &names::key(user), now).await?;
+    let row = rows::UserRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: user.to_string(),
+        personal_account_id: account_id.clone(),
+    };
+    rows::insert_user(conn, &row, &names::key(user), now).await?;
+    rows::add_member(conn, &account_id, &row.id).await?;
+    Ok(row)
+}
+
 impl Registry {
+    /// The caller a trusted gateway vouches for by user name: the user (added on first sight)
+    /// acting for their personal account.
+    pub async fn caller_for_user(&self, user: &str) -> Result<Caller, RegistryError> {
+        names::check("user", user).map_err(RegistryError::invalid)?;
+        let mut tx = self.store.pool().begin().await?;
+        let row = match ensure_user(&mut tx, user, store::now_millis()).await {
+            Err(RegistryError::Internal(_)) => {
+                // A concurrent first sight of the same user won the insert: read theirs.
+                drop(tx);
+                tx = self.store.pool().begin().await?;
+                ensure_user(&mut tx, user, store::now_millis()).await?
+            }
+            other => other?,
+        };
+        let account = rows::account_by_id(&mut tx, &row.personal_account_id)
+            .await?
+            .ok_or_else(|| {
+                RegistryError::Internal(anyhow::anyhow!("user {user} has no personal account"))
+            })?;
+        tx.commit().await?;
+        Ok(Caller {
+            user_id: row.id,
+            user: row.name,
+            account_id: account.id,
+            account: account.name,
+        })
+    }
+
     /// The caller a bearer token stands for.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, RegistryError> {
         let (id, secret) = token

@@ -16,6 +16,7 @@ pub mod accounts;
 pub mod names;
 pub mod policies;
 pub mod versions;
+pub mod workbench;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ use utoipa::ToSchema;
 use crate::blobs::BlobStore;
 use crate::plugins::{self, PluginError, PluginHost};
 use crate::store::{self, pipelines as rows, Store};
+use crate::workcopies::WorkingCopies;
 pub use accounts::Caller;
 pub use policies::{PolicyBindings, Scope};
 pub use versions::VersionState;
@@ -182,16 +184,18 @@ pub struct NewVersion {
     pub files: Vec<(String, Vec<u8>)>,
 }
 
-/// Which API surface is asking; passed to policies as context.
-#[derive(Clone, Copy, Debug)]
+/// Which API surface is asking; passed to policies as context, and a policy scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Surface {
     V1,
+    Acumos,
 }
 
 impl Surface {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Surface::V1 => "v1",
+            Surface::Acumos => "acumos",
         }
     }
 }
@@ -207,15 +211,22 @@ pub struct Registry {
     blobs: BlobStore,
     plugins: Arc<PluginHost>,
     bindings: Arc<PolicyBindings>,
+    workcopies: WorkingCopies,
 }
 
 impl Registry {
-    pub fn new(store: Store, blobs: BlobStore, plugins: Arc<PluginHost>) -> Self {
+    pub fn new(
+        store: Store,
+        blobs: BlobStore,
+        plugins: Arc<PluginHost>,
+        workcopies: WorkingCopies,
+    ) -> Self {
         Registry {
             store,
             blobs,
             plugins,
             bindings: Arc::new(PolicyBindings::default()),
+            workcopies,
         }
     }
 
@@ -422,9 +433,11 @@ impl Registry {
                 user: caller.user.clone(),
                 config: Vec::new(),
             };
-            let chain = self
-                .bindings
-                .chain_for(&names::key(&pipeline.namespace), &pipeline.pipeline_type);
+            let chain = self.bindings.chain_for(
+                Some(&names::key(&pipeline.namespace)),
+                &pipeline.pipeline_type,
+                surface,
+            );
             let plugins = self.plugins.clone();
             let (content, type_id) = (content.clone(), pipeline.pipeline_type.clone());
             let approvals = tokio::task::spawn_blocking(move || {
@@ -650,9 +663,14 @@ fn approve(
     }
 }
 
-/// Paths are relative, `/`-separated, without `.`/`..` segments, unique; at most [`MAX_FILES`].
+/// Paths are relative, `/`-separated, without `.`/`..` segments or a `.git` folder, unique;
+/// at most [`MAX_FILES`].
 fn check_files(files: &[(String, Vec<u8>)]) -> Result<(), RegistryError> {
-    if files.len() > MAX_FILES {
+    check_paths(files.iter().map(|(path, _)| path.as_str()))
+}
+
+fn check_paths<'a>(paths: impl ExactSizeIterator<Item = &'a str>) -> Result<(), RegistryError> {
+    if paths.len() > MAX_FILES {
         return Err(RegistryError::invalid(Finding::new(
             "invalid-content",
             "files",
@@ -660,13 +678,14 @@ fn check_files(files: &[(String, Vec<u8>)]) -> Result<(), RegistryError> {
         )));
     }
     let mut seen = std::collections::HashSet::new();
-    for (path, _) in files {
+    for path in paths {
         let bad_segment = path
             .split('/')
             .any(|s| s.is_empty() || s == "." || s == "..");
         if path.is_empty()
             || path.len() > 1024
             || bad_segment
+            || path.split('/').next() == Some(".git")
             || path.contains('\\')
             || path.chars().any(char::is_control)
         {
@@ -676,7 +695,7 @@ fn check_files(files: &[(String, Vec<u8>)]) -> Result<(), RegistryError> {
                 format!("`{path}` is not a relative file path"),
             )));
         }
-        if !seen.insert(path.as_str()) {
+        if !seen.insert(path) {
             return Err(RegistryError::invalid(Finding::new(
                 "invalid-path",
                 "files",
@@ -760,7 +779,16 @@ mod tests {
     #[test]
     fn file_paths_must_be_relative_and_unique() {
         assert!(check_files(&files(&["notebook.ipynb", "data/a.csv"])).is_ok());
-        for bad in ["/etc/passwd", "../x", "a/../b", "a//b", "", "a\\b", "./a"] {
+        for bad in [
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a//b",
+            "",
+            "a\\b",
+            "./a",
+            ".git/config",
+        ] {
             assert!(check_files(&files(&[bad])).is_err(), "{bad} accepted");
         }
         assert!(check_files(&files(&["a", "a"])).is_err());

@@ -1,19 +1,21 @@
 //! Policy bindings and their evaluation.
 //!
 //! A binding is an ordered chain of policy plugin names bound to a scope: a namespace, a pipeline
-//! type, or global. The most specific scope wins (namespace, then type, then global). Every
-//! policy of the chain must approve; each sees the candidate as the previous one normalized it.
-//! The chain in force is taken as one `Arc` snapshot, so a request sees one chain whole.
+//! type, an API surface, or global. The most specific scope wins (namespace, then type, then
+//! surface, then global). Every policy of the chain must approve; each sees the candidate as the
+//! previous one normalized it. The chain in force is taken as one `Arc` snapshot, so a request
+//! sees one chain whole.
 //!
-//! Out of the box, the global chain is `policy-semver`. Persisted, swappable bindings arrive with
-//! the plugin registry; the model is here.
+//! Out of the box, the global chain is `policy-semver`, and the Acumos surface (whose versions
+//! are labels like `1.0`, not semver) has `policy-acumos`. Persisted, swappable bindings arrive
+//! with the plugin registry; the model is here.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use crate::plugins::{Pipeline, PluginHost, PluginId, PolicyContext};
 
-use super::{Finding, RegistryError};
+use super::{Finding, RegistryError, Surface};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
@@ -22,6 +24,8 @@ pub enum Scope {
     Type(String),
     /// A namespace key.
     Namespace(String),
+    /// Everything registered through one API surface whose protocol has its own rules.
+    Surface(Surface),
 }
 
 pub type Chain = Arc<Vec<String>>;
@@ -34,6 +38,10 @@ impl Default for PolicyBindings {
     fn default() -> Self {
         let mut chains = HashMap::new();
         chains.insert(Scope::Global, Arc::new(vec!["policy-semver".to_string()]));
+        chains.insert(
+            Scope::Surface(Surface::Acumos),
+            Arc::new(vec!["policy-acumos".to_string()]),
+        );
         PolicyBindings {
             chains: RwLock::new(chains),
         }
@@ -46,17 +54,20 @@ impl PolicyBindings {
         self.chains.write().unwrap().insert(scope, Arc::new(chain));
     }
 
-    /// The chain in force for a pipeline of `type_id` in `namespace_key`.
-    pub fn chain_for(&self, namespace_key: &str, type_id: &str) -> Chain {
+    /// The chain in force for a pipeline of `type_id` in `namespace_key` (none for surfaces
+    /// without namespaces) registered through `surface`.
+    pub fn chain_for(&self, namespace_key: Option<&str>, type_id: &str, surface: Surface) -> Chain {
         let chains = self.chains.read().unwrap();
-        [
-            Scope::Namespace(namespace_key.to_string()),
-            Scope::Type(type_id.to_lowercase()),
-            Scope::Global,
-        ]
-        .iter()
-        .find_map(|scope| chains.get(scope).cloned())
-        .unwrap_or_default()
+        let namespace = namespace_key.map(|key| Scope::Namespace(key.to_string()));
+        namespace
+            .into_iter()
+            .chain([
+                Scope::Type(type_id.to_lowercase()),
+                Scope::Surface(surface),
+                Scope::Global,
+            ])
+            .find_map(|scope| chains.get(&scope).cloned())
+            .unwrap_or_default()
     }
 }
 
@@ -103,19 +114,32 @@ mod tests {
     #[test]
     fn most_specific_scope_wins() {
         let bindings = PolicyBindings::default();
-        assert_eq!(*bindings.chain_for("alice", "jupyter"), ["policy-semver"]);
-        bindings.bind(Scope::Type("jupyter".into()), vec!["policy-acumos".into()]);
-        assert_eq!(*bindings.chain_for("alice", "Jupyter"), ["policy-acumos"]);
-        assert_eq!(*bindings.chain_for("alice", "zeppelin"), ["policy-semver"]);
+        let v1 = |ns, ty| bindings.chain_for(Some(ns), ty, Surface::V1);
+        assert_eq!(*v1("alice", "jupyter"), ["policy-semver"]);
+        assert_eq!(
+            *bindings.chain_for(None, "jupyter", Surface::Acumos),
+            ["policy-acumos"]
+        );
+        bindings.bind(
+            Scope::Type("jupyter".into()),
+            vec!["policy-lowercase".into()],
+        );
+        assert_eq!(*v1("alice", "Jupyter"), ["policy-lowercase"]);
+        assert_eq!(*v1("alice", "zeppelin"), ["policy-semver"]);
+        assert_eq!(
+            *bindings.chain_for(None, "jupyter", Surface::Acumos),
+            ["policy-lowercase"],
+            "a type binding is more specific than a surface's"
+        );
         bindings.bind(
             Scope::Namespace("alice".into()),
             vec!["policy-lowercase".into(), "policy-semver".into()],
         );
         assert_eq!(
-            *bindings.chain_for("alice", "jupyter"),
+            *v1("alice", "jupyter"),
             ["policy-lowercase", "policy-semver"]
         );
-        assert_eq!(*bindings.chain_for("bob", "jupyter"), ["policy-acumos"]);
+        assert_eq!(*v1("bob", "jupyter"), ["policy-lowercase"]);
     }
 
     #[test]

@@ -35,6 +35,13 @@ pub async fn account_by_key(
         .await
 }
 
+pub async fn account_by_id(conn: &mut AnyConnection, id: &str) -> sqlx::Result<Option<AccountRow>> {
+    sqlx::query_as("SELECT id, name FROM accounts WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
 pub async fn insert_account(
     conn: &mut AnyConnection,
     id: &str,

@@ -1,0 +1,787 @@
+//! The ML Workbench's pipeline records and projects: the core behind the Acumos surface, also
+//! reachable through `/v1`.
+//!
+//! A workbench pipeline differs from a registry version: it is one mutable record, owned by the
+//! user who created it, named `name` with an optional version label, unique per owner. An update
+//! may rename and re-version it (DESIGN.md invariant 2: the earlier name and version go to its
+//! history); it may be archived and unarchived; members of the owner's account may act on it and
+//! become its collaborators when they update it. Each record has a git working copy in the
+//! pipeline store ([`crate::workcopies`]) seeded with its type handler's `scaffold`, and
+//! launching it asks the type handler's `launch` for a service URL.
+//!
+//! Rules are checked in the order of the Acumos seed, so that each surface can word the first
+//! failure its own way: name and version (the policy chain bound to the surface, `policy-acumos`
+//! by default), type, project, uniqueness. Every change commits the record and its working copy
+//! together or neither.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use sqlx::AnyConnection;
+use utoipa::ToSchema;
+
+use crate::plugins::{self, TypeHandlerPlugin};
+use crate::store::{self, workbench as rows};
+use crate::workcopies::{SeedFile, WorkingCopies};
+
+use super::accounts::Caller;
+use super::{check_paths, names, policies, Finding, Registry, RegistryError, Surface};
+
+/// The property of a launch context holding the working copy's absolute path on this host, so
+/// the launched server can save into it. The SDK gives plugin authors the same key.
+pub const WORKING_COPY_PROPERTY: &str = "working-copy";
+
+/// Why a workbench operation was refused. Each surface words these its own way.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkbenchError {
+    #[error("pipeline not found")]
+    PipelineNotFound,
+    #[error("project {0} does not exist")]
+    ProjectNotFound(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("pipeline {0} is archived")]
+    Archived(String),
+    #[error("a pipeline named {name}{} exists already for {user}", version.as_deref().map(|v| format!(" version {v}")).unwrap_or_default())]
+    Duplicate {
+        name: String,
+        version: Option<String>,
+        user: String,
+    },
+    /// The type handler answered `launch` with an error of its own.
+    #[error("launch failed ({code}): {message}")]
+    LaunchFailed { code: String, message: String },
+    /// Name, version or type broke a rule (findings carry the codes), or a plugin or the store
+    /// failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+impl From<sqlx::Error> for WorkbenchError {
+    fn from(error: sqlx::Error) -> Self {
+        WorkbenchError::Registry(error.into())
+    }
+}
+
+impl From<plugins::PluginError> for WorkbenchError {
+    fn from(error: plugins::PluginError) -> Self {
+        WorkbenchError::Registry(error.into())
+    }
+}
+
+/// A project, as the registry shows it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ProjectInfo {
+    pub id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub owner: String,
+    pub created_at_ms: i64,
+}
+
+/// A workbench pipeline record.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct WorkbenchPipeline {
+    pub id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The type handler's display name (`Jupyter`).
+    #[serde(rename = "type")]
+    pub pipeline_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub owner: String,
+    /// The owner's user id (the Acumos `userId.uuid`).
+    pub owner_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_name: Option<String>,
+    pub archived: bool,
+    /// `/pipelines/{id}`: the git working copy in the pipeline store.
+    pub repository_url: String,
+    /// Where the last launch made it available.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_url: Option<String>,
+    pub collaborators: Vec<String>,
+    /// `plugin@version` of every policy that approved the current name and version.
+    pub approved_by: Vec<String>,
+    pub created_at_ms: i64,
+    pub modified_at_ms: i64,
+}
+
+/// An earlier name and version of a workbench pipeline.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Who renamed it away from this name and version.
+    pub changed_by: String,
+    pub changed_at_ms: i64,
+}
+
+/// What creating a workbench pipeline takes. Absent fields are the surface's to word.
+#[derive(Clone, Debug, Default)]
+pub struct NewRecord {
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub pipeline_type: Option<String>,
+    pub kernel_type: Option<String>,
+    pub description: Option<String>,
+    pub project_id: Option<String>,
+}
+
+/// An update: each field given replaces the current one, each absent field is kept.
+#[derive(Clone, Debug, Default)]
+pub struct RecordUpdate {
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub description: Option<String>,
+    pub project_id: Option<String>,
+}
+
+/// An empty string is an absent value on this surface.
+fn given(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+impl Registry {
+    pub async fn create_project(
+        &self,
+        caller: &Caller,
+        name: &str,
+        description: Option<String>,
+    ) -> Result<ProjectInfo, RegistryError> {
+        names::check("name", name).map_err(RegistryError::invalid)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut tx = self.store.pool().begin().await?;
+        match rows::insert_project(
+            &mut tx,
+            &id,
+            name,
+            &names::key(name),
+            description.as_deref(),
+            &caller.user_id,
+            store::now_millis(),
+        )
+        .await
+        {
+            Err(e) if store::is_unique_violation(&e) => {
+                return Err(RegistryError::Conflict(format!(
+                    "{} has a project named {name} already",
+                    caller.user
+                )))
+            }
+            other => other?,
+        }
+        let row = rows::project(&mut tx, &id)
+            .await?
+            .expect("inserted in this transaction");
+        tx.commit().await?;
+        tracing::info!(project = %id, name, owner = %caller.user, "project created");
+        Ok(project_info(row))
+    }
+
+    pub async fn list_projects(&self) -> Result<Vec<ProjectInfo>, RegistryError> {
+        let mut conn = self.store.pool().acquire().await?;
+        Ok(rows::list_projects(&mut conn)
+            .await?
+            .into_iter()
+            .map(project_info)
+            .collect())
+    }
+
+    pub async fn project(&self, id: &str) -> Result<ProjectInfo, RegistryError> {
+        let mut conn = self.store.pool().acquire().await?;
+        find_project(&mut conn, id)
+            .await?
+            .map(project_info)
+            .ok_or_else(|| RegistryError::NotFound(format!("project {id}")))
+    }
+
+    /// Creates a workbench pipeline owned by the caller, with its working copy.
+    pub async fn create_record(
+        &self,
+        caller: &Caller,
+        new: NewRecord,
+    ) -> Result<WorkbenchPipeline, WorkbenchError> {
+        let name = given(new.name).unwrap_or_default();
+        let version = given(new.version);
+        let requested_type = given(new.pipeline_type);
+        let type_id = requested_type.clone().unwrap_or_default();
+
+        let mut conn = self.store.pool().acquire().await?;
+        let existing = existing_versions(&mut conn, caller, &name).await?;
+        drop(conn);
+        let candidate = self.candidate(caller, &name, version.as_deref(), &type_id, None);
+        let approvals = self
+            .approve_name(caller, candidate.clone(), existing)
+            .await?;
+        let handler = self.resolve_type(requested_type.as_deref())?;
+
+        let mut tx = self.store.pool().begin().await?;
+        if let Some(project_id) = &new.project_id {
+            find_project(&mut tx, project_id)
+                .await?
+                .ok_or_else(|| WorkbenchError::ProjectNotFound(project_id.clone()))?;
+        }
+        let duplicate = || WorkbenchError::Duplicate {
+            name: name.clone(),
+            version: version.clone(),
+            user: caller.user.clone(),
+        };
+        if rows::owned_record_named(&mut tx, &caller.user_id, &name, version.as_deref())
+            .await?
+            .is_some()
+        {
+            return Err(duplicate());
+        }
+
+        let scaffold_for = plugins::Pipeline {
+            type_: handler.info.id.clone(),
+            ..candidate
+        };
+        let scaffolder = handler.clone();
+        let files = blocking(move || scaffolder.scaffold(&scaffold_for)).await??;
+        check_paths(files.iter().map(|f| f.path.as_str()))?;
+
+        let id = uuid::Uuid::new_v4();
+        let repository_url = WorkingCopies::repository_url(&id);
+        let kernel_type = given(new.kernel_type);
+        let row = rows::NewRecord {
+            id: &id.to_string(),
+            name: &name,
+            version: version.as_deref(),
+            pipeline_type: &handler.info.id,
+            kernel_type: kernel_type.as_deref(),
+            description: new.description.as_deref(),
+            owner_user_id: &caller.user_id,
+            owner_account_id: &caller.account_id,
+            project_id: new.project_id.as_deref(),
+            repository_url: &repository_url,
+            approved_by: &audit(&approvals),
+            now: store::now_millis(),
+        };
+        match rows::insert_record(&mut tx, &row).await {
+            Err(e) if store::is_unique_violation(&e) => return Err(duplicate()),
+            other => other?,
+        }
+        // The working copy is made while the record is still uncommitted; if either fails,
+        // the other is undone.
+        let (copies, author, message) = (
+            self.workcopies.clone(),
+            caller.user.clone(),
+            format!("Create pipeline {name}"),
+        );
+        blocking(move || {
+            let seeds: Vec<SeedFile> = files
+                .iter()
+                .map(|f| SeedFile {
+                    path: &f.path,
+                    contents: &f.contents,
+                })
+                .collect();
+            copies.create(&id, &seeds, &author, &message)
+        })
+        .await?
+        .map_err(RegistryError::Internal)?;
+        let created = match self.record_in(&mut tx, &id.to_string()).await {
+            Ok(created) => created,
+            Err(error) => {
+                self.workcopies.discard(&id);
+                return Err(error);
+            }
+        };
+        if let Err(error) = tx.commit().await {
+            self.workcopies.discard(&id);
+            return Err(error.into());
+        }
+        tracing::info!(pipeline = %id, name = %created.name, owner = %caller.user, "workbench pipeline created");
+        Ok(created)
+    }
+
+    /// One workbench pipeline, if the caller may act on it.
+    pub async fn record(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<WorkbenchPipeline, WorkbenchError> {
+        let mut conn = self.store.pool().acquire().await?;
+        let row = self.accessible_record(&mut conn, caller, id).await?;
+        self.record_in(&mut conn, &row.id).await
+    }
+
+    /// The caller's pipelines, owned and collaborated, active and archived; only those of
+    /// `project_id` when given (which must exist).
+    pub async fn list_records(
+        &self,
+        caller: &Caller,
+        project_id: Option<&str>,
+    ) -> Result<Vec<WorkbenchPipeline>, WorkbenchError> {
+        let mut conn = self.store.pool().acquire().await?;
+        if let Some(project_id) = project_id {
+            find_project(&mut conn, project_id)
+                .await?
+                .ok_or_else(|| WorkbenchError::ProjectNotFound(project_id.into()))?;
+        }
+        let found = rows::records_of_user(&mut conn, &caller.user_id, project_id).await?;
+        let mut out = Vec::with_capacity(found.len());
+        for row in found {
+            let collaborators = rows::collaborators(&mut conn, &row.id).await?;
+            out.push(self.workbench_pipeline(row, collaborators));
+        }
+        Ok(out)
+    }
+
+    /// Asks the pipeline's type handler to launch it for the caller; records and returns the
+    /// service URL. Refused for an archived pipeline.
+    pub async fn launch_record(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<WorkbenchPipeline, WorkbenchError> {
+        let mut conn = self.store.pool().acquire().await?;
+        let row = self.accessible_record(&mut conn, caller, id).await?;
+        if row.artifact_status == ARCHIVED {
+            return Err(WorkbenchError::Archived(row.name));
+        }
+        drop(conn);
+        let handler = self.record_type_handler(&row)?;
+        let uuid = parse_id(&row.id)?;
+        let context = plugins::LaunchContext {
+            pipeline: self.candidate(
+                caller,
+                &row.name,
+                row.version.as_deref(),
+                &row.pipeline_type,
+                row.description.clone(),
+            ),
+            pipeline_id: row.id.clone(),
+            user: caller.user.clone(),
+            repository_url: row.repository_url.clone(),
+            properties: vec![plugins::Property {
+                key: WORKING_COPY_PROPERTY.into(),
+                value: self.workcopies.path(&uuid).display().to_string(),
+            }],
+        };
+        let launched = blocking(move || handler.launch(&context)).await??;
+        let info = launched.map_err(|e| WorkbenchError::LaunchFailed {
+            code: e.code,
+            message: e.message,
+        })?;
+        let mut conn = self.store.pool().acquire().await?;
+        rows::set_service_url(&mut conn, &row.id, &info.service_url).await?;
+        tracing::info!(pipeline = %row.id, user = %caller.user, service_url = %info.service_url, "workbench pipeline launched");
+        self.record_in(&mut conn, &row.id).await
+    }
+
+    /// Renames, re-versions, re-describes or assigns to a project (when it has none). The
+    /// earlier name and version go to history; a caller who is not the owner becomes a
+    /// collaborator.
+    pub async fn update_record(
+        &self,
+        caller: &Caller,
+        id: &str,
+        update: RecordUpdate,
+    ) -> Result<WorkbenchPipeline, WorkbenchError> {
+        let mut conn = self.store.pool().acquire().await?;
+        let current = self.accessible_record(&mut conn, caller, id).await?;
+        if current.artifact_status == ARCHIVED {
+            return Err(WorkbenchError::Archived(current.name));
+        }
+        let name = given(update.name).unwrap_or_else(|| current.name.clone());
+        let version = match update.version {
+            Some(v) => given(Some(v)),
+            None => current.version.clone(),
+        };
+        let description = update.description.or_else(|| current.description.clone());
+        let renamed = names::key(&name) != names::key(&current.name)
+            || version.as_deref().map(names::key) != current.version.as_deref().map(names::key);
+        let existing = existing_versions(&mut conn, caller, &name).await?;
+        drop(conn);
+
+        let candidate = self.candidate(
+            caller,
+            &name,
+            version.as_deref(),
+            &current.pipeline_type,
+            description.clone(),
+        );
+        let approvals = self.approve_name(caller, candidate, existing).await?;
+
+        let mut tx = self.store.pool().begin().await?;
+        let duplicate = || WorkbenchError::Duplicate {
+            name: name.clone(),
+            version: version.clone(),
+            user: caller.user.clone(),
+        };
+        if renamed {
+            // Unique among the owner's pipelines (the stored rule) and, as the seed words it,
+            // among the caller's.
+            for user_id in [&current.owner_user_id, &caller.user_id] {
+                let clash =
+                    rows::owned_record_named(&mut tx, user_id, &name, version.as_deref()).await?;
+                if clash.is_some_and(|other| other != current.id) {
+                    return Err(duplicate());
+                }
+            }
+        }
+        let mut project_id = current.project_id.clone();
+        if let Some(requested) = update.project_id {
+            find_project(&mut tx, &requested)
+                .await?
+                .ok_or_else(|| WorkbenchError::ProjectNotFound(requested.clone()))?;
+            // The seed assigns a pipeline that is in no project; one in a project stays there.
+            project_id.get_or_insert(requested);
+        }
+        let now = store::now_millis();
+        if renamed {
+            rows::insert_history(&mut tx, &current.id, &current, &caller.user_id, now).await?;
+        }
+        let change = rows::RecordChange {
+            id: &current.id,
+            name: &name,
+            version: version.as_deref(),
+            description: description.as_deref(),
+            project_id: project_id.as_deref(),
+            approved_by: &audit(&approvals),
+            now,
+        };
+        match rows::update_record(&mut tx, &change).await {
+            Err(e) if store::is_unique_violation(&e) => return Err(duplicate()),
+            other => other?,
+        }
+        if caller.user_id != current.owner_user_id {
+            rows::add_collaborator(&mut tx, &current.id, &caller.user_id, now).await?;
+        }
+        let updated = self.record_in(&mut tx, &current.id).await?;
+        tx.commit().await?;
+        tracing::info!(pipeline = %current.id, name = %name, renamed, by = %caller.user, "workbench pipeline updated");
+        Ok(updated)
+    }
+
+    /// Archives (`archived = true`) or unarchives a pipeline. Repeating either is harmless.
+    pub async fn set_record_archived(
+        &self,
+        caller: &Caller,
+        id: &str,
+        archived: bool,
+    ) -> Result<WorkbenchPipeline, WorkbenchError> {
+        let mut tx = self.store.pool().begin().await?;
+        let row = self.accessible_record(&mut tx, caller, id).await?;
+        let status = if archived { ARCHIVED } else { ACTIVE };
+        rows::set_artifact_status(&mut tx, &row.id, status, store::now_millis()).await?;
+        let changed = self.record_in(&mut tx, &row.id).await?;
+        tx.commit().await?;
+        tracing::info!(pipeline = %row.id, status, by = %caller.user, "workbench pipeline archive state set");
+        Ok(changed)
+    }
+
+    /// Deletes a pipeline record, its history and its working copy.
+    pub async fn delete_record(&self, caller: &Caller, id: &str) -> Result<(), WorkbenchError> {
+        let mut tx = self.store.pool().begin().await?;
+        let row = self.accessible_record(&mut tx, caller, id).await?;
+        let uuid = parse_id(&row.id)?;
+        rows::delete_record(&mut tx, &row.id).await?;
+        let removal = self
+            .workcopies
+            .remove(&uuid)
+            .map_err(RegistryError::Internal)?;
+        match tx.commit().await {
+            Ok(()) => removal.finish(),
+            Err(error) => {
+                if let Err(undo) = removal.undo() {
+                    tracing::error!(pipeline = %row.id, error = format!("{undo:#}"), "could not restore a working copy after a failed delete");
+                }
+                return Err(error.into());
+            }
+        }
+        tracing::info!(pipeline = %row.id, by = %caller.user, "workbench pipeline deleted");
+        Ok(())
+    }
+
+    /// Drops the association of a pipeline with a project. The project's owner, or anyone who
+    /// may act on the pipeline, may do it.
+    pub async fn remove_record_from_project(
+        &self,
+        caller: &Caller,
+        project_id: &str,
+        pipeline_id: &str,
+    ) -> Result<(), WorkbenchError> {
+        let mut tx = self.store.pool().begin().await?;
+        let project = find_project(&mut tx, project_id)
+            .await?
+            .ok_or_else(|| WorkbenchError::ProjectNotFound(project_id.into()))?;
+        let row = rows::record(&mut tx, pipeline_id).await?;
+        let allowed = project.owner_user_id == caller.user_id
+            || match &row {
+                Some(row) => self.may_act(&mut tx, caller, row).await?,
+                None => false,
+            };
+        if !allowed {
+            return Err(WorkbenchError::PermissionDenied(format!(
+                "{} owns neither project {} nor the pipeline",
+                caller.user, project.name
+            )));
+        }
+        let row = row.ok_or(WorkbenchError::PipelineNotFound)?;
+        if !rows::clear_project(&mut tx, &row.id, &project.id, store::now_millis()).await? {
+            return Err(WorkbenchError::PipelineNotFound);
+        }
+        tx.commit().await?;
+        tracing::info!(pipeline = %row.id, project = %project.id, by = %caller.user, "pipeline removed from project");
+        Ok(())
+    }
+
+    /// The earlier names and versions of a pipeline the caller may act on, oldest first.
+    pub async fn record_history(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<Vec<HistoryEntry>, WorkbenchError> {
+        let mut conn = self.store.pool().acquire().await?;
+        let row = self.accessible_record(&mut conn, caller, id).await?;
+        Ok(rows::history(&mut conn, &row.id)
+            .await?
+            .into_iter()
+            .map(|h| HistoryEntry {
+                name: h.name,
+                version: h.version,
+                description: h.description,
+                changed_by: h.changed_by,
+                changed_at_ms: h.changed_at,
+            })
+            .collect())
+    }
+
+    /// The record, if it exists and the caller may act on it.
+    async fn accessible_record(
+        &self,
+        conn: &mut AnyConnection,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<rows::WorkbenchRow, WorkbenchError> {
+        let row = rows::record(conn, id)
+            .await?
+            .ok_or(WorkbenchError::PipelineNotFound)?;
+        if self.may_act(conn, caller, &row).await? {
+            Ok(row)
+        } else {
+            Err(WorkbenchError::PermissionDenied(format!(
+                "pipeline {id} belongs to {}; {} may not act on it",
+                row.owner, caller.user
+            )))
+        }
+    }
+
+    /// The owner and the members of the owner's account may act on a pipeline.
+    async fn may_act(
+        &self,
+        conn: &mut AnyConnection,
+        caller: &Caller,
+        row: &rows::WorkbenchRow,
+    ) -> Result<bool, RegistryError> {
+        Ok(row.owner_user_id == caller.user_id
+            || self
+                .is_member(conn, &row.owner_account_id, &caller.user_id)
+                .await?)
+    }
+
+    async fn record_in(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+    ) -> Result<WorkbenchPipeline, WorkbenchError> {
+        let row = rows::record(conn, id)
+            .await?
+            .ok_or(WorkbenchError::PipelineNotFound)?;
+        let collaborators = rows::collaborators(conn, id).await?;
+        Ok(self.workbench_pipeline(row, collaborators))
+    }
+
+    fn workbench_pipeline(
+        &self,
+        row: rows::WorkbenchRow,
+        collaborators: Vec<String>,
+    ) -> WorkbenchPipeline {
+        let pipeline_type = self
+            .plugins
+            .type_handler(&row.pipeline_type)
+            .map(|h| h.info.display_name.clone())
+            .unwrap_or_else(|| row.pipeline_type.clone());
+        WorkbenchPipeline {
+            archived: row.artifact_status == ARCHIVED,
+            approved_by: serde_json::from_str(&row.approved_by).unwrap_or_default(),
+            id: row.id,
+            name: row.name,
+            version: row.version,
+            pipeline_type,
+            kernel_type: row.kernel_type,
+            description: row.description,
+            owner: row.owner,
+            owner_id: row.owner_user_id,
+            project_id: row.project_id,
+            project_name: row.project_name,
+            repository_url: row.repository_url,
+            service_url: row.service_url,
+            collaborators,
+            created_at_ms: row.created_at,
+            modified_at_ms: row.modified_at,
+        }
+    }
+
+    fn candidate(
+        &self,
+        caller: &Caller,
+        name: &str,
+        version: Option<&str>,
+        type_id: &str,
+        description: Option<String>,
+    ) -> plugins::Pipeline {
+        plugins::Pipeline {
+            namespace: caller.user.clone(),
+            name: name.to_string(),
+            version: version.map(str::to_string),
+            type_: type_id.to_string(),
+            description,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            properties: Vec::new(),
+        }
+    }
+
+    /// The policy chain of the Acumos surface on a name and version, then the structural rule
+    /// that a record has a name. Ok: who approved.
+    async fn approve_name(
+        &self,
+        caller: &Caller,
+        candidate: plugins::Pipeline,
+        existing: Vec<String>,
+    ) -> Result<Vec<plugins::PluginId>, RegistryError> {
+        let chain = self
+            .bindings
+            .chain_for(None, &candidate.type_, Surface::Acumos);
+        let context = plugins::PolicyContext {
+            surface: Surface::Acumos.as_str().into(),
+            account: caller.account.clone(),
+            user: caller.user.clone(),
+            config: Vec::new(),
+        };
+        let plugins = self.plugins.clone();
+        let (_, approvals) =
+            blocking(move || policies::evaluate(&plugins, &chain, candidate, &existing, &context))
+                .await??;
+        Ok(approvals)
+    }
+
+    /// The handler of a requested pipeline type: missing and unknown types are findings.
+    fn resolve_type(
+        &self,
+        requested: Option<&str>,
+    ) -> Result<Arc<TypeHandlerPlugin>, RegistryError> {
+        let requested = requested.ok_or_else(|| {
+            RegistryError::invalid(Finding::new(
+                "type-missing",
+                "type",
+                "the pipeline type is missing",
+            ))
+        })?;
+        self.plugins.type_handler(requested).ok_or_else(|| {
+            RegistryError::invalid(Finding::new(
+                "invalid-type",
+                "type",
+                format!(
+                    "unknown pipeline type `{requested}`; known: {}",
+                    self.type_display_names().join(", ")
+                ),
+            ))
+        })
+    }
+
+    fn record_type_handler(
+        &self,
+        row: &rows::WorkbenchRow,
+    ) -> Result<Arc<TypeHandlerPlugin>, RegistryError> {
+        self.plugins
+            .type_handler(&row.pipeline_type)
+            .ok_or_else(|| {
+                RegistryError::Internal(anyhow::anyhow!(
+                    "no type handler for `{}` is loaded",
+                    row.pipeline_type
+                ))
+            })
+    }
+
+    fn type_display_names(&self) -> Vec<String> {
+        self.plugins
+            .type_handlers()
+            .iter()
+            .map(|h| h.info.display_name.clone())
+            .collect()
+    }
+}
+
+const ACTIVE: &str = "ACTIVE";
+const ARCHIVED: &str = "ARCHIVED";
+
+async fn find_project(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<rows::ProjectRow>, RegistryError> {
+    Ok(rows::project(conn, id).await?)
+}
+
+/// The versions the caller's pipelines of this name have, for policies that compare.
+async fn existing_versions(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    name: &str,
+) -> Result<Vec<String>, RegistryError> {
+    Ok(rows::records_of_user(conn, &caller.user_id, None)
+        .await?
+        .into_iter()
+        .filter(|r| r.owner_user_id == caller.user_id && names::key(&r.name) == names::key(name))
+        .filter_map(|r| r.version)
+        .collect())
+}
+
+fn audit(approvals: &[plugins::PluginId]) -> String {
+    serde_json::to_string(
+        &approvals
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+    )
+    .expect("a list of strings serializes")
+}
+
+fn parse_id(id: &str) -> Result<uuid::Uuid, RegistryError> {
+    uuid::Uuid::parse_str(id)
+        .map_err(|e| RegistryError::Internal(anyhow::anyhow!("stored pipeline id `{id}`: {e}")))
+}
+
+/// Runs blocking work (plugin calls, git) off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, RegistryError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| RegistryError::Internal(anyhow::anyhow!("blocking task failed: {e}")))
+}
+
+fn project_info(row: rows::ProjectRow) -> ProjectInfo {
+    ProjectInfo {
+        id: row.id,
+        name: row.name,
+        description: row.description,
+        owner: row.owner,
+        created_at_ms: row.created_at,
+    }
+}
