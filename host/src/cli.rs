@@ -68,6 +68,11 @@ pub struct ServeArgs {
     /// Memory one plugin instance may use, in MiB.
     #[arg(long, env = "PIPEWRIGHT_PLUGIN_MEMORY_MIB", default_value_t = 64)]
     pub plugin_memory_mib: usize,
+    /// Trust this request header, set by a gateway in front of the server, to name the
+    /// authenticated user (Acumos `authenticatedUserId`). Off unless given; `--trust-gateway-header`
+    /// alone trusts the header `authenticatedUserId`.
+    #[arg(long, env = "PIPEWRIGHT_TRUST_GATEWAY_HEADER", num_args = 0..=1, default_missing_value = "authenticatedUserId", value_name = "HEADER")]
+    pub trust_gateway_header: Option<axum::http::HeaderName>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "PIPEWRIGHT_LOG_JSON")]
     pub log_json: bool,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::api::ApiConfig;
 use crate::blobs::BlobStore;
 use crate::cli::{ServeArgs, StorageArgs};
 use crate::plugins::{Limits, PluginHost};
@@ -22,6 +23,7 @@ pub struct ServerConfig {
     pub database_url: String,
     pub cache_dir: PathBuf,
     pub limits: Limits,
+    pub api: ApiConfig,
 }
 
 impl ServerConfig {
@@ -37,6 +39,9 @@ impl ServerConfig {
                 call_timeout: Duration::from_millis(args.plugin_timeout_ms),
                 memory_bytes: args.plugin_memory_mib << 20,
                 ..Limits::default()
+            },
+            api: ApiConfig {
+                trust_gateway_header: args.trust_gateway_header.clone(),
             },
         }
     }
@@ -71,9 +76,10 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
 pub async fn serve_on(
     listener: TcpListener,
     registry: Registry,
+    api: ApiConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = crate::api::app(registry);
+    let app = crate::api::app(registry, api);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -89,7 +95,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let backend = registry.store().backend();
     tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), ?backend, "pipewright listening");
-    serve_on(listener, registry, shutdown_signal()).await
+    serve_on(listener, registry, config.api, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

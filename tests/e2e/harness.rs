@@ -86,14 +86,24 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts a server whose configuration `configure` adjusts first.
+    pub async fn start_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
         let data_dir = tempfile::tempdir().unwrap();
         let database_url = fresh_database(backend, data_dir.path()).await;
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             data_dir: data_dir.path().to_path_buf(),
             database_url,
             cache_dir: shared_cache_dir(),
             limits: Limits::default(),
+            api: Default::default(),
         };
+        configure(&mut config);
         let registry = build_registry(&config)
             .await
             .expect("building the registry");
@@ -101,8 +111,9 @@ impl TestServer {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let served = registry.clone();
+        let api = config.api.clone();
         tokio::spawn(async move {
-            serve_on(listener, served, async {
+            serve_on(listener, served, api, async {
                 let _ = rx.await;
             })
             .await
@@ -123,6 +134,11 @@ impl TestServer {
             shutdown: Some(tx),
             postgres_database,
         }
+    }
+
+    /// The server's data directory (database, blobs, working copies).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
     }
 
     /// A token for `user` in their personal account.

@@ -4,6 +4,7 @@
 //! database per test. Without it they are skipped with a note, except under CI (`CI=true`),
 //! where a missing peer fails the run.
 
+mod acumos;
 mod api_v1;
 mod cli;
 mod harness;

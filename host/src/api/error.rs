@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::registry::workbench::WorkbenchError;
 use crate::registry::{Finding, RegistryError, VersionState};
 
 #[derive(Debug)]
@@ -110,6 +111,28 @@ impl From<RegistryError> for ApiError {
                     "internal error; see the server log",
                 )
             }
+        }
+    }
+}
+
+impl From<WorkbenchError> for ApiError {
+    fn from(error: WorkbenchError) -> Self {
+        let message = error.to_string();
+        match error {
+            WorkbenchError::PipelineNotFound | WorkbenchError::ProjectNotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not-found", message)
+            }
+            WorkbenchError::PermissionDenied(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+            }
+            WorkbenchError::Archived(_) => ApiError::new(StatusCode::CONFLICT, "archived", message),
+            WorkbenchError::Duplicate { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
+            WorkbenchError::LaunchFailed { .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "launch-failed", message)
+            }
+            WorkbenchError::Registry(error) => error.into(),
         }
     }
 }

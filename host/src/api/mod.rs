@@ -2,6 +2,7 @@
 //! the operational routes and the layers every request goes through (a tracing span, metrics).
 //! Handlers are thin: parse the wire shape, call the registry, map the answer.
 
+pub mod acumos;
 pub mod error;
 pub mod ops;
 pub mod v1;
@@ -23,21 +24,32 @@ pub struct AppState {
     pub registry: Registry,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub openapi: Arc<utoipa::openapi::OpenApi>,
+    pub config: ApiConfig,
+}
+
+/// How the surfaces decide who is calling, beyond bearer tokens.
+#[derive(Clone, Debug, Default)]
+pub struct ApiConfig {
+    /// A header that a gateway in front of this server sets to the authenticated user's name.
+    /// Honored (by the Acumos surface) only when set: otherwise anyone could claim any user.
+    pub trust_gateway_header: Option<axum::http::HeaderName>,
 }
 
 /// Largest request body accepted (version uploads carry their files).
 pub const MAX_BODY_BYTES: usize = 64 << 20;
 
 /// The whole server: every surface, `/healthz`, `/metrics`, `/v1/openapi.json`.
-pub fn app(registry: Registry) -> Router {
+pub fn app(registry: Registry, config: ApiConfig) -> Router {
     let (v1_router, openapi) = v1::router().split_for_parts();
     let state = AppState {
         registry,
         metrics: ops::metrics_handle(),
         openapi: Arc::new(openapi),
+        config,
     };
     Router::new()
         .merge(v1_router)
+        .merge(acumos::router())
         .merge(ops::router())
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), record_metrics))

@@ -1,5 +1,8 @@
-//! The native API, `/v1`: pipelines, their versions, types and plugins, in one REST shape.
+//! The native API, `/v1`: pipelines, their versions, types and plugins, in one REST shape;
+//! projects and workbench pipeline records in [`workbench`].
 //! Every route needs a bearer token (`Authorization: Bearer pw_…`, from `pipewright token create`).
+
+mod workbench;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -11,8 +14,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::{ApiError, ErrorBody};
-use super::AppState;
+use crate::api::error::{ApiError, ErrorBody};
+use crate::api::AppState;
 use crate::plugins;
 use crate::registry::{self, Caller, PipelineInfo, RegistryError, Surface, VersionInfo};
 
@@ -47,6 +50,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_types))
         .routes(routes!(scaffold))
         .routes(routes!(list_plugins))
+        .merge(workbench::router())
 }
 
 /// A JSON body whose rejections are this surface's documented errors.

@@ -1,0 +1,718 @@
+//! The Acumos ML Workbench pipeline service over HTTP, on SQLite and on PostgreSQL: one test per
+//! row of the seed's checks (its exact message and status), then the flows a Workbench user
+//! goes through, the pipeline store's working copies, and the cross-user matrix.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::harness::{call, Backend, TestServer};
+use crate::on_both_stores;
+
+const BASE: &str = "/mlWorkbench/v1/pipeline";
+const NO_SUCH_ID: &str = "00000000-0000-4000-8000-000000000000";
+
+/// A server with alice (a project, an active and an archived pipeline) and bob.
+struct Workbench {
+    server: TestServer,
+    alice: String,
+    bob: String,
+    project: String,
+    pipeline: String,
+    archived: String,
+}
+
+impl Workbench {
+    async fn start(backend: Backend) -> Workbench {
+        let server = TestServer::start(backend).await;
+        let alice = server.token("alice").await;
+        let bob = server.token("bob").await;
+        let (status, project) = server
+            .post("/v1/projects", &alice, json!({"name": "churn_study"}))
+            .await;
+        assert_eq!(status, 201, "{project}");
+        let project = project["id"].as_str().unwrap().to_string();
+        let mut workbench = Workbench {
+            server,
+            alice,
+            bob,
+            project,
+            pipeline: String::new(),
+            archived: String::new(),
+        };
+        workbench.pipeline = workbench.create("alice", "churn", Some("1.0")).await;
+        workbench.archived = workbench.create("alice", "old_model", None).await;
+        let (status, body) = workbench
+            .send(
+                Method::PUT,
+                &format!("/users/alice/pipelines/{}/A", workbench.archived),
+                Some("alice"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        workbench
+    }
+
+    fn token(&self, user: &str) -> &str {
+        match user {
+            "alice" => &self.alice,
+            "bob" => &self.bob,
+            other => panic!("no token for {other}"),
+        }
+    }
+
+    /// Sends `method` to `BASE + path` as `user` (None: no credentials) with a raw body.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        user: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let token = user.map(|u| self.token(u));
+        let mut request = self.server.request(method, &format!("{BASE}{path}"), token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        call(request).await
+    }
+
+    /// Creates a Jupyter pipeline as `user`; its uuid.
+    async fn create(&self, user: &str, name: &str, version: Option<&str>) -> String {
+        let (status, body) = self
+            .send(
+                Method::POST,
+                &format!("/users/{user}/pipelines"),
+                Some(user),
+                Some(&pipeline_body(name, version, Some("Jupyter")).to_string()),
+            )
+            .await;
+        assert_eq!(status, 201, "creating {name}: {body}");
+        body["pipelineId"]["uuid"].as_str().unwrap().to_string()
+    }
+}
+
+/// A createPipeline / updatePipelines request body in the original wire shape.
+fn pipeline_body(name: &str, version: Option<&str>, pipeline_type: Option<&str>) -> Value {
+    let mut body = json!({
+        "pipelineId": {"name": name, "versionId": {"label": version}},
+        "description": "a test pipeline",
+        "pipelineType": pipeline_type,
+    });
+    if version.is_none() {
+        body["pipelineId"]
+            .as_object_mut()
+            .unwrap()
+            .remove("versionId");
+    }
+    if pipeline_type.is_none() {
+        body.as_object_mut().unwrap().remove("pipelineType");
+    }
+    body
+}
+
+/// Asserts the original's error shape with the seed's exact message.
+fn assert_refused(answer: &(u16, Value), status: u16, message: &str) {
+    let (got_status, body) = answer;
+    assert_eq!(
+        body,
+        &json!({"serviceStatus": {"status": "ERROR", "statusMessage": message}}),
+        "body of a refusal"
+    );
+    assert_eq!(*got_status, status, "status of `{message}`");
+}
+
+// ---------------------------------------------------------------------------------------------
+// One test per row of the seed's checks. Each row: who sends what, the status, the exact text.
+
+macro_rules! seed_rows {
+    ($($name:ident: |$w:ident| $request:expr => $status:literal, $message:literal;)*) => {
+        $(
+            async fn $name(backend: Backend) {
+                let $w = Workbench::start(backend).await;
+                let answer = $request;
+                assert_refused(&answer, $status, $message);
+            }
+        )*
+        on_both_stores!($($name),*);
+    };
+}
+
+seed_rows! {
+    // createPipeline
+    create_invalid_json: |w| w.send(Method::POST, "/users/alice/pipelines", Some("alice"), Some("{\"pipelineId\": ")).await
+        => 400, "Incorrectly formatted input – Invalid JSON";
+    create_wrong_shape_is_invalid_json: |w| w.send(Method::POST, "/users/alice/pipelines", Some("alice"), Some("{\"pipelineId\": 7}")).await
+        => 400, "Incorrectly formatted input – Invalid JSON";
+    create_user_id_missing: |w| w.send(Method::POST, "/users/alice/pipelines", None, Some(&pipeline_body("x1", None, Some("Jupyter")).to_string())).await
+        => 400, "Acumos User Id missing";
+    create_name_missing: |w| w.send(Method::POST, "/users/alice/pipelines", Some("alice"), Some(&json!({"pipelineType": "Jupyter"}).to_string())).await
+        => 400, "Pipeline Name missing";
+    create_invalid_name: |w| w.send(Method::POST, "/users/alice/pipelines", Some("alice"), Some(&pipeline_body("1st-model", None, Some("Jupyter")).to_string())).await
+        => 400, "Invalid Pipeline name";
+    create_invalid_version: |w| w.send(Method::POST, "/users/alice/pipelines", Some("alice"), Some(&pipeline_body("model", Some("v1"), Some("Jupyter")).to_string())).await
+        => 400, "Invalid Pipeline version";
+    create_type_missing: |w| w.send(Method::POST, "/users/alice/pipelines", Some("alice"), Some(&pipeline_body("model", Some("1"), None).to_string())).await
+        => 400, "Missing mandatory field – pipeline type";
+    create_invalid_type: |w| w.send(Method::POST, "/users/alice/pipelines", Some("alice"), Some(&pipeline_body("model", Some("1"), Some("Spark")).to_string())).await
+        => 400, "Invalid pipeline type provided";
+    create_project_does_not_exist: |w| w.send(Method::POST, &format!("/users/alice/projects/{NO_SUCH_ID}/pipelines"), Some("alice"), Some(&pipeline_body("model", None, Some("Jupyter")).to_string())).await
+        => 404, "ProjectId does not exist.";
+    create_name_and_version_exist: |w| w.send(Method::POST, "/users/alice/pipelines", Some("alice"), Some(&pipeline_body("CHURN", Some("1.0"), Some("jupyter")).to_string())).await
+        => 409, "Pipeline name and version already exists for this user";
+    create_as_another_user: |w| w.send(Method::POST, "/users/alice/pipelines", Some("bob"), Some(&pipeline_body("model", None, Some("Jupyter")).to_string())).await
+        => 403, "Permission denied";
+
+    // launchPipeline
+    launch_user_id_missing: |w| w.send(Method::GET, &format!("/users/alice/pipelines/{}/launch", w.pipeline), None, None).await
+        => 404, "Acumos User Id missing";
+    launch_pipeline_id_missing: |w| w.send(Method::GET, "/users/alice/pipelines/%20/launch", Some("alice"), None).await
+        => 404, "Pipeline Id missing";
+    launch_archived: |w| w.send(Method::GET, &format!("/users/alice/pipelines/{}/launch", w.archived), Some("alice"), None).await
+        => 409, "Cannot launch – pipeline is archived";
+    launch_not_found: |w| w.send(Method::GET, &format!("/users/alice/pipelines/{NO_SUCH_ID}/launch"), Some("alice"), None).await
+        => 404, "Pipeline not found";
+    launch_permissions_denied: |w| w.send(Method::GET, &format!("/users/bob/pipelines/{}/launch", w.pipeline), Some("bob"), None).await
+        => 403, "Permissions denied";
+
+    // ListPipelines
+    list_user_id_missing: |w| w.send(Method::GET, "/users/alice/pipelines/", None, None).await
+        => 404, "Acumos User Id missing";
+    list_permissions_denied: |w| w.send(Method::GET, "/users/alice/pipelines/", Some("bob"), None).await
+        => 403, "Permissions denied";
+    list_project_does_not_exist: |w| w.send(Method::GET, &format!("/users/alice/projects/{NO_SUCH_ID}/pipelines/"), Some("alice"), None).await
+        => 404, "Project Id does not exists";
+
+    // updatePipelines
+    update_invalid_json: |w| w.send(Method::PUT, &format!("/users/alice/pipelines/{}", w.pipeline), Some("alice"), Some("not json")).await
+        => 400, "Incorrectly formatted input – Invalid JSON";
+    update_user_id_missing: |w| w.send(Method::PUT, &format!("/users/alice/pipelines/{}", w.pipeline), None, Some("{}")).await
+        => 404, "Acumos User Id missing";
+    update_permission_denied: |w| w.send(Method::PUT, &format!("/users/bob/pipelines/{}", w.pipeline), Some("bob"), Some("{}")).await
+        => 403, "Permission denied";
+    update_archived: |w| w.send(Method::PUT, &format!("/users/alice/pipelines/{}", w.archived), Some("alice"), Some("{\"description\": \"x\"}")).await
+        => 409, "Update not allowed – pipeline is archived";
+    update_name_and_version_exist: |w| {
+        w.create("alice", "forecast", Some("2.0")).await;
+        w.send(Method::PUT, &format!("/users/alice/pipelines/{}", w.pipeline), Some("alice"), Some(&pipeline_body("Forecast", Some("2.0"), None).to_string())).await
+    } => 409, "Pipeline name and version already exists for user";
+    update_project_invalid: |w| w.send(Method::PUT, &format!("/users/alice/projects/{NO_SUCH_ID}/pipelines/{}", w.pipeline), Some("alice"), Some("{}")).await
+        => 404, "Project Id is invalid";
+    update_invalid_name: |w| w.send(Method::PUT, &format!("/users/alice/pipelines/{}", w.pipeline), Some("alice"), Some(&pipeline_body("no spaces", None, None).to_string())).await
+        => 400, "Invalid Pipeline name";
+
+    // archivePipelines
+    archive_invalid_json: |w| w.send(Method::PUT, &format!("/users/alice/pipelines/{}/A", w.pipeline), Some("alice"), Some("{")).await
+        => 400, "Incorrectly formatted input – Invalid JSON";
+    archive_user_id_missing: |w| w.send(Method::PUT, &format!("/users/alice/pipelines/{}/A", w.pipeline), None, None).await
+        => 404, "Acumos User Id missing";
+    archive_permission_denied: |w| w.send(Method::PUT, &format!("/users/bob/pipelines/{}/A", w.pipeline), Some("bob"), None).await
+        => 403, "Permission denied";
+
+    // deleteProjectPipelineAssociation
+    association_user_id_missing: |w| w.send(Method::DELETE, &format!("/users/alice/projects/{}/pipelines/{}", w.project, w.pipeline), None, None).await
+        => 404, "Acumos User Id missing";
+    association_permission_denied: |w| w.send(Method::DELETE, &format!("/users/bob/projects/{}/pipelines/{}", w.project, w.pipeline), Some("bob"), None).await
+        => 403, "Permission denied";
+    association_pipeline_not_found: |w| w.send(Method::DELETE, &format!("/users/alice/projects/{}/pipelines/{NO_SUCH_ID}", w.project), Some("alice"), None).await
+        => 404, "Requested Pipeline Not found";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flows.
+
+on_both_stores!(
+    create_get_list_update_archive_and_delete,
+    rename_keeps_history_and_uniqueness,
+    working_copy_follows_the_record,
+    a_failed_working_copy_leaves_no_record,
+    another_user_is_refused_everything_and_changes_nothing,
+    account_members_collaborate,
+    gateway_header_only_when_trusted,
+);
+
+async fn create_get_list_update_archive_and_delete(backend: Backend) {
+    let w = Workbench::start(backend).await;
+
+    // Create under a project: 201 with the original's wire object.
+    let (status, created) = w
+        .send(
+            Method::POST,
+            &format!("/users/alice/projects/{}/pipelines/", w.project),
+            Some("alice"),
+            Some(&pipeline_body("scoring", Some("0.1"), Some("zeppelin")).to_string()),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["pipelineId"]["uuid"].as_str().unwrap().to_string();
+    assert_eq!(created["pipelineId"]["name"], "scoring");
+    assert_eq!(created["pipelineId"]["identifierType"], "PIPELINE");
+    assert_eq!(created["pipelineId"]["versionId"]["label"], "0.1");
+    assert_eq!(
+        created["pipelineId"]["repositoryUrl"],
+        format!("/pipelines/{id}")
+    );
+    assert_eq!(created["pipelineType"], "Zeppelin");
+    assert_eq!(created["owner"]["authenticatedUserId"], "alice");
+    assert_eq!(created["owner"]["userId"]["identifierType"], "USER");
+    assert!(created["owner"]["userId"]["uuid"].as_str().is_some());
+    assert_eq!(created["serviceStatus"]["status"], "COMPLETED");
+    assert_eq!(created["artifactStatus"]["status"], "ACTIVE");
+    assert_eq!(
+        created["projects"]["projects"][0]["uuid"],
+        w.project.as_str()
+    );
+    let stamp = created["pipelineId"]["versionId"]["creationTimeStamp"]
+        .as_str()
+        .unwrap();
+    assert!(stamp.ends_with('Z') && stamp.contains('T'), "{stamp}");
+
+    // Get one, and list by user (active and archived) and by project.
+    let (status, got) = w
+        .send(
+            Method::GET,
+            &format!("/users/alice/pipelines/{id}"),
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, &got["pipelineId"]["name"]),
+        (200, &json!("scoring"))
+    );
+    let (status, all) = w
+        .send(Method::GET, "/users/alice/pipelines/", Some("alice"), None)
+        .await;
+    assert_eq!(status, 200);
+    let mut names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pipelineId"]["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["churn", "old_model", "scoring"]);
+    let (status, in_project) = w
+        .send(
+            Method::GET,
+            &format!("/users/alice/projects/{}/pipelines/", w.project),
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(in_project.as_array().unwrap().len(), 1);
+
+    // Update assigns a project to a pipeline that has none.
+    let (status, updated) = w
+        .send(
+            Method::PUT,
+            &format!(
+                "/users/alice/projects/{}/pipelines/{}",
+                w.project, w.pipeline
+            ),
+            Some("alice"),
+            Some(&json!({"description": "now in a project"}).to_string()),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["description"], "now in a project");
+    assert_eq!(
+        updated["projects"]["projects"][0]["uuid"],
+        w.project.as_str()
+    );
+
+    // Archive, unarchive.
+    for (action, expected) in [("A", "ARCHIVED"), ("UA", "ACTIVE")] {
+        let (status, body) = w
+            .send(
+                Method::PUT,
+                &format!("/users/alice/pipelines/{id}/{action}"),
+                Some("alice"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["artifactStatus"]["status"], expected);
+        assert_eq!(body["serviceStatus"]["status"], "COMPLETED");
+    }
+    let answer = w
+        .send(
+            Method::PUT,
+            &format!("/users/alice/pipelines/{id}/X"),
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert_refused(
+        &answer,
+        400,
+        "Invalid action type: use A to archive or UA to unarchive",
+    );
+
+    // Drop the project association, then delete.
+    let (status, state) = w
+        .send(
+            Method::DELETE,
+            &format!("/users/alice/projects/{}/pipelines/{id}", w.project),
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        state,
+        json!({"status": "COMPLETED", "statusMessage": "Project Pipeline Association Deleted successfully."})
+    );
+    let (_, in_project) = w
+        .send(
+            Method::GET,
+            &format!("/users/alice/projects/{}/pipelines/", w.project),
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert_eq!(in_project.as_array().unwrap().len(), 1, "only churn left");
+    let (status, state) = w
+        .send(
+            Method::DELETE,
+            &format!("/users/alice/pipelines/{id}"),
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        state,
+        json!({"status": "COMPLETED", "statusMessage": "Pipeline Deleted successfully."})
+    );
+    let answer = w
+        .send(
+            Method::GET,
+            &format!("/users/alice/pipelines/{id}"),
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert_refused(&answer, 404, "Requested Pipeline Not found");
+}
+
+async fn rename_keeps_history_and_uniqueness(backend: Backend) {
+    let w = Workbench::start(backend).await;
+    let path = format!("/users/alice/pipelines/{}", w.pipeline);
+    for (name, version) in [("churn_v2", "2.0"), ("churn_v3", "3.0")] {
+        let (status, body) = w
+            .send(
+                Method::PUT,
+                &path,
+                Some("alice"),
+                Some(&pipeline_body(name, Some(version), None).to_string()),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["pipelineId"]["name"], name);
+        assert_eq!(body["pipelineId"]["versionId"]["label"], version);
+    }
+    let (status, history) = w
+        .server
+        .get(
+            &format!("/v1/workbench/pipelines/{}/history", w.pipeline),
+            &w.alice,
+        )
+        .await;
+    assert_eq!(status, 200, "{history}");
+    let earlier: Vec<(&str, &str, &str)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["name"].as_str().unwrap(),
+                h["version"].as_str().unwrap(),
+                h["changed_by"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        earlier,
+        [("churn", "1.0", "alice"), ("churn_v2", "2.0", "alice")]
+    );
+    // The old name and version are free again; the new ones are taken.
+    w.create("alice", "churn", Some("1.0")).await;
+    let answer = w
+        .send(
+            Method::POST,
+            "/users/alice/pipelines",
+            Some("alice"),
+            Some(&pipeline_body("churn_v3", Some("3.0"), Some("Jupyter")).to_string()),
+        )
+        .await;
+    assert_refused(
+        &answer,
+        409,
+        "Pipeline name and version already exists for this user",
+    );
+    // The same name and version belong to each user separately.
+    w.create("bob", "churn_v3", Some("3.0")).await;
+    // A description-only update adds no history.
+    let (status, _) = w
+        .send(
+            Method::PUT,
+            &path,
+            Some("alice"),
+            Some("{\"description\": \"d\"}"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, history) = w
+        .server
+        .get(
+            &format!("/v1/workbench/pipelines/{}/history", w.pipeline),
+            &w.alice,
+        )
+        .await;
+    assert_eq!(history.as_array().unwrap().len(), 2);
+    let (_, record) = w
+        .server
+        .get(&format!("/v1/workbench/pipelines/{}", w.pipeline), &w.alice)
+        .await;
+    assert_eq!(record["approved_by"], json!(["policy-acumos@0.1.0"]));
+}
+
+async fn working_copy_follows_the_record(backend: Backend) {
+    let w = Workbench::start(backend).await;
+    let copy = w.server.data_dir().join("pipelines").join(&w.pipeline);
+    let notebook = std::fs::read(copy.join("notebook.ipynb")).expect("scaffolded notebook");
+    let notebook: Value = serde_json::from_slice(&notebook).unwrap();
+    assert_eq!(notebook["nbformat"], 4);
+    let log = std::process::Command::new("git")
+        .args(["-C", copy.to_str().unwrap(), "log", "--format=%an %s"])
+        .output()
+        .expect("git runs");
+    assert_eq!(
+        String::from_utf8_lossy(&log.stdout).trim(),
+        "alice Create pipeline churn"
+    );
+    let (status, _) = w
+        .send(
+            Method::DELETE,
+            &format!("/users/alice/pipelines/{}", w.pipeline),
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(!copy.exists(), "delete removes the working copy");
+    let leftovers: Vec<_> = std::fs::read_dir(w.server.data_dir().join("pipelines"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "only old_model's copy: {leftovers:?}");
+}
+
+async fn a_failed_working_copy_leaves_no_record(backend: Backend) {
+    let w = Workbench::start(backend).await;
+    let store = w.server.data_dir().join("pipelines");
+    // Make the pipeline store unusable (a file where its folder was): creation must fail
+    // after the record was inserted, and the record must not survive.
+    let aside = w.server.data_dir().join("pipelines.aside");
+    std::fs::rename(&store, &aside).unwrap();
+    std::fs::write(&store, b"not a folder").unwrap();
+    let (status, body) = w
+        .send(
+            Method::POST,
+            "/users/alice/pipelines",
+            Some("alice"),
+            Some(&pipeline_body("doomed", None, Some("Jupyter")).to_string()),
+        )
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["serviceStatus"]["status"], "ERROR");
+    std::fs::remove_file(&store).unwrap();
+    std::fs::rename(&aside, &store).unwrap();
+    let (_, all) = w
+        .send(Method::GET, "/users/alice/pipelines/", Some("alice"), None)
+        .await;
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["pipelineId"]["name"] != "doomed"),
+        "no record without its working copy: {all}"
+    );
+    // The same name can be created once the store works again.
+    w.create("alice", "doomed", None).await;
+}
+
+async fn another_user_is_refused_everything_and_changes_nothing(backend: Backend) {
+    let w = Workbench::start(backend).await;
+    let before = w
+        .send(
+            Method::GET,
+            &format!("/users/alice/pipelines/{}", w.pipeline),
+            Some("alice"),
+            None,
+        )
+        .await;
+    let id = &w.pipeline;
+    let project = &w.project;
+    let body = pipeline_body("stolen", Some("9"), None).to_string();
+    // Bob as himself on alice's pipeline, and bob claiming to be alice.
+    for user_in_path in ["bob", "alice"] {
+        let attempts: Vec<(Method, String, Option<&str>)> = vec![
+            (
+                Method::GET,
+                format!("/users/{user_in_path}/pipelines/{id}"),
+                None,
+            ),
+            (
+                Method::GET,
+                format!("/users/{user_in_path}/pipelines/{id}/launch"),
+                None,
+            ),
+            (
+                Method::PUT,
+                format!("/users/{user_in_path}/pipelines/{id}"),
+                Some(&body),
+            ),
+            (
+                Method::PUT,
+                format!("/users/{user_in_path}/pipelines/{id}/A"),
+                None,
+            ),
+            (
+                Method::PUT,
+                format!("/users/{user_in_path}/pipelines/{id}/UA"),
+                None,
+            ),
+            (
+                Method::DELETE,
+                format!("/users/{user_in_path}/pipelines/{id}"),
+                None,
+            ),
+            (
+                Method::DELETE,
+                format!("/users/{user_in_path}/projects/{project}/pipelines/{id}"),
+                None,
+            ),
+            (
+                Method::PUT,
+                format!("/users/{user_in_path}/projects/{project}/pipelines/{id}"),
+                Some(&body),
+            ),
+        ];
+        for (method, path, body) in attempts {
+            let (status, answer) = w.send(method.clone(), &path, Some("bob"), body).await;
+            assert_eq!(status, 403, "{method} {path}: {answer}");
+            assert_eq!(answer["serviceStatus"]["status"], "ERROR");
+            assert!(
+                answer.get("pipelineId").is_none(),
+                "nothing of alice's pipeline is shown: {answer}"
+            );
+        }
+    }
+    let (status, bobs) = w
+        .send(Method::GET, "/users/bob/pipelines/", Some("bob"), None)
+        .await;
+    assert_eq!((status, bobs), (200, json!([])));
+    let (status, _) = w
+        .server
+        .get(&format!("/v1/workbench/pipelines/{id}/history"), &w.bob)
+        .await;
+    assert_eq!(status, 403);
+    let after = w
+        .send(
+            Method::GET,
+            &format!("/users/alice/pipelines/{id}"),
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert_eq!(before, after, "alice's pipeline is unchanged");
+    assert!(w
+        .server
+        .data_dir()
+        .join("pipelines")
+        .join(id)
+        .join("notebook.ipynb")
+        .exists());
+}
+
+async fn account_members_collaborate(backend: Backend) {
+    let w = Workbench::start(backend).await;
+    // Dave is a member of alice's account: he may update her pipeline and becomes a
+    // collaborator, so it appears in his list; the owner stays alice.
+    let dave = w.server.token_in("dave", Some("alice")).await;
+    let (status, updated) = call(
+        w.server
+            .request(
+                Method::PUT,
+                &format!("{BASE}/users/dave/pipelines/{}", w.pipeline),
+                Some(&dave),
+            )
+            .json(&json!({"description": "reviewed by dave"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["owner"]["authenticatedUserId"], "alice");
+    let (_, record) = w
+        .server
+        .get(&format!("/v1/workbench/pipelines/{}", w.pipeline), &dave)
+        .await;
+    assert_eq!(record["collaborators"], json!(["dave"]));
+    let (status, daves) = call(w.server.request(
+        Method::GET,
+        &format!("{BASE}/users/dave/pipelines/"),
+        Some(&dave),
+    ))
+    .await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = daves
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pipelineId"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["churn"]);
+}
+
+async fn gateway_header_only_when_trusted(backend: Backend) {
+    let body = pipeline_body("from_gateway", None, Some("Jupyter"));
+    // Not trusted: the header is no identity.
+    let server = TestServer::start(backend).await;
+    let (status, answer) = call(
+        server
+            .request(Method::POST, &format!("{BASE}/users/carol/pipelines"), None)
+            .header("authenticatedUserId", "carol")
+            .json(&body),
+    )
+    .await;
+    assert_refused(&(status, answer), 400, "Acumos User Id missing");
+    drop(server);
+
+    let server = TestServer::start_with(backend, |config| {
+        config.api.trust_gateway_header = Some("x-acumos-user".parse().unwrap());
+    })
+    .await;
+    let (status, created) = call(
+        server
+            .request(Method::POST, &format!("{BASE}/users/carol/pipelines"), None)
+            .header("X-Acumos-User", "carol")
+            .json(&body),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    // Carol was added on first sight, with a user id.
+    assert_eq!(created["owner"]["authenticatedUserId"], "carol");
+    assert!(created["owner"]["userId"]["uuid"].as_str().is_some());
+    // The gateway's user must still match the path.
+    let (status, answer) = call(
+        server
+            .request(Method::GET, &format!("{BASE}/users/alice/pipelines/"), None)
+            .header("X-Acumos-User", "carol"),
+    )
+    .await;
+    assert_refused(&(status, answer), 403, "Permissions denied");
+}
