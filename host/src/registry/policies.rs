@@ -145,9 +145,9 @@ mod tests {
     #[test]
     fn a_taken_chain_is_a_snapshot() {
         let bindings = PolicyBindings::default();
-        let before = bindings.chain_for("ns", "t");
+        let before = bindings.chain_for(Some("ns"), "t", Surface::V1);
         bindings.bind(Scope::Global, vec!["policy-lowercase".into()]);
         assert_eq!(*before, ["policy-semver"]);
-        assert_eq!(*bindings.chain_for("ns", "t"), ["policy-lowercase"]);
+        assert_eq!(*bindings.chain_for(Some("ns"), "t", Surface::V1), ["policy-lowercase"]);
     }
 }
