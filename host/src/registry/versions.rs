@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn listing_order_is_precedence_with_non_semver_first() {
-        let mut vs = vec![
+        let mut vs = [
             V("1.0.0", Ready, 1),
             V("legacy", Ready, 2),
             V("0.2.0", Ready, 3),
