@@ -73,6 +73,18 @@ pub struct ServeArgs {
     /// alone trusts the header `authenticatedUserId`.
     #[arg(long, env = "PIPEWRIGHT_TRUST_GATEWAY_HEADER", num_args = 0..=1, default_missing_value = "authenticatedUserId", value_name = "HEADER")]
     pub trust_gateway_header: Option<axum::http::HeaderName>,
+    /// One registration attempt (fetch, verify, validate, compile) may take this long.
+    #[arg(long, env = "PIPEWRIGHT_REGISTRATION_TIMEOUT_SECS", default_value_t = 30 * 60)]
+    pub registration_timeout_secs: u64,
+    /// Failed attempts are retried, with backoff, until this long after submission.
+    #[arg(long, env = "PIPEWRIGHT_REGISTRATION_RETRY_WINDOW_SECS", default_value_t = 2 * 60 * 60)]
+    pub registration_retry_window_secs: u64,
+    /// A worker's lease on a registration; after a crash the job runs again once it lapses.
+    #[arg(long, env = "PIPEWRIGHT_REGISTRATION_LEASE_SECS", default_value_t = 30)]
+    pub registration_lease_secs: u64,
+    /// Allows `file://` content sources under this directory (refused otherwise).
+    #[arg(long, env = "PIPEWRIGHT_REGISTRATION_FILE_ROOT")]
+    pub registration_file_root: Option<PathBuf>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "PIPEWRIGHT_LOG_JSON")]
     pub log_json: bool,

@@ -12,6 +12,7 @@ use crate::api::ApiConfig;
 use crate::blobs::BlobStore;
 use crate::cli::{ServeArgs, StorageArgs};
 use crate::plugins::{Limits, PluginHost};
+use crate::registry::registration::RegistrationConfig;
 use crate::registry::Registry;
 use crate::store::Store;
 use crate::workcopies::WorkingCopies;
@@ -24,6 +25,7 @@ pub struct ServerConfig {
     pub cache_dir: PathBuf,
     pub limits: Limits,
     pub api: ApiConfig,
+    pub registration: RegistrationConfig,
 }
 
 impl ServerConfig {
@@ -42,6 +44,13 @@ impl ServerConfig {
             },
             api: ApiConfig {
                 trust_gateway_header: args.trust_gateway_header.clone(),
+            },
+            registration: RegistrationConfig {
+                attempt_timeout: Duration::from_secs(args.registration_timeout_secs),
+                retry_window: Duration::from_secs(args.registration_retry_window_secs),
+                lease: Duration::from_secs(args.registration_lease_secs.max(1)),
+                file_root: args.registration_file_root.clone(),
+                ..RegistrationConfig::default()
             },
         }
     }
@@ -69,21 +78,26 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
     })
     .await
     .context("plugin loading task")??;
-    Ok(Registry::new(store, blobs, Arc::new(plugins), workcopies))
+    Ok(Registry::new(store, blobs, Arc::new(plugins), workcopies)
+        .with_registration(config.registration.clone()))
 }
 
-/// Serves on `listener` until `shutdown` resolves.
+/// Serves on `listener`, with the registration workers running, until `shutdown` resolves.
 pub async fn serve_on(
     listener: TcpListener,
     registry: Registry,
     api: ApiConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Stopping mid-attempt is safe: the attempt's lease lapses and it runs again.
+    let registrar = registry.spawn_registrar();
     let app = crate::api::app(registry, api);
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-        .context("serving HTTP")
+        .context("serving HTTP");
+    registrar.abort();
+    served
 }
 
 /// `pipewright serve`.

@@ -102,6 +102,7 @@ impl TestServer {
             cache_dir: shared_cache_dir(),
             limits: Limits::default(),
             api: Default::default(),
+            registration: Default::default(),
         };
         configure(&mut config);
         let registry = build_registry(&config)

@@ -198,6 +198,14 @@ impl PluginHost {
         self.cache.stats()
     }
 
+    /// Compiles a component ahead of time into the cache (a no-op when it is there already),
+    /// without loading it as a plugin. Returns its digest (hex sha256).
+    pub fn precompile(&self, bytes: &[u8]) -> anyhow::Result<String> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        self.cache.component(&self.engine, &digest, bytes)?;
+        Ok(digest)
+    }
+
     /// Compiles (or fetches from the cache), links and probes a component, and makes it the
     /// active plugin of its name (a policy) or of its type id (a type handler).
     pub fn load(

@@ -15,6 +15,7 @@
 pub mod accounts;
 pub mod names;
 pub mod policies;
+pub mod registration;
 pub mod versions;
 pub mod workbench;
 
@@ -176,12 +177,14 @@ pub struct NewPipeline {
     pub description: Option<String>,
 }
 
-/// What registering a version with uploaded content needs.
+/// What registering a version needs: its uploaded files and, for content fetched from
+/// elsewhere, its source (registered by the workers of [`registration`]).
 pub struct NewVersion {
     pub version: String,
     pub description: Option<String>,
     pub definition: serde_json::Value,
     pub files: Vec<(String, Vec<u8>)>,
+    pub source: Option<registration::ContentSource>,
 }
 
 /// Which API surface is asking; passed to policies as context, and a policy scope.
@@ -212,6 +215,9 @@ pub struct Registry {
     plugins: Arc<PluginHost>,
     bindings: Arc<PolicyBindings>,
     workcopies: WorkingCopies,
+    registration: Arc<registration::RegistrationConfig>,
+    /// Wakes this server's registration workers when a job is submitted here.
+    registration_wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl Registry {
@@ -227,7 +233,15 @@ impl Registry {
             plugins,
             bindings: Arc::new(PolicyBindings::default()),
             workcopies,
+            registration: Arc::default(),
+            registration_wakeup: Arc::default(),
         }
+    }
+
+    /// The same registry with other registration timings.
+    pub fn with_registration(mut self, config: registration::RegistrationConfig) -> Self {
+        self.registration = Arc::new(config);
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -394,6 +408,7 @@ impl Registry {
     ) -> Result<VersionInfo, RegistryError> {
         names::check_version(&new.version).map_err(RegistryError::invalid)?;
         check_files(&new.files)?;
+        let deferred = new.source.is_some();
         let content: Vec<plugins::File> = new
             .files
             .iter()
@@ -440,10 +455,16 @@ impl Registry {
             );
             let plugins = self.plugins.clone();
             let (content, type_id) = (content.clone(), pipeline.pipeline_type.clone());
+            // Content still to be fetched is validated by the registration worker.
             let approvals = tokio::task::spawn_blocking(move || {
-                approve(
-                    &plugins, &chain, candidate, &existing, &context, &type_id, &content,
-                )
+                if deferred {
+                    policies::evaluate(&plugins, &chain, candidate, &existing, &context)
+                        .map(|(_, approvals)| approvals)
+                } else {
+                    approve(
+                        &plugins, &chain, candidate, &existing, &context, &type_id, &content,
+                    )
+                }
             })
             .await
             .map_err(|e| {
@@ -468,6 +489,10 @@ impl Registry {
             )
             .expect("a list of strings serializes");
             let definition = new.definition.to_string();
+            let source = new
+                .source
+                .as_ref()
+                .map(|s| serde_json::to_string(s).expect("a source serializes"));
 
             let mut tx = self.store.pool().begin().await?;
             if !rows::bump_versions_revision(&mut tx, &pipeline.id, pipeline.versions_revision)
@@ -491,10 +516,12 @@ impl Registry {
                 approved_by: &approved_by,
                 registered_by: &caller.user_id,
                 registered_at: now,
-                attempts: 1,
+                attempts: if deferred { 0 } else { 1 },
                 attempt_deadline: None,
-                retry_until: None,
+                retry_until: deferred
+                    .then(|| now + self.registration.retry_window.as_millis() as i64),
                 finished_at: None,
+                source: source.as_deref(),
             };
             match rows::insert_version(&mut tx, &row).await {
                 Err(e) if store::is_unique_violation(&e) => {
@@ -508,19 +535,24 @@ impl Registry {
             for file in &files {
                 rows::insert_file(&mut tx, &version_id, file).await?;
             }
-            // Uploaded content was fetched, verified and validated above: ready in the same commit.
-            rows::finish_registration(
-                &mut tx,
-                &version_id,
-                VersionState::Ready.as_str(),
-                None,
-                now,
-            )
-            .await?;
+            if !deferred {
+                // Uploaded content was validated above: ready in the same commit.
+                rows::finish_registration(
+                    &mut tx,
+                    &version_id,
+                    VersionState::Ready.as_str(),
+                    None,
+                    now,
+                )
+                .await?;
+            }
             let registered = self
                 .version_info(&mut tx, &pipeline, &names::key(&new.version))
                 .await?;
             tx.commit().await?;
+            if deferred {
+                self.registration_wakeup.notify_one();
+            }
             tracing::info!(pipeline = %format!("{}/{}", pipeline.namespace, pipeline.name), version = %new.version, approved_by = %approved_by, "version registered");
             return Ok(registered);
         }

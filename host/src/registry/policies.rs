@@ -148,6 +148,9 @@ mod tests {
         let before = bindings.chain_for(Some("ns"), "t", Surface::V1);
         bindings.bind(Scope::Global, vec!["policy-lowercase".into()]);
         assert_eq!(*before, ["policy-semver"]);
-        assert_eq!(*bindings.chain_for(Some("ns"), "t", Surface::V1), ["policy-lowercase"]);
+        assert_eq!(
+            *bindings.chain_for(Some("ns"), "t", Surface::V1),
+            ["policy-lowercase"]
+        );
     }
 }

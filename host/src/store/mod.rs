@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod pipelines;
+pub mod registrations;
 pub mod workbench;
 
 use std::str::FromStr;

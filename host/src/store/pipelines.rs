@@ -66,6 +66,23 @@ pub async fn pipeline_by_key(
     .await
 }
 
+pub async fn pipeline_by_id(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> sqlx::Result<Option<PipelineRow>> {
+    sqlx::query_as(&format!("SELECT {PIPELINE_COLUMNS} WHERE p.id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn version_by_id(conn: &mut AnyConnection, id: &str) -> sqlx::Result<Option<VersionRow>> {
+    sqlx::query_as(&format!("SELECT {VERSION_COLUMNS} WHERE v.id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
 /// Every pipeline, or those of one namespace, ordered by namespace and name.
 pub async fn list_pipelines(
     conn: &mut AnyConnection,
@@ -172,14 +189,16 @@ pub struct NewVersion<'a> {
     pub attempt_deadline: Option<i64>,
     pub retry_until: Option<i64>,
     pub finished_at: Option<i64>,
+    /// Where a registration worker fetches the content from (JSON); None: uploaded inline.
+    pub source: Option<&'a str>,
 }
 
 pub async fn insert_version(conn: &mut AnyConnection, v: &NewVersion<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO pipeline_versions (id, pipeline_id, version, version_key, state, description, definition,
             content_digest, approved_by, registered_by, registered_at, attempts, attempt_deadline, retry_until,
-            finished_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            finished_at, source, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $11)",
     )
     .bind(v.id)
     .bind(v.pipeline_id)
@@ -196,6 +215,7 @@ pub async fn insert_version(conn: &mut AnyConnection, v: &NewVersion<'_>) -> sql
     .bind(v.attempt_deadline)
     .bind(v.retry_until)
     .bind(v.finished_at)
+    .bind(v.source)
     .execute(conn)
     .await
     .map(|_| ())

@@ -217,6 +217,7 @@ async fn register_version(
         description: body.description,
         definition: body.definition.unwrap_or(serde_json::Value::Null),
         files,
+        source: None,
     };
     let registered = state
         .registry

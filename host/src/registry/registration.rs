@@ -1,0 +1,461 @@
+//! Durable registration (DESIGN.md invariant 5): a version whose content comes from elsewhere
+//! is `registering` until a worker has fetched it from its [`ContentSource`], verified its
+//! digest, passed its type handler's `validate` and, for a component, compiled it ahead of time
+//! into the plugin cache; then it is `ready`.
+//!
+//! The state lives in the store, not in memory: a worker leases one row at a time
+//! ([`crate::store::registrations`]) and renews the lease while it works, so a server killed
+//! mid-attempt leaves a lease that lapses and is taken again after a restart (or by another
+//! replica). An attempt that runs past [`RegistrationConfig::attempt_timeout`] or fails is
+//! retried with exponential backoff until the version's retry window closes; then the version is
+//! `failed` with the last error.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::plugins;
+use crate::store::registrations::{self as jobs, LeasedJob, Outcome};
+use crate::store::{self, pipelines as rows};
+
+use super::{manifest_digest, Registry};
+
+/// Where a registering version's content comes from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ContentSource {
+    pub location: SourceLocation,
+    /// `sha256:<hex>` the fetched bytes must have.
+    pub digest: Option<String>,
+    /// The path the fetched bytes take in the version's content (`component.wasm`).
+    pub path: String,
+    /// Compile the bytes ahead of time as a WebAssembly component.
+    pub compile: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SourceLocation {
+    /// `http://`, `https://`, or `file://` under the operator's allowed root.
+    Url { url: String },
+    /// Bytes uploaded with the request, already in the blob store.
+    Blob { digest: String },
+    /// Nothing to fetch (say, a container image this server cannot run): validation only.
+    Nothing,
+}
+
+/// Timings of the registration workers. Tests shorten them to seconds.
+#[derive(Clone, Debug)]
+pub struct RegistrationConfig {
+    /// One attempt may take this long (the seed's 30 minutes).
+    pub attempt_timeout: Duration,
+    /// Attempts are retried until this long after submission (the seed's two hours).
+    pub retry_window: Duration,
+    /// A worker's claim on a job, renewed every third of it while the attempt runs; after a
+    /// crash the job is taken again once it lapses.
+    pub lease: Duration,
+    /// How often an idle worker looks for due jobs (a submission on this server wakes it at once).
+    pub poll_interval: Duration,
+    /// The first retry waits this long; each later one twice as long, up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Attempts run at once by one server.
+    pub workers: usize,
+    /// The largest content accepted from a source.
+    pub max_content_bytes: u64,
+    /// `file://` sources must lie under this directory; none: `file://` is refused.
+    pub file_root: Option<std::path::PathBuf>,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        RegistrationConfig {
+            attempt_timeout: Duration::from_secs(30 * 60),
+            retry_window: Duration::from_secs(2 * 60 * 60),
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_millis(500),
+            backoff_base: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(5 * 60),
+            workers: 4,
+            max_content_bytes: 256 << 20,
+            file_root: None,
+        }
+    }
+}
+
+impl RegistrationConfig {
+    /// The wait before attempt `attempts + 1`.
+    fn backoff(&self, attempts: i64) -> Duration {
+        let doublings = attempts.clamp(1, 20) as u32 - 1;
+        self.backoff_base
+            .saturating_mul(2u32.saturating_pow(doublings))
+            .min(self.backoff_max)
+    }
+}
+
+/// What a successful attempt produced, to commit.
+struct Fetched {
+    file: Option<rows::FileRow>,
+    content_digest: String,
+}
+
+impl Registry {
+    /// Runs registration workers until the returned handle is aborted.
+    pub fn spawn_registrar(&self) -> tokio::task::JoinHandle<()> {
+        let registry = self.clone();
+        tokio::spawn(async move { registry.registrar_loop().await })
+    }
+
+    async fn registrar_loop(self) {
+        let owner = format!("worker-{}", uuid::Uuid::new_v4().simple());
+        let config = self.registration.clone();
+        let slots = Arc::new(tokio::sync::Semaphore::new(config.workers.max(1)));
+        tracing::info!(%owner, "registration worker started");
+        loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            match self.lease_job(&owner).await {
+                Ok(Some(job)) => {
+                    let (registry, owner) = (self.clone(), owner.clone());
+                    tokio::spawn(async move {
+                        registry.run_job(job, &owner).await;
+                        drop(slot);
+                    });
+                }
+                Ok(None) => {
+                    drop(slot);
+                    tokio::select! {
+                        _ = self.registration_wakeup.notified() => {}
+                        _ = tokio::time::sleep(config.poll_interval) => {}
+                    }
+                }
+                Err(error) => {
+                    drop(slot);
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "could not lease a registration"
+                    );
+                    tokio::time::sleep(config.poll_interval).await;
+                }
+            }
+        }
+    }
+
+    async fn lease_job(&self, owner: &str) -> anyhow::Result<Option<LeasedJob>> {
+        let now = store::now_millis();
+        let config = &self.registration;
+        let mut conn = self.store.pool().acquire().await?;
+        Ok(jobs::lease_next(
+            &mut conn,
+            self.store.backend(),
+            owner,
+            now,
+            now + config.lease.as_millis() as i64,
+            now + config.attempt_timeout.as_millis() as i64,
+        )
+        .await?)
+    }
+
+    /// One attempt, with its lease renewed meanwhile; then its outcome recorded.
+    async fn run_job(&self, job: LeasedJob, owner: &str) {
+        let config = self.registration.clone();
+        tracing::info!(version_id = %job.id, version = %job.version, attempt = job.attempts, "registration attempt");
+        let renewing = {
+            let (store, id, owner) = (self.store.clone(), job.id.clone(), owner.to_string());
+            let (every, lease) = (config.lease / 3, config.lease);
+            async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let until = store::now_millis() + lease.as_millis() as i64;
+                    let held = match store.pool().acquire().await {
+                        Ok(mut conn) => jobs::renew_lease(&mut conn, &id, &owner, until)
+                            .await
+                            .unwrap_or(true),
+                        Err(_) => true,
+                    };
+                    if !held {
+                        return;
+                    }
+                }
+            }
+        };
+        let result = tokio::select! {
+            result = tokio::time::timeout(config.attempt_timeout, self.attempt(&job)) => match result {
+                Ok(result) => result,
+                Err(_) => Err(format!("the attempt took longer than {:?}", config.attempt_timeout)),
+            },
+            () = renewing => {
+                tracing::warn!(version_id = %job.id, "registration lease lost (deleted, or taken after a stall); attempt abandoned");
+                return;
+            }
+        };
+        if let Err(error) = self.record_outcome(&job, owner, result).await {
+            tracing::error!(version_id = %job.id, error = format!("{error:#}"), "could not record a registration outcome; the lease will lapse and the job run again");
+        }
+    }
+
+    async fn record_outcome(
+        &self,
+        job: &LeasedJob,
+        owner: &str,
+        result: Result<Fetched, String>,
+    ) -> anyhow::Result<()> {
+        let now = store::now_millis();
+        let mut tx = self.store.pool().begin().await?;
+        let (held, state) = match &result {
+            Ok(fetched) => {
+                if let Some(file) = &fetched.file {
+                    rows::insert_file(&mut tx, &job.id, file).await?;
+                }
+                let outcome = Outcome::Ready {
+                    content_digest: &fetched.content_digest,
+                };
+                (
+                    jobs::end_attempt(&mut tx, &job.id, owner, outcome, now).await?,
+                    "ready",
+                )
+            }
+            Err(error) => {
+                let retry_at = now + self.registration.backoff(job.attempts).as_millis() as i64;
+                let window_open = job.retry_until.is_none_or(|until| retry_at < until);
+                let (outcome, state) = if window_open {
+                    (
+                        Outcome::RetryAt {
+                            error,
+                            at: retry_at,
+                        },
+                        "retrying",
+                    )
+                } else {
+                    (Outcome::Failed { error }, "failed")
+                };
+                (
+                    jobs::end_attempt(&mut tx, &job.id, owner, outcome, now).await?,
+                    state,
+                )
+            }
+        };
+        if !held {
+            tracing::warn!(version_id = %job.id, "registration lease lost before its outcome was recorded; dropped");
+            tx.rollback().await?;
+            return Ok(());
+        }
+        tx.commit().await?;
+        match result {
+            Ok(_) => {
+                tracing::info!(version_id = %job.id, version = %job.version, state, "registration finished")
+            }
+            Err(error) => {
+                tracing::warn!(version_id = %job.id, version = %job.version, state, %error, "registration attempt failed")
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetch, verify, validate, compile. The error is the reason shown to users.
+    async fn attempt(&self, job: &LeasedJob) -> Result<Fetched, String> {
+        let source: ContentSource = serde_json::from_str(&job.source)
+            .map_err(|e| format!("unreadable content source: {e}"))?;
+        let fetched = match &source.location {
+            SourceLocation::Url { url } => Some(self.fetch_url(url).await?),
+            SourceLocation::Blob { digest } => Some(
+                self.blobs
+                    .get(digest)
+                    .await
+                    .map_err(|e| format!("uploaded content {digest}: {e:#}"))?,
+            ),
+            SourceLocation::Nothing => None,
+        };
+        if let (Some(bytes), Some(expected)) = (&fetched, &source.digest) {
+            let actual = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
+            if !actual.eq_ignore_ascii_case(expected) {
+                return Err(format!(
+                    "the content's digest is {actual}, not the expected {expected}"
+                ));
+            }
+        }
+
+        let internal = |e: anyhow::Error| format!("{e:#}");
+        let mut conn = self
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| e.to_string())?;
+        let pipeline = rows::pipeline_by_id(&mut conn, &job.pipeline_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the pipeline was deleted")?;
+        let mut file_rows = rows::files_of(&mut conn, &job.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let version = rows::version_by_id(&mut conn, &job.id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the version was deleted")?;
+        drop(conn);
+        let mut content = Vec::with_capacity(file_rows.len() + 1);
+        for row in &file_rows {
+            content.push(plugins::File {
+                path: row.path.clone(),
+                contents: self.blobs.get(&row.digest).await.map_err(internal)?,
+            });
+        }
+        let mut file = None;
+        if let Some(bytes) = &fetched {
+            let digest = self.blobs.put(bytes).await.map_err(internal)?;
+            let row = rows::FileRow {
+                path: source.path.clone(),
+                digest,
+                size: bytes.len() as i64,
+            };
+            file_rows.retain(|f| f.path != row.path);
+            file_rows.push(row.clone());
+            file = Some(row);
+            content.push(plugins::File {
+                path: source.path.clone(),
+                contents: bytes.clone(),
+            });
+        }
+
+        let handler = self
+            .plugins
+            .type_handler(&pipeline.pipeline_type)
+            .ok_or_else(|| format!("no type handler for `{}` is loaded", pipeline.pipeline_type))?;
+        let candidate = plugins::Pipeline {
+            namespace: pipeline.namespace.clone(),
+            name: pipeline.name.clone(),
+            version: Some(version.version.clone()),
+            type_: pipeline.pipeline_type.clone(),
+            description: version.description.clone(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            properties: Vec::new(),
+        };
+        let plugins = self.plugins.clone();
+        let compile = fetched.filter(|_| source.compile);
+        tokio::task::spawn_blocking(move || -> Result<(), String> {
+            let diagnostics = handler
+                .validate(&candidate, &content)
+                .map_err(|e| e.to_string())?;
+            let errors: Vec<String> = diagnostics
+                .into_iter()
+                .filter(|d| d.severity == plugins::Severity::Error)
+                .map(|d| d.message)
+                .collect();
+            if !errors.is_empty() {
+                return Err(format!("validation failed: {}", errors.join("; ")));
+            }
+            if let Some(bytes) = compile {
+                plugins
+                    .precompile(&bytes)
+                    .map_err(|e| format!("the component does not compile: {e:#}"))?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| format!("registration task failed: {e}"))??;
+
+        Ok(Fetched {
+            file,
+            content_digest: manifest_digest(&file_rows),
+        })
+    }
+
+    /// The bytes at `url`, at most `max_content_bytes`.
+    async fn fetch_url(&self, url: &str) -> Result<Vec<u8>, String> {
+        let config = self.registration.clone();
+        let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+        match parsed.scheme() {
+            "file" => {
+                let root = config
+                    .file_root
+                    .as_ref()
+                    .ok_or_else(|| format!("file URLs are not allowed on this server (`{url}`)"))?;
+                let path = parsed
+                    .to_file_path()
+                    .map_err(|()| format!("`{url}` names no local file"))?;
+                let (root, path) = (
+                    root.canonicalize().map_err(|e| format!("file root: {e}"))?,
+                    path.canonicalize()
+                        .map_err(|e| format!("reading {url}: {e}"))?,
+                );
+                if !path.starts_with(&root) {
+                    return Err(format!("`{url}` is outside the allowed file root"));
+                }
+                let bytes = tokio::fs::read(&path)
+                    .await
+                    .map_err(|e| format!("reading {url}: {e}"))?;
+                if bytes.len() as u64 > config.max_content_bytes {
+                    return Err(format!(
+                        "{url} is larger than {} bytes",
+                        config.max_content_bytes
+                    ));
+                }
+                Ok(bytes)
+            }
+            "http" | "https" => {
+                let url = url.to_string();
+                tokio::task::spawn_blocking(move || {
+                    let agent = ureq::Agent::config_builder()
+                        .timeout_global(Some(config.attempt_timeout))
+                        .http_status_as_error(false)
+                        .build()
+                        .new_agent();
+                    let mut response = agent
+                        .get(&url)
+                        .call()
+                        .map_err(|e| format!("fetching {url}: {e}"))?;
+                    if !response.status().is_success() {
+                        return Err(format!("fetching {url}: HTTP {}", response.status()));
+                    }
+                    response
+                        .body_mut()
+                        .with_config()
+                        .limit(config.max_content_bytes)
+                        .read_to_vec()
+                        .map_err(|e| format!("fetching {url}: {e}"))
+                })
+                .await
+                .map_err(|e| format!("fetch task failed: {e}"))?
+            }
+            other => Err(format!(
+                "`{other}` URLs are not supported (http, https, file)"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let config = RegistrationConfig {
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(10),
+            ..RegistrationConfig::default()
+        };
+        let waits: Vec<u64> = (1..=6).map(|a| config.backoff(a).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 10, 10]);
+    }
+
+    #[test]
+    fn sources_round_trip_as_json() {
+        let source = ContentSource {
+            location: SourceLocation::Url {
+                url: "http://127.0.0.1:1/x.wasm".into(),
+            },
+            digest: Some("sha256:00".into()),
+            path: "component.wasm".into(),
+            compile: true,
+        };
+        let json = serde_json::to_string(&source).unwrap();
+        assert!(json.contains(r#""kind":"url""#), "{json}");
+        let back: ContentSource = serde_json::from_str(&json).unwrap();
+        assert!(matches!(back.location, SourceLocation::Url { .. }));
+    }
+}
