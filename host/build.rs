@@ -17,6 +17,7 @@ const BUILTIN: &[&str] = &[
     "policy-acumos",
     "jupyter",
     "zeppelin",
+    "task",
 ];
 /// Guests built only for the tests; not embedded.
 const TEST_GUESTS: &[&str] = &["hostile-policy"];

@@ -16,6 +16,7 @@ pub mod accounts;
 pub mod names;
 pub mod policies;
 pub mod registration;
+pub mod resolve;
 pub mod versions;
 pub mod workbench;
 
@@ -185,6 +186,9 @@ pub struct NewVersion {
     pub definition: serde_json::Value,
     pub files: Vec<(String, Vec<u8>)>,
     pub source: Option<registration::ContentSource>,
+    /// Creates the pipeline, of this type, in the same commit if it does not exist (the GBDX
+    /// surface registers names on first use); None: it must exist.
+    pub create_as_type: Option<String>,
 }
 
 /// Which API surface is asking; passed to policies as context, and a policy scope.
@@ -262,64 +266,77 @@ impl Registry {
         new: NewPipeline,
     ) -> Result<PipelineInfo, RegistryError> {
         let namespace = new.namespace.unwrap_or_else(|| caller.account.clone());
-        names::check("namespace", &namespace).map_err(RegistryError::invalid)?;
-        names::check("name", &new.name).map_err(RegistryError::invalid)?;
-        let handler = self
-            .plugins
-            .type_handler(&new.pipeline_type)
-            .ok_or_else(|| {
-                RegistryError::invalid(Finding::new(
-                    "invalid-type",
-                    "type",
-                    format!(
-                        "unknown pipeline type `{}`; known: {}",
-                        new.pipeline_type,
-                        self.type_ids().join(", ")
-                    ),
-                ))
-            })?;
-        let (namespace_key, name_key) = (names::key(&namespace), names::key(&new.name));
         let mut tx = self.store.pool().begin().await?;
-        let owner = self
-            .namespace_owner(&mut tx, caller, &namespace, &namespace_key)
+        let planned = self
+            .plan_pipeline(
+                &mut tx,
+                caller,
+                &namespace,
+                &new.name,
+                &new.pipeline_type,
+                new.description,
+            )
             .await?;
-        if rows::pipeline_by_key(&mut tx, &namespace_key, &name_key)
+        let exists =
+            || RegistryError::Conflict(format!("pipeline {namespace}/{} exists already", new.name));
+        if rows::pipeline_by_key(&mut tx, &names::key(&namespace), &names::key(&new.name))
             .await?
             .is_some()
         {
-            return Err(RegistryError::Conflict(format!(
-                "pipeline {namespace}/{} exists already",
-                new.name
-            )));
+            return Err(exists());
         }
-        let id = uuid::Uuid::new_v4().to_string();
-        let row = rows::NewPipeline {
-            id: &id,
-            namespace: &namespace,
-            namespace_key: &namespace_key,
-            name: &new.name,
-            name_key: &name_key,
-            pipeline_type: &handler.info.id,
-            description: new.description.as_deref(),
-            owner_account_id: &owner,
-            created_by: &caller.user_id,
-            created_at: store::now_millis(),
-        };
-        match rows::insert_pipeline(&mut tx, &row).await {
-            Err(e) if store::is_unique_violation(&e) => {
-                return Err(RegistryError::Conflict(format!(
-                    "pipeline {namespace}/{} exists already",
-                    new.name
-                )))
-            }
+        match rows::insert_pipeline(&mut tx, &planned.as_new()).await {
+            Err(e) if store::is_unique_violation(&e) => return Err(exists()),
             other => other?,
         }
-        let created = rows::pipeline_by_key(&mut tx, &namespace_key, &name_key)
-            .await?
-            .expect("inserted in this transaction");
         tx.commit().await?;
-        tracing::info!(pipeline = %format!("{namespace}/{}", new.name), owner = %created.owner_account, "pipeline created");
-        Ok(pipeline_info(created))
+        tracing::info!(pipeline = %format!("{namespace}/{}", new.name), owner = %planned.owner_account, "pipeline created");
+        Ok(pipeline_info(planned))
+    }
+
+    /// A pipeline row ready to insert: names checked, type resolved, owner decided.
+    async fn plan_pipeline(
+        &self,
+        conn: &mut AnyConnection,
+        caller: &Caller,
+        namespace: &str,
+        name: &str,
+        pipeline_type: &str,
+        description: Option<String>,
+    ) -> Result<rows::PipelineRow, RegistryError> {
+        names::check("namespace", namespace).map_err(RegistryError::invalid)?;
+        names::check("name", name).map_err(RegistryError::invalid)?;
+        let handler = self.plugins.type_handler(pipeline_type).ok_or_else(|| {
+            RegistryError::invalid(Finding::new(
+                "invalid-type",
+                "type",
+                format!(
+                    "unknown pipeline type `{pipeline_type}`; known: {}",
+                    self.type_ids().join(", ")
+                ),
+            ))
+        })?;
+        let owner = self
+            .namespace_owner(conn, caller, namespace, &names::key(namespace))
+            .await?;
+        let owner_account = if owner == caller.account_id {
+            caller.account.clone()
+        } else {
+            namespace.to_string()
+        };
+        Ok(rows::PipelineRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            pipeline_type: handler.info.id.clone(),
+            description,
+            owner_account_id: owner,
+            owner_account,
+            created_by_id: caller.user_id.clone(),
+            created_by: caller.user.clone(),
+            created_at: store::now_millis(),
+            versions_revision: 0,
+        })
     }
 
     /// The account that will own a new pipeline in `namespace`: an account's namespace is its
@@ -420,8 +437,20 @@ impl Registry {
 
         for _ in 0..REGISTER_RETRIES {
             let mut conn = self.store.pool().acquire().await?;
-            let pipeline = self.find_pipeline(&mut conn, namespace, name).await?;
-            self.require_owner(&mut conn, caller, &pipeline).await?;
+            let (pipeline, is_new) = match self.find_pipeline(&mut conn, namespace, name).await {
+                Ok(pipeline) => {
+                    self.require_owner(&mut conn, caller, &pipeline).await?;
+                    (pipeline, false)
+                }
+                Err(RegistryError::NotFound(_)) if new.create_as_type.is_some() => {
+                    let pipeline_type = new.create_as_type.as_deref().unwrap_or_default();
+                    let planned = self
+                        .plan_pipeline(&mut conn, caller, namespace, name, pipeline_type, None)
+                        .await?;
+                    (planned, true)
+                }
+                Err(error) => return Err(error),
+            };
             let existing: Vec<String> = rows::versions_of(&mut conn, &pipeline.id)
                 .await?
                 .into_iter()
@@ -495,9 +524,18 @@ impl Registry {
                 .map(|s| serde_json::to_string(s).expect("a source serializes"));
 
             let mut tx = self.store.pool().begin().await?;
-            if !rows::bump_versions_revision(&mut tx, &pipeline.id, pipeline.versions_revision)
-                .await?
-            {
+            let claimed = if is_new {
+                // First version of a new name: the pipeline is made in the same commit. If
+                // someone made it meanwhile, start over (and meet its owner check).
+                match rows::insert_pipeline(&mut tx, &pipeline.as_new()).await {
+                    Err(e) if store::is_unique_violation(&e) => false,
+                    other => other.map(|()| true)?,
+                }
+            } else {
+                rows::bump_versions_revision(&mut tx, &pipeline.id, pipeline.versions_revision)
+                    .await?
+            };
+            if !claimed {
                 // Someone registered or deleted a version meanwhile: the policies saw a stale set.
                 tx.rollback().await?;
                 continue;

@@ -11,9 +11,28 @@ pub struct PipelineRow {
     pub description: Option<String>,
     pub owner_account_id: String,
     pub owner_account: String,
+    pub created_by_id: String,
     pub created_by: String,
     pub created_at: i64,
     pub versions_revision: i64,
+}
+
+impl PipelineRow {
+    /// The row as an insert (the joined names aside).
+    pub fn as_new(&self) -> NewPipeline<'_> {
+        NewPipeline {
+            id: &self.id,
+            namespace: &self.namespace,
+            namespace_key: crate::registry::names::key(&self.namespace),
+            name: &self.name,
+            name_key: crate::registry::names::key(&self.name),
+            pipeline_type: &self.pipeline_type,
+            description: self.description.as_deref(),
+            owner_account_id: &self.owner_account_id,
+            created_by: &self.created_by_id,
+            created_at: self.created_at,
+        }
+    }
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -43,7 +62,8 @@ pub struct FileRow {
 }
 
 const PIPELINE_COLUMNS: &str = "p.id, p.namespace, p.name, p.pipeline_type, p.description, p.owner_account_id,
-    a.name AS owner_account, u.name AS created_by, p.created_at, p.versions_revision
+    a.name AS owner_account, p.created_by AS created_by_id, u.name AS created_by, p.created_at,
+    p.versions_revision
     FROM pipelines p JOIN accounts a ON a.id = p.owner_account_id JOIN users u ON u.id = p.created_by";
 
 const VERSION_COLUMNS: &str =
@@ -83,6 +103,29 @@ pub async fn version_by_id(conn: &mut AnyConnection, id: &str) -> sqlx::Result<O
         .await
 }
 
+/// A version with the name of its pipeline.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct NamedVersionRow {
+    pub name: String,
+    pub version: String,
+    pub registered_at: i64,
+}
+
+/// Every ready version of a namespace, in no particular order.
+pub async fn ready_versions_in(
+    conn: &mut AnyConnection,
+    namespace_key: &str,
+) -> sqlx::Result<Vec<NamedVersionRow>> {
+    sqlx::query_as(
+        "SELECT p.name, v.version, v.registered_at FROM pipeline_versions v
+         JOIN pipelines p ON p.id = v.pipeline_id
+         WHERE p.namespace_key = $1 AND v.state = 'ready'",
+    )
+    .bind(namespace_key)
+    .fetch_all(conn)
+    .await
+}
+
 /// Every pipeline, or those of one namespace, ordered by namespace and name.
 pub async fn list_pipelines(
     conn: &mut AnyConnection,
@@ -102,9 +145,9 @@ pub async fn list_pipelines(
 pub struct NewPipeline<'a> {
     pub id: &'a str,
     pub namespace: &'a str,
-    pub namespace_key: &'a str,
+    pub namespace_key: String,
     pub name: &'a str,
-    pub name_key: &'a str,
+    pub name_key: String,
     pub pipeline_type: &'a str,
     pub description: Option<&'a str>,
     pub owner_account_id: &'a str,
@@ -119,9 +162,9 @@ pub async fn insert_pipeline(conn: &mut AnyConnection, p: &NewPipeline<'_>) -> s
     )
     .bind(p.id)
     .bind(p.namespace)
-    .bind(p.namespace_key)
+    .bind(&p.namespace_key)
     .bind(p.name)
-    .bind(p.name_key)
+    .bind(&p.name_key)
     .bind(p.pipeline_type)
     .bind(p.description)
     .bind(p.owner_account_id)

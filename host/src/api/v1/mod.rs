@@ -218,6 +218,7 @@ async fn register_version(
         definition: body.definition.unwrap_or(serde_json::Value::Null),
         files,
         source: None,
+        create_as_type: None,
     };
     let registered = state
         .registry
