@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use pipewright::plugins::Limits;
+use pipewright::plugins::{Grants, Limits};
 use pipewright::registry::Registry;
 use pipewright::server::{build_registry, serve_on, ServerConfig};
 use reqwest::{Client, Method, RequestBuilder, Response};
@@ -86,6 +86,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with_grants(backend, Grants::default()).await
+    }
+
+    /// A server whose plugins have `grants` (e.g. to a test JupyterHub, see `peers`).
+    pub async fn start_with_grants(backend: Backend, grants: Grants) -> TestServer {
         let data_dir = tempfile::tempdir().unwrap();
         let database_url = fresh_database(backend, data_dir.path()).await;
         let config = ServerConfig {
@@ -93,6 +98,7 @@ impl TestServer {
             database_url,
             cache_dir: shared_cache_dir(),
             limits: Limits::default(),
+            grants,
         };
         let registry = build_registry(&config)
             .await

@@ -14,6 +14,7 @@
 pub mod bindings;
 pub mod builtin;
 pub mod cache;
+pub mod grants;
 mod imports;
 pub mod limits;
 mod pool;
@@ -31,6 +32,7 @@ use wasmtime::{Config, Engine, Store};
 
 use bindings::v0_1_0::{policy as policy_world, type_handler as type_world};
 pub use cache::CacheStats;
+pub use grants::{Grants, HttpGrant, PluginGrants};
 pub use limits::Limits;
 use limits::{EpochTicker, PluginState};
 use pool::InstancePool;
@@ -147,6 +149,8 @@ pub struct PluginHost {
     linker: Linker<PluginState>,
     cache: cache::CompileCache,
     limits: Limits,
+    /// Shared with every plugin's pool; [`PluginHost::set_grants`] swaps it for the next call.
+    grants: Arc<RwLock<Grants>>,
     policies: RwLock<BTreeMap<String, Arc<PolicyPlugin>>>,
     /// Keyed by the lowercased type id from `describe`.
     types: RwLock<BTreeMap<String, Arc<TypeHandlerPlugin>>>,
@@ -154,7 +158,8 @@ pub struct PluginHost {
 }
 
 impl PluginHost {
-    /// An engine with epoch interruption and a compile cache under `cache_dir`.
+    /// An engine with epoch interruption and a compile cache under `cache_dir`. Grants nothing
+    /// to any plugin until [`PluginHost::set_grants`].
     pub fn new(cache_dir: &Path, limits: Limits) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true).epoch_interruption(true);
@@ -175,6 +180,7 @@ impl PluginHost {
             linker,
             cache,
             limits,
+            grants: Arc::default(),
             policies: RwLock::default(),
             types: RwLock::default(),
             _ticker: ticker,
@@ -188,6 +194,12 @@ impl PluginHost {
                 .with_context(|| format!("loading built-in plugin {name}@{version}"))?;
         }
         Ok(())
+    }
+
+    /// Replaces what the operator grants plugins (HTTP base URLs with their secret headers,
+    /// config values). Takes effect at the next call of every plugin, warm instances included.
+    pub fn set_grants(&self, grants: Grants) {
+        *self.grants.write().unwrap() = grants;
     }
 
     pub fn engine(&self) -> &Engine {
@@ -229,7 +241,7 @@ impl PluginHost {
             let plugin = Arc::new(PolicyPlugin {
                 id: id.clone(),
                 digest,
-                pool: InstancePool::new(id.clone(), pre, self.limits.clone()),
+                pool: InstancePool::new(id.clone(), pre, self.limits.clone(), self.grants.clone()),
             });
             self.policies
                 .write()
@@ -237,7 +249,7 @@ impl PluginHost {
                 .insert(name.to_string(), plugin.clone());
             LoadedPlugin::Policy(plugin)
         } else if let Ok(pre) = type_world::TypeHandlerPre::new(pre) {
-            let pool = InstancePool::new(id.clone(), pre, self.limits.clone());
+            let pool = InstancePool::new(id.clone(), pre, self.limits.clone(), self.grants.clone());
             let info = pool.call("describe", self.limits.call_timeout, |store, guest| {
                 guest.pipewright_plugin_pipeline_type().call_describe(store)
             })?;
