@@ -7,4 +7,6 @@
 mod api_v1;
 mod cli;
 mod harness;
+mod launch;
+mod peers;
 mod plugin_host;

@@ -43,6 +43,11 @@ pub use policy_world::pipewright::plugin::types::{
     Property, Severity, TypeInfo,
 };
 
+/// The launch property carrying the absolute path of the pipeline's working copy on this
+/// machine; the same key as `pipewright_sdk::type_handler::WORKING_COPY_PROPERTY`, which type
+/// handlers read (a test keeps the two equal).
+pub const WORKING_COPY_PROPERTY: &str = "working-copy";
+
 /// `name@version` of a loaded plugin.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PluginId {

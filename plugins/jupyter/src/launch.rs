@@ -6,7 +6,7 @@
 //! the host's `http-fetch`:
 //! 1. `POST /users/{user}`: the hub user exists afterwards (201 made, 409 already there). Hub
 //!    users are the Acumos user id lowercased (the hub lowercases names too).
-//! 2. `GET /users/{user}`: if the pipeline's server (`pw-{pipeline id}`) is ready, done: a
+//! 2. `GET /users/{user}`: if the pipeline's server ([`server_name`]) is ready, done: a
 //!    relaunch reuses it. If it is absent, `POST /users/{user}/servers/{name}` with
 //!    `{"user_options": {"root_dir": <working copy>}}` (always explicit: an empty body makes the
 //!    hub reuse the last options). 201 is ready, 202 is starting, 400 "already running/pending"
@@ -85,19 +85,31 @@ pub fn hub_user(user: &str) -> Result<String, PluginError> {
     Ok(user)
 }
 
-/// The named server of a pipeline: `pw-` and its id (a uuid), lowercased.
+/// The named server of a pipeline: `p` and its id (a uuid) in lowercase base32, 27 characters.
+/// JupyterHub accepts only "safe slugs" as new server names (1-30 lowercase letters, digits
+/// and single hyphens, starting with a letter), too short for a uuid in hex; base32 keeps all
+/// 128 bits, so two pipelines never share a server.
 pub fn server_name(pipeline_id: &str) -> Result<String, PluginError> {
-    let id = pipeline_id.trim().to_lowercase();
-    let safe = !id.is_empty()
-        && id.len() <= 64
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if !safe {
-        return Err(PluginError::new(
+    let invalid = || {
+        PluginError::new(
             "invalid-pipeline-id",
-            format!("pipeline id `{pipeline_id}` cannot name a JupyterHub server"),
-        ));
+            format!(
+                "pipeline id `{pipeline_id}` is not a uuid: it cannot name a JupyterHub server"
+            ),
+        )
+    };
+    let hex: String = pipeline_id.trim().chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(invalid());
     }
-    Ok(format!("pw-{id}"))
+    let value = u128::from_str_radix(&hex, 16).map_err(|_| invalid())?;
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    // 128 bits in 26 five-bit digits (the first holds the top 3 bits).
+    let name: String = (0..26)
+        .rev()
+        .map(|i| ALPHABET[((value >> (i * 5)) & 31) as usize] as char)
+        .collect();
+    Ok(format!("p{name}"))
 }
 
 /// Where one named server stands, from `GET /users/{user}`.
@@ -367,7 +379,7 @@ mod tests {
     }
 
     const ID: &str = "0F8FAD5B-D9CB-469F-A165-70867728950E";
-    const SERVER: &str = "pw-0f8fad5b-d9cb-469f-a165-70867728950e";
+    const SERVER: &str = "papr6wvxwoli2p2czlqqz3srfio";
 
     fn settings() -> Settings {
         Settings {
@@ -428,10 +440,16 @@ mod tests {
         assert_eq!(hub_user(" Alice ").unwrap(), "alice");
         assert_eq!(hub_user("").unwrap_err().code, "invalid-user");
         assert_eq!(server_name(ID).unwrap(), SERVER);
+        assert_eq!(server_name(&ID.to_lowercase()).unwrap(), SERVER);
+        assert_eq!(SERVER.len(), 27);
+        assert_eq!(
+            server_name("00000000-0000-0000-0000-000000000000").unwrap(),
+            format!("p{}", "a".repeat(26))
+        );
         assert_eq!(server_name("../x").unwrap_err().code, "invalid-pipeline-id");
         assert_eq!(
-            service_url("http://h", "/user/alice/pw-1/"),
-            "http://h/user/alice/pw-1/lab/tree/notebook.ipynb"
+            service_url("http://h", "/user/alice/p1/"),
+            "http://h/user/alice/p1/lab/tree/notebook.ipynb"
         );
     }
 
