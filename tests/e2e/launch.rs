@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use pipewright::plugins::grants::JUPYTER_PLUGIN;
 use pipewright::plugins::{
-    Grants, HttpGrant, LaunchContext, LaunchInfo, Limits, Pipeline, PluginHost, Property,
-    WORKING_COPY_PROPERTY,
+    Grants, HttpGrant, LaunchContext, LaunchInfo, Limits, Pipeline, PluginError, PluginHost,
+    Property, WORKING_COPY_PROPERTY,
 };
 
 use crate::harness::shared_cache_dir;
-use crate::peers::{http, FakeZeppelin, JupyterHub};
+use crate::peers::{http, FakeZeppelin, JupyterHub, Loopback};
 
 fn host_with(grants: Grants) -> PluginHost {
     let host = PluginHost::new(&shared_cache_dir(), Limits::default()).unwrap();
@@ -297,4 +297,66 @@ fn an_unreachable_service_is_reported_quickly() {
     assert_eq!(error.code, "zeppelin-unreachable", "{error:?}");
     assert!(error.message.contains(&url), "{}", error.message);
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// A guest polling a server that never gets ready sleeps between polls (WASI clocks work) and is
+/// still stopped at its launch deadline, named, and the host carries on.
+#[test]
+fn a_launch_that_waits_forever_is_stopped_at_its_deadline() {
+    use axum::routing::{get, post};
+    use serde_json::json;
+    // A hub whose server is forever starting.
+    let hub = Loopback::serve(
+        axum::Router::new()
+            .route("/hub/api/users/{user}", post(|| async { (axum::http::StatusCode::CREATED, "{}") }))
+            .route(
+                "/hub/api/users/{user}",
+                get(|| async {
+                    axum::Json(json!({"name": "alice", "servers": {
+                        "ph7777777777777777777777777": {"ready": false, "pending": "spawn", "url": "/user/alice/x/"}
+                    }}))
+                }),
+            )
+            .route(
+                "/hub/api/users/{user}/servers/{server}",
+                post(|| async { axum::http::StatusCode::ACCEPTED }),
+            ),
+    );
+    let limits = Limits {
+        launch_timeout: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let host = PluginHost::new(&shared_cache_dir(), limits).unwrap();
+    host.load_builtins().unwrap();
+    host.set_grants(
+        Grants::default()
+            .with_jupyterhub(hub.url(), "t")
+            .unwrap()
+            // The plugin's own patience is longer than the host's deadline.
+            .with_config(JUPYTER_PLUGIN, "spawn-timeout-seconds", "1000"),
+    );
+    let jupyter = host.type_handler("jupyter").unwrap();
+    let mut ctx = context("jupyter", "churn", None);
+    // The id whose server name the fake hub lists: `p` and 128 one-bits in base32.
+    ctx.pipeline_id = "ffffffff-ffff-ffff-ffff-ffffffffffff".into();
+
+    let started = Instant::now();
+    let error = jupyter.launch(&ctx).unwrap_err();
+    let took = started.elapsed();
+    eprintln!("a launch polling forever was stopped after {took:?} (deadline 2 s)");
+    assert!(matches!(error, PluginError::Timeout { .. }), "{error}");
+    assert!(
+        error.to_string().contains("jupyter@0.1.0") && error.to_string().contains("`launch`"),
+        "{error}"
+    );
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    // The handler still works afterwards (a fresh instance replaced the stopped one).
+    host.set_grants(Grants::default());
+    assert_eq!(
+        jupyter.launch(&ctx).unwrap().unwrap_err().code,
+        "launch-unavailable"
+    );
 }

@@ -291,12 +291,62 @@ struct ZeppelinState {
     next_id: u64,
 }
 
-/// Zeppelin's notebook REST API subset, on its own thread and runtime; stopped on drop.
-pub struct FakeZeppelin {
+/// An axum app served on a loopback port from its own thread and runtime (so blocking test code
+/// can call it); stopped on drop.
+pub struct Loopback {
     url: String,
-    state: Arc<Mutex<ZeppelinState>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Loopback {
+    pub fn serve(app: axum::Router) -> Loopback {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        Loopback {
+            url,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for Loopback {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Zeppelin's notebook REST API subset; stopped on drop.
+pub struct FakeZeppelin {
+    server: Loopback,
+    state: Arc<Mutex<ZeppelinState>>,
 }
 
 impl FakeZeppelin {
@@ -323,36 +373,15 @@ impl FakeZeppelin {
                 zeppelin::record,
             ))
             .with_state(state.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
         FakeZeppelin {
-            url,
+            server: Loopback::serve(app),
             state,
-            shutdown: Some(tx),
-            thread: Some(thread),
         }
     }
 
     /// Its base URL, e.g. `http://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
-        &self.url
+        self.server.url()
     }
 
     /// Every note, ordered by id.
@@ -363,17 +392,6 @@ impl FakeZeppelin {
     /// Every request received, in order.
     pub fn requests(&self) -> Vec<SeenRequest> {
         self.state.lock().unwrap().requests.clone()
-    }
-}
-
-impl Drop for FakeZeppelin {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

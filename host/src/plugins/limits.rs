@@ -7,9 +7,9 @@
 //!   ticks, so a guest that loops is interrupted after about `timeout`, busy or not.
 //!
 //! What this does *not* cover: time spent blocked inside a host import. Each import bounds its
-//! own waiting: `http-fetch` by the call's remaining deadline ([`PluginState::deadline`]).
-//! A WASI sleep (guests sleep between polls) works, but is not cut short by the deadline: the
-//! epoch check stops the guest only once the sleep returns.
+//! own waiting: `http-fetch` by the call's remaining deadline ([`PluginState::deadline`]), and a
+//! WASI sleep (guests sleep between polls) ends by that deadline too (see [`super::clocks`]), so
+//! the epoch check right after it stops the guest.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use wasmtime::{Engine, ResourceLimiter};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::clocks::CallClock;
 use super::grants::PluginGrants;
 use super::PluginId;
 
@@ -101,8 +102,10 @@ pub struct PluginState {
     pub(super) grants: Arc<PluginGrants>,
     /// When the current call must be over; set before every call.
     pub(super) deadline: Option<Instant>,
+    /// The guest's monotonic clock (the bounded sleeps read it too).
+    pub(super) clock: CallClock,
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(super) table: ResourceTable,
 }
 
 impl PluginState {
@@ -110,8 +113,12 @@ impl PluginState {
     /// but grant nothing. Stderr is captured to explain traps.
     pub fn new(plugin: Arc<PluginId>, limits: &Limits) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+        let clock = CallClock {
+            origin: Instant::now(),
+        };
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
             .stderr(stderr.clone())
+            .monotonic_clock(clock)
             .build();
         PluginState {
             plugin,
@@ -122,6 +129,7 @@ impl PluginState {
             stderr,
             grants: Arc::default(),
             deadline: None,
+            clock,
             wasi,
             table: ResourceTable::new(),
         }

@@ -14,6 +14,7 @@
 pub mod bindings;
 pub mod builtin;
 pub mod cache;
+mod clocks;
 pub mod grants;
 mod imports;
 pub mod limits;
@@ -175,6 +176,9 @@ impl PluginHost {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking WASI")?;
+        clocks::add_bounded_sleeps(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking the deadline-bounded WASI sleeps")?;
         policy_world::ValidationPolicy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(anyhow::Error::from)
             .context("linking the host interface")?;
