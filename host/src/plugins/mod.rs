@@ -8,6 +8,9 @@
 //! (or instantiates one: no linking, that was paid once), runs under the [`limits`], and hands the
 //! instance back. An instance whose call failed is dropped, never reused.
 //!
+//! What a plugin may reach beyond its sandbox is the operator's [`grants::Grants`] (HTTP base URLs
+//! with host-added secret headers, config values), keyed by plugin name and read at each call.
+//!
 //! Calls are synchronous and may take up to their deadline: async callers run them on
 //! `spawn_blocking`.
 

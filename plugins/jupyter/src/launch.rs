@@ -15,7 +15,8 @@
 //!    the spawn timeout (config `spawn-timeout-seconds`, default [`DEFAULT_SPAWN_TIMEOUT`], below
 //!    the host's 120 s launch deadline so the user gets this plugin's error, not a timeout trap).
 //!
-//! The service URL is `{url}{server url}lab/tree/notebook.ipynb`.
+//! The service URL is the hub's origin + the server's path (which carries the hub's base path)
+//! + `lab/tree/notebook.ipynb`.
 
 use std::time::Duration;
 
@@ -148,15 +149,28 @@ pub fn server_state(user_model: &Value, name: &str) -> Result<ServerState, Strin
     }
 }
 
+/// `scheme://host[:port]` of a URL: the hub reports server URLs as absolute paths that already
+/// carry its base path (`/jhub/user/alice/…` for a hub at `http://h/jhub`).
+pub fn origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map(|i| i + 3).unwrap_or(0);
+    match url[after_scheme..].find('/') {
+        Some(slash) => &url[..after_scheme + slash],
+        None => url,
+    }
+}
+
+/// The server's own URL (`origin` + its path, ending in `/`).
+pub fn server_url(hub_url: &str, server_path: &str) -> String {
+    let path = server_path.trim_start_matches('/').trim_end_matches('/');
+    format!("{}/{path}/", origin(hub_url))
+}
+
 /// The page a user lands on: the notebook in JupyterLab.
-pub fn service_url(hub_url: &str, server_url: &str) -> String {
-    let server_url = server_url.trim_start_matches('/');
-    let server_url = if server_url.ends_with('/') {
-        server_url.to_string()
-    } else {
-        format!("{server_url}/")
-    };
-    format!("{hub_url}/{server_url}lab/tree/{NOTEBOOK_FILE}")
+pub fn service_url(hub_url: &str, server_path: &str) -> String {
+    format!(
+        "{}lab/tree/{NOTEBOOK_FILE}",
+        server_url(hub_url, server_path)
+    )
 }
 
 /// Starts or finds the pipeline's server and waits until it is ready.
@@ -185,7 +199,7 @@ pub fn launch(
             .map_err(|why| PluginError::new("hub-error", format!("JupyterHub: {why}")))?;
         match state {
             ServerState::Ready { url } => {
-                let server_url = format!("{}{}", settings.hub_url, url);
+                let server_url = server_url(&settings.hub_url, &url);
                 return Ok(LaunchInfo {
                     service_url: service_url(&settings.hub_url, &url),
                     properties: vec![
@@ -451,6 +465,12 @@ mod tests {
             service_url("http://h", "/user/alice/p1/"),
             "http://h/user/alice/p1/lab/tree/notebook.ipynb"
         );
+        // A hub under a base path reports server paths that already include it.
+        assert_eq!(
+            service_url("https://h:8443/jhub", "/jhub/user/alice/p1/"),
+            "https://h:8443/jhub/user/alice/p1/lab/tree/notebook.ipynb"
+        );
+        assert_eq!(origin("http://h:1"), "http://h:1");
     }
 
     #[test]

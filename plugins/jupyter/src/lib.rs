@@ -41,7 +41,7 @@ impl Guest for Jupyter {
     }
 
     fn launch(context: LaunchContext) -> Result<LaunchInfo, PluginError> {
-        let settings = launch::Settings::from_config(|key| host::config(key))?;
+        let settings = launch::Settings::from_config(host::config)?;
         launch::launch(&mut HostTransport, &settings, &context)
     }
 }
