@@ -1,6 +1,6 @@
 //! The command line: `pipewright serve` and `pipewright token create`. Every flag can also be
 //! set by an environment variable (`PIPEWRIGHT_LISTEN`, `PIPEWRIGHT_DATA_DIR`,
-//! `PIPEWRIGHT_DATABASE_URL`, ...).
+//! `PIPEWRIGHT_DATABASE_URL`, ...); secrets are environment variables only.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -88,7 +88,22 @@ pub struct ServeArgs {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "PIPEWRIGHT_LOG_JSON")]
     pub log_json: bool,
+    /// JupyterHub's public base URL (e.g. `http://127.0.0.1:8000`): grants the `jupyter` plugin
+    /// its REST API, to launch notebook servers. Its API token comes only from the environment
+    /// variable `PIPEWRIGHT_JUPYTERHUB_TOKEN` (a flag would show in `ps`).
+    #[arg(long, env = "PIPEWRIGHT_JUPYTERHUB_URL")]
+    pub jupyterhub_url: Option<String>,
+    /// Zeppelin's public base URL (e.g. `http://127.0.0.1:8081`): grants the `zeppelin` plugin its
+    /// notebook REST API. Anonymous Zeppelin needs nothing more; for a proxy in front of it that
+    /// wants a header, set `PIPEWRIGHT_ZEPPELIN_AUTHORIZATION` (the `Authorization` value).
+    #[arg(long, env = "PIPEWRIGHT_ZEPPELIN_URL")]
+    pub zeppelin_url: Option<String>,
 }
+
+/// The secret of `--jupyterhub-url`: read from the environment only.
+pub const JUPYTERHUB_TOKEN_ENV: &str = "PIPEWRIGHT_JUPYTERHUB_TOKEN";
+/// The optional `Authorization` value added to Zeppelin requests: from the environment only.
+pub const ZEPPELIN_AUTHORIZATION_ENV: &str = "PIPEWRIGHT_ZEPPELIN_AUTHORIZATION";
 
 #[derive(Args, Debug, Clone)]
 pub struct TokenCreateArgs {

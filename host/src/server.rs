@@ -10,8 +10,8 @@ use tokio::net::TcpListener;
 
 use crate::api::ApiConfig;
 use crate::blobs::BlobStore;
-use crate::cli::{ServeArgs, StorageArgs};
-use crate::plugins::{Limits, PluginHost};
+use crate::cli::{ServeArgs, StorageArgs, JUPYTERHUB_TOKEN_ENV, ZEPPELIN_AUTHORIZATION_ENV};
+use crate::plugins::{Grants, Limits, PluginHost};
 use crate::registry::registration::RegistrationConfig;
 use crate::registry::Registry;
 use crate::store::Store;
@@ -24,13 +24,24 @@ pub struct ServerConfig {
     pub database_url: String,
     pub cache_dir: PathBuf,
     pub limits: Limits,
+    /// What plugins may reach (HTTP base URLs with secret headers) and their config values.
+    /// `Grants::default()` grants nothing.
+    pub grants: Grants,
     pub api: ApiConfig,
     pub registration: RegistrationConfig,
 }
 
 impl ServerConfig {
-    pub fn from_args(args: &ServeArgs) -> Self {
-        ServerConfig {
+    /// Resolves the flags; the service grants' secrets come from the environment.
+    pub fn from_args(args: &ServeArgs) -> anyhow::Result<Self> {
+        let secret = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let grants = service_grants(
+            args.jupyterhub_url.as_deref(),
+            secret(JUPYTERHUB_TOKEN_ENV).as_deref(),
+            args.zeppelin_url.as_deref(),
+            secret(ZEPPELIN_AUTHORIZATION_ENV).as_deref(),
+        )?;
+        Ok(ServerConfig {
             data_dir: args.storage.data_dir.clone(),
             database_url: args.storage.database_url(),
             cache_dir: args
@@ -42,6 +53,7 @@ impl ServerConfig {
                 memory_bytes: args.plugin_memory_mib << 20,
                 ..Limits::default()
             },
+            grants,
             api: ApiConfig {
                 trust_gateway_header: args.trust_gateway_header.clone(),
             },
@@ -52,8 +64,39 @@ impl ServerConfig {
                 file_root: args.registration_file_root.clone(),
                 ..RegistrationConfig::default()
             },
-        }
+        })
     }
+}
+
+/// The grants of the built-in type handlers from the operator's service URLs and secrets.
+/// A hub URL without a token is refused: every hub API call would fail with 403.
+pub fn service_grants(
+    jupyterhub_url: Option<&str>,
+    jupyterhub_token: Option<&str>,
+    zeppelin_url: Option<&str>,
+    zeppelin_authorization: Option<&str>,
+) -> anyhow::Result<Grants> {
+    let mut grants = Grants::default();
+    match (jupyterhub_url, jupyterhub_token) {
+        (Some(url), Some(token)) => {
+            grants = grants
+                .with_jupyterhub(url, token)
+                .context("--jupyterhub-url")?;
+        }
+        (Some(_), None) => anyhow::bail!(
+            "--jupyterhub-url needs the hub's API token in the environment variable {JUPYTERHUB_TOKEN_ENV}"
+        ),
+        (None, Some(_)) => tracing::warn!(
+            "{JUPYTERHUB_TOKEN_ENV} is set but --jupyterhub-url is not: Jupyter launch stays off"
+        ),
+        (None, None) => {}
+    }
+    if let Some(url) = zeppelin_url {
+        grants = grants
+            .with_zeppelin(url, zeppelin_authorization)
+            .context("--zeppelin-url")?;
+    }
+    Ok(grants)
 }
 
 /// Opens the database (creating the data dir), applying migrations.
@@ -71,8 +114,10 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
     let blobs = BlobStore::open(&config.data_dir.join("blobs"))?;
     let workcopies = WorkingCopies::open(&config.data_dir.join("pipelines"))?;
     let (cache_dir, limits) = (config.cache_dir.clone(), config.limits.clone());
+    let grants = config.grants.clone();
     let plugins = tokio::task::spawn_blocking(move || -> anyhow::Result<PluginHost> {
         let host = PluginHost::new(&cache_dir, limits)?;
+        host.set_grants(grants);
         host.load_builtins()?;
         Ok(host)
     })
@@ -102,7 +147,8 @@ pub async fn serve_on(
 
 /// `pipewright serve`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = ServerConfig::from_args(&args);
+    let config = ServerConfig::from_args(&args)?;
+    tracing::info!(grants = ?config.grants, "plugin grants (secret header values not shown)");
     let registry = build_registry(&config).await?;
     let listener = TcpListener::bind(args.listen)
         .await

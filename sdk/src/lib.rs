@@ -80,12 +80,29 @@ pub mod type_handler {
         default_bindings_module: "pipewright_sdk::type_handler",
     });
 
+    #[cfg(feature = "json")]
+    pub mod service;
+
     pub use self::exports::pipewright::plugin::pipeline_type::Guest;
     pub use self::pipewright::plugin::host;
     pub use self::pipewright::plugin::types::{
         Diagnostic, File, LaunchContext, LaunchInfo, Pipeline, PluginError, Port, Property,
         Severity, TypeInfo,
     };
+
+    /// The launch property in which the host passes the absolute path, on the host's disk, of
+    /// the pipeline's working copy (the checkout behind `repository-url`). A type handler that
+    /// starts a service on the same machine points it there (Jupyter's `root_dir`); absent when
+    /// the host has no working copy for the pipeline.
+    pub const WORKING_COPY_PROPERTY: &str = "working-copy";
+
+    /// The value of `key` among `properties` (the first, if several).
+    pub fn property<'a>(properties: &'a [Property], key: &str) -> Option<&'a str> {
+        properties
+            .iter()
+            .find(|p| p.key == key)
+            .map(|p| p.value.as_str())
+    }
 
     /// Checks every file of `content` whose path ends with `extension` as a JSON document with
     /// `check`. No such file gives one `missing_code` diagnostic; a file that is not JSON, or that
@@ -124,6 +141,15 @@ pub mod type_handler {
                 })
             })
             .collect()
+    }
+
+    impl PluginError {
+        pub fn new(code: &str, message: impl Into<String>) -> Self {
+            PluginError {
+                code: code.to_string(),
+                message: message.into(),
+            }
+        }
     }
 
     impl Diagnostic {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use pipewright::plugins::Limits;
+use pipewright::plugins::{Grants, Limits};
 use pipewright::registry::Registry;
 use pipewright::server::{build_registry, serve_on, ServerConfig};
 use reqwest::{Client, Method, RequestBuilder, Response};
@@ -89,6 +89,11 @@ impl TestServer {
         Self::start_with(backend, |_| {}).await
     }
 
+    /// A server whose plugins have `grants` (e.g. to a test JupyterHub, see `peers`).
+    pub async fn start_with_grants(backend: Backend, grants: Grants) -> TestServer {
+        Self::start_with(backend, |config| config.grants = grants).await
+    }
+
     /// Starts a server whose configuration `configure` adjusts first.
     pub async fn start_with(
         backend: Backend,
@@ -101,6 +106,7 @@ impl TestServer {
             database_url,
             cache_dir: shared_cache_dir(),
             limits: Limits::default(),
+            grants: Grants::default(),
             api: Default::default(),
             registration: Default::default(),
         };

@@ -8,4 +8,6 @@ mod acumos;
 mod api_v1;
 mod cli;
 mod harness;
+mod launch;
+mod peers;
 mod plugin_host;

@@ -7,17 +7,21 @@
 //!   ticks, so a guest that loops is interrupted after about `timeout`, busy or not.
 //!
 //! What this does *not* cover: time spent blocked inside a host import. Each import bounds its
-//! own waiting (the `http` import has its own timeout).
+//! own waiting: `http-fetch` by the call's remaining deadline ([`PluginState::deadline`]), and a
+//! WASI sleep (guests sleep between polls) ends by that deadline too (see [`super::clocks`]), so
+//! the epoch check right after it stops the guest.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::clocks::CallClock;
+use super::grants::PluginGrants;
 use super::PluginId;
 
 /// How often the epoch advances: the granularity of every call's deadline.
@@ -93,8 +97,15 @@ pub struct PluginState {
     pub(super) plugin: Arc<PluginId>,
     pub(super) limiter: CallLimiter,
     pub(super) stderr: MemoryOutputPipe,
+    /// What the operator granted this plugin; refreshed before every call, so a change of
+    /// grants applies to warm instances too.
+    pub(super) grants: Arc<PluginGrants>,
+    /// When the current call must be over; set before every call.
+    pub(super) deadline: Option<Instant>,
+    /// The guest's monotonic clock (the bounded sleeps read it too).
+    pub(super) clock: CallClock,
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(super) table: ResourceTable,
 }
 
 impl PluginState {
@@ -102,8 +113,12 @@ impl PluginState {
     /// but grant nothing. Stderr is captured to explain traps.
     pub fn new(plugin: Arc<PluginId>, limits: &Limits) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+        let clock = CallClock {
+            origin: Instant::now(),
+        };
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
             .stderr(stderr.clone())
+            .monotonic_clock(clock)
             .build();
         PluginState {
             plugin,
@@ -112,9 +127,18 @@ impl PluginState {
                 refused_growth: None,
             },
             stderr,
+            grants: Arc::default(),
+            deadline: None,
+            clock,
             wasi,
             table: ResourceTable::new(),
         }
+    }
+
+    /// Starts a call: its grants and its deadline.
+    pub(super) fn begin_call(&mut self, grants: Arc<PluginGrants>, timeout: Duration) {
+        self.grants = grants;
+        self.deadline = Some(Instant::now() + timeout);
     }
 
     /// What the guest said on stderr before failing: a Rust panic's message when there is one

@@ -8,12 +8,17 @@
 //! (or instantiates one: no linking, that was paid once), runs under the [`limits`], and hands the
 //! instance back. An instance whose call failed is dropped, never reused.
 //!
+//! What a plugin may reach beyond its sandbox is the operator's [`grants::Grants`] (HTTP base URLs
+//! with host-added secret headers, config values), keyed by plugin name and read at each call.
+//!
 //! Calls are synchronous and may take up to their deadline: async callers run them on
 //! `spawn_blocking`.
 
 pub mod bindings;
 pub mod builtin;
 pub mod cache;
+mod clocks;
+pub mod grants;
 mod imports;
 pub mod limits;
 mod pool;
@@ -31,6 +36,7 @@ use wasmtime::{Config, Engine, Store};
 
 use bindings::v0_1_0::{policy as policy_world, type_handler as type_world};
 pub use cache::CacheStats;
+pub use grants::{Grants, HttpGrant, PluginGrants};
 pub use limits::Limits;
 use limits::{EpochTicker, PluginState};
 use pool::InstancePool;
@@ -40,6 +46,11 @@ pub use policy_world::pipewright::plugin::types::{
     Diagnostic, File, LaunchContext, LaunchInfo, Pipeline, PluginError as GuestError, Port,
     Property, Severity, TypeInfo,
 };
+
+/// The launch property carrying the absolute path of the pipeline's working copy on this
+/// machine; the same key as `pipewright_sdk::type_handler::WORKING_COPY_PROPERTY`, which type
+/// handlers read (a test keeps the two equal).
+pub const WORKING_COPY_PROPERTY: &str = "working-copy";
 
 /// `name@version` of a loaded plugin.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -147,6 +158,8 @@ pub struct PluginHost {
     linker: Linker<PluginState>,
     cache: cache::CompileCache,
     limits: Limits,
+    /// Shared with every plugin's pool; [`PluginHost::set_grants`] swaps it for the next call.
+    grants: Arc<RwLock<Grants>>,
     policies: RwLock<BTreeMap<String, Arc<PolicyPlugin>>>,
     /// Keyed by the lowercased type id from `describe`.
     types: RwLock<BTreeMap<String, Arc<TypeHandlerPlugin>>>,
@@ -154,7 +167,8 @@ pub struct PluginHost {
 }
 
 impl PluginHost {
-    /// An engine with epoch interruption and a compile cache under `cache_dir`.
+    /// An engine with epoch interruption and a compile cache under `cache_dir`. Grants nothing
+    /// to any plugin until [`PluginHost::set_grants`].
     pub fn new(cache_dir: &Path, limits: Limits) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true).epoch_interruption(true);
@@ -165,6 +179,9 @@ impl PluginHost {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking WASI")?;
+        clocks::add_bounded_sleeps(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking the deadline-bounded WASI sleeps")?;
         policy_world::ValidationPolicy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(anyhow::Error::from)
             .context("linking the host interface")?;
@@ -175,6 +192,7 @@ impl PluginHost {
             linker,
             cache,
             limits,
+            grants: Arc::default(),
             policies: RwLock::default(),
             types: RwLock::default(),
             _ticker: ticker,
@@ -188,6 +206,12 @@ impl PluginHost {
                 .with_context(|| format!("loading built-in plugin {name}@{version}"))?;
         }
         Ok(())
+    }
+
+    /// Replaces what the operator grants plugins (HTTP base URLs with their secret headers,
+    /// config values). Takes effect at the next call of every plugin, warm instances included.
+    pub fn set_grants(&self, grants: Grants) {
+        *self.grants.write().unwrap() = grants;
     }
 
     pub fn engine(&self) -> &Engine {
@@ -237,7 +261,7 @@ impl PluginHost {
             let plugin = Arc::new(PolicyPlugin {
                 id: id.clone(),
                 digest,
-                pool: InstancePool::new(id.clone(), pre, self.limits.clone()),
+                pool: InstancePool::new(id.clone(), pre, self.limits.clone(), self.grants.clone()),
             });
             self.policies
                 .write()
@@ -245,7 +269,7 @@ impl PluginHost {
                 .insert(name.to_string(), plugin.clone());
             LoadedPlugin::Policy(plugin)
         } else if let Ok(pre) = type_world::TypeHandlerPre::new(pre) {
-            let pool = InstancePool::new(id.clone(), pre, self.limits.clone());
+            let pool = InstancePool::new(id.clone(), pre, self.limits.clone(), self.grants.clone());
             let info = pool.call("describe", self.limits.call_timeout, |store, guest| {
                 guest.pipewright_plugin_pipeline_type().call_describe(store)
             })?;

@@ -5,13 +5,14 @@
 //! after a call that succeeded; after a trap, a timeout or a memory refusal it is dropped, since
 //! its state can no longer be trusted.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use wasmtime::component::InstancePre;
 use wasmtime::{Store, Trap};
 
 use super::bindings::v0_1_0::{policy as policy_world, type_handler as type_world};
+use super::grants::Grants;
 use super::limits::{Limits, PluginState};
 use super::{new_store, PluginError, PluginId};
 
@@ -54,15 +55,18 @@ pub struct InstancePool<P: Prepared> {
     plugin: Arc<PluginId>,
     pre: P,
     limits: Limits,
+    /// The host's grants (shared with every pool), read at the start of each call.
+    grants: Arc<RwLock<Grants>>,
     idle: Mutex<Vec<Warm<P::Bindings>>>,
 }
 
 impl<P: Prepared> InstancePool<P> {
-    pub fn new(plugin: PluginId, pre: P, limits: Limits) -> Self {
+    pub fn new(plugin: PluginId, pre: P, limits: Limits, grants: Arc<RwLock<Grants>>) -> Self {
         InstancePool {
             plugin: Arc::new(plugin),
             pre,
             limits,
+            grants,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -84,6 +88,8 @@ impl<P: Prepared> InstancePool<P> {
             None => self.instantiate()?,
         };
         warm.store.set_epoch_deadline(Limits::ticks(timeout));
+        let grants = self.grants.read().unwrap().for_plugin(&self.plugin.name);
+        warm.store.data_mut().begin_call(grants, timeout);
         let outcome = call(&mut warm.store, &warm.bindings);
         metrics::counter!("pipewright_plugin_calls_total", "plugin" => self.plugin.name.clone(), "export" => export, "outcome" => if outcome.is_ok() { "ok" } else { "error" }).increment(1);
         match outcome {

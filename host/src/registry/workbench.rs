@@ -20,16 +20,13 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 use utoipa::ToSchema;
 
-use crate::plugins::{self, TypeHandlerPlugin};
+use crate::plugins::{self, TypeHandlerPlugin, WORKING_COPY_PROPERTY};
 use crate::store::{self, workbench as rows};
 use crate::workcopies::{SeedFile, WorkingCopies};
 
 use super::accounts::Caller;
 use super::{check_paths, names, policies, Finding, Registry, RegistryError, Surface};
 
-/// The property of a launch context holding the working copy's absolute path on this host, so
-/// the launched server can save into it. The SDK gives plugin authors the same key.
-pub const WORKING_COPY_PROPERTY: &str = "working-copy";
 
 /// Why a workbench operation was refused. Each surface words these its own way.
 #[derive(Debug, thiserror::Error)]

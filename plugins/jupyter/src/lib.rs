@@ -1,10 +1,14 @@
 //! `jupyter`: the Jupyter notebook pipeline type.
 //!
 //! Content is one or more `.ipynb` files (nbformat 4 JSON); a new pipeline starts with an empty
-//! `notebook.ipynb`. Launching through JupyterHub arrives with the Acumos surface.
+//! `notebook.ipynb`. `launch` starts (or finds) a JupyterHub named server for the pipeline: see
+//! [`launch`] for the REST sequence and what the operator grants.
 
+pub mod launch;
+
+use pipewright_sdk::type_handler::service::HostTransport;
 use pipewright_sdk::type_handler::{
-    validate_json_documents, Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline,
+    host, validate_json_documents, Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline,
     PluginError, TypeInfo,
 };
 use serde_json::{json, Value};
@@ -36,11 +40,9 @@ impl Guest for Jupyter {
         }]
     }
 
-    fn launch(_context: LaunchContext) -> Result<LaunchInfo, PluginError> {
-        Err(PluginError {
-            code: "launch-unavailable".into(),
-            message: "launching Jupyter pipelines is not available on this server yet".into(),
-        })
+    fn launch(context: LaunchContext) -> Result<LaunchInfo, PluginError> {
+        let settings = launch::Settings::from_config(host::config)?;
+        launch::launch(&mut HostTransport, &settings, &context)
     }
 }
 

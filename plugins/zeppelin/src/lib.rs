@@ -1,11 +1,14 @@
 //! `zeppelin`: the Apache Zeppelin note pipeline type.
 //!
 //! Content is one or more `.zpln` files (Zeppelin 0.9+ note JSON: `name`, `paragraphs`, `config`);
-//! a new pipeline starts with an empty `note.zpln`. Launching through Zeppelin's notebook REST API
-//! arrives with the Acumos surface.
+//! a new pipeline starts with an empty `note.zpln`. `launch` finds or creates the pipeline's note
+//! through Zeppelin's notebook REST API: see [`launch`].
 
+pub mod launch;
+
+use pipewright_sdk::type_handler::service::HostTransport;
 use pipewright_sdk::type_handler::{
-    validate_json_documents, Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline,
+    host, validate_json_documents, Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline,
     PluginError, TypeInfo,
 };
 use serde_json::{json, Value};
@@ -37,11 +40,9 @@ impl Guest for Zeppelin {
         }]
     }
 
-    fn launch(_context: LaunchContext) -> Result<LaunchInfo, PluginError> {
-        Err(PluginError {
-            code: "launch-unavailable".into(),
-            message: "launching Zeppelin pipelines is not available on this server yet".into(),
-        })
+    fn launch(context: LaunchContext) -> Result<LaunchInfo, PluginError> {
+        let zeppelin_url = launch::zeppelin_url(host::config("url"))?;
+        launch::launch(&mut HostTransport, &zeppelin_url, &context)
     }
 }
 
