@@ -5,8 +5,11 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use pipewright::plugins::Grants;
+
 use crate::harness::{call, Backend, TestServer};
 use crate::on_both_stores;
+use crate::peers::{http, FakeZeppelin, JupyterHub};
 
 const BASE: &str = "/mlWorkbench/v1/pipeline";
 const NO_SUCH_ID: &str = "00000000-0000-4000-8000-000000000000";
@@ -715,4 +718,137 @@ async fn gateway_header_only_when_trusted(backend: Backend) {
     )
     .await;
     assert_refused(&(status, answer), 403, "Permissions denied");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Launch through the surface: a real JupyterHub, and the fake Zeppelin.
+
+on_both_stores!(
+    archive_refuses_launch_and_unarchive_allows_it_through_jupyterhub,
+    zeppelin_pipelines_launch_into_one_note,
+);
+
+async fn archive_refuses_launch_and_unarchive_allows_it_through_jupyterhub(backend: Backend) {
+    let Some(hub) = tokio::task::spawn_blocking(JupyterHub::start)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let grants = Grants::default()
+        .with_jupyterhub(hub.url(), hub.token())
+        .unwrap();
+    let server = TestServer::start_with_grants(backend, grants).await;
+    let alice = server.token("alice").await;
+    let send = |method: Method, path: String| {
+        call(
+            server
+                .request(
+                    method,
+                    &format!("{BASE}/users/alice/pipelines{path}"),
+                    Some(&alice),
+                )
+                .json(&pipeline_body("churn", Some("1.0"), Some("Jupyter"))),
+        )
+    };
+    let (status, created) = send(Method::POST, String::new()).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["pipelineId"]["uuid"].as_str().unwrap().to_string();
+
+    let (status, _) = send(Method::PUT, format!("/{id}/A")).await;
+    assert_eq!(status, 200);
+    let refused = send(Method::GET, format!("/{id}/launch")).await;
+    assert_refused(&refused, 409, "Cannot launch – pipeline is archived");
+    let (status, _) = send(Method::PUT, format!("/{id}/UA")).await;
+    assert_eq!(status, 200);
+
+    let (status, launched) = send(Method::GET, format!("/{id}/launch")).await;
+    assert_eq!(status, 200, "{launched}\n{}", hub.log());
+    let service_url = launched["pipelineId"]["serviceUrl"]
+        .as_str()
+        .expect("a service URL")
+        .to_string();
+    assert!(service_url.starts_with(hub.url()), "{service_url}");
+    assert_eq!(
+        launched["pipelineId"]["repositoryUrl"],
+        format!("/pipelines/{id}")
+    );
+
+    // The URL answers, and a notebook saved through that server lands in the pipeline's
+    // working copy.
+    let token = hub.token().to_string();
+    let server_root = service_url.split("lab/").next().unwrap().to_string();
+    let (status, saved) = tokio::task::spawn_blocking(move || {
+        let (status, _) = http("GET", &service_url, Some(&token), None);
+        assert_eq!(status, 200, "GET {service_url}");
+        let notebook = format!(
+            r#"{{"type": "notebook", "content": {}}}"#,
+            crate::harness::EMPTY_NOTEBOOK
+        );
+        http(
+            "PUT",
+            &format!("{server_root}api/contents/analysis.ipynb"),
+            Some(&token),
+            Some(&notebook),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(matches!(status, 200 | 201), "{status} {saved}");
+    assert!(server
+        .data_dir()
+        .join("pipelines")
+        .join(&id)
+        .join("analysis.ipynb")
+        .is_file());
+
+    // The service URL is kept with the pipeline.
+    let (_, got) = send(Method::GET, format!("/{id}")).await;
+    assert_eq!(
+        got["pipelineId"]["serviceUrl"],
+        launched["pipelineId"]["serviceUrl"]
+    );
+}
+
+async fn zeppelin_pipelines_launch_into_one_note(backend: Backend) {
+    let zeppelin = FakeZeppelin::start();
+    let grants = Grants::default()
+        .with_zeppelin(zeppelin.url(), None)
+        .unwrap();
+    let server = TestServer::start_with_grants(backend, grants).await;
+    let alice = server.token("alice").await;
+    let (status, created) = call(
+        server
+            .request(
+                Method::POST,
+                &format!("{BASE}/users/alice/pipelines"),
+                Some(&alice),
+            )
+            .json(&pipeline_body("scoring", None, Some("Zeppelin"))),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["pipelineId"]["uuid"].as_str().unwrap();
+    let launch = || {
+        call(server.request(
+            Method::GET,
+            &format!("{BASE}/users/alice/pipelines/{id}/launch"),
+            Some(&alice),
+        ))
+    };
+    let (status, first) = launch().await;
+    assert_eq!(status, 200, "{first}");
+    let (status, second) = launch().await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(
+        first["pipelineId"]["serviceUrl"],
+        second["pipelineId"]["serviceUrl"]
+    );
+    let url = first["pipelineId"]["serviceUrl"].as_str().unwrap();
+    let notes = zeppelin.notes();
+    assert_eq!(notes.len(), 1, "one note per pipeline: {notes:?}");
+    assert_eq!(
+        url,
+        format!("{}/#/notebook/{}", zeppelin.url(), notes[0].id)
+    );
 }

@@ -27,7 +27,6 @@ use crate::workcopies::{SeedFile, WorkingCopies};
 use super::accounts::Caller;
 use super::{check_paths, names, policies, Finding, Registry, RegistryError, Surface};
 
-
 /// Why a workbench operation was refused. Each surface words these its own way.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkbenchError {
