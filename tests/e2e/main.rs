@@ -7,6 +7,7 @@
 mod acumos;
 mod api_v1;
 mod cli;
+mod gbdx;
 mod harness;
 mod launch;
 mod peers;

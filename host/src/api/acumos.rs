@@ -477,11 +477,7 @@ async fn identify(
         .and_then(|value| value.to_str().ok())
         .map(str::trim)
         .filter(|user| !user.is_empty());
-    let bearer = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
+    let bearer = super::bearer_token(headers);
     let caller = match (gateway_user, bearer) {
         (Some(user), _) => registry.caller_for_user(user).await,
         (None, Some(token)) => registry.authenticate(token).await,

@@ -4,6 +4,7 @@
 
 pub mod acumos;
 pub mod error;
+pub mod gbdx;
 pub mod ops;
 pub mod v1;
 
@@ -35,6 +36,18 @@ pub struct ApiConfig {
     pub trust_gateway_header: Option<axum::http::HeaderName>,
 }
 
+/// The token of `Authorization: Bearer <token>`, if the request has one.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
 /// Largest request body accepted (version uploads carry their files).
 pub const MAX_BODY_BYTES: usize = 64 << 20;
 
@@ -50,6 +63,7 @@ pub fn app(registry: Registry, config: ApiConfig) -> Router {
     Router::new()
         .merge(v1_router)
         .merge(acumos::router())
+        .merge(gbdx::router())
         .merge(ops::router())
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), record_metrics))

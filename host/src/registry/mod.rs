@@ -196,6 +196,7 @@ pub struct NewVersion {
 pub enum Surface {
     V1,
     Acumos,
+    Gbdx,
 }
 
 impl Surface {
@@ -203,6 +204,7 @@ impl Surface {
         match self {
             Surface::V1 => "v1",
             Surface::Acumos => "acumos",
+            Surface::Gbdx => "gbdx",
         }
     }
 }
@@ -670,6 +672,119 @@ impl Registry {
         tx.commit().await?;
         tracing::info!(pipeline = %format!("{namespace}/{name}"), version, "version deleted");
         Ok(())
+    }
+
+    /// Replaces the definition of a version, and the files `files` name, keeping its name,
+    /// version and state; starts no registration. The whole content is validated again by the
+    /// type handler. Refused while the version registers.
+    pub async fn replace_definition(
+        &self,
+        caller: &Caller,
+        namespace: &str,
+        name: &str,
+        version: &str,
+        definition: serde_json::Value,
+        description: Option<String>,
+        files: Vec<(String, Vec<u8>)>,
+    ) -> Result<VersionInfo, RegistryError> {
+        check_files(&files)?;
+        let mut conn = self.store.pool().acquire().await?;
+        let pipeline = self.find_pipeline(&mut conn, namespace, name).await?;
+        self.require_owner(&mut conn, caller, &pipeline).await?;
+        let row = rows::version_by_key(&mut conn, &pipeline.id, &names::key(version))
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("{namespace}/{name}:{version}")))?;
+        if row.state == VersionState::Registering.as_str() {
+            return Err(RegistryError::NotReady {
+                name: pipeline.name,
+                version: row.version,
+                state: VersionState::Registering,
+            });
+        }
+        let mut stored = rows::files_of(&mut conn, &row.id).await?;
+        drop(conn);
+        let mut content = Vec::with_capacity(stored.len() + files.len());
+        for file in stored
+            .iter()
+            .filter(|f| !files.iter().any(|(p, _)| *p == f.path))
+        {
+            content.push(plugins::File {
+                path: file.path.clone(),
+                contents: self.blobs.get(&file.digest).await?,
+            });
+        }
+        let mut replaced = Vec::with_capacity(files.len());
+        for (path, bytes) in &files {
+            content.push(plugins::File {
+                path: path.clone(),
+                contents: bytes.clone(),
+            });
+            let row = rows::FileRow {
+                path: path.clone(),
+                digest: self.blobs.put(bytes).await?,
+                size: bytes.len() as i64,
+            };
+            stored.retain(|f| f.path != row.path);
+            stored.push(row.clone());
+            replaced.push(row);
+        }
+        let handler = self
+            .plugins
+            .type_handler(&pipeline.pipeline_type)
+            .ok_or_else(|| {
+                RegistryError::Internal(anyhow::anyhow!(
+                    "no handler for type {}",
+                    pipeline.pipeline_type
+                ))
+            })?;
+        let candidate = plugins::Pipeline {
+            namespace: pipeline.namespace.clone(),
+            name: pipeline.name.clone(),
+            version: Some(row.version.clone()),
+            type_: pipeline.pipeline_type.clone(),
+            description: description.clone(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            properties: Vec::new(),
+        };
+        let findings = tokio::task::spawn_blocking(move || handler.validate(&candidate, &content))
+            .await
+            .map_err(|e| RegistryError::Internal(anyhow::anyhow!("validation task failed: {e}")))??
+            .into_iter()
+            .filter(|d| d.severity == plugins::Severity::Error)
+            .map(|d| Finding {
+                code: d.code,
+                field: d.field,
+                message: d.message,
+                source: Some(pipeline.pipeline_type.clone()),
+            })
+            .collect::<Vec<_>>();
+        if !findings.is_empty() {
+            return Err(RegistryError::Invalid(findings));
+        }
+        let mut tx = self.store.pool().begin().await?;
+        for file in &replaced {
+            rows::replace_file(&mut tx, &row.id, file).await?;
+        }
+        rows::set_definition(
+            &mut tx,
+            &row.id,
+            &definition.to_string(),
+            description.as_deref(),
+            &manifest_digest(&stored),
+        )
+        .await?;
+        let updated = self
+            .version_info(&mut tx, &pipeline, &names::key(version))
+            .await?;
+        tx.commit().await?;
+        tracing::info!(pipeline = %format!("{namespace}/{name}"), version, "definition replaced");
+        Ok(updated)
+    }
+
+    /// Keeps uploaded bytes in the blob store; their digest (`sha256:…`).
+    pub async fn store_blob(&self, bytes: &[u8]) -> Result<String, RegistryError> {
+        Ok(self.blobs.put(bytes).await?)
     }
 
     /// Ids of every registered pipeline type.

@@ -297,6 +297,40 @@ pub async fn delete_version(conn: &mut AnyConnection, version_id: &str) -> sqlx:
         .map(|_| ())
 }
 
+/// Replaces a version's definition (never its name, version or state).
+pub async fn set_definition(
+    conn: &mut AnyConnection,
+    version_id: &str,
+    definition: &str,
+    description: Option<&str>,
+    content_digest: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE pipeline_versions SET definition = $2, description = $3, content_digest = $4 WHERE id = $1",
+    )
+    .bind(version_id)
+    .bind(definition)
+    .bind(description)
+    .bind(content_digest)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Replaces one file of a version (inserting it if absent).
+pub async fn replace_file(
+    conn: &mut AnyConnection,
+    version_id: &str,
+    file: &FileRow,
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM version_files WHERE version_id = $1 AND path = $2")
+        .bind(version_id)
+        .bind(&file.path)
+        .execute(&mut *conn)
+        .await?;
+    insert_file(conn, version_id, file).await
+}
+
 pub async fn insert_file(
     conn: &mut AnyConnection,
     version_id: &str,

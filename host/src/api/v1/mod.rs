@@ -74,16 +74,8 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or(RegistryError::Unauthenticated)?;
+        let token =
+            crate::api::bearer_token(&parts.headers).ok_or(RegistryError::Unauthenticated)?;
         let caller = state.registry.authenticate(token).await?;
         tracing::Span::current().record("user", caller.user.as_str());
         Ok(Authenticated(caller))

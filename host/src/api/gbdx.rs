@@ -1,0 +1,437 @@
+//! GBDX-style task versioning under `/workflows/v1`: register, list, get, replace and delete
+//! tasks, over the registry core. Tasks live in one shared namespace ([`NAMESPACE`]) as
+//! pipelines of type `task`: the first account to register a name owns it, and any member of
+//! that account may add versions.
+//!
+//! A task's content is named by its container descriptor: `DOCKER` (kept and checked, but this
+//! server cannot run it) or `WASM` with `properties.url` (http, https, or file under the
+//! operator's root) or `properties.upload` (base64), and an optional `properties.digest`. Either
+//! way the new version is `registering` (the seed's "Docker migration") until the registration
+//! workers have fetched, verified, validated and compiled it.
+//!
+//! Errors are `{"Error": "…"}` with the seed's exact text; [`Violation::wording`] is the table.
+
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::AppState;
+use crate::registry::registration::{ContentSource, SourceLocation};
+use crate::registry::{Caller, NewVersion, RegistryError, Surface, VersionInfo, VersionState};
+
+/// The namespace every task lives in.
+pub const NAMESPACE: &str = "gbdx";
+/// The pipeline type of a task (`plugins/task`).
+pub const TASK_TYPE: &str = "task";
+const DEFINITION_FILE: &str = "task.json";
+const COMPONENT_FILE: &str = "component.wasm";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/workflows/v1/tasks", post(register).get(list))
+        .route(
+            "/workflows/v1/tasks/{task}",
+            get(get_task).put(replace).delete(delete),
+        )
+}
+
+/// Every refusal of this surface.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Violation {
+    Unauthenticated,
+    /// Another account owns the name.
+    NotOwner,
+    /// The same version number again (the seed: "doesn't increment").
+    NotIncremented,
+    /// A number lower than the last registered.
+    LowerThanLatest,
+    /// GET of a version (or, with nothing ready, of a name) still registering.
+    Registering(String),
+    DeleteWhileRegistering(String),
+    FailedRegistration(String),
+    OwnerEmailMissing,
+    VersionNotQuoted,
+    /// A field the request must carry: `name`, `version`.
+    Missing(&'static str),
+    DeleteNeedsVersion,
+    /// A PUT that would change the name or version.
+    NameOrVersionChanged,
+    NotFound(String),
+    /// Any other rule, worded by whoever made it (a policy, the type handler, the core).
+    Other(StatusCode, String),
+}
+
+impl Violation {
+    /// The status and the exact text: the seed's wording, its typos kept.
+    pub fn wording(&self) -> (StatusCode, String) {
+        use Violation::*;
+        match self {
+            Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "A valid API token is required".into(),
+            ),
+            NotOwner => (StatusCode::FORBIDDEN, "Forbidden".into()),
+            NotIncremented => (
+                StatusCode::BAD_REQUEST,
+                "The version number must be incremented".into(),
+            ),
+            LowerThanLatest => (
+                StatusCode::BAD_REQUEST,
+                "The version number be incremented".into(),
+            ),
+            Registering(name) => (
+                StatusCode::FORBIDDEN,
+                format!("{name} has been submitted for registration"),
+            ),
+            DeleteWhileRegistering(name) => (
+                StatusCode::FORBIDDEN,
+                format!("Cannot Delete {name} until Migration is Complete"),
+            ),
+            FailedRegistration(name) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{name} has failed registration."),
+            ),
+            OwnerEmailMissing => (
+                StatusCode::BAD_REQUEST,
+                "taskOwnerEmail is a required field".into(),
+            ),
+            VersionNotQuoted => (
+                StatusCode::BAD_REQUEST,
+                "The version number must be enclosed in quotes".into(),
+            ),
+            Missing(field) => (
+                StatusCode::BAD_REQUEST,
+                format!("{field} is a required field"),
+            ),
+            DeleteNeedsVersion => (
+                StatusCode::BAD_REQUEST,
+                "A request to delete a task must include the task's version number".into(),
+            ),
+            NameOrVersionChanged => (
+                StatusCode::BAD_REQUEST,
+                "The name and version number of a task cannot be changed".into(),
+            ),
+            NotFound(what) => (StatusCode::NOT_FOUND, format!("{what} not found")),
+            Other(status, message) => (*status, message.clone()),
+        }
+    }
+
+    /// Words a refusal of the core. `deleting` picks the seed's delete-time message.
+    fn from_core(error: RegistryError, deleting: bool) -> Self {
+        match error {
+            RegistryError::Unauthenticated => Violation::Unauthenticated,
+            RegistryError::Forbidden(_) => Violation::NotOwner,
+            RegistryError::NotFound(what) => Violation::NotFound(what),
+            RegistryError::NotReady { name, state, .. } => match state {
+                VersionState::Failed => Violation::FailedRegistration(name),
+                _ if deleting => Violation::DeleteWhileRegistering(name),
+                _ => Violation::Registering(name),
+            },
+            RegistryError::Invalid(findings) => {
+                let first = findings.into_iter().next();
+                match first.as_ref().map(|f| f.code.as_str()) {
+                    Some("version-not-incremented") => Violation::NotIncremented,
+                    Some("version-lower-than-latest") => Violation::LowerThanLatest,
+                    Some("task-owner-email-missing") => Violation::OwnerEmailMissing,
+                    _ => Violation::Other(
+                        StatusCode::BAD_REQUEST,
+                        first
+                            .map(|f| f.message)
+                            .unwrap_or_else(|| "invalid task".into()),
+                    ),
+                }
+            }
+            RegistryError::Conflict(message) => Violation::Other(StatusCode::CONFLICT, message),
+            RegistryError::Plugin(error) => {
+                Violation::Other(StatusCode::BAD_GATEWAY, error.to_string())
+            }
+            RegistryError::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "internal error");
+                Violation::Other(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal error; see the server log".into(),
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for Violation {
+    fn into_response(self) -> Response {
+        let (status, message) = self.wording();
+        (status, Json(json!({ "Error": message }))).into_response()
+    }
+}
+
+type Answer<T> = Result<T, Violation>;
+
+async fn caller(state: &AppState, headers: &HeaderMap) -> Answer<Caller> {
+    let token = super::bearer_token(headers).ok_or(Violation::Unauthenticated)?;
+    let caller = state
+        .registry
+        .authenticate(token)
+        .await
+        .map_err(|e| Violation::from_core(e, false))?;
+    tracing::Span::current().record("user", caller.user.as_str());
+    Ok(caller)
+}
+
+/// `name` or `name:version`.
+fn reference(path: Result<Path<String>, PathRejection>) -> Answer<(String, Option<String>)> {
+    let Path(task) =
+        path.map_err(|rejection| Violation::Other(StatusCode::BAD_REQUEST, rejection.body_text()))?;
+    Ok(match task.split_once(':') {
+        Some((name, version)) => (name.to_string(), Some(version.to_string())),
+        None => (task, None),
+    })
+}
+
+fn definition(bytes: &Bytes) -> Answer<serde_json::Map<String, Value>> {
+    match serde_json::from_slice(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Violation::Other(
+            StatusCode::BAD_REQUEST,
+            "The task definition must be a JSON object".into(),
+        )),
+        Err(e) => Err(Violation::Other(
+            StatusCode::BAD_REQUEST,
+            format!("The task definition is not valid JSON: {e}"),
+        )),
+    }
+}
+
+/// The version as a quoted string: the seed's rule 2.
+fn quoted_version(task: &serde_json::Map<String, Value>) -> Answer<String> {
+    match task.get("version") {
+        Some(Value::String(version)) if !version.trim().is_empty() => Ok(version.clone()),
+        Some(Value::Number(_)) => Err(Violation::VersionNotQuoted),
+        _ => Err(Violation::Missing("version")),
+    }
+}
+
+/// Where a task's content comes from, and the definition as stored (an upload's bytes replaced
+/// by their digest: they live in the blob store).
+async fn content_source(
+    state: &AppState,
+    task: &mut serde_json::Map<String, Value>,
+) -> Answer<ContentSource> {
+    let containers = task
+        .get_mut("containerDescriptors")
+        .and_then(Value::as_array_mut);
+    let wasm = containers.and_then(|list| {
+        list.iter_mut()
+            .find(|c| c.get("type").and_then(Value::as_str) == Some("WASM"))
+    });
+    let Some(wasm) = wasm else {
+        // DOCKER: nothing this server can fetch; the definition is still registered and checked.
+        return Ok(ContentSource {
+            location: SourceLocation::Nothing,
+            digest: None,
+            path: COMPONENT_FILE.into(),
+            compile: false,
+        });
+    };
+    let bad = |message: &str| Violation::Other(StatusCode::BAD_REQUEST, message.into());
+    let properties = wasm
+        .get_mut("properties")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| bad("A WASM container needs properties.url or properties.upload"))?;
+    let digest = properties
+        .get("digest")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let location = match (properties.get("url"), properties.get("upload")) {
+        (Some(Value::String(url)), None) => SourceLocation::Url { url: url.clone() },
+        (None, Some(Value::String(upload))) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(upload)
+                .map_err(|e| bad(&format!("properties.upload is not base64: {e}")))?;
+            let stored = state
+                .registry
+                .store_blob(&bytes)
+                .await
+                .map_err(|e| Violation::from_core(e, false))?;
+            properties.insert("upload".into(), Value::String(stored.clone()));
+            SourceLocation::Blob { digest: stored }
+        }
+        _ => {
+            return Err(bad(
+                "A WASM container needs exactly one of properties.url and properties.upload",
+            ))
+        }
+    };
+    Ok(ContentSource {
+        location,
+        digest,
+        path: COMPONENT_FILE.into(),
+        compile: true,
+    })
+}
+
+/// `POST /tasks`: registers a task version; 202 while it registers.
+async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer<(StatusCode, Json<Value>)> {
+    let caller = caller(&state, &headers).await?;
+    let mut task = definition(&bytes)?;
+    let name = match task.get("name") {
+        Some(Value::String(name)) if !name.trim().is_empty() => name.clone(),
+        _ => return Err(Violation::Missing("name")),
+    };
+    let version = quoted_version(&task)?;
+    if !task
+        .get("taskOwnerEmail")
+        .and_then(Value::as_str)
+        .is_some_and(|email| !email.trim().is_empty())
+    {
+        return Err(Violation::OwnerEmailMissing);
+    }
+    let source = content_source(&state, &mut task).await?;
+    let description = task
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let definition = Value::Object(task);
+    let new = NewVersion {
+        version,
+        description,
+        files: vec![(DEFINITION_FILE.into(), definition.to_string().into_bytes())],
+        definition,
+        source: Some(source),
+        create_as_type: Some(TASK_TYPE.into()),
+    };
+    let registered = state
+        .registry
+        .register_version(&caller, NAMESPACE, &name, new, Surface::Gbdx)
+        .await
+        .map_err(|e| Violation::from_core(e, false))?;
+    Ok((StatusCode::ACCEPTED, Json(task_body(&registered))))
+}
+
+/// `GET /tasks`: every ready version, each as `name:version`.
+async fn list(State(state): State<AppState>, headers: HeaderMap) -> Answer<Json<Value>> {
+    caller(&state, &headers).await?;
+    let tasks: Vec<String> = state
+        .registry
+        .ready_versions_in(NAMESPACE)
+        .await
+        .map_err(|e| Violation::from_core(e, false))?
+        .into_iter()
+        .map(|(name, version)| format!("{name}:{version}"))
+        .collect();
+    Ok(Json(json!({ "tasks": tasks })))
+}
+
+/// `GET /tasks/{name}` (latest ready) or `/tasks/{name}:{version}`.
+async fn get_task(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Answer<Json<Value>> {
+    caller(&state, &headers).await?;
+    let (name, version) = reference(path)?;
+    let resolved = state
+        .registry
+        .resolve(NAMESPACE, &name, version.as_deref())
+        .await
+        .map_err(|e| Violation::from_core(e, false))?;
+    Ok(Json(task_body(&resolved)))
+}
+
+/// `PUT /tasks/{name}:{version}`: a new definition; never a new name or version.
+async fn replace(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    bytes: Bytes,
+) -> Answer<Json<Value>> {
+    let caller = caller(&state, &headers).await?;
+    let (name, version) = reference(path)?;
+    let version = version.ok_or(Violation::Other(
+        StatusCode::BAD_REQUEST,
+        "A request to update a task must include the task's version number".into(),
+    ))?;
+    let mut task = definition(&bytes)?;
+    let same = |field: &str, expected: &str| {
+        task.get(field).and_then(Value::as_str).is_none_or(|given| {
+            crate::registry::names::key(given) == crate::registry::names::key(expected)
+        })
+    };
+    if !same("name", &name) || !same("version", &version) {
+        return Err(Violation::NameOrVersionChanged);
+    }
+    let current = state
+        .registry
+        .version(NAMESPACE, &name, Some(&version))
+        .await
+        .map_err(|e| Violation::from_core(e, false))?;
+    task.insert("name".into(), Value::String(current.name.clone()));
+    task.insert("version".into(), Value::String(current.version.clone()));
+    let description = task
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let definition = Value::Object(task);
+    let updated = state
+        .registry
+        .replace_definition(
+            &caller,
+            NAMESPACE,
+            &name,
+            &version,
+            definition.clone(),
+            description,
+            vec![(DEFINITION_FILE.into(), definition.to_string().into_bytes())],
+        )
+        .await
+        .map_err(|e| Violation::from_core(e, false))?;
+    Ok(Json(task_body(&updated)))
+}
+
+/// `DELETE /tasks/{name}:{version}`: the version is mandatory.
+async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Answer<Json<Value>> {
+    let caller = caller(&state, &headers).await?;
+    let (name, version) = reference(path)?;
+    let version = version
+        .filter(|v| !v.is_empty())
+        .ok_or(Violation::DeleteNeedsVersion)?;
+    state
+        .registry
+        .delete_version(&caller, NAMESPACE, &name, &version)
+        .await
+        .map_err(|e| Violation::from_core(e, true))?;
+    Ok(Json(json!({ "deleted": format!("{name}:{version}") })))
+}
+
+/// A task as stored, with where its registration is.
+fn task_body(version: &VersionInfo) -> Value {
+    let mut body = match &version.definition {
+        Value::Object(map) => map.clone(),
+        _ => serde_json::Map::new(),
+    };
+    body.insert("name".into(), Value::String(version.name.clone()));
+    body.insert("version".into(), Value::String(version.version.clone()));
+    body.insert(
+        "registration".into(),
+        json!({
+            "state": version.state,
+            "attempts": version.registration.attempts,
+            "lastError": version.registration.last_error,
+            "approvedBy": version.approved_by,
+            "contentDigest": version.content_digest,
+        }),
+    );
+    Value::Object(body)
+}

@@ -1,0 +1,570 @@
+//! GBDX-style task versioning over HTTP, on SQLite and on PostgreSQL: every row of the seed's
+//! error table with its exact text, the versioning rules, and durable registration observed
+//! through a content source the test holds back.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::routing::get;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use pipewright::registry::registration::RegistrationConfig;
+
+use crate::harness::{b64, call, Backend, TestServer};
+use crate::on_both_stores;
+use crate::peers::Loopback;
+
+const TASKS: &str = "/workflows/v1/tasks";
+
+/// Registration timings short enough for tests.
+pub fn quick_registration() -> RegistrationConfig {
+    RegistrationConfig {
+        attempt_timeout: Duration::from_secs(20),
+        retry_window: Duration::from_secs(2),
+        lease: Duration::from_secs(1),
+        poll_interval: Duration::from_millis(50),
+        backoff_base: Duration::from_millis(100),
+        backoff_max: Duration::from_millis(400),
+        ..RegistrationConfig::default()
+    }
+}
+
+async fn start(backend: Backend) -> TestServer {
+    TestServer::start_with(backend, |config| {
+        config.registration = quick_registration();
+    })
+    .await
+}
+
+/// The seed's example task, as a DOCKER task.
+pub fn docker_task(name: &str, version: &str) -> Value {
+    json!({
+        "inputPortDescriptors": [
+            {"required": true, "description": "A string input.", "name": "inputstring", "type": "string"},
+            {"name": "dependency_input", "type": "string"}
+        ],
+        "outputPortDescriptors": [{"name": "dependency_output", "type": "string"}],
+        "containerDescriptors": [{
+            "type": "DOCKER", "command": "",
+            "properties": {"image": "tdgp/test-success",
+                           "mounts": [{"local": "$task_data_dir", "container": "/mnt/work", "read_only": false}]}
+        }],
+        "description": "Runs a no-op task that writes successful output status.",
+        "name": name,
+        "taskOwnerEmail": "TEST@TEST.com",
+        "version": version,
+        "properties": null
+    })
+}
+
+/// A task whose content is a WebAssembly component at `url`.
+pub fn wasm_task(name: &str, version: &str, url: &str) -> Value {
+    let mut task = docker_task(name, version);
+    task["containerDescriptors"] = json!([{"type": "WASM", "properties": {"url": url}}]);
+    task
+}
+
+/// A real component (the built-in semver policy) to register as task content.
+pub fn component_bytes() -> &'static [u8] {
+    pipewright::plugins::builtin::BUILTIN_PLUGINS[0].2
+}
+
+/// The same component with a custom section of random bytes appended: valid, and with a digest
+/// nothing has compiled yet.
+pub fn unique_component() -> Vec<u8> {
+    let mut bytes = component_bytes().to_vec();
+    let name = b"test";
+    let payload = uuid::Uuid::new_v4().into_bytes();
+    bytes.push(0); // custom section
+    bytes.push((1 + name.len() + payload.len()) as u8); // its size (one LEB128 byte)
+    bytes.push(name.len() as u8);
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(&payload);
+    bytes
+}
+
+async fn post(server: &TestServer, token: &str, task: &Value) -> (u16, Value) {
+    server.post(TASKS, token, task.clone()).await
+}
+
+/// Waits until `name:version` is in `state` (read through `/v1`, which shows any state).
+pub async fn wait_for_state(
+    server: &TestServer,
+    token: &str,
+    name: &str,
+    version: &str,
+    state: &str,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = server
+            .get(
+                &format!("/v1/pipelines/gbdx/{name}/versions/{version}"),
+                token,
+            )
+            .await;
+        if status == 200 && body["state"] == state {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}:{version} never became {state}: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn assert_error(answer: &(u16, Value), status: u16, message: &str) {
+    assert_eq!(answer.1, json!({"Error": message}), "body");
+    assert_eq!(answer.0, status, "status of `{message}`");
+}
+
+/// A content source that answers only when the test says so: the `registering` window is then
+/// as long as the test wants, not as long as a timer.
+struct HeldSource {
+    gate: Arc<tokio::sync::Semaphore>,
+    server: Option<Loopback>,
+}
+
+impl HeldSource {
+    fn start(bytes: &'static [u8]) -> HeldSource {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let app = axum::Router::new()
+            .route(
+                "/component.wasm",
+                get(
+                    move |State(gate): State<Arc<tokio::sync::Semaphore>>| async move {
+                        let _permit = gate.acquire().await;
+                        bytes.to_vec()
+                    },
+                ),
+            )
+            .with_state(gate.clone());
+        HeldSource {
+            gate,
+            server: Some(Loopback::serve(app)),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/component.wasm", self.server.as_ref().unwrap().url())
+    }
+
+    fn release(&self) {
+        self.gate.add_permits(1000);
+    }
+}
+
+impl Drop for HeldSource {
+    fn drop(&mut self) {
+        // A request still held would keep the server from stopping.
+        self.release();
+        self.server.take();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The seed's error table, one test per row.
+
+on_both_stores!(
+    row_not_owner_is_forbidden,
+    row_same_version_must_be_incremented,
+    row_lower_version_be_incremented,
+    row_get_while_registering,
+    row_delete_while_registering,
+    row_failed_registration,
+);
+
+async fn row_not_owner_is_forbidden(backend: Backend) {
+    let server = start(backend).await;
+    let (alice, bob) = (server.token("alice").await, server.token("bob").await);
+    assert_eq!(
+        post(&server, &alice, &docker_task("test-success", "0.0.1"))
+            .await
+            .0,
+        202
+    );
+    let answer = post(&server, &bob, &docker_task("Test-Success", "0.0.2")).await;
+    assert_error(&answer, 403, "Forbidden");
+}
+
+async fn row_same_version_must_be_incremented(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    assert_eq!(
+        post(&server, &alice, &docker_task("test-success", "0.0.1"))
+            .await
+            .0,
+        202
+    );
+    let answer = post(&server, &alice, &docker_task("test-success", "0.0.1")).await;
+    assert_error(&answer, 400, "The version number must be incremented");
+}
+
+async fn row_lower_version_be_incremented(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    assert_eq!(
+        post(&server, &alice, &docker_task("test-success", "0.0.2"))
+            .await
+            .0,
+        202
+    );
+    let answer = post(&server, &alice, &docker_task("test-success", "0.0.1")).await;
+    assert_error(&answer, 400, "The version number be incremented");
+}
+
+async fn row_get_while_registering(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    let source = HeldSource::start(component_bytes());
+    let (status, body) = post(
+        &server,
+        &alice,
+        &wasm_task("test-success", "0.0.1", &source.url()),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["registration"]["state"], "registering");
+    for path in ["test-success:0.0.1", "test-success"] {
+        let answer = server.get(&format!("{TASKS}/{path}"), &alice).await;
+        assert_error(
+            &answer,
+            403,
+            "test-success has been submitted for registration",
+        );
+    }
+    let (_, list) = server.get(TASKS, &alice).await;
+    assert_eq!(
+        list,
+        json!({"tasks": []}),
+        "a migrating task is not in the registry yet"
+    );
+    source.release();
+    wait_for_state(&server, &alice, "test-success", "0.0.1", "ready").await;
+    let (status, task) = server.get(&format!("{TASKS}/test-success"), &alice).await;
+    assert_eq!(status, 200, "{task}");
+    assert_eq!(task["version"], "0.0.1");
+}
+
+async fn row_delete_while_registering(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    let source = HeldSource::start(component_bytes());
+    post(
+        &server,
+        &alice,
+        &wasm_task("test-success", "0.0.1", &source.url()),
+    )
+    .await;
+    let answer = server
+        .delete(&format!("{TASKS}/test-success:0.0.1"), &alice)
+        .await;
+    assert_error(
+        &answer,
+        403,
+        "Cannot Delete test-success until Migration is Complete",
+    );
+    source.release();
+    wait_for_state(&server, &alice, "test-success", "0.0.1", "ready").await;
+    let (status, _) = server
+        .delete(&format!("{TASKS}/test-success:0.0.1"), &alice)
+        .await;
+    assert_eq!(status, 200);
+}
+
+async fn row_failed_registration(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    // Content whose digest never matches: every attempt fails until the retry window closes.
+    let source = HeldSource::start(component_bytes());
+    source.release();
+    let mut task = wasm_task("test-success", "0.0.1", &source.url());
+    task["containerDescriptors"][0]["properties"]["digest"] =
+        json!(format!("sha256:{}", "0".repeat(64)));
+    post(&server, &alice, &task).await;
+    let failed = wait_for_state(&server, &alice, "test-success", "0.0.1", "failed").await;
+    assert!(
+        failed["registration"]["attempts"].as_i64().unwrap() >= 2,
+        "retried: {failed}"
+    );
+    assert!(
+        failed["registration"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("digest"),
+        "{failed}"
+    );
+    for path in ["test-success:0.0.1", "test-success"] {
+        let answer = server.get(&format!("{TASKS}/{path}"), &alice).await;
+        assert_error(&answer, 500, "test-success has failed registration.");
+    }
+    // Re-registering the failed number is the seed's error; an increment is accepted.
+    let answer = post(&server, &alice, &docker_task("test-success", "0.0.1")).await;
+    assert_error(&answer, 400, "The version number must be incremented");
+    assert_eq!(
+        post(&server, &alice, &docker_task("test-success", "0.0.2"))
+            .await
+            .0,
+        202
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rules.
+
+on_both_stores!(
+    versions_list_get_and_latest,
+    previous_version_serves_while_a_new_one_registers,
+    account_members_may_version_a_task,
+    owner_email_and_quoted_version_are_required,
+    put_replaces_the_definition_only,
+    delete_needs_a_version_and_frees_it,
+    uploaded_component_is_compiled_and_ready,
+);
+
+async fn versions_list_get_and_latest(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    for (name, version) in [
+        ("test-success", "0.0.1"),
+        ("Test-Success", "0.0.2"),
+        ("test_success", "5.0.0"),
+        ("test-success_beta", "1.0.2"),
+    ] {
+        let (status, body) = post(&server, &alice, &docker_task(name, version)).await;
+        assert_eq!(status, 202, "{body}");
+        wait_for_state(&server, &alice, name, version, "ready").await;
+    }
+    let (status, list) = server.get(TASKS, &alice).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        list,
+        json!({"tasks": ["test-success:0.0.1", "test-success:0.0.2", "test-success_beta:1.0.2", "test_success:5.0.0"]})
+    );
+    let (_, latest) = server.get(&format!("{TASKS}/TEST-SUCCESS"), &alice).await;
+    assert_eq!(latest["version"], "0.0.2");
+    assert_eq!(latest["taskOwnerEmail"], "TEST@TEST.com");
+    let (_, pinned) = server
+        .get(&format!("{TASKS}/test-success:0.0.1"), &alice)
+        .await;
+    assert_eq!(pinned["version"], "0.0.1");
+    assert_eq!(
+        pinned["registration"]["approvedBy"],
+        json!(["policy-semver@0.1.0"])
+    );
+    let answer = server.get(&format!("{TASKS}/nothing-here"), &alice).await;
+    assert_eq!(answer.0, 404);
+}
+
+async fn previous_version_serves_while_a_new_one_registers(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    post(&server, &alice, &docker_task("test-success", "0.0.1")).await;
+    wait_for_state(&server, &alice, "test-success", "0.0.1", "ready").await;
+    let source = HeldSource::start(component_bytes());
+    post(
+        &server,
+        &alice,
+        &wasm_task("test-success", "0.0.2", &source.url()),
+    )
+    .await;
+    let (status, task) = server.get(&format!("{TASKS}/test-success"), &alice).await;
+    assert_eq!((status, &task["version"]), (200, &json!("0.0.1")));
+    let answer = server
+        .get(&format!("{TASKS}/test-success:0.0.2"), &alice)
+        .await;
+    assert_error(
+        &answer,
+        403,
+        "test-success has been submitted for registration",
+    );
+    source.release();
+    wait_for_state(&server, &alice, "test-success", "0.0.2", "ready").await;
+    let (_, task) = server.get(&format!("{TASKS}/test-success"), &alice).await;
+    assert_eq!(task["version"], "0.0.2");
+}
+
+async fn account_members_may_version_a_task(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    let carol = server.token_in("carol", Some("alice")).await;
+    assert_eq!(
+        post(&server, &alice, &docker_task("test-success", "0.0.1"))
+            .await
+            .0,
+        202
+    );
+    let (status, body) = post(&server, &carol, &docker_task("test-success", "0.0.2")).await;
+    assert_eq!(
+        status, 202,
+        "a member of the owning account versions it: {body}"
+    );
+}
+
+async fn owner_email_and_quoted_version_are_required(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    let mut task = docker_task("test-success", "0.0.1");
+    task.as_object_mut().unwrap().remove("taskOwnerEmail");
+    assert_error(
+        &post(&server, &alice, &task).await,
+        400,
+        "taskOwnerEmail is a required field",
+    );
+    let mut task = docker_task("test-success", "0.0.1");
+    task["version"] = json!(1.0);
+    assert_error(
+        &post(&server, &alice, &task).await,
+        400,
+        "The version number must be enclosed in quotes",
+    );
+    let answer = post(&server, &alice, &docker_task("test-success", "one")).await;
+    assert_eq!(answer.0, 400, "{}", answer.1);
+    // Nothing was registered by the refused requests.
+    let (status, _) = server
+        .get("/v1/pipelines/gbdx/test-success/versions", &alice)
+        .await;
+    assert_eq!(status, 404);
+}
+
+async fn put_replaces_the_definition_only(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    post(&server, &alice, &docker_task("test-success", "0.0.1")).await;
+    let before = wait_for_state(&server, &alice, "test-success", "0.0.1", "ready").await;
+    let mut changed = docker_task("test-success", "0.0.1");
+    changed["description"] = json!("now with a better description");
+    let (status, body) = call(
+        server
+            .request(
+                Method::PUT,
+                &format!("{TASKS}/test-success:0.0.1"),
+                Some(&alice),
+            )
+            .json(&changed),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, task) = server
+        .get(&format!("{TASKS}/test-success:0.0.1"), &alice)
+        .await;
+    assert_eq!(task["description"], "now with a better description");
+    let after = wait_for_state(&server, &alice, "test-success", "0.0.1", "ready").await;
+    assert_eq!(
+        after["registration"]["attempts"], before["registration"]["attempts"],
+        "a PUT starts no registration"
+    );
+    for (name, version) in [("other-name", "0.0.1"), ("test-success", "0.0.9")] {
+        let answer = call(
+            server
+                .request(
+                    Method::PUT,
+                    &format!("{TASKS}/test-success:0.0.1"),
+                    Some(&alice),
+                )
+                .json(&docker_task(name, version)),
+        )
+        .await;
+        assert_error(
+            &answer,
+            400,
+            "The name and version number of a task cannot be changed",
+        );
+    }
+    let bob = server.token("bob").await;
+    let answer = call(
+        server
+            .request(
+                Method::PUT,
+                &format!("{TASKS}/test-success:0.0.1"),
+                Some(&bob),
+            )
+            .json(&changed),
+    )
+    .await;
+    assert_error(&answer, 403, "Forbidden");
+}
+
+async fn delete_needs_a_version_and_frees_it(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    post(&server, &alice, &docker_task("test-success", "0.0.1")).await;
+    wait_for_state(&server, &alice, "test-success", "0.0.1", "ready").await;
+    let answer = server
+        .delete(&format!("{TASKS}/test-success"), &alice)
+        .await;
+    assert_error(
+        &answer,
+        400,
+        "A request to delete a task must include the task's version number",
+    );
+    let bob = server.token("bob").await;
+    let answer = server
+        .delete(&format!("{TASKS}/test-success:0.0.1"), &bob)
+        .await;
+    assert_error(&answer, 403, "Forbidden");
+    let (status, _) = server
+        .delete(&format!("{TASKS}/test-success:0.0.1"), &alice)
+        .await;
+    assert_eq!(status, 200);
+    let (_, list) = server.get(TASKS, &alice).await;
+    assert_eq!(list, json!({"tasks": []}));
+    // The same version can be registered again.
+    let (status, body) = post(&server, &alice, &docker_task("test-success", "0.0.1")).await;
+    assert_eq!(status, 202, "{body}");
+    wait_for_state(&server, &alice, "test-success", "0.0.1", "ready").await;
+}
+
+async fn uploaded_component_is_compiled_and_ready(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    let bytes = unique_component();
+    let digest = format!("sha256:{}", sha256_hex(&bytes));
+    let mut task = docker_task("hello", "1.0.0");
+    task["containerDescriptors"] =
+        json!([{"type": "WASM", "properties": {"upload": b64(&bytes), "digest": digest}}]);
+    let (status, body) = post(&server, &alice, &task).await;
+    assert_eq!(status, 202, "{body}");
+    let ready = wait_for_state(&server, &alice, "hello", "1.0.0", "ready").await;
+    let files: Vec<(&str, i64)> = ready["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap(), f["size"].as_i64().unwrap()))
+        .collect();
+    assert!(
+        files.contains(&("component.wasm", bytes.len() as i64)),
+        "{files:?}"
+    );
+    assert!(files.iter().any(|(p, _)| *p == "task.json"));
+    // The upload is kept by digest, not inline in the definition.
+    let (_, task) = server.get(&format!("{TASKS}/hello"), &alice).await;
+    assert_eq!(
+        task["containerDescriptors"][0]["properties"]["upload"],
+        json!(digest)
+    );
+    // Compiled ahead of time: the artifact is in the compile cache.
+    let cached = std::fs::read_dir(crate::harness::shared_cache_dir())
+        .unwrap()
+        .flatten()
+        .flat_map(|dir| {
+            std::fs::read_dir(dir.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .any(|f| {
+            f.file_name()
+                .to_string_lossy()
+                .starts_with(&sha256_hex(&bytes))
+        });
+    assert!(cached, "the component's compiled artifact is cached");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
