@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{fresh_database, postgres_admin_url, Backend};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pipewright");
+pub const BIN: &str = env!("CARGO_BIN_EXE_pipewright");
 
-struct Running(Child);
+pub struct Running(pub Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -16,7 +16,7 @@ impl Drop for Running {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -24,7 +24,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn token_create(args: &[&str]) -> String {
+pub fn token_create(args: &[&str]) -> String {
     let out = Command::new(BIN)
         .args(["token", "create"])
         .args(args)
@@ -46,7 +46,7 @@ fn token_create(args: &[&str]) -> String {
     lines[0].to_string()
 }
 
-async fn wait_healthy(base: &str) {
+pub async fn wait_healthy(base: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if let Ok(r) = reqwest::get(format!("{base}/healthz")).await {

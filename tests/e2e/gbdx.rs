@@ -125,17 +125,21 @@ fn assert_error(answer: &(u16, Value), status: u16, message: &str) {
 /// as long as the test wants, not as long as a timer.
 struct HeldSource {
     gate: Arc<tokio::sync::Semaphore>,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
     server: Option<Loopback>,
 }
 
 impl HeldSource {
     fn start(bytes: &'static [u8]) -> HeldSource {
         let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
         let app = axum::Router::new()
             .route(
                 "/component.wasm",
                 get(
                     move |State(gate): State<Arc<tokio::sync::Semaphore>>| async move {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         let _permit = gate.acquire().await;
                         bytes.to_vec()
                     },
@@ -144,8 +148,14 @@ impl HeldSource {
             .with_state(gate.clone());
         HeldSource {
             gate,
+            hits,
             server: Some(Loopback::serve(app)),
         }
+    }
+
+    /// Requests received so far.
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn url(&self) -> String {
@@ -567,4 +577,105 @@ async fn uploaded_component_is_compiled_and_ready(backend: Backend) {
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Durability: a registration survives its server being killed; replicas share the work.
+
+on_both_stores!(
+    registration_resumes_after_sigkill,
+    replicas_never_run_one_registration_twice,
+);
+
+async fn registration_resumes_after_sigkill(backend: Backend) {
+    use crate::cli::{free_port, token_create, wait_healthy, Running, BIN};
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap().to_string();
+    let database_url = crate::harness::fresh_database(backend, data.path()).await;
+    let storage = ["--data-dir", &dir, "--database-url", &database_url];
+    let token = token_create(&[&["--user", "alice"][..], &storage].concat());
+    let source = HeldSource::start(component_bytes());
+    let serve = |port: u16| {
+        std::process::Command::new(BIN)
+            .arg("serve")
+            .args(storage)
+            .args(["--registration-lease-secs", "1"])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let client = reqwest::Client::new();
+
+    // First server: takes the job and hangs in the fetch; killed there.
+    let port = free_port();
+    let mut first = Running(serve(port));
+    let base = format!("http://127.0.0.1:{port}");
+    wait_healthy(&base).await;
+    let (status, body) = call(
+        client
+            .post(format!("{base}{TASKS}"))
+            .bearer_auth(&token)
+            .json(&wasm_task("test-success", "0.0.1", &source.url())),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while source.hits() == 0 {
+        assert!(Instant::now() < deadline, "the first server never fetched");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.0.kill().unwrap(); // SIGKILL
+    first.0.wait().unwrap();
+    source.release();
+
+    // Second server on the same store: the lease lapses and the registration completes.
+    let port = free_port();
+    let _second = Running(serve(port));
+    let base = format!("http://127.0.0.1:{port}");
+    wait_healthy(&base).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let version = loop {
+        let (_, version) = call(
+            client
+                .get(format!(
+                    "{base}/v1/pipelines/gbdx/test-success/versions/0.0.1"
+                ))
+                .bearer_auth(&token),
+        )
+        .await;
+        if version["state"] == "ready" {
+            break version;
+        }
+        assert!(Instant::now() < deadline, "never resumed: {version}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(version["registration"]["attempts"], 2, "{version}");
+    assert!(source.hits() >= 2);
+    if let Backend::Postgres = backend {
+        crate::harness::drop_postgres_database(
+            database_url.rsplit_once('/').unwrap().1.to_string(),
+        );
+    }
+}
+
+async fn replicas_never_run_one_registration_twice(backend: Backend) {
+    let first = start(backend).await;
+    let second = first.replica().await;
+    let alice = first.token("alice").await;
+    let names: Vec<String> = (0..12).map(|i| format!("task-{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let server = if i % 2 == 0 { &first } else { &second };
+        let (status, body) = post(server, &alice, &docker_task(name, "1.0.0")).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    for name in &names {
+        let ready = wait_for_state(&first, &alice, name, "1.0.0", "ready").await;
+        assert_eq!(
+            ready["registration"]["attempts"], 1,
+            "{name} was leased more than once: {ready}"
+        );
+    }
+    drop(second);
 }

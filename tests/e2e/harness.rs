@@ -77,11 +77,12 @@ pub struct TestServer {
     pub base: String,
     pub client: Client,
     pub registry: Registry,
-    /// Kept so the directory lives as long as the server.
-    _data_dir: tempfile::TempDir,
+    /// Kept so the directory lives as long as the server (None: a replica's, owned by another).
+    _data_dir: Option<tempfile::TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     /// The per-test database to drop afterwards, on PostgreSQL.
     postgres_database: Option<String>,
+    config: ServerConfig,
 }
 
 impl TestServer {
@@ -137,15 +138,44 @@ impl TestServer {
             base,
             client: Client::new(),
             registry,
-            _data_dir: data_dir,
+            _data_dir: Some(data_dir),
             shutdown: Some(tx),
             postgres_database,
+            config,
+        }
+    }
+
+    /// Another server on the same database and data directory (a second replica). It must be
+    /// dropped before `self`, which owns the directory and the database.
+    pub async fn replica(&self) -> TestServer {
+        let registry = build_registry(&self.config)
+            .await
+            .expect("building the replica's registry");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (served, api) = (registry.clone(), self.config.api.clone());
+        tokio::spawn(async move {
+            serve_on(listener, served, api, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serving");
+        });
+        TestServer {
+            base,
+            client: Client::new(),
+            registry,
+            _data_dir: None,
+            shutdown: Some(tx),
+            postgres_database: None,
+            config: self.config.clone(),
         }
     }
 
     /// The server's data directory (database, blobs, working copies).
     pub fn data_dir(&self) -> &std::path::Path {
-        self._data_dir.path()
+        &self.config.data_dir
     }
 
     /// A token for `user` in their personal account.
