@@ -324,7 +324,7 @@ async fn list(State(state): State<AppState>, headers: HeaderMap) -> Answer<Json<
         .ready_versions_in(NAMESPACE)
         .await
         .map_err(|e| Violation::from_core(e, false))?
-        .into_iter()
+        .iter()
         .map(|(name, version)| format!("{name}:{version}"))
         .collect();
     Ok(Json(json!({ "tasks": tasks })))

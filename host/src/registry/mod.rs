@@ -224,6 +224,7 @@ pub struct Registry {
     registration: Arc<registration::RegistrationConfig>,
     /// Wakes this server's registration workers when a job is submitted here.
     registration_wakeup: Arc<tokio::sync::Notify>,
+    listings: Arc<resolve::ListingCache>,
 }
 
 impl Registry {
@@ -241,6 +242,7 @@ impl Registry {
             workcopies,
             registration: Arc::default(),
             registration_wakeup: Arc::default(),
+            listings: Arc::default(),
         }
     }
 
@@ -575,6 +577,7 @@ impl Registry {
             for file in &files {
                 rows::insert_file(&mut tx, &version_id, file).await?;
             }
+            rows::bump_namespace_revision(&mut tx, &names::key(&pipeline.namespace)).await?;
             if !deferred {
                 // Uploaded content was validated above: ready in the same commit.
                 rows::finish_registration(
@@ -664,6 +667,7 @@ impl Registry {
             });
         }
         rows::delete_version(&mut tx, &row.id).await?;
+        rows::bump_namespace_revision(&mut tx, &names::key(&pipeline.namespace)).await?;
         if !rows::bump_versions_revision(&mut tx, &pipeline.id, pipeline.versions_revision).await? {
             return Err(RegistryError::Conflict(format!(
                 "{namespace}/{name} changed meanwhile; try again"

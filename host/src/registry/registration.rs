@@ -242,6 +242,9 @@ impl Registry {
             tx.rollback().await?;
             return Ok(());
         }
+        if state != "retrying" {
+            rows::bump_namespace_revision_of(&mut tx, &job.id).await?;
+        }
         tx.commit().await?;
         match result {
             Ok(_) => {

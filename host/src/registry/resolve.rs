@@ -6,6 +6,9 @@
 //! registering leaves the previous one in use. When nothing is ready, the answer says why: the
 //! newest version is registering, or it failed ([`RegistryError::NotReady`]).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use super::versions::{self, VersionState, Versioned};
 use super::{names, version_info, Registry, RegistryError, VersionInfo};
 use crate::store::pipelines as rows;
@@ -53,20 +56,62 @@ impl Registry {
     }
 
     /// Every ready version in `namespace` as (name, version), ordered by name, then
-    /// [`versions::listing_order`].
+    /// [`versions::listing_order`]. Served from memory while the namespace's change counter
+    /// (one indexed read) has not moved, so a large registry lists in milliseconds.
     pub async fn ready_versions_in(
         &self,
         namespace: &str,
-    ) -> Result<Vec<(String, String)>, RegistryError> {
+    ) -> Result<Arc<Vec<(String, String)>>, RegistryError> {
+        let key = names::key(namespace);
         let mut conn = self.store.pool().acquire().await?;
-        let mut found = rows::ready_versions_in(&mut conn, &names::key(namespace)).await?;
-        found.sort_by(|a, b| {
-            names::key(&a.name)
-                .cmp(&names::key(&b.name))
-                .then_with(|| versions::listing_order(a, b))
-        });
-        Ok(found.into_iter().map(|r| (r.name, r.version)).collect())
+        let revision = rows::namespace_revision(&mut conn, &key).await?;
+        if let Some(listing) = self.listings.get(&key, revision) {
+            return Ok(listing);
+        }
+        let found = rows::ready_versions_in(&mut conn, &key).await?;
+        drop(conn);
+        let listing = Arc::new(sorted_listing(found));
+        self.listings.put(key, revision, listing.clone());
+        Ok(listing)
     }
+}
+
+/// Listings by namespace key, each with the change counter it was read at.
+#[derive(Default)]
+pub struct ListingCache {
+    entries: Mutex<HashMap<String, (i64, Arc<Vec<(String, String)>>)>>,
+}
+
+impl ListingCache {
+    fn get(&self, key: &str, revision: i64) -> Option<Arc<Vec<(String, String)>>> {
+        let entries = self.entries.lock().unwrap();
+        entries
+            .get(key)
+            .filter(|(cached, _)| *cached == revision)
+            .map(|(_, listing)| listing.clone())
+    }
+
+    fn put(&self, key: String, revision: i64, listing: Arc<Vec<(String, String)>>) {
+        let mut entries = self.entries.lock().unwrap();
+        // Keep the newest: a slow reader must not put back an older listing.
+        if entries
+            .get(&key)
+            .is_none_or(|(cached, _)| *cached <= revision)
+        {
+            entries.insert(key, (revision, listing));
+        }
+    }
+}
+
+/// Ordered by name key, then [`versions::listing_order`] within a name.
+fn sorted_listing(found: Vec<rows::NamedVersionRow>) -> Vec<(String, String)> {
+    let mut listing = versions::sorted_for_listing(found);
+    // Stable: the version order within each name is kept.
+    listing.sort_by_cached_key(|row| names::key(&row.name));
+    listing
+        .into_iter()
+        .map(|row| (row.name, row.version))
+        .collect()
 }
 
 impl Versioned for rows::NamedVersionRow {

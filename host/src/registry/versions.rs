@@ -49,12 +49,30 @@ pub trait Versioned {
 /// The total order versions are listed in: non-semver versions first, by registration time;
 /// then semver versions by precedence (registration time breaks ties).
 pub fn listing_order<V: Versioned>(a: &V, b: &V) -> Ordering {
-    match (
+    let (x, y) = (
         Version::parse(a.version()).ok(),
         Version::parse(b.version()).ok(),
-    ) {
+    );
+    compare_parsed((x.as_ref(), a), (y.as_ref(), b))
+}
+
+/// `versions` in [`listing_order`], each version parsed once (for long lists).
+pub fn sorted_for_listing<V: Versioned>(versions: Vec<V>) -> Vec<V> {
+    let mut parsed: Vec<(Option<Version>, V)> = versions
+        .into_iter()
+        .map(|v| (Version::parse(v.version()).ok(), v))
+        .collect();
+    parsed.sort_by(|(x, a), (y, b)| compare_parsed((x.as_ref(), a), (y.as_ref(), b)));
+    parsed.into_iter().map(|(_, v)| v).collect()
+}
+
+fn compare_parsed<V: Versioned>(
+    (x, a): (Option<&Version>, &V),
+    (y, b): (Option<&Version>, &V),
+) -> Ordering {
+    match (x, y) {
         (Some(x), Some(y)) => x
-            .cmp_precedence(&y)
+            .cmp_precedence(y)
             .then(a.registered_at().cmp(&b.registered_at())),
         (Some(_), None) => Ordering::Greater,
         (None, Some(_)) => Ordering::Less,

@@ -103,6 +103,52 @@ pub async fn version_by_id(conn: &mut AnyConnection, id: &str) -> sqlx::Result<O
         .await
 }
 
+/// Marks a change to the versions of a namespace (see migration 0004).
+pub async fn bump_namespace_revision(
+    conn: &mut AnyConnection,
+    namespace_key: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO namespace_revisions (namespace_key, revision) VALUES ($1, 1)
+         ON CONFLICT (namespace_key) DO UPDATE SET revision = namespace_revisions.revision + 1",
+    )
+    .bind(namespace_key)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// The same, for the namespace of the version `version_id`.
+pub async fn bump_namespace_revision_of(
+    conn: &mut AnyConnection,
+    version_id: &str,
+) -> sqlx::Result<()> {
+    let key: Option<String> = sqlx::query_scalar(
+        "SELECT p.namespace_key FROM pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id
+         WHERE v.id = $1",
+    )
+    .bind(version_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match key {
+        Some(key) => bump_namespace_revision(conn, &key).await,
+        None => Ok(()),
+    }
+}
+
+/// The change counter of a namespace; 0 before its first change.
+pub async fn namespace_revision(
+    conn: &mut AnyConnection,
+    namespace_key: &str,
+) -> sqlx::Result<i64> {
+    let revision: Option<i64> =
+        sqlx::query_scalar("SELECT revision FROM namespace_revisions WHERE namespace_key = $1")
+            .bind(namespace_key)
+            .fetch_optional(conn)
+            .await?;
+    Ok(revision.unwrap_or(0))
+}
+
 /// A version with the name of its pipeline.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct NamedVersionRow {
