@@ -516,6 +516,9 @@ async fn delete_needs_a_version_and_frees_it(backend: Backend) {
         .delete(&format!("{TASKS}/test-success:0.0.1"), &bob)
         .await;
     assert_error(&answer, 403, "Forbidden");
+    // Listed (and so cached) before the delete; the delete must show.
+    let (_, list) = server.get(TASKS, &alice).await;
+    assert_eq!(list, json!({"tasks": ["test-success:0.0.1"]}));
     let (status, _) = server
         .delete(&format!("{TASKS}/test-success:0.0.1"), &alice)
         .await;
