@@ -19,8 +19,8 @@ const BUILTIN: &[&str] = &[
     "zeppelin",
     "task",
 ];
-/// Guests built only for the tests; not embedded.
-const TEST_GUESTS: &[&str] = &["hostile-policy"];
+/// Guests built only for the tests (and as examples); not embedded.
+const TEST_GUESTS: &[&str] = &["hostile-policy", "example-hello", "example-file-io"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

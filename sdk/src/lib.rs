@@ -6,6 +6,8 @@
 //! - [`type_handler`]: adds a pipeline type (`describe`, `validate`, `scaffold`, `launch`);
 //!   export it with [`export_type_handler!`].
 //! - [`policy`]: decides what may be registered (`check`); export it with [`export_policy!`].
+//! - [`runnable`]: a pipeline run on demand (`pipewright:pipeline@0.1.0`, `run`); export it with
+//!   [`export_runnable!`].
 //!
 //! ```ignore
 //! use pipewright_sdk::policy::{Guest, Pipeline, PolicyContext, Violation};
@@ -42,6 +44,89 @@ macro_rules! export_type_handler {
         #[cfg(target_arch = "wasm32")]
         $crate::type_handler::export_type_handler_bindings!($ty);
     };
+}
+
+/// Exports a [`runnable::Guest`] implementation as the component's `run` interface
+/// (world `pipewright:pipeline/runnable@0.1.0`).
+///
+/// Expands to nothing when not compiling for WebAssembly (see [`export_policy!`]).
+#[macro_export]
+macro_rules! export_runnable {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::runnable::export_runnable_bindings!($ty);
+    };
+}
+
+/// Bindings of the `runnable` world of `pipewright:pipeline@0.1.0`: a pipeline run on demand.
+///
+/// ```ignore
+/// use pipewright_sdk::runnable::{Guest, NamedValue, RunError, Value};
+/// struct Hello;
+/// impl Guest for Hello {
+///     fn run(inputs: Vec<NamedValue>) -> Result<Vec<NamedValue>, RunError> {
+///         let name = pipewright_sdk::runnable::string(&inputs, "text")?;
+///         Ok(vec![NamedValue::new("greeting", Value::String(format!("hello, {name}")))])
+///     }
+/// }
+/// pipewright_sdk::export_runnable!(Hello);
+/// ```
+pub mod runnable {
+    wit_bindgen::generate!({
+        world: "runnable",
+        path: "../wit/pipeline@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "export_runnable_bindings",
+        default_bindings_module: "pipewright_sdk::runnable",
+    });
+
+    pub use self::exports::pipewright::pipeline::run::Guest;
+    pub use self::pipewright::pipeline::types::{NamedValue, RunError, Value};
+
+    /// Where the pipeline's own files are (read-only).
+    pub const PIPELINE_DIR: &str = "/pipeline";
+    /// Where file inputs are.
+    pub const INPUTS_DIR: &str = "/inputs";
+    /// Where file outputs go.
+    pub const OUTPUTS_DIR: &str = "/outputs";
+
+    impl NamedValue {
+        pub fn new(name: &str, value: Value) -> Self {
+            NamedValue {
+                name: name.to_string(),
+                value,
+            }
+        }
+    }
+
+    impl RunError {
+        pub fn new(code: &str, message: impl Into<String>) -> Self {
+            RunError {
+                code: code.to_string(),
+                message: message.into(),
+            }
+        }
+    }
+
+    /// The input called `name`, or a `missing-input` error.
+    pub fn input<'a>(inputs: &'a [NamedValue], name: &str) -> Result<&'a Value, RunError> {
+        inputs
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| &i.value)
+            .ok_or_else(|| RunError::new("missing-input", format!("no input named `{name}`")))
+    }
+
+    /// The string input called `name`, or an error naming what was wrong.
+    pub fn string(inputs: &[NamedValue], name: &str) -> Result<String, RunError> {
+        match input(inputs, name)? {
+            Value::String(s) => Ok(s.clone()),
+            _ => Err(RunError::new(
+                "wrong-input-type",
+                format!("input `{name}` must be a string"),
+            )),
+        }
+    }
 }
 
 /// Bindings of the `validation-policy` world.

@@ -29,3 +29,11 @@ pub mod v0_1_0 {
         });
     }
 }
+
+/// `pipewright:pipeline@0.1.0` (frozen in `wit/pipeline@0.1.0/`): runnable pipelines.
+pub mod pipeline_v0_1_0 {
+    wasmtime::component::bindgen!({
+        world: "runnable",
+        path: "../wit/pipeline@0.1.0",
+    });
+}

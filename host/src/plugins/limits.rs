@@ -11,6 +11,7 @@
 //! WASI sleep (guests sleep between polls) ends by that deadline too (see [`super::clocks`]), so
 //! the epoch check right after it stops the guest.
 
+use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,6 +93,14 @@ impl ResourceLimiter for CallLimiter {
     }
 }
 
+/// A host directory a guest sees at `guest` (read-only unless `writable`).
+#[derive(Clone, Debug)]
+pub struct Preopen {
+    pub host: std::path::PathBuf,
+    pub guest: &'static str,
+    pub writable: bool,
+}
+
 /// The data of every plugin `Store`: WASI with nothing granted, the limiter, and who it is.
 pub struct PluginState {
     pub(super) plugin: Arc<PluginId>,
@@ -112,15 +121,35 @@ impl PluginState {
     /// No preopened directories, no environment, no sockets: std's WASI imports are satisfied
     /// but grant nothing. Stderr is captured to explain traps.
     pub fn new(plugin: Arc<PluginId>, limits: &Limits) -> Self {
+        Self::with_files(plugin, limits, &[]).expect("no directory to open")
+    }
+
+    /// The same, with `preopens` as the guest's only file system (a runnable pipeline's
+    /// `/pipeline`, `/inputs`, `/outputs`).
+    pub fn with_files(
+        plugin: Arc<PluginId>,
+        limits: &Limits,
+        preopens: &[Preopen],
+    ) -> anyhow::Result<Self> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
         let clock = CallClock {
             origin: Instant::now(),
         };
-        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
-            .stderr(stderr.clone())
-            .monotonic_clock(clock)
-            .build();
-        PluginState {
+        let mut builder = wasmtime_wasi::WasiCtxBuilder::new();
+        builder.stderr(stderr.clone()).monotonic_clock(clock);
+        for preopen in preopens {
+            let perms = if preopen.writable {
+                wasmtime_wasi::FsPerms::ReadWrite
+            } else {
+                wasmtime_wasi::FsPerms::ReadOnly
+            };
+            builder
+                .preopened_dir(&preopen.host, preopen.guest, perms)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("opening {} as {}", preopen.host.display(), preopen.guest))?;
+        }
+        let wasi = builder.build();
+        Ok(PluginState {
             plugin,
             limiter: CallLimiter {
                 memory_bytes: limits.memory_bytes,
@@ -132,7 +161,7 @@ impl PluginState {
             clock,
             wasi,
             table: ResourceTable::new(),
-        }
+        })
     }
 
     /// Starts a call: its grants and its deadline.

@@ -22,6 +22,7 @@ pub mod grants;
 mod imports;
 pub mod limits;
 mod pool;
+pub mod runnable;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -37,7 +38,7 @@ use wasmtime::{Config, Engine, Store};
 use bindings::v0_1_0::{policy as policy_world, type_handler as type_world};
 pub use cache::CacheStats;
 pub use grants::{Grants, HttpGrant, PluginGrants};
-pub use limits::Limits;
+pub use limits::{Limits, Preopen};
 use limits::{EpochTicker, PluginState};
 use pool::InstancePool;
 
@@ -163,6 +164,8 @@ pub struct PluginHost {
     policies: RwLock<BTreeMap<String, Arc<PolicyPlugin>>>,
     /// Keyed by the lowercased type id from `describe`.
     types: RwLock<BTreeMap<String, Arc<TypeHandlerPlugin>>>,
+    /// Runnable pipelines loaded so far, by digest (see [`runnable`]).
+    runnables: RwLock<std::collections::HashMap<String, Arc<runnable::RunnablePipeline>>>,
     _ticker: EpochTicker,
 }
 
@@ -195,6 +198,7 @@ impl PluginHost {
             grants: Arc::default(),
             policies: RwLock::default(),
             types: RwLock::default(),
+            runnables: RwLock::default(),
             _ticker: ticker,
         })
     }

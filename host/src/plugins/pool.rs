@@ -128,35 +128,48 @@ impl<P: Prepared> InstancePool<P> {
         error: wasmtime::Error,
         state: &PluginState,
     ) -> PluginError {
-        let plugin = (*self.plugin).clone();
-        if let Some(asked) = state.limiter.refused_growth {
-            return PluginError::MemoryLimit {
-                plugin,
-                export,
-                limit: self.limits.memory_bytes,
-                asked,
-            };
-        }
-        if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            return PluginError::Timeout {
-                plugin,
-                export,
-                timeout,
-            };
-        }
-        let trap = error
-            .downcast_ref::<Trap>()
-            .map(|t| t.to_string())
-            .unwrap_or_else(|| format!("{error:#}"));
-        let detail = match state.stderr_explanation() {
-            Some(line) => format!("{trap} ({line})"),
-            None => trap,
-        };
-        tracing::warn!(plugin = %self.plugin, export, error = %detail, "plugin call failed");
-        PluginError::Trap {
+        classify(&self.plugin, &self.limits, export, timeout, error, state)
+    }
+}
+
+/// Turns a failed call of `plugin`'s `export` into the error that says what happened: the
+/// memory cap, the deadline, or a trap (with the guest's last words on stderr).
+pub(super) fn classify(
+    plugin: &PluginId,
+    limits: &Limits,
+    export: &'static str,
+    timeout: Duration,
+    error: wasmtime::Error,
+    state: &PluginState,
+) -> PluginError {
+    let plugin = plugin.clone();
+    if let Some(asked) = state.limiter.refused_growth {
+        return PluginError::MemoryLimit {
             plugin,
             export,
-            detail,
-        }
+            limit: limits.memory_bytes,
+            asked,
+        };
+    }
+    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return PluginError::Timeout {
+            plugin,
+            export,
+            timeout,
+        };
+    }
+    let trap = error
+        .downcast_ref::<Trap>()
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| format!("{error:#}"));
+    let detail = match state.stderr_explanation() {
+        Some(line) => format!("{trap} ({line})"),
+        None => trap,
+    };
+    tracing::warn!(%plugin, export, error = %detail, "plugin call failed");
+    PluginError::Trap {
+        plugin,
+        export,
+        detail,
     }
 }

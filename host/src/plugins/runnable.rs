@@ -1,0 +1,110 @@
+//! Runnable pipelines (`pipewright:pipeline@0.1.0`, world `runnable`) on the plugin host's
+//! engine: compiled through the same cache, run under the same memory cap and epoch deadline,
+//! attributed the same way when they fail. What differs is the file system: each run gets the
+//! preopened directories it is given (`/pipeline` read-only, `/inputs`, `/outputs`) and nothing
+//! else; no network.
+//!
+//! A run is one fresh instance (no state carries from one run to the next); the linked
+//! `InstancePre` is kept per digest, so an instantiation costs no compile and no link.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::Store;
+
+use super::bindings::pipeline_v0_1_0 as world;
+use super::limits::{Limits, PluginState, Preopen};
+use super::{pool, PluginError, PluginHost, PluginId};
+
+pub use world::pipewright::pipeline::types::{NamedValue, RunError, Value};
+
+/// What the world is called, for errors.
+pub const WORLD: &str = "pipewright:pipeline/runnable@0.1.0";
+
+/// A compiled and linked runnable pipeline.
+pub struct RunnablePipeline {
+    pub id: PluginId,
+    /// Hex sha256 of the component.
+    pub digest: String,
+    pre: world::RunnablePre<PluginState>,
+    limits: Limits,
+}
+
+impl PluginHost {
+    /// Compiles (or takes from the cache) and links a runnable pipeline. Loaded ones are kept
+    /// by digest, so the next run of the same bytes starts at instantiation.
+    pub fn load_runnable(
+        &self,
+        id: PluginId,
+        bytes: &[u8],
+    ) -> Result<Arc<RunnablePipeline>, PluginError> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        if let Some(loaded) = self.runnables.read().unwrap().get(&digest) {
+            return Ok(loaded.clone());
+        }
+        let load_error = |detail: String| PluginError::Load {
+            plugin: id.clone(),
+            detail,
+        };
+        let component = self
+            .cache
+            .component(&self.engine, &digest, bytes)
+            .map_err(|e| load_error(format!("{e:#}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| load_error(format!("it imports what the host does not grant: {e:#}")))?;
+        let pre = world::RunnablePre::new(pre)
+            .map_err(|e| load_error(format!("it does not implement {WORLD}: {e:#}")))?;
+        let loaded = Arc::new(RunnablePipeline {
+            id,
+            digest: digest.clone(),
+            pre,
+            limits: self.limits.clone(),
+        });
+        self.runnables
+            .write()
+            .unwrap()
+            .insert(digest, loaded.clone());
+        Ok(loaded)
+    }
+}
+
+impl RunnablePipeline {
+    /// Runs once with `inputs`, seeing only `preopens`, stopped after `timeout`. Blocking.
+    /// Ok(Err) is the pipeline's own failure; Err is a trap, the deadline or the memory cap.
+    pub fn run(
+        &self,
+        preopens: &[Preopen],
+        inputs: &[NamedValue],
+        timeout: Duration,
+    ) -> Result<Result<Vec<NamedValue>, RunError>, PluginError> {
+        let state = PluginState::with_files(Arc::new(self.id.clone()), &self.limits, preopens)
+            .map_err(|e| PluginError::Instantiate {
+                plugin: self.id.clone(),
+                detail: format!("{e:#}"),
+            })?;
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(Limits::ticks(timeout));
+        store
+            .data_mut()
+            .begin_call(Arc::default(), timeout);
+        let instance = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| PluginError::Instantiate {
+                plugin: self.id.clone(),
+                detail: format!("{e:#}"),
+            })?;
+        let outcome = instance
+            .pipewright_pipeline_run()
+            .call_run(&mut store, inputs);
+        metrics::counter!("pipewright_runs_total", "outcome" => match &outcome { Ok(Ok(_)) => "ok", Ok(Err(_)) => "pipeline-error", Err(_) => "trap" }).increment(1);
+        outcome.map_err(|error| {
+            pool::classify(&self.id, &self.limits, "run", timeout, error, store.data())
+        })
+    }
+}
