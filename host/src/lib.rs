@@ -13,6 +13,7 @@ pub mod blobs;
 pub mod cli;
 pub mod plugins;
 pub mod registry;
+pub mod runs;
 pub mod server;
 pub mod store;
 pub mod workcopies;

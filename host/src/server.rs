@@ -14,6 +14,7 @@ use crate::cli::{ServeArgs, StorageArgs, JUPYTERHUB_TOKEN_ENV, ZEPPELIN_AUTHORIZ
 use crate::plugins::{Grants, Limits, PluginHost};
 use crate::registry::registration::RegistrationConfig;
 use crate::registry::Registry;
+use crate::runs::RunEngine;
 use crate::store::Store;
 use crate::workcopies::WorkingCopies;
 
@@ -113,6 +114,7 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
     let store = Store::connect(&config.database_url).await?;
     let blobs = BlobStore::open(&config.data_dir.join("blobs"))?;
     let workcopies = WorkingCopies::open(&config.data_dir.join("pipelines"))?;
+    let runs = RunEngine::open(&config.data_dir.join("runs"))?;
     let (cache_dir, limits) = (config.cache_dir.clone(), config.limits.clone());
     let grants = config.grants.clone();
     let plugins = tokio::task::spawn_blocking(move || -> anyhow::Result<PluginHost> {
@@ -123,8 +125,10 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
     })
     .await
     .context("plugin loading task")??;
-    Ok(Registry::new(store, blobs, Arc::new(plugins), workcopies)
-        .with_registration(config.registration.clone()))
+    Ok(
+        Registry::new(store, blobs, Arc::new(plugins), workcopies, runs)
+            .with_registration(config.registration.clone()),
+    )
 }
 
 /// Serves on `listener`, with the registration workers running, until `shutdown` resolves.

@@ -682,3 +682,201 @@ async fn replicas_never_run_one_registration_twice(backend: Backend) {
     }
     drop(second);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Workflows: tasks pinned at submission, run in order through the run engine.
+
+const WORKFLOWS: &str = "/workflows/v1/workflows";
+
+/// The `hello` example pipeline (input `text`, output `greeting`), built by host/build.rs.
+fn hello_component() -> Vec<u8> {
+    let dir = pipewright::plugins::builtin::GUEST_ARTIFACT_DIR;
+    std::fs::read(format!("{dir}/example_hello.wasm")).expect("the hello example is built")
+}
+
+/// Registers `hello:version` as a WASM task by upload and waits until it is ready.
+async fn register_hello(server: &TestServer, token: &str, version: &str) {
+    let mut task = docker_task("hello", version);
+    task["inputPortDescriptors"] = json!([{"name": "text", "type": "string"}]);
+    task["outputPortDescriptors"] = json!([{"name": "greeting", "type": "string"}]);
+    task["containerDescriptors"] =
+        json!([{"type": "WASM", "properties": {"upload": b64(&hello_component())}}]);
+    let (status, body) = post(server, token, &task).await;
+    assert_eq!(status, 202, "{body}");
+    wait_for_state(server, token, "hello", version, "ready").await;
+}
+
+/// Polls a workflow until it is complete.
+async fn finished_workflow(server: &TestServer, token: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = server.get(&format!("{WORKFLOWS}/{id}"), token).await;
+        assert_eq!(status, 200, "{body}");
+        if body["state"]["state"] == "complete" {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "workflow never finished: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+on_both_stores!(
+    row_workflow_with_a_registering_task,
+    workflow_pins_versions_and_feeds_outputs_to_inputs,
+    workflow_with_a_docker_task_fails_clearly,
+    workflow_wiring_is_checked,
+);
+
+async fn row_workflow_with_a_registering_task(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    let source = HeldSource::start(component_bytes());
+    post(
+        &server,
+        &alice,
+        &wasm_task("test-success", "0.0.1", &source.url()),
+    )
+    .await;
+    let workflow =
+        json!({"name": "wf", "tasks": [{"name": "a", "taskType": "test-success:0.0.1"}]});
+    let answer = server.post(WORKFLOWS, &alice, workflow).await;
+    assert_error(
+        &answer,
+        403,
+        "test-success has been submitted for registration",
+    );
+    let workflow = json!({"name": "wf", "tasks": [{"name": "a", "taskType": "test-success"}]});
+    let answer = server.post(WORKFLOWS, &alice, workflow).await;
+    assert_error(
+        &answer,
+        403,
+        "test-success has been submitted for registration",
+    );
+}
+
+async fn workflow_pins_versions_and_feeds_outputs_to_inputs(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    register_hello(&server, &alice, "1.0.0").await;
+    register_hello(&server, &alice, "1.1.0").await;
+    let workflow = json!({
+        "name": "greetings",
+        "tasks": [
+            {"name": "again", "taskType": "hello", "version": "1.0.0",
+             "inputs": [{"name": "text", "source": "first:greeting"}]},
+            {"name": "first", "taskType": "hello",
+             "inputs": [{"name": "text", "value": "world"}]},
+            {"name": "pinned", "taskType": "hello:1.0.0",
+             "inputs": [{"name": "text", "value": "pinned"}]}
+        ]
+    });
+    let (status, submitted) = server.post(WORKFLOWS, &alice, workflow).await;
+    assert_eq!(status, 201, "{submitted}");
+    let id = submitted["id"].as_str().unwrap();
+    let done = finished_workflow(&server, &alice, id).await;
+    assert_eq!(
+        done["state"],
+        json!({"state": "complete", "event": "succeeded"}),
+        "{done}"
+    );
+    let tasks: Vec<(&str, &str, &Value)> = done["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap(),
+                t["taskType"].as_str().unwrap(),
+                &t["outputs"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            (
+                "first",
+                "hello:1.1.0",
+                &json!([{"name": "greeting", "value": "Hello, world!"}])
+            ),
+            (
+                "again",
+                "hello:1.0.0",
+                &json!([{"name": "greeting", "value": "Hello, Hello, world!!"}])
+            ),
+            (
+                "pinned",
+                "hello:1.0.0",
+                &json!([{"name": "greeting", "value": "Hello, pinned!"}])
+            ),
+        ],
+        "sources run first; an unpinned task takes the latest ready version"
+    );
+    // Pinned at submission: a newer version registered later does not change the record.
+    register_hello(&server, &alice, "2.0.0").await;
+    let (_, again) = server.get(&format!("{WORKFLOWS}/{id}"), &alice).await;
+    assert_eq!(again["tasks"][0]["taskType"], "hello:1.1.0");
+    // Another account sees nothing of it.
+    let bob = server.token("bob").await;
+    assert_error(
+        &server.get(&format!("{WORKFLOWS}/{id}"), &bob).await,
+        403,
+        "Forbidden",
+    );
+}
+
+async fn workflow_with_a_docker_task_fails_clearly(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    register_hello(&server, &alice, "1.0.0").await;
+    post(&server, &alice, &docker_task("test-success", "0.0.1")).await;
+    wait_for_state(&server, &alice, "test-success", "0.0.1", "ready").await;
+    let workflow = json!({"tasks": [
+        {"name": "docker", "taskType": "test-success", "inputs": [{"name": "inputstring", "value": "x"}]},
+        {"name": "after", "taskType": "hello", "inputs": [{"name": "text", "source": "docker:dependency_output"}]}
+    ]});
+    let (status, submitted) = server.post(WORKFLOWS, &alice, workflow).await;
+    assert_eq!(status, 201, "{submitted}");
+    let done = finished_workflow(&server, &alice, submitted["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"]["event"], "failed", "{done}");
+    let note = done["tasks"][0]["note"].as_str().unwrap();
+    assert!(note.contains("cannot run container images"), "{note}");
+    assert_eq!(done["tasks"][1]["state"]["event"], "cancelled");
+}
+
+async fn workflow_wiring_is_checked(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    register_hello(&server, &alice, "1.0.0").await;
+    let cases = [
+        (
+            json!({"tasks": [{"name": "a", "taskType": "hello", "inputs": [{"name": "text", "source": "nobody:greeting"}]}]}),
+            "unknown task",
+        ),
+        (
+            json!({"tasks": [
+            {"name": "a", "taskType": "hello", "inputs": [{"name": "text", "source": "b:greeting"}]},
+            {"name": "b", "taskType": "hello", "inputs": [{"name": "text", "source": "a:greeting"}]}]}),
+            "cycle",
+        ),
+        (
+            json!({"tasks": [
+            {"name": "a", "taskType": "hello", "inputs": [{"name": "text", "value": "x"}]},
+            {"name": "b", "taskType": "hello", "inputs": [{"name": "text", "source": "a:nothing"}]}]}),
+            "no output port",
+        ),
+    ];
+    for (workflow, expected) in cases {
+        let (status, body) = server.post(WORKFLOWS, &alice, workflow).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body["Error"].as_str().unwrap().contains(expected), "{body}");
+    }
+    let (status, _) = server
+        .post(
+            WORKFLOWS,
+            &alice,
+            json!({"tasks": [{"name": "a", "taskType": "missing"}]}),
+        )
+        .await;
+    assert_eq!(status, 404);
+}

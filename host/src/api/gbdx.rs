@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 
 use super::AppState;
 use crate::registry::registration::{ContentSource, SourceLocation};
+use crate::registry::workflows::{PortInput, TaskSpec, WorkflowInfo, WorkflowSpec};
 use crate::registry::{Caller, NewVersion, RegistryError, Surface, VersionInfo, VersionState};
 
 /// The namespace every task lives in.
@@ -39,6 +40,8 @@ pub fn router() -> Router<AppState> {
             "/workflows/v1/tasks/{task}",
             get(get_task).put(replace).delete(delete),
         )
+        .route("/workflows/v1/workflows", post(submit_workflow))
+        .route("/workflows/v1/workflows/{id}", get(get_workflow))
 }
 
 /// Every refusal of this surface.
@@ -413,6 +416,114 @@ async fn delete(
         .await
         .map_err(|e| Violation::from_core(e, true))?;
     Ok(Json(json!({ "deleted": format!("{name}:{version}") })))
+}
+
+/// `POST /workflows`: tasks named by `taskType` (`name` or `name:version`, or `name` with a
+/// `version` attribute), inputs given a `value` or wired from a `source` (`task:port`).
+async fn submit_workflow(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer<(StatusCode, Json<Value>)> {
+    let caller = caller(&state, &headers).await?;
+    let workflow = definition(&bytes)?;
+    let bad = |message: String| Violation::Other(StatusCode::BAD_REQUEST, message);
+    let listed = workflow
+        .get("tasks")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("A workflow needs a `tasks` list".into()))?;
+    let mut tasks = Vec::with_capacity(listed.len());
+    for task in listed {
+        let field = |key: &str| task.get(key).and_then(Value::as_str).map(str::to_string);
+        let task_type =
+            field("taskType").ok_or_else(|| bad("Every task needs a `taskType`".into()))?;
+        let (registered, pinned) = match task_type.split_once(':') {
+            Some((name, version)) => (name.to_string(), Some(version.to_string())),
+            None => (task_type.clone(), field("version")),
+        };
+        let inputs: Vec<PortInput> = match task.get("inputs") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(inputs) => serde_json::from_value(inputs.clone()).map_err(|_| {
+                bad(format!(
+                    "The inputs of task `{task_type}` must be a list of {{name, value}} or {{name, source}}"
+                ))
+            })?,
+        };
+        tasks.push(TaskSpec {
+            name: field("name").unwrap_or_else(|| registered.clone()),
+            task: registered,
+            version: pinned,
+            inputs,
+        });
+    }
+    let spec = WorkflowSpec {
+        name: workflow
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        tasks,
+    };
+    let submitted = state
+        .registry
+        .submit_workflow(&caller, NAMESPACE, spec)
+        .await
+        .map_err(|e| Violation::from_core(e, false))?;
+    Ok((StatusCode::CREATED, Json(workflow_body(&submitted))))
+}
+
+/// `GET /workflows/{id}`: the workflow's state and each task's state and outputs.
+async fn get_workflow(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Answer<Json<Value>> {
+    let caller = caller(&state, &headers).await?;
+    let Path(id) = path.map_err(|r| Violation::Other(StatusCode::BAD_REQUEST, r.body_text()))?;
+    let workflow = state
+        .registry
+        .workflow(&caller, &id)
+        .await
+        .map_err(|e| Violation::from_core(e, false))?;
+    Ok(Json(workflow_body(&workflow)))
+}
+
+/// GBDX's `{state, event}` pair for a workflow or task state.
+fn gbdx_state(state: &str) -> Value {
+    let (state, event) = match state {
+        "pending" => ("pending", "submitted"),
+        "running" => ("running", "started"),
+        "succeeded" => ("complete", "succeeded"),
+        "skipped" => ("complete", "cancelled"),
+        _ => ("complete", "failed"),
+    };
+    json!({ "state": state, "event": event })
+}
+
+fn workflow_body(workflow: &WorkflowInfo) -> Value {
+    let tasks: Vec<Value> = workflow
+        .tasks
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "taskType": format!("{}:{}", t.task, t.version),
+                "state": gbdx_state(&t.state),
+                "inputs": t.inputs,
+                "outputs": t.outputs,
+                "note": t.error,
+            })
+        })
+        .collect();
+    json!({
+        "id": workflow.id,
+        "name": workflow.name,
+        "owner": workflow.submitted_by,
+        "submitted_time": workflow.created_at_ms,
+        "completed_time": workflow.finished_at_ms,
+        "state": gbdx_state(&workflow.state),
+        "error": workflow.error,
+        "tasks": tasks,
+    })
 }
 
 /// A task as stored, with where its registration is.

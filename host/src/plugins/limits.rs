@@ -146,7 +146,9 @@ impl PluginState {
             builder
                 .preopened_dir(&preopen.host, preopen.guest, perms)
                 .map_err(anyhow::Error::from)
-                .with_context(|| format!("opening {} as {}", preopen.host.display(), preopen.guest))?;
+                .with_context(|| {
+                    format!("opening {} as {}", preopen.host.display(), preopen.guest)
+                })?;
         }
         let wasi = builder.build();
         Ok(PluginState {

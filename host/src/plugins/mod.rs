@@ -38,8 +38,8 @@ use wasmtime::{Config, Engine, Store};
 use bindings::v0_1_0::{policy as policy_world, type_handler as type_world};
 pub use cache::CacheStats;
 pub use grants::{Grants, HttpGrant, PluginGrants};
-pub use limits::{Limits, Preopen};
 use limits::{EpochTicker, PluginState};
+pub use limits::{Limits, Preopen};
 use pool::InstancePool;
 
 pub use policy_world::exports::pipewright::plugin::policy::{PolicyContext, Violation};

@@ -89,9 +89,7 @@ impl RunnablePipeline {
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(Limits::ticks(timeout));
-        store
-            .data_mut()
-            .begin_call(Arc::default(), timeout);
+        store.data_mut().begin_call(Arc::default(), timeout);
         let instance = self
             .pre
             .instantiate(&mut store)

@@ -19,6 +19,7 @@ pub mod registration;
 pub mod resolve;
 pub mod versions;
 pub mod workbench;
+pub mod workflows;
 
 use std::sync::Arc;
 
@@ -225,6 +226,9 @@ pub struct Registry {
     /// Wakes this server's registration workers when a job is submitted here.
     registration_wakeup: Arc<tokio::sync::Notify>,
     listings: Arc<resolve::ListingCache>,
+    runs: crate::runs::RunEngine,
+    /// The deadline of one run of a workflow task.
+    run_timeout: std::time::Duration,
 }
 
 impl Registry {
@@ -233,6 +237,7 @@ impl Registry {
         blobs: BlobStore,
         plugins: Arc<PluginHost>,
         workcopies: WorkingCopies,
+        runs: crate::runs::RunEngine,
     ) -> Self {
         Registry {
             store,
@@ -243,6 +248,8 @@ impl Registry {
             registration: Arc::default(),
             registration_wakeup: Arc::default(),
             listings: Arc::default(),
+            runs,
+            run_timeout: workflows::DEFAULT_RUN_TIMEOUT,
         }
     }
 

@@ -111,6 +111,7 @@ impl Registry {
         let owner = format!("worker-{}", uuid::Uuid::new_v4().simple());
         let config = self.registration.clone();
         let slots = Arc::new(tokio::sync::Semaphore::new(config.workers.max(1)));
+        let mut last_sweep: Option<std::time::Instant> = None;
         tracing::info!(%owner, "registration worker started");
         loop {
             let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -126,6 +127,14 @@ impl Registry {
                 }
                 Ok(None) => {
                     drop(slot);
+                    // Idle: also the moment to fail workflows whose server stopped (at most once
+                    // a lease, since a lapsed lease is what it looks for).
+                    if last_sweep.is_none_or(|at| at.elapsed() >= config.lease) {
+                        last_sweep = Some(std::time::Instant::now());
+                        if let Err(error) = self.fail_abandoned_workflows().await {
+                            tracing::warn!(error = %error, "could not sweep abandoned workflows");
+                        }
+                    }
                     tokio::select! {
                         _ = self.registration_wakeup.notified() => {}
                         _ = tokio::time::sleep(config.poll_interval) => {}

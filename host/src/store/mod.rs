@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod pipelines;
 pub mod registrations;
 pub mod workbench;
+pub mod workflows;
 
 use std::str::FromStr;
 use std::time::Duration;

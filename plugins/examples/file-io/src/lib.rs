@@ -2,7 +2,9 @@
 //! the bundled `/pipeline/header.txt` is put before it, and the upper-cased result is written
 //! to `/outputs/result.txt` and returned as output `result` (file), with its `lines` (integer).
 
-use pipewright_sdk::runnable::{input, Guest, NamedValue, RunError, Value, OUTPUTS_DIR, PIPELINE_DIR};
+use pipewright_sdk::runnable::{
+    input, Guest, NamedValue, RunError, Value, OUTPUTS_DIR, PIPELINE_DIR,
+};
 
 // Constructed only by the export glue, which exists on wasm32 alone.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -11,7 +13,10 @@ struct FileIo;
 impl Guest for FileIo {
     fn run(inputs: Vec<NamedValue>) -> Result<Vec<NamedValue>, RunError> {
         let Value::File(path) = input(&inputs, "document")? else {
-            return Err(RunError::new("wrong-input-type", "input `document` must be a file"));
+            return Err(RunError::new(
+                "wrong-input-type",
+                "input `document` must be a file",
+            ));
         };
         let io = |what: &str, e: std::io::Error| RunError::new("io", format!("{what}: {e}"));
         let document = std::fs::read_to_string(path).map_err(|e| io(path, e))?;

@@ -1,0 +1,235 @@
+//! The run engine: executes a registered version whose content is a runnable pipeline
+//! component, given its inputs, and hands back its outputs.
+//!
+//! Each run sees three directories and nothing else: the version's own files at `/pipeline`
+//! (read-only; materialized once per content digest under `<data-dir>/runs/pipelines`), its
+//! file inputs at `/inputs`, and an empty `/outputs` whose files the pipeline may return. The
+//! component runs on the plugin host ([`crate::plugins::runnable`]) under its memory cap and a
+//! wall-clock deadline; file outputs go to the blob store.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::blobs::BlobStore;
+use crate::plugins::runnable::{NamedValue, RunError, Value};
+use crate::plugins::{PluginError, PluginHost, PluginId, Preopen};
+use crate::registry::VersionInfo;
+
+/// An input: a value, or a file's bytes (placed under `/inputs`).
+#[derive(Clone, Debug)]
+pub enum InputValue {
+    Value(Value),
+    File { file_name: String, bytes: Vec<u8> },
+}
+
+/// An output: a value, or a file the pipeline wrote, now in the blob store.
+#[derive(Clone, Debug)]
+pub enum OutputValue {
+    Value(Value),
+    File {
+        name: String,
+        digest: String,
+        size: u64,
+    },
+}
+
+/// Why a run gave no outputs.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFailure {
+    /// The pipeline reported a failure of its own.
+    #[error("the pipeline failed ({}): {}", .0.code, .0.message)]
+    Pipeline(RunError),
+    /// It trapped, ran out of time or memory, or would not load.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// The inputs or outputs could not be handled.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Where runs keep their files.
+#[derive(Clone, Debug)]
+pub struct RunEngine {
+    root: PathBuf,
+}
+
+impl RunEngine {
+    pub fn open(root: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(root.join("pipelines"))?;
+        std::fs::create_dir_all(root.join("scratch"))?;
+        Ok(RunEngine {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// Runs `version`, whose component is its file `component_path`, with `inputs`.
+    pub async fn run(
+        &self,
+        plugins: &std::sync::Arc<PluginHost>,
+        blobs: &BlobStore,
+        version: &VersionInfo,
+        component_path: &str,
+        inputs: Vec<(String, InputValue)>,
+        timeout: Duration,
+    ) -> Result<Vec<(String, OutputValue)>, RunFailure> {
+        let component = version
+            .files
+            .iter()
+            .find(|f| f.path == component_path)
+            .ok_or_else(|| {
+                RunFailure::Invalid(format!(
+                    "{}:{} has no component `{component_path}` to run",
+                    version.name, version.version
+                ))
+            })?;
+        let bytes = blobs.get(&component.digest).await?;
+        let pipeline_dir = self.materialize(blobs, version).await?;
+        let scratch = tempfile::Builder::new()
+            .prefix("run-")
+            .tempdir_in(self.root.join("scratch"))
+            .context("making a run's scratch folder")?;
+        let (inputs_dir, outputs_dir) = (
+            scratch.path().join("inputs"),
+            scratch.path().join("outputs"),
+        );
+        std::fs::create_dir_all(&inputs_dir).context("making /inputs")?;
+        std::fs::create_dir_all(&outputs_dir).context("making /outputs")?;
+        let mut values = Vec::with_capacity(inputs.len());
+        for (name, input) in inputs {
+            let value = match input {
+                InputValue::Value(value) => value,
+                InputValue::File { file_name, bytes } => {
+                    let file_name = safe_file_name(&file_name)?;
+                    tokio::fs::write(inputs_dir.join(&file_name), bytes)
+                        .await
+                        .context("writing a file input")?;
+                    Value::File(format!("/inputs/{file_name}"))
+                }
+            };
+            values.push(NamedValue { name, value });
+        }
+        let id = PluginId {
+            name: version.name.clone(),
+            version: version.version.clone(),
+        };
+        let preopens = vec![
+            Preopen {
+                host: pipeline_dir,
+                guest: "/pipeline",
+                writable: false,
+            },
+            Preopen {
+                host: inputs_dir,
+                guest: "/inputs",
+                writable: false,
+            },
+            Preopen {
+                host: outputs_dir.clone(),
+                guest: "/outputs",
+                writable: true,
+            },
+        ];
+        let plugins = plugins.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let pipeline = plugins.load_runnable(id, &bytes)?;
+            pipeline.run(&preopens, &values, timeout)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("run task failed: {e}"))??;
+        let outputs = outcome.map_err(RunFailure::Pipeline)?;
+        let mut collected = Vec::with_capacity(outputs.len());
+        for output in outputs {
+            let value = match output.value {
+                Value::File(path) => {
+                    let relative = path.strip_prefix("/outputs/").ok_or_else(|| {
+                        RunFailure::Invalid(format!(
+                            "output `{}` names {path}, which is not under /outputs",
+                            output.name
+                        ))
+                    })?;
+                    let file_name = safe_file_name(relative)?;
+                    let bytes = tokio::fs::read(outputs_dir.join(&file_name))
+                        .await
+                        .map_err(|e| {
+                            RunFailure::Invalid(format!("output `{}` ({path}): {e}", output.name))
+                        })?;
+                    OutputValue::File {
+                        name: file_name,
+                        size: bytes.len() as u64,
+                        digest: blobs.put(&bytes).await?,
+                    }
+                }
+                other => OutputValue::Value(other),
+            };
+            collected.push((output.name, value));
+        }
+        Ok(collected)
+    }
+
+    /// The version's files on disk, written once per content digest.
+    async fn materialize(
+        &self,
+        blobs: &BlobStore,
+        version: &VersionInfo,
+    ) -> anyhow::Result<PathBuf> {
+        let digest = version
+            .content_digest
+            .as_deref()
+            .unwrap_or("none")
+            .trim_start_matches("sha256:")
+            .to_string();
+        let target = self.root.join("pipelines").join(&digest);
+        if target.is_dir() {
+            return Ok(target);
+        }
+        let staging = tempfile::Builder::new()
+            .prefix(".new-")
+            .tempdir_in(self.root.join("pipelines"))?;
+        for file in &version.files {
+            let path = staging.path().join(&file.path);
+            if let Some(parent) = path.parent() {
+                tokio::fs::create_dir_all(parent).await?;
+            }
+            tokio::fs::write(&path, blobs.get(&file.digest).await?).await?;
+        }
+        match std::fs::rename(staging.keep(), &target) {
+            Ok(()) => Ok(target),
+            // Another run materialized the same content meanwhile.
+            Err(_) if target.is_dir() => Ok(target),
+            Err(e) => Err(e).context("placing a pipeline's files"),
+        }
+    }
+}
+
+/// A single path segment, safe to join under a run's folder.
+fn safe_file_name(name: &str) -> Result<String, RunFailure> {
+    let ok = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control);
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(RunFailure::Invalid(format!(
+            "`{name}` is not a plain file name"
+        )))
+    }
+}
+
+/// A value as text, for surfaces whose ports carry strings (GBDX workflows).
+pub fn value_as_text(value: &OutputValue) -> String {
+    match value {
+        OutputValue::Value(Value::String(s)) => s.clone(),
+        OutputValue::Value(Value::Integer(i)) => i.to_string(),
+        OutputValue::Value(Value::Float(f)) => f.to_string(),
+        OutputValue::Value(Value::Boolean(b)) => b.to_string(),
+        OutputValue::Value(Value::Dictionary(json) | Value::Array(json)) => json.clone(),
+        OutputValue::Value(Value::File(path)) => path.clone(),
+        OutputValue::File { digest, .. } => digest.clone(),
+    }
+}
