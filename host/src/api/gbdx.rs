@@ -24,7 +24,9 @@ use serde_json::{json, Value};
 use super::AppState;
 use crate::registry::registration::{ContentSource, SourceLocation};
 use crate::registry::workflows::{PortInput, TaskSpec, WorkflowInfo, WorkflowSpec};
-use crate::registry::{Caller, NewVersion, RegistryError, Surface, VersionInfo, VersionState};
+use crate::registry::{
+    Caller, Definition, NewVersion, RegistryError, Surface, VersionInfo, VersionState,
+};
 
 /// The namespace every task lives in.
 pub const NAMESPACE: &str = "gbdx";
@@ -290,10 +292,10 @@ async fn register(
         _ => return Err(Violation::Missing("name")),
     };
     let version = quoted_version(&task)?;
-    if !task
+    if task
         .get("taskOwnerEmail")
         .and_then(Value::as_str)
-        .is_some_and(|email| !email.trim().is_empty())
+        .is_none_or(|email| email.trim().is_empty())
     {
         return Err(Violation::OwnerEmailMissing);
     }
@@ -383,17 +385,14 @@ async fn replace(
         .and_then(Value::as_str)
         .map(str::to_string);
     let definition = Value::Object(task);
+    let replacement = Definition {
+        files: vec![(DEFINITION_FILE.into(), definition.to_string().into_bytes())],
+        definition,
+        description,
+    };
     let updated = state
         .registry
-        .replace_definition(
-            &caller,
-            NAMESPACE,
-            &name,
-            &version,
-            definition.clone(),
-            description,
-            vec![(DEFINITION_FILE.into(), definition.to_string().into_bytes())],
-        )
+        .replace_definition(&caller, NAMESPACE, &name, &version, replacement)
         .await
         .map_err(|e| Violation::from_core(e, false))?;
     Ok(Json(task_body(&updated)))

@@ -192,6 +192,14 @@ pub struct NewVersion {
     pub create_as_type: Option<String>,
 }
 
+/// A new definition for an existing version: the definition, its description, and the
+/// files it replaces.
+pub struct Definition {
+    pub definition: serde_json::Value,
+    pub description: Option<String>,
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
 /// Which API surface is asking; passed to policies as context, and a policy scope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Surface {
@@ -694,10 +702,13 @@ impl Registry {
         namespace: &str,
         name: &str,
         version: &str,
-        definition: serde_json::Value,
-        description: Option<String>,
-        files: Vec<(String, Vec<u8>)>,
+        replacement: Definition,
     ) -> Result<VersionInfo, RegistryError> {
+        let Definition {
+            definition,
+            description,
+            files,
+        } = replacement;
         check_files(&files)?;
         let mut conn = self.store.pool().acquire().await?;
         let pipeline = self.find_pipeline(&mut conn, namespace, name).await?;

@@ -58,10 +58,7 @@ impl Registry {
     /// Every ready version in `namespace` as (name, version), ordered by name, then
     /// [`versions::listing_order`]. Served from memory while the namespace's change counter
     /// (one indexed read) has not moved, so a large registry lists in milliseconds.
-    pub async fn ready_versions_in(
-        &self,
-        namespace: &str,
-    ) -> Result<Arc<Vec<(String, String)>>, RegistryError> {
+    pub async fn ready_versions_in(&self, namespace: &str) -> Result<Listing, RegistryError> {
         let key = names::key(namespace);
         let mut conn = self.store.pool().acquire().await?;
         let revision = rows::namespace_revision(&mut conn, &key).await?;
@@ -76,14 +73,17 @@ impl Registry {
     }
 }
 
+/// A namespace's ready versions as (name, version), in listing order.
+pub type Listing = Arc<Vec<(String, String)>>;
+
 /// Listings by namespace key, each with the change counter it was read at.
 #[derive(Default)]
 pub struct ListingCache {
-    entries: Mutex<HashMap<String, (i64, Arc<Vec<(String, String)>>)>>,
+    entries: Mutex<HashMap<String, (i64, Listing)>>,
 }
 
 impl ListingCache {
-    fn get(&self, key: &str, revision: i64) -> Option<Arc<Vec<(String, String)>>> {
+    fn get(&self, key: &str, revision: i64) -> Option<Listing> {
         let entries = self.entries.lock().unwrap();
         entries
             .get(key)
@@ -91,7 +91,7 @@ impl ListingCache {
             .map(|(_, listing)| listing.clone())
     }
 
-    fn put(&self, key: String, revision: i64, listing: Arc<Vec<(String, String)>>) {
+    fn put(&self, key: String, revision: i64, listing: Listing) {
         let mut entries = self.entries.lock().unwrap();
         // Keep the newest: a slow reader must not put back an older listing.
         if entries
