@@ -167,10 +167,10 @@ pub fn check_definition(definition: &Value) -> Vec<Diagnostic> {
         let properties = container.get("properties");
         match container.get("type").and_then(Value::as_str) {
             Some("DOCKER") => {
-                if !properties
+                let image = properties
                     .and_then(|p| p.get("image"))
-                    .is_some_and(|i| i.as_str().is_some_and(|s| !s.is_empty()))
-                {
+                    .and_then(Value::as_str);
+                if image.is_none_or(str::is_empty) {
                     findings.push(invalid(
                         Some("containerDescriptors"),
                         "a DOCKER container needs properties.image",
