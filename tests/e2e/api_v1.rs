@@ -499,6 +499,7 @@ async fn types_scaffold_and_plugins_are_listed(backend: Backend) {
             "policy-acumos",
             "policy-lowercase",
             "policy-semver",
+            "task",
             "zeppelin"
         ]
     );

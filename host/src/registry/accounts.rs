@@ -35,7 +35,7 @@ pub async fn create_token(
         names::check("account", account).map_err(RegistryError::invalid)?;
     }
     let now = store::now_millis();
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin().await?;
     let user_row = ensure_user(&mut tx, user, now).await?;
     let account_id = match account {
         None => user_row.personal_account_id.clone(),
@@ -106,12 +106,12 @@ impl Registry {
     /// acting for their personal account.
     pub async fn caller_for_user(&self, user: &str) -> Result<Caller, RegistryError> {
         names::check("user", user).map_err(RegistryError::invalid)?;
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let row = match ensure_user(&mut tx, user, store::now_millis()).await {
             Err(RegistryError::Internal(_)) => {
                 // A concurrent first sight of the same user won the insert: read theirs.
                 drop(tx);
-                tx = self.store.pool().begin().await?;
+                tx = self.store.begin().await?;
                 ensure_user(&mut tx, user, store::now_millis()).await?
             }
             other => other?,

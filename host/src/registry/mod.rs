@@ -285,7 +285,7 @@ impl Registry {
         new: NewPipeline,
     ) -> Result<PipelineInfo, RegistryError> {
         let namespace = new.namespace.unwrap_or_else(|| caller.account.clone());
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let planned = self
             .plan_pipeline(
                 &mut tx,
@@ -542,7 +542,7 @@ impl Registry {
                 .as_ref()
                 .map(|s| serde_json::to_string(s).expect("a source serializes"));
 
-            let mut tx = self.store.pool().begin().await?;
+            let mut tx = self.store.begin().await?;
             let claimed = if is_new {
                 // First version of a new name: the pipeline is made in the same commit. If
                 // someone made it meanwhile, start over (and meet its owner check).
@@ -668,7 +668,7 @@ impl Registry {
         name: &str,
         version: &str,
     ) -> Result<(), RegistryError> {
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let pipeline = self.find_pipeline(&mut tx, namespace, name).await?;
         self.require_owner(&mut tx, caller, &pipeline).await?;
         let row = rows::version_by_key(&mut tx, &pipeline.id, &names::key(version))
@@ -784,7 +784,7 @@ impl Registry {
         if !findings.is_empty() {
             return Err(RegistryError::Invalid(findings));
         }
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         for file in &replaced {
             rows::replace_file(&mut tx, &row.id, file).await?;
         }

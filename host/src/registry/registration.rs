@@ -212,7 +212,7 @@ impl Registry {
         result: Result<Fetched, String>,
     ) -> anyhow::Result<()> {
         let now = store::now_millis();
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let (held, state) = match &result {
             Ok(fetched) => {
                 if let Some(file) = &fetched.file {

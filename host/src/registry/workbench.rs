@@ -157,7 +157,7 @@ impl Registry {
     ) -> Result<ProjectInfo, RegistryError> {
         names::check("name", name).map_err(RegistryError::invalid)?;
         let id = uuid::Uuid::new_v4().to_string();
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         match rows::insert_project(
             &mut tx,
             &id,
@@ -222,7 +222,7 @@ impl Registry {
             .await?;
         let handler = self.resolve_type(requested_type.as_deref())?;
 
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         if let Some(project_id) = &new.project_id {
             find_project(&mut tx, project_id)
                 .await?
@@ -412,7 +412,7 @@ impl Registry {
         );
         let approvals = self.approve_name(caller, candidate, existing).await?;
 
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let duplicate = || WorkbenchError::Duplicate {
             name: name.clone(),
             version: version.clone(),
@@ -470,7 +470,7 @@ impl Registry {
         id: &str,
         archived: bool,
     ) -> Result<WorkbenchPipeline, WorkbenchError> {
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let row = self.accessible_record(&mut tx, caller, id).await?;
         let status = if archived { ARCHIVED } else { ACTIVE };
         rows::set_artifact_status(&mut tx, &row.id, status, store::now_millis()).await?;
@@ -482,7 +482,7 @@ impl Registry {
 
     /// Deletes a pipeline record, its history and its working copy.
     pub async fn delete_record(&self, caller: &Caller, id: &str) -> Result<(), WorkbenchError> {
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let row = self.accessible_record(&mut tx, caller, id).await?;
         let uuid = parse_id(&row.id)?;
         rows::delete_record(&mut tx, &row.id).await?;
@@ -511,7 +511,7 @@ impl Registry {
         project_id: &str,
         pipeline_id: &str,
     ) -> Result<(), WorkbenchError> {
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         let project = find_project(&mut tx, project_id)
             .await?
             .ok_or_else(|| WorkbenchError::ProjectNotFound(project_id.into()))?;

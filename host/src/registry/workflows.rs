@@ -198,7 +198,7 @@ impl Registry {
 
         let id = uuid::Uuid::new_v4().to_string();
         let now = store::now_millis();
-        let mut tx = self.store.pool().begin().await?;
+        let mut tx = self.store.begin().await?;
         rows::insert_workflow(
             &mut tx,
             &rows::NewWorkflow {
