@@ -683,6 +683,19 @@ async fn account_members_collaborate(backend: Backend) {
 
 async fn gateway_header_only_when_trusted(backend: Backend) {
     let body = pipeline_body("from_gateway", None, Some("Jupyter"));
+    // The Workbench's backend sends its token bare, without `Bearer`.
+    let server = TestServer::start(backend).await;
+    let dora = server.token("dora").await;
+    let (status, created) = call(
+        server
+            .request(Method::POST, &format!("{BASE}/users/dora/pipelines"), None)
+            .header("Authorization", dora.as_str())
+            .json(&body),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    drop(server);
+
     // Not trusted: the header is no identity.
     let server = TestServer::start(backend).await;
     let (status, answer) = call(

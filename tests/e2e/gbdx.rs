@@ -326,6 +326,7 @@ async fn row_failed_registration(backend: Backend) {
 // The rules.
 
 on_both_stores!(
+    an_attempt_past_its_timeout_is_retried_then_failed,
     versions_list_get_and_latest,
     previous_version_serves_while_a_new_one_registers,
     account_members_may_version_a_task,
@@ -334,6 +335,33 @@ on_both_stores!(
     delete_needs_a_version_and_frees_it,
     uploaded_component_is_compiled_and_ready,
 );
+
+async fn an_attempt_past_its_timeout_is_retried_then_failed(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| {
+        config.registration = RegistrationConfig {
+            attempt_timeout: Duration::from_millis(300),
+            ..quick_registration()
+        };
+    })
+    .await;
+    let alice = server.token("alice").await;
+    let source = HeldSource::start(component_bytes()); // never answers in time
+    post(
+        &server,
+        &alice,
+        &wasm_task("test-success", "0.0.1", &source.url()),
+    )
+    .await;
+    let failed = wait_for_state(&server, &alice, "test-success", "0.0.1", "failed").await;
+    assert!(
+        failed["registration"]["attempts"].as_i64().unwrap() >= 2,
+        "retried: {failed}"
+    );
+    let error = failed["registration"]["last_error"].as_str().unwrap();
+    assert!(error.contains("took longer than"), "{error}");
+    let answer = server.get(&format!("{TASKS}/test-success"), &alice).await;
+    assert_error(&answer, 500, "test-success has failed registration.");
+}
 
 async fn versions_list_get_and_latest(backend: Backend) {
     let server = start(backend).await;

@@ -36,7 +36,8 @@ pub struct ApiConfig {
     pub trust_gateway_header: Option<axum::http::HeaderName>,
 }
 
-/// The token of `Authorization: Bearer <token>`, if the request has one.
+/// The token of `Authorization: Bearer <token>`, if the request has one. A bare
+/// `Authorization: pw_…` is taken too: the Acumos Workbench's backend sends its token that way.
 pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)?
@@ -45,6 +46,7 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
     value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
+        .or_else(|| value.starts_with("pw_").then_some(value))
         .map(str::trim)
 }
 

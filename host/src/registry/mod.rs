@@ -659,6 +659,31 @@ impl Registry {
         Ok(out)
     }
 
+    /// A version the caller's account owns and that is not registering (the ones that may be
+    /// changed or deleted).
+    async fn settled_version(
+        &self,
+        conn: &mut AnyConnection,
+        caller: &Caller,
+        namespace: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<(rows::PipelineRow, rows::VersionRow), RegistryError> {
+        let pipeline = self.find_pipeline(conn, namespace, name).await?;
+        self.require_owner(conn, caller, &pipeline).await?;
+        let row = rows::version_by_key(conn, &pipeline.id, &names::key(version))
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("{namespace}/{name}:{version}")))?;
+        if row.state == VersionState::Registering.as_str() {
+            return Err(RegistryError::NotReady {
+                name: pipeline.name,
+                version: row.version,
+                state: VersionState::Registering,
+            });
+        }
+        Ok((pipeline, row))
+    }
+
     /// Deletes one version; refused while it is registering. The same version may be registered
     /// again afterwards.
     pub async fn delete_version(
@@ -669,18 +694,9 @@ impl Registry {
         version: &str,
     ) -> Result<(), RegistryError> {
         let mut tx = self.store.begin().await?;
-        let pipeline = self.find_pipeline(&mut tx, namespace, name).await?;
-        self.require_owner(&mut tx, caller, &pipeline).await?;
-        let row = rows::version_by_key(&mut tx, &pipeline.id, &names::key(version))
-            .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("{namespace}/{name}:{version}")))?;
-        if row.state == VersionState::Registering.as_str() {
-            return Err(RegistryError::NotReady {
-                name: pipeline.name,
-                version: row.version,
-                state: VersionState::Registering,
-            });
-        }
+        let (pipeline, row) = self
+            .settled_version(&mut tx, caller, namespace, name, version)
+            .await?;
         rows::delete_version(&mut tx, &row.id).await?;
         rows::bump_namespace_revision(&mut tx, &names::key(&pipeline.namespace)).await?;
         if !rows::bump_versions_revision(&mut tx, &pipeline.id, pipeline.versions_revision).await? {
@@ -711,18 +727,9 @@ impl Registry {
         } = replacement;
         check_files(&files)?;
         let mut conn = self.store.pool().acquire().await?;
-        let pipeline = self.find_pipeline(&mut conn, namespace, name).await?;
-        self.require_owner(&mut conn, caller, &pipeline).await?;
-        let row = rows::version_by_key(&mut conn, &pipeline.id, &names::key(version))
-            .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("{namespace}/{name}:{version}")))?;
-        if row.state == VersionState::Registering.as_str() {
-            return Err(RegistryError::NotReady {
-                name: pipeline.name,
-                version: row.version,
-                state: VersionState::Registering,
-            });
-        }
+        let (pipeline, row) = self
+            .settled_version(&mut conn, caller, namespace, name, version)
+            .await?;
         let mut stored = rows::files_of(&mut conn, &row.id).await?;
         drop(conn);
         let mut content = Vec::with_capacity(stored.len() + files.len());
