@@ -18,6 +18,7 @@ const BUILTIN: &[&str] = &[
     "jupyter",
     "zeppelin",
     "task",
+    "runnable",
 ];
 /// Guests built only for the tests (and as examples); not embedded.
 const TEST_GUESTS: &[&str] = &["hostile-policy", "example-hello", "example-file-io"];

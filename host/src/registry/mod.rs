@@ -17,6 +17,7 @@ pub mod names;
 pub mod policies;
 pub mod registration;
 pub mod resolve;
+pub mod runs;
 pub mod versions;
 pub mod workbench;
 pub mod workflows;
@@ -235,8 +236,9 @@ pub struct Registry {
     registration_wakeup: Arc<tokio::sync::Notify>,
     listings: Arc<resolve::ListingCache>,
     runs: crate::runs::RunEngine,
-    /// The deadline of one run of a workflow task.
+    /// The deadline of one run (a workflow task's or a `/v4` run's).
     run_timeout: std::time::Duration,
+    run_capacity: Arc<runs::RunCapacity>,
 }
 
 impl Registry {
@@ -258,6 +260,7 @@ impl Registry {
             listings: Arc::default(),
             runs,
             run_timeout: workflows::DEFAULT_RUN_TIMEOUT,
+            run_capacity: Arc::default(),
         }
     }
 

@@ -6,8 +6,9 @@
 //! previous one normalized it. The chain in force is taken as one `Arc` snapshot, so a request
 //! sees one chain whole.
 //!
-//! Out of the box, the global chain is `policy-semver`, and the Acumos surface (whose versions
-//! are labels like `1.0`, not semver) has `policy-acumos`. Persisted, swappable bindings arrive
+//! Out of the box, the global chain is `policy-semver`, the Acumos surface (whose versions
+//! are labels like `1.0`, not semver) has `policy-acumos`, and runnable pipelines (Mystic's)
+//! have `policy-lowercase` then `policy-semver`. Persisted, swappable bindings arrive
 //! with the plugin registry; the model is here.
 
 use std::collections::HashMap;
@@ -41,6 +42,14 @@ impl Default for PolicyBindings {
         chains.insert(
             Scope::Surface(Surface::Acumos),
             Arc::new(vec!["policy-acumos".to_string()]),
+        );
+        // Runnable pipelines follow Mystic's rules: lowercase names, semver that increments.
+        chains.insert(
+            Scope::Type("runnable".to_string()),
+            Arc::new(vec![
+                "policy-lowercase".to_string(),
+                "policy-semver".to_string(),
+            ]),
         );
         PolicyBindings {
             chains: RwLock::new(chains),

@@ -134,6 +134,9 @@ impl Registry {
                         if let Err(error) = self.fail_abandoned_workflows().await {
                             tracing::warn!(error = %error, "could not sweep abandoned workflows");
                         }
+                        if let Err(error) = self.fail_abandoned_runs().await {
+                            tracing::warn!(error = %error, "could not sweep abandoned runs");
+                        }
                     }
                     tokio::select! {
                         _ = self.registration_wakeup.notified() => {}

@@ -17,11 +17,13 @@ use crate::plugins::runnable::{NamedValue, RunError, Value};
 use crate::plugins::{PluginError, PluginHost, PluginId, Preopen};
 use crate::registry::VersionInfo;
 
-/// An input: a value, or a file's bytes (placed under `/inputs`).
+/// An input: a value, or a file (placed under `/inputs`) given by its bytes or by its digest
+/// in the blob store.
 #[derive(Clone, Debug)]
 pub enum InputValue {
     Value(Value),
     File { file_name: String, bytes: Vec<u8> },
+    StoredFile { file_name: String, digest: String },
 }
 
 /// An output: a value, or a file the pipeline wrote, now in the blob store.
@@ -104,6 +106,16 @@ impl RunEngine {
                 InputValue::Value(value) => value,
                 InputValue::File { file_name, bytes } => {
                     let file_name = safe_file_name(&file_name)?;
+                    tokio::fs::write(inputs_dir.join(&file_name), bytes)
+                        .await
+                        .context("writing a file input")?;
+                    Value::File(format!("/inputs/{file_name}"))
+                }
+                InputValue::StoredFile { file_name, digest } => {
+                    let file_name = safe_file_name(&file_name)?;
+                    let bytes = blobs.get(&digest).await.map_err(|e| {
+                        RunFailure::Invalid(format!("input `{name}`: {e:#}"))
+                    })?;
                     tokio::fs::write(inputs_dir.join(&file_name), bytes)
                         .await
                         .context("writing a file input")?;

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod pipelines;
 pub mod registrations;
+pub mod runs;
 pub mod workbench;
 pub mod workflows;
 
