@@ -127,8 +127,27 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
     .context("plugin loading task")??;
     Ok(
         Registry::new(store, blobs, Arc::new(plugins), workcopies, runs)
-            .with_registration(config.registration.clone()),
+            .with_registration(config.registration.clone())
+            .with_link_key(link_key(&config.data_dir)?),
     )
+}
+
+/// The key that signs download links, made once per data directory (replicas sharing the
+/// directory share it).
+fn link_key(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use rand::RngCore;
+    let path = data_dir.join("link.key");
+    match std::fs::read(&path) {
+        Ok(key) if key.len() >= 32 => Ok(key),
+        _ => {
+            let mut key = vec![0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut key);
+            let staging = data_dir.join(".link.key.new");
+            std::fs::write(&staging, &key).context("writing the link key")?;
+            std::fs::rename(&staging, &path).context("placing the link key")?;
+            Ok(key)
+        }
+    }
 }
 
 /// Serves on `listener`, with the registration workers running, until `shutdown` resolves.

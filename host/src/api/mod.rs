@@ -5,7 +5,9 @@
 pub mod acumos;
 pub mod error;
 pub mod gbdx;
+pub mod mystic;
 pub mod ops;
+pub mod time;
 pub mod v1;
 
 use std::sync::Arc;
@@ -66,6 +68,7 @@ pub fn app(registry: Registry, config: ApiConfig) -> Router {
         .merge(v1_router)
         .merge(acumos::router())
         .merge(gbdx::router())
+        .merge(mystic::router())
         .merge(ops::router())
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), record_metrics))

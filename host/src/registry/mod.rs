@@ -239,6 +239,7 @@ pub struct Registry {
     /// The deadline of one run (a workflow task's or a `/v4` run's).
     run_timeout: std::time::Duration,
     run_capacity: Arc<runs::RunCapacity>,
+    link_key: Arc<[u8]>,
 }
 
 impl Registry {
@@ -261,6 +262,7 @@ impl Registry {
             runs,
             run_timeout: workflows::DEFAULT_RUN_TIMEOUT,
             run_capacity: Arc::default(),
+            link_key: Arc::from(uuid::Uuid::new_v4().as_bytes().as_slice()),
         }
     }
 
@@ -812,6 +814,22 @@ impl Registry {
         tx.commit().await?;
         tracing::info!(pipeline = %format!("{namespace}/{name}"), version, "definition replaced");
         Ok(updated)
+    }
+
+    /// Bytes kept in the blob store under `digest`.
+    pub async fn read_blob(&self, digest: &str) -> Result<Vec<u8>, RegistryError> {
+        Ok(self.blobs.get(digest).await?)
+    }
+
+    /// The key that signs download links (see `api::mystic`).
+    pub fn link_key(&self) -> &[u8] {
+        &self.link_key
+    }
+
+    /// The same registry with another link key (the server keeps one in its data directory).
+    pub fn with_link_key(mut self, key: Vec<u8>) -> Self {
+        self.link_key = key.into();
+        self
     }
 
     /// Keeps uploaded bytes in the blob store; their digest (`sha256:…`).

@@ -30,7 +30,10 @@ use super::{Registry, RegistryError, VersionInfo};
 pub enum RunArgument {
     Value(Value),
     /// A file uploaded before, by its blob digest.
-    File { file_name: String, digest: String },
+    File {
+        file_name: String,
+        digest: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -46,6 +49,9 @@ pub struct RunSubmission {
     pub background: bool,
     /// Wait for capacity instead of answering `no_resources_available`.
     pub wait_for_resources: bool,
+    /// An input the surface could not take (an unsupported type): the run is recorded failed
+    /// with this `input_error`.
+    pub refused_input: Option<String>,
 }
 
 /// A run as recorded.
@@ -125,7 +131,12 @@ impl RunCapacity {
             .acquire_owned()
             .await
             .expect("never closed");
-        let total = self.total.clone().acquire_owned().await.expect("never closed");
+        let total = self
+            .total
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("never closed");
         (pipeline, total)
     }
 }
@@ -158,8 +169,14 @@ fn manifest(version: &VersionInfo) -> Result<Manifest, String> {
                 .iter()
                 .map(|p| {
                     (
-                        p.get("name").and_then(Json::as_str).unwrap_or_default().to_string(),
-                        p.get("type").and_then(Json::as_str).unwrap_or_default().to_string(),
+                        p.get("name")
+                            .and_then(Json::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        p.get("type")
+                            .and_then(Json::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
                     )
                 })
                 .collect()
@@ -318,7 +335,11 @@ impl Registry {
         .await?;
         drop(conn);
 
+        let refused = submission.refused_input.clone();
         let prepared = manifest(&version).and_then(|m| {
+            if let Some(message) = refused {
+                return Err(message);
+            }
             let inputs = bind_inputs(&m, submission.inputs.clone())?;
             Ok((m, inputs))
         });
@@ -382,11 +403,24 @@ impl Registry {
             message: e.to_string(),
         };
         let lease = self.registration.lease;
-        let mut conn = self.store.pool().acquire().await.map_err(|e| internal(&e))?;
-        let until = store::now_millis() + lease.as_millis() as i64;
-        rows::set_state(&mut conn, id, "running", None, None, Some(until), store::now_millis())
+        let mut conn = self
+            .store
+            .pool()
+            .acquire()
             .await
             .map_err(|e| internal(&e))?;
+        let until = store::now_millis() + lease.as_millis() as i64;
+        rows::set_state(
+            &mut conn,
+            id,
+            "running",
+            None,
+            None,
+            Some(until),
+            store::now_millis(),
+        )
+        .await
+        .map_err(|e| internal(&e))?;
         drop(conn);
         let renewing = {
             let (store, id) = (self.store.clone(), id.to_string());
@@ -449,7 +483,9 @@ impl Registry {
             .await?
             .ok_or_else(|| RegistryError::NotFound(format!("run {id}")))?;
         if row.account_id != caller.account_id
-            && !self.is_member(&mut conn, &row.account_id, &caller.user_id).await?
+            && !self
+                .is_member(&mut conn, &row.account_id, &caller.user_id)
+                .await?
         {
             return Err(RegistryError::NotFound(format!("run {id}")));
         }

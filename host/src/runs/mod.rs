@@ -113,9 +113,10 @@ impl RunEngine {
                 }
                 InputValue::StoredFile { file_name, digest } => {
                     let file_name = safe_file_name(&file_name)?;
-                    let bytes = blobs.get(&digest).await.map_err(|e| {
-                        RunFailure::Invalid(format!("input `{name}`: {e:#}"))
-                    })?;
+                    let bytes = blobs
+                        .get(&digest)
+                        .await
+                        .map_err(|e| RunFailure::Invalid(format!("input `{name}`: {e:#}")))?;
                     tokio::fs::write(inputs_dir.join(&file_name), bytes)
                         .await
                         .context("writing a file input")?;

@@ -80,8 +80,15 @@ pub fn validate_files(content: &[File]) -> Vec<Diagnostic> {
     };
     let mut findings = Vec::new();
     for field in ["name", "version", "component"] {
-        if manifest.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
-            findings.push(invalid(Some(field), format!("the manifest needs `{field}`")));
+        if manifest
+            .get(field)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            findings.push(invalid(
+                Some(field),
+                format!("the manifest needs `{field}`"),
+            ));
         }
     }
     for field in ["inputs", "outputs"] {
@@ -121,13 +128,13 @@ pub fn validate_files(content: &[File]) -> Vec<Diagnostic> {
                 Some("component"),
                 format!("the component `{component}` is not in the content"),
             )),
-            Some(file) if !file.contents.starts_with(WASM_MAGIC) => findings.push(
-                Diagnostic::error(
+            Some(file) if !file.contents.starts_with(WASM_MAGIC) => {
+                findings.push(Diagnostic::error(
                     "invalid-component",
                     Some("component"),
                     format!("`{component}` is not WebAssembly"),
-                ),
-            ),
+                ))
+            }
             Some(_) => {}
         }
     }

@@ -1,0 +1,417 @@
+//! Mystic's `/v4` API (and `/v3/runs` as its alias), so that the real Python client
+//! (`pipeline-ai` 2.8) works unchanged: token validation, file uploads, runs.
+//!
+//! A pointer is `account/name[:version]`. A run answers as Mystic's `ClusterRunResult` whatever
+//! its outcome: a pipeline's failure (bad input, trap, timeout, memory) is `state: "failed"` with
+//! `error {type, message}` and HTTP 200; only an unknown pipeline or caller is an HTTP error,
+//! as `{"detail": …}`. When capacity is exhausted and the request does not wait for it, the
+//! answer is 503 with `Retry-After` and a run in state `no_resources_available`.
+//!
+//! File outputs (and uploads) are fetched by URL without credentials, as the client does: the
+//! URL carries an expiring HMAC signature ([`FileLinks`]), never a guessable path.
+
+use std::time::Duration;
+
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::{json, Value as Json_};
+use sha2::Sha256;
+
+use super::time::iso_instant;
+use super::AppState;
+use crate::plugins::runnable::Value;
+use crate::registry::runs::{RunArgument, RunRecord, RunSubmission};
+use crate::registry::{Caller, RegistryError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v4/tokens/validate", get(validate_token))
+        .route("/v4/runs", post(submit_run))
+        .route("/v3/runs", post(submit_run))
+        .route("/v4/runs/{id}", get(get_run))
+        .route("/v3/runs/{id}", get(get_run))
+        .route("/v4/files", post(upload_file))
+        .route("/v3/pipeline_files", post(upload_file))
+        .route("/v4/files/download/{digest}", get(download_file))
+}
+
+/// Seconds a client is told to wait when capacity is exhausted.
+const RETRY_AFTER_SECS: u64 = 5;
+/// How long a file link stays valid.
+const LINK_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// `{"detail": …}` with a status: Mystic's error shape.
+struct Detail(StatusCode, String);
+
+impl IntoResponse for Detail {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "detail": self.1 }))).into_response()
+    }
+}
+
+impl From<RegistryError> for Detail {
+    fn from(error: RegistryError) -> Self {
+        match error {
+            RegistryError::Unauthenticated => {
+                Detail(StatusCode::UNAUTHORIZED, "Invalid token".into())
+            }
+            RegistryError::NotFound(what) => {
+                Detail(StatusCode::NOT_FOUND, format!("{what} not found"))
+            }
+            RegistryError::NotReady {
+                name,
+                version,
+                state,
+            } => Detail(
+                StatusCode::NOT_FOUND,
+                format!("{name}:{version} is {} and cannot run", state.as_str()),
+            ),
+            RegistryError::Forbidden(message) => Detail(StatusCode::FORBIDDEN, message),
+            RegistryError::Invalid(findings) => Detail(
+                StatusCode::BAD_REQUEST,
+                findings
+                    .first()
+                    .map(|f| f.message.clone())
+                    .unwrap_or_default(),
+            ),
+            RegistryError::Conflict(message) => Detail(StatusCode::CONFLICT, message),
+            RegistryError::Plugin(error) => Detail(StatusCode::BAD_GATEWAY, error.to_string()),
+            RegistryError::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "internal error");
+                Detail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal error; see the server log".into(),
+                )
+            }
+        }
+    }
+}
+
+async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Detail> {
+    let token = super::bearer_token(headers)
+        .ok_or_else(|| Detail(StatusCode::UNAUTHORIZED, "Missing API token".into()))?;
+    let caller = state.registry.authenticate(token).await?;
+    tracing::Span::current().record("user", caller.user.as_str());
+    Ok(caller)
+}
+
+/// `GET /v4/tokens/validate`: what `pipeline cluster login` calls first.
+async fn validate_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Json_>, Detail> {
+    let caller = caller(&state, &headers).await?;
+    Ok(Json(
+        json!({ "valid": true, "username": caller.user, "account": caller.account }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct RunRequest {
+    pipeline: String,
+    #[serde(default)]
+    inputs: Vec<RunInput>,
+    #[serde(default)]
+    async_run: bool,
+    #[serde(default)]
+    wait_for_resources: Option<bool>,
+}
+
+#[derive(Deserialize, serde::Serialize, Clone)]
+struct RunInput {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    value: Json_,
+    #[serde(default)]
+    file_name: Option<String>,
+    #[serde(default)]
+    file_path: Option<String>,
+    #[serde(default)]
+    file_url: Option<String>,
+}
+
+/// One input of the client as a run argument; None: a type this server cannot take (the run
+/// records an `input_error`).
+fn argument(input: &RunInput) -> Result<RunArgument, String> {
+    let value = &input.value;
+    let mismatch = || format!("a `{}` input cannot hold {value}", input.kind);
+    Ok(match input.kind.as_str() {
+        "string" => RunArgument::Value(Value::String(value.as_str().ok_or_else(mismatch)?.into())),
+        // The client sends Python's bools as integers with a JSON boolean value.
+        "integer" | "boolean" => match value {
+            Json_::Bool(b) => RunArgument::Value(Value::Boolean(*b)),
+            Json_::Number(n) if input.kind == "integer" => {
+                RunArgument::Value(Value::Integer(n.as_i64().ok_or_else(mismatch)?))
+            }
+            _ => return Err(mismatch()),
+        },
+        "fp" | "float" => RunArgument::Value(Value::Float(value.as_f64().ok_or_else(mismatch)?)),
+        "dictionary" if value.is_object() => {
+            RunArgument::Value(Value::Dictionary(value.to_string()))
+        }
+        "array" if value.is_array() => RunArgument::Value(Value::Array(value.to_string())),
+        "file" => {
+            // An uploaded file's path is `sha256:<hex>` (see `upload_file`).
+            let digest = input
+                .file_path
+                .as_deref()
+                .filter(|p| p.starts_with("sha256:"))
+                .ok_or_else(|| {
+                    "a file input must be uploaded first (POST /v4/files); files by URL are not fetched".to_string()
+                })?;
+            RunArgument::File {
+                file_name: input.file_name.clone().unwrap_or_else(|| "input".into()),
+                digest: digest.to_string(),
+            }
+        }
+        other => return Err(format!("inputs of type `{other}` are not supported here")),
+    })
+}
+
+/// `account/name[:version]`.
+fn pointer(text: &str) -> Result<(String, String, Option<String>), Detail> {
+    let bad = || {
+        Detail(
+            StatusCode::BAD_REQUEST,
+            format!("`{text}` is not a pipeline pointer (account/name:version)"),
+        )
+    };
+    let (namespace, rest) = text.split_once('/').ok_or_else(bad)?;
+    let (name, version) = match rest.split_once(':') {
+        Some((name, version)) => (name, Some(version.to_string())),
+        None => (rest, None),
+    };
+    if namespace.is_empty() || name.is_empty() {
+        return Err(bad());
+    }
+    Ok((namespace.to_string(), name.to_string(), version))
+}
+
+/// `POST /v4/runs` (and `/v3/runs`).
+async fn submit_run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Detail> {
+    let caller = caller(&state, &headers).await?;
+    let request: RunRequest = serde_json::from_slice(&body).map_err(|e| {
+        Detail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("invalid run request: {e}"),
+        )
+    })?;
+    let (namespace, name, version) = pointer(&request.pipeline)?;
+    let mut arguments = Vec::with_capacity(request.inputs.len());
+    let mut refused = None;
+    for input in &request.inputs {
+        match argument(input) {
+            Ok(argument) => arguments.push(argument),
+            Err(message) => refused = refused.or(Some(message)),
+        }
+    }
+    let submission = RunSubmission {
+        namespace,
+        name,
+        version,
+        inputs: arguments,
+        inputs_as_sent: serde_json::to_value(&request.inputs).unwrap_or_default(),
+        background: request.async_run,
+        wait_for_resources: request.wait_for_resources.unwrap_or(false),
+        refused_input: refused,
+    };
+    let record = state.registry.submit_run(&caller, submission).await?;
+    let body = Json(run_body(&state, &headers, &record));
+    Ok(match record.state.as_str() {
+        "no_resources_available" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, RETRY_AFTER_SECS.to_string())],
+            body,
+        )
+            .into_response(),
+        "created" | "running" => (StatusCode::ACCEPTED, body).into_response(),
+        _ => (StatusCode::OK, body).into_response(),
+    })
+}
+
+/// `GET /v4/runs/{id}`.
+async fn get_run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Json_>, Detail> {
+    let caller = caller(&state, &headers).await?;
+    let record = state.registry.run_record(&caller, &id).await?;
+    Ok(Json(run_body(&state, &headers, &record)))
+}
+
+/// Mystic's `ClusterRunResult`.
+fn run_body(state: &AppState, headers: &HeaderMap, run: &RunRecord) -> Json_ {
+    let links = FileLinks::new(state);
+    let base = public_base(headers);
+    let outputs: Vec<Json_> = run
+        .outputs
+        .iter()
+        .map(|output| {
+            let kind = if output.kind == "float" {
+                "fp"
+            } else {
+                output.kind.as_str()
+            };
+            let file = output.file.as_ref().map(|file| {
+                json!({
+                    "name": file.name,
+                    "path": file.digest,
+                    "url": format!("{base}{}", links.link(&file.digest, &file.name)),
+                    "size": file.size,
+                })
+            });
+            json!({ "type": kind, "value": output.value, "file": file })
+        })
+        .collect();
+    let error = run
+        .error
+        .as_ref()
+        .map(|e| json!({ "type": e.kind, "message": e.message, "traceback": null }));
+    json!({
+        "id": run.id,
+        "created_at": iso_instant(run.created_at_ms),
+        "updated_at": iso_instant(run.updated_at_ms),
+        "pipeline_id": format!("{}:{}", run.pipeline, run.version),
+        "state": run.state,
+        "queue_position": null,
+        "inputs": run.inputs,
+        "outputs": if run.state == "completed" { Json_::Array(outputs) } else { Json_::Null },
+        "error": error,
+    })
+}
+
+/// `POST /v4/files`: multipart field `pfile`. The answer's `path` names the upload in run
+/// inputs; its `url` downloads it.
+async fn upload_file(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    mut multipart: Multipart,
+) -> Result<Json<Json_>, Detail> {
+    caller(&state, &headers).await?;
+    let bad = |message: String| Detail(StatusCode::BAD_REQUEST, message);
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| bad(e.to_string()))?
+    {
+        if field.name() != Some("pfile") {
+            continue;
+        }
+        let name = field.file_name().unwrap_or("file").to_string();
+        let bytes = field.bytes().await.map_err(|e| bad(e.to_string()))?;
+        let digest = state.registry.store_blob(&bytes).await?;
+        let url = format!(
+            "{}{}",
+            public_base(&headers),
+            FileLinks::new(&state).link(&digest, &name)
+        );
+        return Ok(Json(
+            json!({ "id": digest, "path": digest, "url": url, "name": name, "size": bytes.len() }),
+        ));
+    }
+    Err(bad("the upload needs a multipart field `pfile`".into()))
+}
+
+#[derive(Deserialize)]
+struct LinkQuery {
+    expires: u64,
+    name: String,
+    signature: String,
+}
+
+/// `GET /v4/files/download/{digest}?expires&name&signature`: no credentials, a valid signature.
+async fn download_file(
+    State(state): State<AppState>,
+    Path(digest): Path<String>,
+    Query(query): Query<LinkQuery>,
+) -> Result<Response, Detail> {
+    let links = FileLinks::new(&state);
+    if !links.valid(&digest, &query.name, query.expires, &query.signature) {
+        return Err(Detail(
+            StatusCode::FORBIDDEN,
+            "This link is invalid or has expired".into(),
+        ));
+    }
+    let bytes = state
+        .registry
+        .read_blob(&digest)
+        .await
+        .map_err(|_| Detail(StatusCode::NOT_FOUND, "File not found".into()))?;
+    let disposition = format!("attachment; filename=\"{}\"", query.name.replace('"', ""));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Expiring, signed download links: HMAC-SHA256 over digest, name and expiry with the server's
+/// link key (shared by replicas through the data directory).
+struct FileLinks<'a> {
+    key: &'a [u8],
+}
+
+impl<'a> FileLinks<'a> {
+    fn new(state: &'a AppState) -> Self {
+        FileLinks {
+            key: state.registry.link_key(),
+        }
+    }
+
+    fn signature(&self, digest: &str, name: &str, expires: u64) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.key).expect("any key length works");
+        mac.update(format!("{digest}\n{name}\n{expires}").as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    fn link(&self, digest: &str, name: &str) -> String {
+        let expires = now_secs() + LINK_LIFETIME.as_secs();
+        let signature = self.signature(digest, name, expires);
+        let name_q: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+        format!("/v4/files/download/{digest}?expires={expires}&name={name_q}&signature={signature}")
+    }
+
+    fn valid(&self, digest: &str, name: &str, expires: u64, signature: &str) -> bool {
+        if expires < now_secs() {
+            return false;
+        }
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.key).expect("any key length works");
+        mac.update(format!("{digest}\n{name}\n{expires}").as_bytes());
+        hex::decode(signature).is_ok_and(|given| mac.verify_slice(&given).is_ok())
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// `http://host` the client reached us at (links must be absolute: the client downloads them
+/// with a plain GET).
+fn public_base(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("http");
+    format!("{scheme}://{host}")
+}
