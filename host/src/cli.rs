@@ -1,4 +1,4 @@
-//! The command line: `pipewright serve` and `pipewright token create`. Every flag can also be
+//! The command line: `pipewright serve`, `pipewright token create` and `pipewright pipeline push`. Every flag can also be
 //! set by an environment variable (`PIPEWRIGHT_LISTEN`, `PIPEWRIGHT_DATA_DIR`,
 //! `PIPEWRIGHT_DATABASE_URL`, ...); secrets are environment variables only.
 
@@ -25,6 +25,28 @@ pub enum Command {
     /// Manages API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Works with runnable pipelines.
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PipelineCommand {
+    /// Packages a pipeline directory (its `pipeline.yaml` and files; a component crate is built
+    /// for wasm32-wasip2) and registers it on a server as `account/name:version`.
+    Push(PushArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PushArgs {
+    /// The pipeline's directory (holding `pipeline.yaml`).
+    pub dir: PathBuf,
+    /// The server's base URL.
+    #[arg(long, env = "PIPEWRIGHT_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// An API token (`pipewright token create`).
+    #[arg(long, env = "PIPEWRIGHT_TOKEN")]
+    pub token: String,
 }
 
 #[derive(Subcommand, Debug)]

@@ -12,13 +12,14 @@ pub mod api;
 pub mod blobs;
 pub mod cli;
 pub mod plugins;
+pub mod push;
 pub mod registry;
 pub mod runs;
 pub mod server;
 pub mod store;
 pub mod workcopies;
 
-use cli::{Cli, Command, TokenCommand};
+use cli::{Cli, Command, PipelineCommand, TokenCommand};
 
 /// Runs one command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -35,6 +36,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 registry::accounts::create_token(&store, &args.user, args.account.as_deref())
                     .await?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Pipeline(PipelineCommand::Push(args)) => {
+            init_tracing(false);
+            let pointer = tokio::task::spawn_blocking(move || {
+                push::push(&args.dir, &args.server, &args.token)
+            })
+            .await??;
+            println!("{pointer}");
             Ok(())
         }
     }

@@ -31,6 +31,7 @@ use crate::registry::{Caller, RegistryError};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v4/tokens/validate", get(validate_token))
+        .route("/v4/pipelines", post(push_pipeline))
         .route("/v4/runs", post(submit_run))
         .route("/v3/runs", post(submit_run))
         .route("/v4/runs/{id}", get(get_run))
@@ -173,6 +174,75 @@ fn argument(input: &RunInput) -> Result<RunArgument, String> {
         other => return Err(format!("inputs of type `{other}` are not supported here")),
     })
 }
+
+#[derive(Deserialize)]
+struct PushRequest {
+    /// The pipeline's `pipeline.yaml`, as JSON.
+    manifest: Json_,
+    /// Every file of the pipeline's directory, the component included.
+    files: Vec<PushedFile>,
+}
+
+#[derive(Deserialize)]
+struct PushedFile {
+    path: String,
+    content_base64: String,
+}
+
+/// `POST /v4/pipelines`: registers `account/name:version` (the token's account) from a pushed
+/// pipeline directory (what `pipewright pipeline push` sends). Names must be lowercase.
+async fn push_pipeline(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Json_>), Detail> {
+    use base64::Engine as _;
+    let caller = caller(&state, &headers).await?;
+    let request: PushRequest = serde_json::from_slice(&body)
+        .map_err(|e| Detail(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid push: {e}")))?;
+    let field = |key: &str| {
+        request
+            .manifest
+            .get(key)
+            .and_then(Json_::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| Detail(StatusCode::BAD_REQUEST, format!("the manifest needs `{key}`")))
+    };
+    let (name, version) = (field("name")?, field("version")?);
+    let mut files = Vec::with_capacity(request.files.len() + 1);
+    for file in request.files {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&file.content_base64)
+            .map_err(|e| Detail(StatusCode::BAD_REQUEST, format!("{}: not base64: {e}", file.path)))?;
+        files.push((file.path, bytes));
+    }
+    files.retain(|(path, _)| path != RUNNABLE_MANIFEST);
+    files.push((RUNNABLE_MANIFEST.into(), request.manifest.to_string().into_bytes()));
+    let new = crate::registry::NewVersion {
+        version,
+        description: request.manifest.get("description").and_then(Json_::as_str).map(str::to_string),
+        definition: request.manifest,
+        files,
+        source: None,
+        create_as_type: Some(RUNNABLE_TYPE.into()),
+    };
+    let registered = state
+        .registry
+        .register_version(&caller, &caller.account, &name, new, crate::registry::Surface::Mystic)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "pointer": format!("{}/{}:{}", registered.namespace, registered.name, registered.version),
+            "state": registered.state,
+            "approved_by": registered.approved_by,
+        })),
+    ))
+}
+
+/// The type of runnable pipelines (`plugins/runnable`) and the file its manifest is kept in.
+const RUNNABLE_TYPE: &str = "runnable";
+const RUNNABLE_MANIFEST: &str = "pipeline.json";
 
 /// `account/name[:version]`.
 fn pointer(text: &str) -> Result<(String, String, Option<String>), Detail> {

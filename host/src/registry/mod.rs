@@ -207,6 +207,7 @@ pub enum Surface {
     V1,
     Acumos,
     Gbdx,
+    Mystic,
 }
 
 impl Surface {
@@ -215,6 +216,7 @@ impl Surface {
             Surface::V1 => "v1",
             Surface::Acumos => "acumos",
             Surface::Gbdx => "gbdx",
+            Surface::Mystic => "mystic",
         }
     }
 }
