@@ -42,7 +42,11 @@ pub struct PushArgs {
     /// The pipeline's directory (holding `pipeline.yaml`).
     pub dir: PathBuf,
     /// The server's base URL.
-    #[arg(long, env = "PIPEWRIGHT_SERVER", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "PIPEWRIGHT_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub server: String,
     /// An API token (`pipewright token create`).
     #[arg(long, env = "PIPEWRIGHT_TOKEN")]

@@ -48,7 +48,10 @@ pub fn push(dir: &Path, server: &str, token: &str) -> anyhow::Result<String> {
         manifest["component"] = json!(name);
         files.push((name, bytes));
     } else if !files.iter().any(|(path, _)| *path == component) {
-        bail!("the component `{component}` is neither a file nor a crate in {}", dir.display());
+        bail!(
+            "the component `{component}` is neither a file nor a crate in {}",
+            dir.display()
+        );
     }
     let total: u64 = files.iter().map(|(_, b)| b.len() as u64).sum();
     if total > MAX_PUSH_BYTES {
@@ -85,7 +88,10 @@ pub fn push(dir: &Path, server: &str, token: &str) -> anyhow::Result<String> {
     if !status.is_success() {
         bail!(
             "the server refused the pipeline ({status}): {}",
-            answer.get("detail").and_then(Value::as_str).unwrap_or("no detail")
+            answer
+                .get("detail")
+                .and_then(Value::as_str)
+                .unwrap_or("no detail")
         );
     }
     let pointer = answer

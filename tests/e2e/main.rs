@@ -10,5 +10,6 @@ mod cli;
 mod gbdx;
 mod harness;
 mod launch;
+mod mystic;
 mod peers;
 mod plugin_host;

@@ -198,29 +198,50 @@ async fn push_pipeline(
 ) -> Result<(StatusCode, Json<Json_>), Detail> {
     use base64::Engine as _;
     let caller = caller(&state, &headers).await?;
-    let request: PushRequest = serde_json::from_slice(&body)
-        .map_err(|e| Detail(StatusCode::UNPROCESSABLE_ENTITY, format!("invalid push: {e}")))?;
+    let request: PushRequest = serde_json::from_slice(&body).map_err(|e| {
+        Detail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("invalid push: {e}"),
+        )
+    })?;
     let field = |key: &str| {
         request
             .manifest
             .get(key)
             .and_then(Json_::as_str)
             .map(str::to_string)
-            .ok_or_else(|| Detail(StatusCode::BAD_REQUEST, format!("the manifest needs `{key}`")))
+            .ok_or_else(|| {
+                Detail(
+                    StatusCode::BAD_REQUEST,
+                    format!("the manifest needs `{key}`"),
+                )
+            })
     };
     let (name, version) = (field("name")?, field("version")?);
     let mut files = Vec::with_capacity(request.files.len() + 1);
     for file in request.files {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(&file.content_base64)
-            .map_err(|e| Detail(StatusCode::BAD_REQUEST, format!("{}: not base64: {e}", file.path)))?;
+            .map_err(|e| {
+                Detail(
+                    StatusCode::BAD_REQUEST,
+                    format!("{}: not base64: {e}", file.path),
+                )
+            })?;
         files.push((file.path, bytes));
     }
     files.retain(|(path, _)| path != RUNNABLE_MANIFEST);
-    files.push((RUNNABLE_MANIFEST.into(), request.manifest.to_string().into_bytes()));
+    files.push((
+        RUNNABLE_MANIFEST.into(),
+        request.manifest.to_string().into_bytes(),
+    ));
     let new = crate::registry::NewVersion {
         version,
-        description: request.manifest.get("description").and_then(Json_::as_str).map(str::to_string),
+        description: request
+            .manifest
+            .get("description")
+            .and_then(Json_::as_str)
+            .map(str::to_string),
         definition: request.manifest,
         files,
         source: None,
@@ -228,7 +249,13 @@ async fn push_pipeline(
     };
     let registered = state
         .registry
-        .register_version(&caller, &caller.account, &name, new, crate::registry::Surface::Mystic)
+        .register_version(
+            &caller,
+            &caller.account,
+            &name,
+            new,
+            crate::registry::Surface::Mystic,
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
