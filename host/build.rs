@@ -21,7 +21,12 @@ const BUILTIN: &[&str] = &[
     "runnable",
 ];
 /// Guests built only for the tests (and as examples); not embedded.
-const TEST_GUESTS: &[&str] = &["hostile-policy", "example-hello", "example-file-io"];
+const TEST_GUESTS: &[&str] = &[
+    "hostile-policy",
+    "hostile-runnable",
+    "example-hello",
+    "example-file-io",
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

@@ -111,6 +111,16 @@ pub struct ServeArgs {
     /// Allows `file://` content sources under this directory (refused otherwise).
     #[arg(long, env = "PIPEWRIGHT_REGISTRATION_FILE_ROOT")]
     pub registration_file_root: Option<PathBuf>,
+    /// Wall-clock deadline of one pipeline run (and of one workflow task).
+    #[arg(long, env = "PIPEWRIGHT_RUN_TIMEOUT_SECS", default_value_t = 60)]
+    pub run_timeout_secs: u64,
+    /// Runs at once, in total. Default: 4 per core.
+    #[arg(long, env = "PIPEWRIGHT_MAX_RUNS")]
+    pub max_runs: Option<usize>,
+    /// Runs at once of one pipeline. Default: 2 per core. Beyond the bounds a run waits only if
+    /// it asks to (`wait_for_resources`); otherwise it is answered 503 `no_resources_available`.
+    #[arg(long, env = "PIPEWRIGHT_MAX_RUNS_PER_PIPELINE")]
+    pub max_runs_per_pipeline: Option<usize>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "PIPEWRIGHT_LOG_JSON")]
     pub log_json: bool,

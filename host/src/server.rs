@@ -13,6 +13,7 @@ use crate::blobs::BlobStore;
 use crate::cli::{ServeArgs, StorageArgs, JUPYTERHUB_TOKEN_ENV, ZEPPELIN_AUTHORIZATION_ENV};
 use crate::plugins::{Grants, Limits, PluginHost};
 use crate::registry::registration::RegistrationConfig;
+use crate::registry::runs::RunLimits;
 use crate::registry::Registry;
 use crate::runs::RunEngine;
 use crate::store::Store;
@@ -30,6 +31,7 @@ pub struct ServerConfig {
     pub grants: Grants,
     pub api: ApiConfig,
     pub registration: RegistrationConfig,
+    pub runs: RunLimits,
 }
 
 impl ServerConfig {
@@ -64,6 +66,13 @@ impl ServerConfig {
                 lease: Duration::from_secs(args.registration_lease_secs.max(1)),
                 file_root: args.registration_file_root.clone(),
                 ..RegistrationConfig::default()
+            },
+            runs: RunLimits {
+                timeout: Duration::from_secs(args.run_timeout_secs),
+                max_total: args.max_runs.unwrap_or(RunLimits::default().max_total),
+                max_per_pipeline: args
+                    .max_runs_per_pipeline
+                    .unwrap_or(RunLimits::default().max_per_pipeline),
             },
         })
     }
@@ -128,6 +137,7 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
     Ok(
         Registry::new(store, blobs, Arc::new(plugins), workcopies, runs)
             .with_registration(config.registration.clone())
+            .with_run_limits(config.runs.clone())
             .with_link_key(link_key(&config.data_dir)?),
     )
 }

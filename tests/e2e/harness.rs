@@ -110,6 +110,7 @@ impl TestServer {
             grants: Grants::default(),
             api: Default::default(),
             registration: Default::default(),
+            runs: Default::default(),
         };
         configure(&mut config);
         let registry = build_registry(&config)

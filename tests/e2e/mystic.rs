@@ -256,3 +256,181 @@ async fn uppercase_names_are_refused(backend: Backend) {
     let (status, _) = server.get("/v1/pipelines/alice/hello", &alice).await;
     assert_eq!(status, 404, "nothing was registered");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Containment, capacity, restarts.
+
+/// Pushes the hostile runnable (input `mode`, output `result`) as `alice/hostile:0.1.0`.
+async fn push_hostile(server: &TestServer, token: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = format!(
+        "{}/hostile_runnable.wasm",
+        pipewright::plugins::builtin::GUEST_ARTIFACT_DIR
+    );
+    std::fs::copy(&artifact, dir.path().join("hostile.wasm")).unwrap();
+    let manifest = json!({"name": "hostile", "version": "0.1.0", "component": "hostile.wasm",
+        "inputs": [{"name": "mode", "type": "string"}], "outputs": [{"name": "result", "type": "string"}]});
+    std::fs::write(dir.path().join("pipeline.yaml"), manifest.to_string()).unwrap();
+    let (ok, _, stderr) = push(dir.path(), server, token);
+    assert!(ok, "{stderr}");
+}
+
+fn hostile(mode: &str) -> Value {
+    json!({"pipeline": "alice/hostile:0.1.0", "inputs": [{"type": "string", "value": mode}]})
+}
+
+on_both_stores!(
+    a_trapping_looping_or_greedy_pipeline_fails_its_run_only,
+    exhausted_capacity_is_503_unless_the_run_waits,
+);
+
+async fn a_trapping_looping_or_greedy_pipeline_fails_its_run_only(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| {
+        config.runs.timeout = Duration::from_secs(1);
+    })
+    .await;
+    let alice = server.token("alice").await;
+    push_hostile(&server, &alice).await;
+    for (mode, kind, says) in [
+        ("trap", "pipeline_error", "hostile pipeline asked to trap"),
+        ("loop", "timeout", "deadline"),
+        ("alloc", "oom", "memory limit"),
+    ] {
+        let (status, failed) = run(&server, &alice, hostile(mode)).await;
+        assert_eq!(status, 200, "{failed}");
+        assert_eq!(failed["state"], "failed", "{mode}: {failed}");
+        assert_eq!(failed["error"]["type"], kind, "{mode}: {failed}");
+        let message = failed["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{mode}: {message}");
+    }
+    // No file system but its own: /etc is not there to read.
+    let (_, escaped) = run(&server, &alice, hostile("escape")).await;
+    let result = escaped["outputs"][0]["value"].as_str().unwrap();
+    assert!(result.starts_with("refused"), "{result}");
+    // And the server still runs pipelines.
+    let (status, fine) = run(&server, &alice, hostile("still here")).await;
+    assert_eq!(
+        (status, &fine["outputs"][0]["value"]),
+        (200, &json!("still here"))
+    );
+}
+
+async fn exhausted_capacity_is_503_unless_the_run_waits(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| {
+        config.runs.max_per_pipeline = 1;
+    })
+    .await;
+    let alice = server.token("alice").await;
+    push_hostile(&server, &alice).await;
+    let mut busy = hostile("sleep:1500");
+    busy["async_run"] = json!(true);
+    let (status, holding) = run(&server, &alice, busy).await;
+    assert_eq!(status, 202, "{holding}");
+    let response = server
+        .request(Method::POST, "/v4/runs", Some(&alice))
+        .json(&hostile("now"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().get("retry-after").is_some());
+    let refused: Value = response.json().await.unwrap();
+    assert_eq!(refused["state"], "no_resources_available", "{refused}");
+    // Asking to wait: served once the first run ends.
+    let mut patient = hostile("waited");
+    patient["wait_for_resources"] = json!(true);
+    let (status, waited) = run(&server, &alice, patient).await;
+    assert_eq!(
+        (status, &waited["outputs"][0]["value"]),
+        (200, &json!("waited"))
+    );
+}
+
+#[tokio::test]
+async fn a_run_interrupted_by_a_restart_is_failed() {
+    use crate::cli::{free_port, token_create, wait_healthy, Running};
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap().to_string();
+    let token = token_create(&["--user", "alice", "--data-dir", &dir]);
+    let serve = |port: u16| {
+        std::process::Command::new(BIN)
+            .args([
+                "serve",
+                "--data-dir",
+                &dir,
+                "--registration-lease-secs",
+                "1",
+            ])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let port = free_port();
+    let mut first = Running(serve(port));
+    let base = format!("http://127.0.0.1:{port}");
+    wait_healthy(&base).await;
+    // Push through the CLI against this server.
+    let pipeline = tempfile::tempdir().unwrap();
+    let artifact = format!(
+        "{}/hostile_runnable.wasm",
+        pipewright::plugins::builtin::GUEST_ARTIFACT_DIR
+    );
+    std::fs::copy(&artifact, pipeline.path().join("hostile.wasm")).unwrap();
+    let manifest = json!({"name": "hostile", "version": "0.1.0", "component": "hostile.wasm",
+        "inputs": [{"name": "mode", "type": "string"}], "outputs": [{"name": "result", "type": "string"}]});
+    std::fs::write(pipeline.path().join("pipeline.yaml"), manifest.to_string()).unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["pipeline", "push"])
+        .arg(pipeline.path())
+        .args(["--server", &base, "--token", &token])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let client = reqwest::Client::new();
+    let mut request = hostile("sleep:60000");
+    request["async_run"] = json!(true);
+    let (status, accepted) = call(
+        client
+            .post(format!("{base}/v4/runs"))
+            .bearer_auth(&token)
+            .json(&request),
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+
+    let port = free_port();
+    let _second = Running(serve(port));
+    let base = format!("http://127.0.0.1:{port}");
+    wait_healthy(&base).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let failed = loop {
+        let (_, run) = call(
+            client
+                .get(format!("{base}/v4/runs/{id}"))
+                .bearer_auth(&token),
+        )
+        .await;
+        if run["state"] == "failed" {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "still {run}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("server stopped"),
+        "{failed}"
+    );
+}

@@ -93,6 +93,25 @@ pub struct RunErrorRecord {
     pub message: String,
 }
 
+/// How long a run may take and how many may run at once.
+#[derive(Clone, Debug)]
+pub struct RunLimits {
+    pub timeout: std::time::Duration,
+    pub max_total: usize,
+    pub max_per_pipeline: usize,
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        RunLimits {
+            timeout: super::workflows::DEFAULT_RUN_TIMEOUT,
+            max_total: 4 * cores,
+            max_per_pipeline: 2 * cores,
+        }
+    }
+}
+
 /// Bounds on runs at once.
 pub struct RunCapacity {
     total: Arc<Semaphore>,
@@ -143,8 +162,8 @@ impl RunCapacity {
 
 impl Default for RunCapacity {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        RunCapacity::new(4 * cores, 2 * cores)
+        let limits = RunLimits::default();
+        RunCapacity::new(limits.max_total, limits.max_per_pipeline)
     }
 }
 
@@ -298,6 +317,13 @@ fn output_of(name: String, value: OutputValue) -> RunOutput {
 }
 
 impl Registry {
+    /// The same registry with other run limits.
+    pub fn with_run_limits(mut self, limits: RunLimits) -> Self {
+        self.run_timeout = limits.timeout;
+        self.run_capacity = Arc::new(RunCapacity::new(limits.max_total, limits.max_per_pipeline));
+        self
+    }
+
     /// Accepts a run: recorded at once; executed now, or in the background when asked.
     pub async fn submit_run(
         &self,

@@ -1,0 +1,40 @@
+//! A runnable pipeline that misbehaves on request, for the run engine's tests. Input `mode`:
+//! `trap` panics, `loop` never returns, `alloc` asks for 1 GiB, `sleep:MS` sleeps then answers,
+//! `escape` tries to read outside its preopened directories; anything else is echoed.
+
+use pipewright_sdk::runnable::{string, Guest, NamedValue, RunError, Value};
+
+struct Hostile;
+
+impl Guest for Hostile {
+    fn run(inputs: Vec<NamedValue>) -> Result<Vec<NamedValue>, RunError> {
+        let mode = string(&inputs, "mode")?;
+        let answer = match mode.as_str() {
+            "trap" => panic!("hostile pipeline asked to trap"),
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "alloc" => {
+                let big = vec![1u8; 1 << 30];
+                format!("allocated {}", big.len())
+            }
+            "escape" => match std::fs::read_to_string("/etc/passwd") {
+                Ok(_) => "read /etc/passwd".to_string(),
+                Err(e) => format!("refused: {e}"),
+            },
+            other => match other.strip_prefix("sleep:").and_then(|ms| ms.parse().ok()) {
+                Some(ms) => {
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                    format!("slept {ms} ms")
+                }
+                None => other.to_string(),
+            },
+        };
+        Ok(vec![NamedValue::new("result", Value::String(answer))])
+    }
+}
+
+pipewright_sdk::export_runnable!(Hostile);
