@@ -121,6 +121,10 @@ pub struct ServeArgs {
     /// it asks to (`wait_for_resources`); otherwise it is answered 503 `no_resources_available`.
     #[arg(long, env = "PIPEWRIGHT_MAX_RUNS_PER_PIPELINE")]
     pub max_runs_per_pipeline: Option<usize>,
+    /// A runnable pipeline not run for this long is scaled to zero: its compiled code leaves
+    /// memory, and its next run loads it from the compile cache (milliseconds, no compile).
+    #[arg(long, env = "PIPEWRIGHT_IDLE_TIMEOUT_SECS", default_value_t = 5 * 60)]
+    pub idle_timeout_secs: u64,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "PIPEWRIGHT_LOG_JSON")]
     pub log_json: bool,

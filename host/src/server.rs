@@ -73,6 +73,7 @@ impl ServerConfig {
                 max_per_pipeline: args
                     .max_runs_per_pipeline
                     .unwrap_or(RunLimits::default().max_per_pipeline),
+                idle_timeout: Duration::from_secs(args.idle_timeout_secs),
             },
         })
     }

@@ -434,3 +434,33 @@ async fn a_run_interrupted_by_a_restart_is_failed() {
         "{failed}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_pipeline_scales_to_zero_and_starts_again_from_the_cache() {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.runs.idle_timeout = Duration::from_millis(200);
+        config.registration.poll_interval = Duration::from_millis(50);
+    })
+    .await;
+    let alice = server.token("alice").await;
+    push_hello(&server, &alice, "0.1.0").await;
+    let request =
+        json!({"pipeline": "alice/hello:0.1.0", "inputs": [{"type": "string", "value": "a"}]});
+    let (status, _) = run(&server, &alice, request.clone()).await;
+    assert_eq!(status, 200);
+    let plugins = server.registry.plugins().clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while plugins.loaded_runnables() > 0 {
+        assert!(Instant::now() < deadline, "never scaled to zero");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let compiled = plugins.cache_stats().compiled;
+    let (status, again) = run(&server, &alice, request).await;
+    assert_eq!((status, &again["state"]), (200, &json!("completed")));
+    assert_eq!(
+        plugins.cache_stats().compiled,
+        compiled,
+        "started from the compiled artifact"
+    );
+    assert_eq!(plugins.loaded_runnables(), 1);
+}

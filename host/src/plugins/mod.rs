@@ -164,6 +164,8 @@ pub struct PluginHost {
     policies: RwLock<BTreeMap<String, Arc<PolicyPlugin>>>,
     /// Keyed by the lowercased type id from `describe`.
     types: RwLock<BTreeMap<String, Arc<TypeHandlerPlugin>>>,
+    /// When the host was made (the clock of scale-to-zero).
+    started: std::time::Instant,
     /// Runnable pipelines loaded so far, by digest (see [`runnable`]).
     runnables: RwLock<std::collections::HashMap<String, Arc<runnable::RunnablePipeline>>>,
     _ticker: EpochTicker,
@@ -199,6 +201,7 @@ impl PluginHost {
             policies: RwLock::default(),
             types: RwLock::default(),
             runnables: RwLock::default(),
+            started: std::time::Instant::now(),
             _ticker: ticker,
         })
     }

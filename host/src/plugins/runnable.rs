@@ -7,8 +7,9 @@
 //! A run is one fresh instance (no state carries from one run to the next); the linked
 //! `InstancePre` is kept per digest, so an instantiation costs no compile and no link.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Store;
@@ -29,6 +30,10 @@ pub struct RunnablePipeline {
     pub digest: String,
     pre: world::RunnablePre<PluginState>,
     limits: Limits,
+    /// When the host started, and the milliseconds since then at the last run: what
+    /// scale-to-zero looks at.
+    epoch: Instant,
+    last_used_ms: AtomicU64,
 }
 
 impl PluginHost {
@@ -62,12 +67,41 @@ impl PluginHost {
             digest: digest.clone(),
             pre,
             limits: self.limits.clone(),
+            epoch: self.started,
+            last_used_ms: AtomicU64::new(self.uptime_ms()),
         });
         self.runnables
             .write()
             .unwrap()
             .insert(digest, loaded.clone());
         Ok(loaded)
+    }
+
+    /// Scale to zero: forgets the runnable pipelines not run for `idle`, and with them their
+    /// compiled code in memory. The next run loads the compiled artifact from the cache (no
+    /// compile). Returns how many were dropped.
+    pub fn drop_idle_runnables(&self, idle: Duration) -> usize {
+        let now = self.uptime_ms();
+        let mut loaded = self.runnables.write().unwrap();
+        let before = loaded.len();
+        loaded.retain(|_, pipeline| {
+            now.saturating_sub(pipeline.last_used_ms.load(Ordering::Relaxed))
+                < idle.as_millis() as u64
+        });
+        let dropped = before - loaded.len();
+        if dropped > 0 {
+            tracing::info!(dropped, "idle runnable pipelines scaled to zero");
+        }
+        dropped
+    }
+
+    /// Runnable pipelines held in memory.
+    pub fn loaded_runnables(&self) -> usize {
+        self.runnables.read().unwrap().len()
+    }
+
+    fn uptime_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
     }
 }
 
@@ -80,6 +114,8 @@ impl RunnablePipeline {
         inputs: &[NamedValue],
         timeout: Duration,
     ) -> Result<Result<Vec<NamedValue>, RunError>, PluginError> {
+        self.last_used_ms
+            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
         let state = PluginState::with_files(Arc::new(self.id.clone()), &self.limits, preopens)
             .map_err(|e| PluginError::Instantiate {
                 plugin: self.id.clone(),

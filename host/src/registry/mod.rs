@@ -241,6 +241,8 @@ pub struct Registry {
     /// The deadline of one run (a workflow task's or a `/v4` run's).
     run_timeout: std::time::Duration,
     run_capacity: Arc<runs::RunCapacity>,
+    /// Runnable pipelines idle this long are scaled to zero.
+    idle_timeout: std::time::Duration,
     link_key: Arc<[u8]>,
 }
 
@@ -264,6 +266,7 @@ impl Registry {
             runs,
             run_timeout: workflows::DEFAULT_RUN_TIMEOUT,
             run_capacity: Arc::default(),
+            idle_timeout: runs::RunLimits::default().idle_timeout,
             link_key: Arc::from(uuid::Uuid::new_v4().as_bytes().as_slice()),
         }
     }

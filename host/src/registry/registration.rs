@@ -127,8 +127,10 @@ impl Registry {
                 }
                 Ok(None) => {
                     drop(slot);
-                    // Idle: also the moment to fail workflows whose server stopped (at most once
-                    // a lease, since a lapsed lease is what it looks for).
+                    // Idle: also the moment to scale idle pipelines to zero, and to fail runs
+                    // and workflows whose server stopped (at most once a lease, since a lapsed
+                    // lease is what that looks for).
+                    self.plugins.drop_idle_runnables(self.idle_timeout);
                     if last_sweep.is_none_or(|at| at.elapsed() >= config.lease) {
                         last_sweep = Some(std::time::Instant::now());
                         if let Err(error) = self.fail_abandoned_workflows().await {

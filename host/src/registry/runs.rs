@@ -99,6 +99,8 @@ pub struct RunLimits {
     pub timeout: std::time::Duration,
     pub max_total: usize,
     pub max_per_pipeline: usize,
+    /// A pipeline not run for this long is scaled to zero (its compiled code leaves memory).
+    pub idle_timeout: std::time::Duration,
 }
 
 impl Default for RunLimits {
@@ -108,6 +110,7 @@ impl Default for RunLimits {
             timeout: super::workflows::DEFAULT_RUN_TIMEOUT,
             max_total: 4 * cores,
             max_per_pipeline: 2 * cores,
+            idle_timeout: std::time::Duration::from_secs(5 * 60),
         }
     }
 }
@@ -320,6 +323,7 @@ impl Registry {
     /// The same registry with other run limits.
     pub fn with_run_limits(mut self, limits: RunLimits) -> Self {
         self.run_timeout = limits.timeout;
+        self.idle_timeout = limits.idle_timeout;
         self.run_capacity = Arc::new(RunCapacity::new(limits.max_total, limits.max_per_pipeline));
         self
     }
