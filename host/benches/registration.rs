@@ -462,6 +462,7 @@ impl TestServer {
                 poll_interval: Duration::from_millis(5),
                 ..RegistrationConfig::default()
             },
+            runs: Default::default(),
         };
         let registry = build_registry(&config).await?;
         let token =

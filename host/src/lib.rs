@@ -26,7 +26,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             init_tracing(args.log_json);
-            server::serve(args).await
+            server::serve(*args).await
         }
         Command::Token(TokenCommand::Create(args)) => {
             init_tracing(false);

@@ -151,7 +151,7 @@ fn build_crate(dir: &Path) -> anyhow::Result<(String, Vec<u8>)> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let artifact: Option<PathBuf> = String::from_utf8_lossy(&output.stdout)
+    let mut artifacts: Vec<PathBuf> = String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|m| m["reason"] == "compiler-artifact")
@@ -164,8 +164,11 @@ fn build_crate(dir: &Path) -> anyhow::Result<(String, Vec<u8>)> {
                 .filter_map(|f| f.as_str().map(PathBuf::from))
         })
         .filter(|f| f.extension().is_some_and(|e| e == "wasm"))
-        .last();
-    let artifact = artifact.context("cargo built no .wasm artifact (is the crate a cdylib?)")?;
+        .collect();
+    // The crate's own artifact comes last (its dependencies are built first).
+    let artifact = artifacts
+        .pop()
+        .context("cargo built no .wasm artifact (is the crate a cdylib?)")?;
     let name = artifact
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
