@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/v3/runs/{id}", get(get_run))
         .route("/v4/files", post(upload_file))
         .route("/v3/pipeline_files", post(upload_file))
+        .route("/v3/pipeline-files", post(upload_file))
         .route("/v4/files/download/{digest}", get(download_file))
 }
 
