@@ -139,10 +139,17 @@ async fn pushed_pipeline_runs_sync_and_async(backend: Backend) {
         (status, &v3["outputs"][0]["value"]),
         (200, &json!("Hello, v3!"))
     );
-    // Runs belong to their account.
+    // Runs belong to their account; so does running the pipeline.
     let bob = server.token("bob").await;
     let (status, _) = server.get(&format!("/v4/runs/{id}"), &bob).await;
     assert_eq!(status, 404);
+    let (status, refused) = run(
+        &server,
+        &bob,
+        json!({"pipeline": "alice/hello:0.1.0", "inputs": [{"type": "string", "value": "x"}]}),
+    )
+    .await;
+    assert_eq!(status, 403, "{refused}");
 }
 
 async fn run_errors_are_in_the_run_object(backend: Backend) {

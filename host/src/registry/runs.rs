@@ -345,6 +345,8 @@ impl Registry {
         let pipeline = self
             .find_pipeline(&mut conn, &submission.namespace, &submission.name)
             .await?;
+        // Running takes the owner's capacity and sees its files: the owning account's only.
+        self.require_owner(&mut conn, caller, &pipeline).await?;
         let id = uuid::Uuid::new_v4().to_string();
         let now = store::now_millis();
         let lease = self.registration.lease.as_millis() as i64;
