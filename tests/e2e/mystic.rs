@@ -239,11 +239,27 @@ async fn files_in_files_out_and_bundled_files(backend: Backend) {
     assert_eq!(response.status(), 200);
     assert_eq!(response.content_length(), file["size"].as_u64());
     assert_eq!(response.text().await.unwrap(), "# shouted\nONE\nTWO");
-    // A tampered or unsigned link is refused.
-    let tampered = url.replace("signature=", "signature=00");
+    // A tampered link is refused; so is a link to another blob with this signature.
+    let parts: Vec<&str> = url.rsplitn(3, '/').collect(); // [name, signature, rest]
+    let tampered = format!("{}/{}00/{}", parts[2], parts[1], parts[0]);
     assert_eq!(reqwest::get(&tampered).await.unwrap().status(), 403);
-    let unsigned = url.split('?').next().unwrap();
-    assert_eq!(reqwest::get(unsigned).await.unwrap().status(), 400);
+    let renamed = format!("{}/{}/other.txt", parts[2], parts[1]);
+    assert_eq!(reqwest::get(&renamed).await.unwrap().status(), 403);
+    // The upload's own link serves the input back.
+    let upload_url = uploaded["url"].as_str().unwrap();
+    assert_eq!(
+        reqwest::get(upload_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "one\ntwo"
+    );
+    assert!(
+        uploaded["path"].as_str().unwrap().ends_with("/doc.txt"),
+        "{uploaded}"
+    );
 }
 
 async fn uppercase_names_are_refused(backend: Backend) {

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -39,7 +39,10 @@ pub fn router() -> Router<AppState> {
         .route("/v4/files", post(upload_file))
         .route("/v3/pipeline_files", post(upload_file))
         .route("/v3/pipeline-files", post(upload_file))
-        .route("/v4/files/download/{digest}", get(download_file))
+        .route(
+            "/v4/blobs/{hex}/{expires}/{signature}/{name}",
+            get(download_file),
+        )
 }
 
 /// Seconds a client is told to wait when capacity is exhausted.
@@ -159,16 +162,22 @@ fn argument(input: &RunInput) -> Result<RunArgument, String> {
         }
         "array" if value.is_array() => RunArgument::Value(Value::Array(value.to_string())),
         "file" => {
-            // An uploaded file's path is `sha256:<hex>` (see `upload_file`).
-            let digest = input
-                .file_path
-                .as_deref()
-                .filter(|p| p.starts_with("sha256:"))
+            // An uploaded file's path is `files/sha256:<hex>/<name>` (see `upload_file`); the
+            // client sends it back as `file_path`, its last segment as `file_name`.
+            let path = input.file_path.as_deref().unwrap_or_default();
+            let digest = path
+                .strip_prefix("files/")
+                .and_then(|rest| rest.split('/').next())
+                .filter(|d| d.starts_with("sha256:"))
                 .ok_or_else(|| {
                     "a file input must be uploaded first (POST /v4/files); files by URL are not fetched".to_string()
                 })?;
             RunArgument::File {
-                file_name: input.file_name.clone().unwrap_or_else(|| "input".into()),
+                file_name: input
+                    .file_name
+                    .clone()
+                    .or_else(|| path.rsplit('/').next().map(str::to_string))
+                    .unwrap_or_else(|| "input".into()),
                 digest: digest.to_string(),
             }
         }
@@ -408,34 +417,35 @@ async fn upload_file(
         }
         let name = field.file_name().unwrap_or("file").to_string();
         let bytes = field.bytes().await.map_err(|e| bad(e.to_string()))?;
+        // The client may send the local path as the file name: keep its last segment.
+        let name = name
+            .replace('\\', "/")
+            .rsplit('/')
+            .next()
+            .unwrap_or("file")
+            .to_string();
         let digest = state.registry.store_blob(&bytes).await?;
         let url = format!(
             "{}{}",
             public_base(&headers),
             FileLinks::new(&state).link(&digest, &name)
         );
-        return Ok(Json(
-            json!({ "id": digest, "path": digest, "url": url, "name": name, "size": bytes.len() }),
-        ));
+        let path = format!("files/{digest}/{name}");
+        return Ok(Json(json!({ "id": digest, "path": path, "url": url })));
     }
     Err(bad("the upload needs a multipart field `pfile`".into()))
 }
 
-#[derive(Deserialize)]
-struct LinkQuery {
-    expires: u64,
-    name: String,
-    signature: String,
-}
-
-/// `GET /v4/files/download/{digest}?expires&name&signature`: no credentials, a valid signature.
+/// `GET /v4/blobs/{hex}/{expires}/{signature}/{name}`: no credentials, a valid signature. The
+/// signature sits in the path: the client re-quotes URLs it sends back, which would mangle a
+/// query string.
 async fn download_file(
     State(state): State<AppState>,
-    Path(digest): Path<String>,
-    Query(query): Query<LinkQuery>,
+    Path((hex, expires, signature, name)): Path<(String, u64, String, String)>,
 ) -> Result<Response, Detail> {
+    let digest = format!("sha256:{hex}");
     let links = FileLinks::new(&state);
-    if !links.valid(&digest, &query.name, query.expires, &query.signature) {
+    if !links.valid(&digest, &name, expires, &signature) {
         return Err(Detail(
             StatusCode::FORBIDDEN,
             "This link is invalid or has expired".into(),
@@ -446,7 +456,7 @@ async fn download_file(
         .read_blob(&digest)
         .await
         .map_err(|_| Detail(StatusCode::NOT_FOUND, "File not found".into()))?;
-    let disposition = format!("attachment; filename=\"{}\"", query.name.replace('"', ""));
+    let disposition = format!("attachment; filename=\"{}\"", name.replace('"', ""));
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_string()),
@@ -479,8 +489,11 @@ impl<'a> FileLinks<'a> {
     fn link(&self, digest: &str, name: &str) -> String {
         let expires = now_secs() + LINK_LIFETIME.as_secs();
         let signature = self.signature(digest, name, expires);
-        let name_q: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
-        format!("/v4/files/download/{digest}?expires={expires}&name={name_q}&signature={signature}")
+        let hex = digest.trim_start_matches("sha256:");
+        let name: String = url::form_urlencoded::byte_serialize(name.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20");
+        format!("/v4/blobs/{hex}/{expires}/{signature}/{name}")
     }
 
     fn valid(&self, digest: &str, name: &str, expires: u64, signature: &str) -> bool {

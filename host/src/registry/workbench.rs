@@ -670,10 +670,16 @@ impl Registry {
             user: caller.user.clone(),
             config: Vec::new(),
         };
+        let (name, version) = (candidate.name.clone(), candidate.version.clone());
         let plugins = self.plugins.clone();
         let (_, approvals) =
             blocking(move || policies::evaluate(&plugins, &chain, candidate, &existing, &context))
                 .await??;
+        // Whatever chain is bound, a record has a name, and both fit the store's rules.
+        names::check("name", &name).map_err(RegistryError::invalid)?;
+        if let Some(version) = &version {
+            names::check_version(version).map_err(RegistryError::invalid)?;
+        }
         Ok(approvals)
     }
 
