@@ -487,3 +487,139 @@ async fn an_idle_pipeline_scales_to_zero_and_starts_again_from_the_cache() {
     );
     assert_eq!(plugins.loaded_runnables(), 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The real client: PyPI `pipeline-ai` 2.8, driven by tests/e2e/mystic/drive.py.
+
+/// The Python of a venv with `pipeline-ai` 2.8 (`.ci/run` installs it); None (skip) outside CI.
+fn client_python() -> Option<String> {
+    match std::env::var("PIPEWRIGHT_TEST_PIPELINE_AI_PYTHON") {
+        Ok(python) if !python.is_empty() => Some(python),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but PIPEWRIGHT_TEST_PIPELINE_AI_PYTHON is unset: the real-client tests cannot run")
+        }
+        _ => {
+            eprintln!("PIPEWRIGHT_TEST_PIPELINE_AI_PYTHON unset: skipping a real-client test");
+            None
+        }
+    }
+}
+
+/// Runs one scenario of the driver against `server`; the JSON it printed.
+async fn drive(python: &str, server: &TestServer, token: &str, args: &[&str]) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e/mystic/drive.py");
+    let mut command = std::process::Command::new(python);
+    command
+        .arg(script)
+        .args(["--url", &server.base, "--token", token])
+        .args(args);
+    // Blocking, off the runtime that serves the server the client talks to.
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .expect("running the driver");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|_| {
+        panic!(
+            "the driver printed no JSON ({}):\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+on_both_stores!(the_real_client_runs_every_example_unchanged);
+
+async fn the_real_client_runs_every_example_unchanged(backend: Backend) {
+    let Some(python) = client_python() else {
+        return;
+    };
+    let server = TestServer::start_with(backend, |config| {
+        config.runs.max_per_pipeline = 1;
+    })
+    .await;
+    let alice = server.token("alice").await;
+    let login = drive(&python, &server, &alice, &["login"]).await;
+    assert_eq!(login["raised"], Value::Null, "{login}");
+
+    // Strings in and out.
+    push_hello(&server, &alice, "0.1.0").await;
+    let result = drive(
+        &python,
+        &server,
+        &alice,
+        &["run-string", "alice/hello:0.1.0", "world"],
+    )
+    .await;
+    assert_eq!(result["raised"], Value::Null, "{result}");
+    assert_eq!(result["result"]["state"], "completed", "{result}");
+    assert_eq!(
+        result["result"]["outputs"],
+        json!(["Hello, world!"]),
+        "{result}"
+    );
+
+    // Async, polled to completion by the client.
+    let result = drive(
+        &python,
+        &server,
+        &alice,
+        &["run-async", "alice/hello:0.1.0", "later"],
+    )
+    .await;
+    assert_eq!(result["raised"], Value::Null, "{result}");
+    assert_eq!(
+        result["result"]["first"]["outputs"],
+        Value::Null,
+        "{result}"
+    );
+    assert_eq!(result["result"]["final"]["state"], "completed", "{result}");
+    assert_eq!(
+        result["result"]["final"]["outputs"],
+        json!(["Hello, later!"]),
+        "{result}"
+    );
+
+    // A file in, a file out (and a bundled file read by the pipeline).
+    let dir = pipeline_dir(
+        "file-io",
+        "shout",
+        "1.0.0",
+        json!([{"name": "document", "type": "file"}]),
+        json!([{"name": "result", "type": "file"}, {"name": "lines", "type": "integer"}]),
+        &[("header.txt", "# shouted\n")],
+    );
+    let (ok, _, stderr) = push(dir.path(), &server, &alice);
+    assert!(ok, "{stderr}");
+    let input = tempfile::tempdir().unwrap();
+    let document = input.path().join("doc.txt");
+    std::fs::write(&document, "one\ntwo").unwrap();
+    let result = drive(
+        &python,
+        &server,
+        &alice,
+        &["run-file", "alice/shout:1.0.0", document.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(result["raised"], Value::Null, "{result}");
+    assert_eq!(result["result"]["state"], "completed", "{result}");
+    let outputs = &result["result"]["outputs"];
+    assert_eq!(outputs[0]["content"], "# shouted\nONE\nTWO", "{result}");
+    assert_eq!(outputs[1], json!(3), "{result}");
+
+    // Capacity exhausted: the client raises NoResourcesAvailable.
+    push_hostile(&server, &alice).await;
+    let mut busy = hostile("sleep:3000");
+    busy["async_run"] = json!(true);
+    let (status, _) = run(&server, &alice, busy).await;
+    assert_eq!(status, 202);
+    let result = drive(
+        &python,
+        &server,
+        &alice,
+        &["run-expect-no-resources", "alice/hostile:0.1.0", "now"],
+    )
+    .await;
+    assert_eq!(result["raised"], "NoResourcesAvailable", "{result}");
+}
