@@ -14,7 +14,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 
 use super::AppState;
 use crate::registry::registration::{ContentSource, SourceLocation};
+use crate::registry::resolve::Listing;
 use crate::registry::workflows::{PortInput, TaskSpec, WorkflowInfo, WorkflowSpec};
 use crate::registry::{
     Caller, Definition, NewVersion, RegistryError, Surface, VersionInfo, VersionState,
@@ -322,17 +323,40 @@ async fn register(
 }
 
 /// `GET /tasks`: every ready version, each as `name:version`.
-async fn list(State(state): State<AppState>, headers: HeaderMap) -> Answer<Json<Value>> {
+async fn list(State(state): State<AppState>, headers: HeaderMap) -> Answer<Response> {
     caller(&state, &headers).await?;
-    let tasks: Vec<String> = state
+    let listing = state
         .registry
         .ready_versions_in(NAMESPACE)
         .await
-        .map_err(|e| Violation::from_core(e, false))?
-        .iter()
-        .map(|(name, version)| format!("{name}:{version}"))
-        .collect();
-    Ok(Json(json!({ "tasks": tasks })))
+        .map_err(|e| Violation::from_core(e, false))?;
+    let body = state.gbdx_listing.body_for(&listing);
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The last `GET /tasks` body, kept while the registry hands out the same listing snapshot:
+/// a large registry is not formatted and serialized again on every request.
+#[derive(Default)]
+pub struct ListingBody {
+    last: std::sync::Mutex<Option<(Listing, Bytes)>>,
+}
+
+impl ListingBody {
+    fn body_for(&self, listing: &Listing) -> Bytes {
+        let mut last = self.last.lock().unwrap();
+        if let Some((cached, body)) = last.as_ref() {
+            if std::sync::Arc::ptr_eq(cached, listing) {
+                return body.clone();
+            }
+        }
+        let tasks: Vec<String> = listing
+            .iter()
+            .map(|(name, version)| format!("{name}:{version}"))
+            .collect();
+        let body = Bytes::from(json!({ "tasks": tasks }).to_string());
+        *last = Some((listing.clone(), body.clone()));
+        body
+    }
 }
 
 /// `GET /tasks/{name}` (latest ready) or `/tasks/{name}:{version}`.

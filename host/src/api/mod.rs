@@ -28,6 +28,8 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub openapi: Arc<utoipa::openapi::OpenApi>,
     pub config: ApiConfig,
+    /// The GBDX surface's last task listing, serialized.
+    pub gbdx_listing: Arc<gbdx::ListingBody>,
 }
 
 /// How the surfaces decide who is calling, beyond bearer tokens.
@@ -63,6 +65,7 @@ pub fn app(registry: Registry, config: ApiConfig) -> Router {
         metrics: ops::metrics_handle(),
         openapi: Arc::new(openapi),
         config,
+        gbdx_listing: Arc::default(),
     };
     Router::new()
         .merge(v1_router)
