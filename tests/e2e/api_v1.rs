@@ -457,7 +457,7 @@ async fn types_scaffold_and_plugins_are_listed(backend: Backend) {
         .iter()
         .map(|t| t["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["jupyter", "task", "zeppelin"]);
+    assert_eq!(ids, ["jupyter", "runnable", "task", "zeppelin"]);
 
     // Scaffold output is content the same handler accepts.
     for (type_id, file) in [("jupyter", "notebook.ipynb"), ("zeppelin", "note.zpln")] {
@@ -499,6 +499,7 @@ async fn types_scaffold_and_plugins_are_listed(backend: Backend) {
             "policy-acumos",
             "policy-lowercase",
             "policy-semver",
+            "runnable",
             "task",
             "zeppelin"
         ]
