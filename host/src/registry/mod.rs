@@ -870,6 +870,41 @@ impl Registry {
     }
 }
 
+/// Renews the lease of `id` in `table` every third of `lease` until the returned task is
+/// aborted (the work is done, or the server stops and the lease lapses).
+fn keep_lease(
+    store: Store,
+    table: store::leases::Leased,
+    id: &str,
+    lease: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    let id = id.to_string();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            if let Ok(mut conn) = store.pool().acquire().await {
+                let until = store::now_millis() + lease.as_millis() as i64;
+                if let Err(error) = store::leases::renew(&mut conn, table, &id, until).await {
+                    tracing::warn!(%id, %error, "could not renew a lease");
+                }
+            }
+        }
+    })
+}
+
+/// Whether `caller` acts for `account_id`: it is their token's account, or one they belong to.
+async fn acts_for(
+    registry: &Registry,
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    account_id: &str,
+) -> Result<bool, RegistryError> {
+    Ok(caller.account_id == account_id
+        || registry
+            .is_member(conn, account_id, &caller.user_id)
+            .await?)
+}
+
 /// Runs the policy chain, then the type handler's `validate` on the candidate the chain
 /// approved. Ok: who approved it. Blocking (plugin calls): run it on `spawn_blocking`.
 fn approve(

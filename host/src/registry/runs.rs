@@ -454,18 +454,12 @@ impl Registry {
         .await
         .map_err(|e| internal(&e))?;
         drop(conn);
-        let renewing = {
-            let (store, id) = (self.store.clone(), id.to_string());
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(lease / 3).await;
-                    if let Ok(mut conn) = store.pool().acquire().await {
-                        let until = store::now_millis() + lease.as_millis() as i64;
-                        let _ = rows::renew_lease(&mut conn, &id, until).await;
-                    }
-                }
-            })
-        };
+        let renewing = super::keep_lease(
+            self.store.clone(),
+            crate::store::leases::Leased::Runs,
+            id,
+            lease,
+        );
         let outcome = self
             .runs
             .run(
@@ -514,11 +508,7 @@ impl Registry {
         let row = rows::run(&mut conn, id)
             .await?
             .ok_or_else(|| RegistryError::NotFound(format!("run {id}")))?;
-        if row.account_id != caller.account_id
-            && !self
-                .is_member(&mut conn, &row.account_id, &caller.user_id)
-                .await?
-        {
+        if !super::acts_for(self, &mut conn, caller, &row.account_id).await? {
             return Err(RegistryError::NotFound(format!("run {id}")));
         }
         Ok(RunRecord {

@@ -242,11 +242,7 @@ impl Registry {
         let row = rows::workflow(&mut conn, id)
             .await?
             .ok_or_else(|| RegistryError::NotFound(format!("workflow {id}")))?;
-        if row.account_id != caller.account_id
-            && !self
-                .is_member(&mut conn, &row.account_id, &caller.user_id)
-                .await?
-        {
+        if !super::acts_for(self, &mut conn, caller, &row.account_id).await? {
             return Err(RegistryError::Forbidden(format!(
                 "workflow {id} belongs to another account"
             )));
@@ -281,18 +277,12 @@ impl Registry {
     /// Runs the tasks in order, recording each one's state and outputs.
     async fn execute_workflow(&self, id: &str, namespace: &str) -> anyhow::Result<()> {
         let lease = self.registration.lease;
-        let renewing = {
-            let (store, id) = (self.store.clone(), id.to_string());
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(lease / 3).await;
-                    if let Ok(mut conn) = store.pool().acquire().await {
-                        let until = store::now_millis() + lease.as_millis() as i64;
-                        let _ = rows::renew_lease(&mut conn, &id, until).await;
-                    }
-                }
-            })
-        };
+        let renewing = super::keep_lease(
+            self.store.clone(),
+            crate::store::leases::Leased::Workflows,
+            id,
+            lease,
+        );
         let result = self.run_tasks(id, namespace).await;
         renewing.abort();
         let mut conn = self.store.pool().acquire().await?;

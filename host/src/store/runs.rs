@@ -87,17 +87,6 @@ pub async fn set_state(
     .map(|_| ())
 }
 
-pub async fn renew_lease(conn: &mut AnyConnection, id: &str, lease_until: i64) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE runs SET lease_until = $2 WHERE id = $1 AND state IN ('created', 'running')",
-    )
-    .bind(id)
-    .bind(lease_until)
-    .execute(conn)
-    .await
-    .map(|_| ())
-}
-
 /// Fails every run whose server stopped running it; how many.
 pub async fn fail_abandoned(conn: &mut AnyConnection, error: &str, now: i64) -> sqlx::Result<u64> {
     let done = sqlx::query(

@@ -118,17 +118,6 @@ pub async fn set_workflow_state(
     .map(|_| ())
 }
 
-pub async fn renew_lease(conn: &mut AnyConnection, id: &str, lease_until: i64) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE workflows SET lease_until = $2 WHERE id = $1 AND state IN ('pending', 'running')",
-    )
-    .bind(id)
-    .bind(lease_until)
-    .execute(conn)
-    .await
-    .map(|_| ())
-}
-
 pub async fn set_task_state(
     conn: &mut AnyConnection,
     workflow_id: &str,
