@@ -537,6 +537,8 @@ async fn the_real_client_runs_every_example_unchanged(backend: Backend) {
     };
     let server = TestServer::start_with(backend, |config| {
         config.runs.max_per_pipeline = 1;
+        // The run that holds the capacity below sleeps until this deadline stops it.
+        config.runs.timeout = Duration::from_secs(20);
     })
     .await;
     let alice = server.token("alice").await;
@@ -610,7 +612,7 @@ async fn the_real_client_runs_every_example_unchanged(backend: Backend) {
 
     // Capacity exhausted: the client raises NoResourcesAvailable.
     push_hostile(&server, &alice).await;
-    let mut busy = hostile("sleep:3000");
+    let mut busy = hostile("sleep:60000");
     busy["async_run"] = json!(true);
     let (status, _) = run(&server, &alice, busy).await;
     assert_eq!(status, 202);
