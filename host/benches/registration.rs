@@ -463,6 +463,7 @@ impl TestServer {
                 ..RegistrationConfig::default()
             },
             runs: Default::default(),
+            admin_account: None,
         };
         let registry = build_registry(&config).await?;
         let token =

@@ -125,6 +125,10 @@ pub struct ServeArgs {
     /// memory, and its next run loads it from the compile cache (milliseconds, no compile).
     #[arg(long, env = "PIPEWRIGHT_IDLE_TIMEOUT_SECS", default_value_t = 5 * 60)]
     pub idle_timeout_secs: u64,
+    /// Members of this account may change policy bindings (`PUT /v1/policy-bindings/{scope}`).
+    /// Unset: nobody can, through the API.
+    #[arg(long, env = "PIPEWRIGHT_ADMIN_ACCOUNT")]
+    pub admin_account: Option<String>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "PIPEWRIGHT_LOG_JSON")]
     pub log_json: bool,

@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub api: ApiConfig,
     pub registration: RegistrationConfig,
     pub runs: RunLimits,
+    /// Members of this account may change policy bindings.
+    pub admin_account: Option<String>,
 }
 
 impl ServerConfig {
@@ -75,6 +77,7 @@ impl ServerConfig {
                     .unwrap_or(RunLimits::default().max_per_pipeline),
                 idle_timeout: Duration::from_secs(args.idle_timeout_secs),
             },
+            admin_account: args.admin_account.clone(),
         })
     }
 }
@@ -135,12 +138,16 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
     })
     .await
     .context("plugin loading task")??;
-    Ok(
-        Registry::new(store, blobs, Arc::new(plugins), workcopies, runs)
-            .with_registration(config.registration.clone())
-            .with_run_limits(config.runs.clone())
-            .with_link_key(link_key(&config.data_dir)?),
-    )
+    let registry = Registry::new(store, blobs, Arc::new(plugins), workcopies, runs)
+        .with_registration(config.registration.clone())
+        .with_run_limits(config.runs.clone())
+        .with_link_key(link_key(&config.data_dir)?)
+        .with_admin_account(config.admin_account.clone());
+    registry
+        .reload_bindings()
+        .await
+        .context("loading policy bindings")?;
+    Ok(registry)
 }
 
 /// The key that signs download links, made once per data directory (replicas sharing the
@@ -170,12 +177,14 @@ pub async fn serve_on(
 ) -> anyhow::Result<()> {
     // Stopping mid-attempt is safe: the attempt's lease lapses and it runs again.
     let registrar = registry.spawn_registrar();
+    let bindings = registry.watch_bindings();
     let app = crate::api::app(registry, api);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP");
     registrar.abort();
+    bindings.abort();
     served
 }
 

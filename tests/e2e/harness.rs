@@ -111,6 +111,7 @@ impl TestServer {
             api: Default::default(),
             registration: Default::default(),
             runs: Default::default(),
+            admin_account: None,
         };
         configure(&mut config);
         let registry = build_registry(&config)

@@ -6,6 +6,7 @@
 
 mod acumos;
 mod api_v1;
+mod bindings;
 mod cli;
 mod gbdx;
 mod harness;

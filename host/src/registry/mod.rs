@@ -15,6 +15,7 @@
 pub mod accounts;
 pub mod names;
 pub mod policies;
+pub mod policy_admin;
 pub mod registration;
 pub mod resolve;
 pub mod runs;
@@ -211,6 +212,12 @@ pub enum Surface {
 }
 
 impl Surface {
+    pub fn parse(name: &str) -> Option<Surface> {
+        [Surface::V1, Surface::Acumos, Surface::Gbdx, Surface::Mystic]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Surface::V1 => "v1",
@@ -244,6 +251,8 @@ pub struct Registry {
     /// Runnable pipelines idle this long are scaled to zero.
     idle_timeout: std::time::Duration,
     link_key: Arc<[u8]>,
+    /// Members of this account may change policy bindings.
+    admin_account: Option<String>,
 }
 
 impl Registry {
@@ -268,6 +277,7 @@ impl Registry {
             run_capacity: Arc::default(),
             idle_timeout: runs::RunLimits::default().idle_timeout,
             link_key: Arc::from(uuid::Uuid::new_v4().as_bytes().as_slice()),
+            admin_account: None,
         }
     }
 

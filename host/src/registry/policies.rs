@@ -29,6 +29,30 @@ pub enum Scope {
     Surface(Surface),
 }
 
+impl Scope {
+    /// `global`, `type:<id>`, `namespace:<key>` or `surface:<name>`.
+    pub fn parse(text: &str) -> Option<Scope> {
+        match text.split_once(':') {
+            None if text == "global" => Some(Scope::Global),
+            Some(("type", id)) if !id.is_empty() => Some(Scope::Type(id.to_lowercase())),
+            Some(("namespace", ns)) if !ns.is_empty() => Some(Scope::Namespace(ns.to_lowercase())),
+            Some(("surface", name)) => Surface::parse(name).map(Scope::Surface),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Global => write!(f, "global"),
+            Scope::Type(id) => write!(f, "type:{id}"),
+            Scope::Namespace(key) => write!(f, "namespace:{key}"),
+            Scope::Surface(surface) => write!(f, "surface:{}", surface.as_str()),
+        }
+    }
+}
+
 pub type Chain = Arc<Vec<String>>;
 
 pub struct PolicyBindings {
@@ -37,6 +61,15 @@ pub struct PolicyBindings {
 
 impl Default for PolicyBindings {
     fn default() -> Self {
+        PolicyBindings {
+            chains: RwLock::new(Self::defaults()),
+        }
+    }
+}
+
+impl PolicyBindings {
+    /// The built-in bindings, before any an operator sets.
+    fn defaults() -> HashMap<Scope, Chain> {
         let mut chains = HashMap::new();
         chains.insert(Scope::Global, Arc::new(vec!["policy-semver".to_string()]));
         chains.insert(
@@ -51,13 +84,31 @@ impl Default for PolicyBindings {
                 "policy-semver".to_string(),
             ]),
         );
-        PolicyBindings {
-            chains: RwLock::new(chains),
-        }
+        chains
     }
-}
 
-impl PolicyBindings {
+    /// Makes the operator's `overrides` (over the defaults) the bindings in force, in one step.
+    pub fn replace_overrides(&self, overrides: Vec<(Scope, Vec<String>)>) {
+        let mut chains = Self::defaults();
+        for (scope, chain) in overrides {
+            chains.insert(scope, Arc::new(chain));
+        }
+        *self.chains.write().unwrap() = chains;
+    }
+
+    /// Every binding in force, ordered by scope.
+    pub fn snapshot(&self) -> Vec<(Scope, Chain)> {
+        let mut all: Vec<(Scope, Chain)> = self
+            .chains
+            .read()
+            .unwrap()
+            .iter()
+            .map(|(scope, chain)| (scope.clone(), chain.clone()))
+            .collect();
+        all.sort_by_key(|(scope, _)| scope.to_string());
+        all
+    }
+
     /// Replaces the chain of `scope` in one step.
     pub fn bind(&self, scope: Scope, chain: Vec<String>) {
         self.chains.write().unwrap().insert(scope, Arc::new(chain));

@@ -6,6 +6,7 @@
 //! commits completely or changes nothing.
 
 pub mod accounts;
+pub mod bindings;
 pub mod leases;
 pub mod pipelines;
 pub mod registrations;

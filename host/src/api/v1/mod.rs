@@ -2,6 +2,7 @@
 //! projects and workbench pipeline records in [`workbench`].
 //! Every route needs a bearer token (`Authorization: Bearer pw_…`, from `pipewright token create`).
 
+mod bindings;
 mod workbench;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
@@ -51,6 +52,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(scaffold))
         .routes(routes!(list_plugins))
         .merge(workbench::router())
+        .merge(bindings::router())
 }
 
 /// A JSON body whose rejections are this surface's documented errors.
