@@ -1,0 +1,1020 @@
+//! Runnable pipelines through Mystic's `/v4/runs` (issue 7, item 7), each beside a baseline
+//! measured in the same run. Prints figures and ratios; asserts no times.
+//!
+//! (a) Cold start over HTTP: the `hello` example scaled to zero
+//!     (`PluginHost::drop_idle_runnables(ZERO)`) → `POST /v4/runs` answered `completed`, beside
+//!     the same run warm, the host's own load + run without HTTP or store, and bare wasmtime:
+//!     `Component::deserialize_file` of the same artifact + instantiate + call. The server runs
+//!     in this process on SQLite, as the end-to-end tests start it. Samples of the sides
+//!     alternate (rotating which goes first), so a neighbour's load falls on all of them.
+//! (b) Warm runs/s over HTTP on loopback, every run recorded (SQLite, the default), against
+//!     `wasmtime serve` running `tests/guests/http-hello` (a `wasi:http/proxy` "Hello, world!"):
+//!     both servers are child processes, loaded by the same generator (this process, one thread,
+//!     a few keep-alive connections), at the same concurrency for the same time.
+//! (c) Idle RSS of `pipewright serve --idle-timeout-secs 1` with 100 pipelines pushed, each run
+//!     once and then scaled to zero, beside its RSS right after start.
+//!
+//! `wasmtime serve` comes from `$WASMTIME`, else `target/tools/bin/wasmtime` (`cargo install
+//! --locked wasmtime-cli@^48 --root target/tools`), else `PATH`; without it (b) prints
+//! pipewright's figures alone. The `http-hello` guest is built here (`--profile plugin`, into
+//! `target/bench-guests`, a target dir of its own). Run with
+//! `cargo bench -p pipewright --bench runs` (about two minutes on 2 cores).
+
+use std::io::{BufRead, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use pipewright::plugins::bindings::pipeline_v0_1_0::{Runnable, RunnablePre};
+use pipewright::plugins::runnable::{NamedValue, Value};
+use pipewright::plugins::{Grants, Limits, PluginId};
+use pipewright::registry::Registry;
+use pipewright::server::{build_registry, serve_on, ServerConfig};
+use serde_json::{json, Value as Json};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// (a): measured samples of each side, after `COLD_WARMUP` unmeasured ones.
+const COLD_SAMPLES: usize = 300;
+const COLD_WARMUP: usize = 20;
+/// (b): concurrent keep-alive connections of the load generator, and how long it loads each
+/// server (after `LOAD_WARMUP`, not counted).
+const CONCURRENCY: [usize; 2] = [1, 8];
+const LOAD_WARMUP: Duration = Duration::from_secs(1);
+const LOAD_TIME: Duration = Duration::from_secs(5);
+/// (c): pipelines pushed to the idle server.
+const IDLE_PIPELINES: usize = 100;
+/// The runs' input and the answer both servers give.
+const GREETING: &str = "Hello, world!";
+
+fn main() -> anyhow::Result<()> {
+    // The machine may be shared: say how busy it was, before and after.
+    load_average("before");
+    let hello_path = PathBuf::from(pipewright::plugins::builtin::GUEST_ARTIFACT_DIR)
+        .join("example_hello.wasm");
+    let hello = std::fs::read(&hello_path)
+        .with_context(|| format!("reading {}", hello_path.display()))?;
+    let scratch = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
+
+    cold_start(&hello, scratch.path())?;
+    load_average("after (a)");
+    idle_rss(&hello, scratch.path())?;
+    load_average("after (c)");
+    warm_throughput(&hello, scratch.path())?;
+    load_average("after");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) cold start
+
+fn cold_start(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let dir = scratch.join("cold");
+    let server = runtime.block_on(InProcessServer::start(&dir))?;
+    let token = runtime.block_on(pipewright::registry::accounts::create_token(
+        server.registry.store(),
+        "bench",
+        None,
+    ))?;
+    runtime.block_on(push(
+        &server.client,
+        &server.base,
+        &token,
+        "hello",
+        hello,
+    ))?;
+    let run = |client: &reqwest::Client| {
+        let (client, base, token) = (client.clone(), server.base.clone(), token.clone());
+        async move { run_over_http(&client, &base, &token, "bench/hello:0.1.0").await }
+    };
+    let plugins = server.registry.plugins().clone();
+    let inputs = [NamedValue {
+        name: "text".into(),
+        value: Value::String("world".into()),
+    }];
+    let id = PluginId {
+        name: "hello".into(),
+        version: "0.1.0".into(),
+    };
+
+    // The first run compiles into the server's cache; the bare side maps that very artifact.
+    runtime.block_on(run(&server.client))?;
+    let digest = hex::encode(Sha256::digest(hello));
+    let artifact = find_artifact(&dir.join("cache"), &digest)?;
+    let engine = plugins.engine().clone();
+    let bare = BareRunner::new(&engine, &artifact)?;
+    let compiled_before = plugins.cache_stats().compiled;
+
+    let mut http_cold = Vec::new();
+    let mut http_warm = Vec::new();
+    let mut host_cold = Vec::new();
+    let mut host_warm = Vec::new();
+    let mut bare_cold = Vec::new();
+    let mut bare_instantiate = Vec::new();
+    for i in 0..COLD_WARMUP + COLD_SAMPLES {
+        let keep = i >= COLD_WARMUP;
+        for side in (0..6).map(|k| (k + i) % 6) {
+            let elapsed = match side {
+                0 => {
+                    let dropped = plugins.drop_idle_runnables(Duration::ZERO);
+                    if dropped != 1 {
+                        bail!("scale to zero dropped {dropped} pipelines, not 1");
+                    }
+                    let started = Instant::now();
+                    runtime.block_on(run(&server.client))?;
+                    started.elapsed()
+                }
+                1 => {
+                    let started = Instant::now();
+                    runtime.block_on(run(&server.client))?;
+                    started.elapsed()
+                }
+                2 => {
+                    plugins.drop_idle_runnables(Duration::ZERO);
+                    let started = Instant::now();
+                    host_run(&plugins, &id, hello, &inputs)?;
+                    started.elapsed()
+                }
+                3 => {
+                    let started = Instant::now();
+                    host_run(&plugins, &id, hello, &inputs)?;
+                    started.elapsed()
+                }
+                4 => {
+                    let started = Instant::now();
+                    // SAFETY: the server's compile cache wrote it, from this engine's compiler.
+                    let component = unsafe { Component::deserialize_file(&engine, &artifact) }
+                        .map_err(anyhow::Error::from)
+                        .context("deserialize_file")?;
+                    bare.run(&component)?;
+                    started.elapsed()
+                }
+                _ => {
+                    let started = Instant::now();
+                    bare.run_prepared()?;
+                    started.elapsed()
+                }
+            };
+            if keep {
+                [
+                    &mut http_cold,
+                    &mut http_warm,
+                    &mut host_cold,
+                    &mut host_warm,
+                    &mut bare_cold,
+                    &mut bare_instantiate,
+                ][side]
+                    .push(elapsed);
+            }
+        }
+    }
+    let compiled_after = plugins.cache_stats().compiled;
+    let (http_cold, http_warm) = (Percentiles::of(http_cold), Percentiles::of(http_warm));
+    let (host_cold, host_warm) = (Percentiles::of(host_cold), Percentiles::of(host_warm));
+    let (bare_cold, bare_instantiate) =
+        (Percentiles::of(bare_cold), Percentiles::of(bare_instantiate));
+    println!(
+        "(a) cold start of `hello` ({} bytes, {} KB compiled), {COLD_SAMPLES} samples each",
+        hello.len(),
+        std::fs::metadata(&artifact)?.len() / 1024
+    );
+    println!("  over HTTP, scaled to zero -> completed:   {http_cold}   (target: p50 < 2 ms; Mystic: minutes)");
+    println!("  over HTTP, warm -> completed:             {http_warm}");
+    println!("  host load_runnable + run, cold (no HTTP): {host_cold}");
+    println!("  host load_runnable + run, warm (no HTTP): {host_warm}");
+    println!("  bare deserialize_file + instantiate + call: {bare_cold}");
+    println!("  bare instantiate + call (InstancePre):      {bare_instantiate}");
+    println!(
+        "  ratio HTTP cold/bare cold: p50 {:.2}x  p99 {:.2}x;  HTTP cold - warm (the load): p50 {:.2?};  HTTP warm - host warm (HTTP + store): p50 {:.2?}",
+        ratio(http_cold.p50, bare_cold.p50),
+        ratio(http_cold.p99, bare_cold.p99),
+        http_cold.p50.saturating_sub(http_warm.p50),
+        http_warm.p50.saturating_sub(host_warm.p50),
+    );
+    println!(
+        "  compiles during the samples: {} (scale to zero reloads from the cache)",
+        compiled_after - compiled_before
+    );
+    drop(server);
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    Ok(())
+}
+
+/// The host's own path of a run, without HTTP, store or preopens: load (from memory, or from
+/// the compile cache after scale to zero) and one fresh instance.
+fn host_run(
+    plugins: &pipewright::plugins::PluginHost,
+    id: &PluginId,
+    bytes: &[u8],
+    inputs: &[NamedValue],
+) -> anyhow::Result<()> {
+    let pipeline = plugins.load_runnable(id.clone(), bytes)?;
+    let outputs = pipeline
+        .run(&[], inputs, Duration::from_secs(10))?
+        .map_err(|e| anyhow::anyhow!("hello failed: {}", e.message))?;
+    match outputs.first().map(|o| &o.value) {
+        Some(Value::String(s)) if s == GREETING => Ok(()),
+        other => bail!("hello answered {other:?}"),
+    }
+}
+
+/// The compiled artifact of `digest` in a compile cache (`<cache>/engine-*/<digest>.cwasm`).
+fn find_artifact(cache: &Path, digest: &str) -> anyhow::Result<PathBuf> {
+    for entry in std::fs::read_dir(cache).with_context(|| format!("{}", cache.display()))? {
+        let path = entry?.path().join(format!("{digest}.cwasm"));
+        if path.is_file() {
+            return Ok(path);
+        }
+    }
+    bail!("no artifact of {digest} under {}", cache.display())
+}
+
+/// Bare wasmtime: WASI p2 and the `runnable` world, a fresh store per call, nothing else.
+struct BareRunner {
+    linker: Linker<BareState>,
+    pre: RunnablePre<BareState>,
+    engine: Engine,
+}
+
+struct BareState {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for BareState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl BareRunner {
+    /// A linker, and an `InstancePre` of the component in `artifact` for `run_prepared`.
+    fn new(engine: &Engine, artifact: &Path) -> anyhow::Result<Self> {
+        let mut linker = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // SAFETY: the server's compile cache wrote it, from this engine's compiler.
+        let component = unsafe { Component::deserialize_file(engine, artifact) }?;
+        let pre = RunnablePre::new(linker.instantiate_pre(&component)?)?;
+        Ok(BareRunner {
+            linker,
+            pre,
+            engine: engine.clone(),
+        })
+    }
+
+    fn store(&self) -> Store<BareState> {
+        let mut store = Store::new(
+            &self.engine,
+            BareState {
+                ctx: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+            },
+        );
+        // The host's engine interrupts on epochs: a far deadline, never reached.
+        store.set_epoch_deadline(u64::MAX / 2);
+        store
+    }
+
+    fn run(&self, component: &Component) -> anyhow::Result<()> {
+        let mut store = self.store();
+        let instance = Runnable::instantiate(&mut store, component, &self.linker)?;
+        check_bare(instance.pipewright_pipeline_run().call_run(&mut store, &bare_inputs())?)
+    }
+
+    /// Instantiate + call from the kept `InstancePre`.
+    fn run_prepared(&self) -> anyhow::Result<()> {
+        let mut store = self.store();
+        let instance = self.pre.instantiate(&mut store)?;
+        check_bare(instance.pipewright_pipeline_run().call_run(&mut store, &bare_inputs())?)
+    }
+}
+
+fn bare_inputs() -> [NamedValue; 1] {
+    [NamedValue {
+        name: "text".into(),
+        value: Value::String("world".into()),
+    }]
+}
+
+fn check_bare(
+    outcome: Result<Vec<NamedValue>, pipewright::plugins::runnable::RunError>,
+) -> anyhow::Result<()> {
+    match outcome.map_err(|e| anyhow::anyhow!("{}", e.message))?.first() {
+        Some(NamedValue {
+            value: Value::String(s),
+            ..
+        }) if s == GREETING => Ok(()),
+        other => bail!("bare hello answered {other:?}"),
+    }
+}
+
+/// The server as the end-to-end tests start it: SQLite in `dir`, default limits.
+struct InProcessServer {
+    base: String,
+    client: reqwest::Client,
+    registry: Registry,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl InProcessServer {
+    async fn start(dir: &Path) -> anyhow::Result<Self> {
+        let config = ServerConfig {
+            data_dir: dir.to_path_buf(),
+            database_url: format!("sqlite://{}", dir.join("bench.db").display()),
+            cache_dir: dir.join("cache"),
+            limits: Limits::default(),
+            grants: Grants::default(),
+            api: Default::default(),
+            registration: Default::default(),
+            runs: Default::default(),
+        };
+        let registry = build_registry(&config).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = registry.clone();
+        tokio::spawn(async move {
+            serve_on(listener, served, config.api, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serving");
+        });
+        Ok(InProcessServer {
+            base,
+            client: reqwest::Client::new(),
+            registry,
+            shutdown: Some(tx),
+        })
+    }
+}
+
+impl Drop for InProcessServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mystic's /v4 as a client speaks it
+
+/// `POST /v4/pipelines` of a `hello` pipeline named `name` whose component is `component`.
+async fn push(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    name: &str,
+    component: &[u8],
+) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    let body = json!({
+        "manifest": {
+            "name": name, "version": "0.1.0", "component": "hello.wasm",
+            "inputs": [{"name": "text", "type": "string"}],
+            "outputs": [{"name": "greeting", "type": "string"}],
+        },
+        "files": [{
+            "path": "hello.wasm",
+            "content_base64": base64::engine::general_purpose::STANDARD.encode(component),
+        }],
+    });
+    let response = client
+        .post(format!("{base}/v4/pipelines"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await?;
+    let status = response.status();
+    let text = response.text().await?;
+    if status.as_u16() != 201 {
+        bail!("pushing {name}: {status} {text}");
+    }
+    Ok(())
+}
+
+/// One synchronous run of `pointer` with `text: "world"`; an error unless it completed.
+async fn run_over_http(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    pointer: &str,
+) -> anyhow::Result<()> {
+    let response = client
+        .post(format!("{base}/v4/runs"))
+        .bearer_auth(token)
+        .json(&json!({"pipeline": pointer, "inputs": [{"type": "string", "value": "world"}]}))
+        .send()
+        .await?;
+    let status = response.status();
+    let body: Json = response.json().await?;
+    if status.as_u16() != 200
+        || body["state"] != "completed"
+        || body["outputs"][0]["value"] != GREETING
+    {
+        bail!("run of {pointer}: {status} {body}");
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) idle RSS
+
+fn idle_rss(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let server = PipewrightProcess::start(&scratch.join("idle"), &["--idle-timeout-secs", "1"])?;
+    std::thread::sleep(Duration::from_millis(500));
+    let at_start = Memory::of(server.pid())?;
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    runtime.block_on(async {
+        for i in 0..IDLE_PIPELINES {
+            // Different bytes (a custom section), so each is its own digest and compile.
+            let component = with_custom_section(hello, &format!("bench-{i}"));
+            push(&client, &server.base, &server.token, &format!("hello-{i}"), &component).await?;
+        }
+        anyhow::Ok(())
+    })?;
+    let pushed_in = started.elapsed();
+    let after_push = Memory::of(server.pid())?;
+    let started = Instant::now();
+    runtime.block_on(async {
+        for i in 0..IDLE_PIPELINES {
+            run_over_http(
+                &client,
+                &server.base,
+                &server.token,
+                &format!("bench/hello-{i}:0.1.0"),
+            )
+            .await?;
+        }
+        anyhow::Ok(())
+    })?;
+    let first_runs_in = started.elapsed();
+    let after_runs = Memory::of(server.pid())?;
+    // Scaled to zero when the log has counted every pipeline dropped.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut dropped = 0;
+    while dropped < IDLE_PIPELINES {
+        if Instant::now() > deadline {
+            bail!("only {dropped} of {IDLE_PIPELINES} pipelines were scaled to zero in 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        dropped = server
+            .log_events("idle runnable pipelines scaled to zero")?
+            .iter()
+            .filter_map(|fields| fields["dropped"].as_u64())
+            .sum::<u64>() as usize;
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let idle = Memory::of(server.pid())?;
+    println!("(c) RSS of `pipewright serve --idle-timeout-secs 1` (SQLite), {IDLE_PIPELINES} pipelines");
+    println!("  right after start:                  {at_start}");
+    println!("  after {IDLE_PIPELINES} pushes ({pushed_in:.1?}):        {after_push}");
+    println!("  after a first run of each ({first_runs_in:.1?}, {IDLE_PIPELINES} compiles): {after_runs}");
+    println!("  all scaled to zero (idle):          {idle}   (target: < 50 MB)");
+    println!(
+        "  idle - start: {:+.1} MB",
+        (idle.rss_kb as f64 - at_start.rss_kb as f64) / 1024.0
+    );
+    Ok(())
+}
+
+/// A component with one more custom section: another digest, the same code.
+fn with_custom_section(component: &[u8], name: &str) -> Vec<u8> {
+    let mut content = Vec::new();
+    leb128(&mut content, name.len() as u32);
+    content.extend_from_slice(name.as_bytes());
+    let mut out = component.to_vec();
+    out.push(0); // custom section id
+    leb128(&mut out, content.len() as u32);
+    out.extend_from_slice(&content);
+    out
+}
+
+fn leb128(out: &mut Vec<u8>, mut value: u32) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// From `/proc/<pid>/status`.
+struct Memory {
+    rss_kb: u64,
+    anon_kb: u64,
+    file_kb: u64,
+    peak_kb: u64,
+}
+
+impl Memory {
+    fn of(pid: u32) -> anyhow::Result<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let field = |name: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(Memory {
+            rss_kb: field("VmRSS:"),
+            anon_kb: field("RssAnon:"),
+            file_kb: field("RssFile:"),
+            peak_kb: field("VmHWM:"),
+        })
+    }
+}
+
+impl std::fmt::Display for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mb = |kb: u64| kb as f64 / 1024.0;
+        write!(
+            f,
+            "VmRSS {:>6.1} MB (anon {:.1}, file {:.1}; peak {:.1})",
+            mb(self.rss_kb),
+            mb(self.anon_kb),
+            mb(self.file_kb),
+            mb(self.peak_kb)
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child servers
+
+/// A child process this bench started, stopped (SIGTERM, by its pid) when dropped.
+struct ChildServer {
+    child: Child,
+    log: PathBuf,
+}
+
+impl ChildServer {
+    fn spawn(mut command: Command, log: PathBuf) -> anyhow::Result<Self> {
+        let file = std::fs::File::create(&log)?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .with_context(|| format!("starting {command:?}"))?;
+        Ok(ChildServer { child, log })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log_lines(&self) -> anyhow::Result<Vec<String>> {
+        let file = std::fs::File::open(&self.log)?;
+        Ok(std::io::BufReader::new(file)
+            .lines()
+            .map_while(Result::ok)
+            .collect())
+    }
+
+    fn exited(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!(
+                "the server exited ({status}): {}",
+                self.log_lines()?.join("\n")
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: a plain kill(2) of our own child, which has not been reaped yet.
+            unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while let Ok(None) = self.child.try_wait() {
+                if Instant::now() > deadline {
+                    let _ = self.child.kill();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// `pipewright serve` (the release binary) on SQLite in `dir`, with a token of user `bench`.
+struct PipewrightProcess {
+    server: ChildServer,
+    base: String,
+    token: String,
+}
+
+impl PipewrightProcess {
+    fn start(dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        let bin = env!("CARGO_BIN_EXE_pipewright");
+        std::fs::create_dir_all(dir)?;
+        let token = Command::new(bin)
+            .args(["token", "create", "--user", "bench", "--data-dir"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .output()?;
+        if !token.status.success() {
+            bail!("pipewright token create failed");
+        }
+        let token = String::from_utf8(token.stdout)?.trim().to_string();
+        let mut command = Command::new(bin);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-json", "--data-dir"])
+            .arg(dir)
+            .args(extra)
+            .env_remove("RUST_LOG");
+        let mut server = ChildServer::spawn(command, dir.join("serve.log"))?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let address = loop {
+            server.exited()?;
+            let found = server
+                .log_lines()?
+                .iter()
+                .filter_map(|line| serde_json::from_str::<Json>(line).ok())
+                .find(|event| event["fields"]["message"] == "pipewright listening")
+                .and_then(|event| event["fields"]["address"].as_str().map(str::to_string));
+            if let Some(address) = found {
+                break address;
+            }
+            if Instant::now() > deadline {
+                bail!("pipewright serve did not listen within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Ok(PipewrightProcess {
+            server,
+            base: format!("http://{address}"),
+            token,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.server.pid()
+    }
+
+    /// The `fields` of every logged event whose message is `message`.
+    fn log_events(&self, message: &str) -> anyhow::Result<Vec<Json>> {
+        Ok(self
+            .server
+            .log_lines()?
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Json>(line).ok())
+            .filter(|event| event["fields"]["message"] == message)
+            .map(|event| event["fields"].clone())
+            .collect())
+    }
+}
+
+/// `wasmtime serve` of `component` on a free loopback port, with `options` (`-O …`).
+fn start_wasmtime(
+    wasmtime: &Path,
+    component: &Path,
+    options: &[&str],
+    log: PathBuf,
+) -> anyhow::Result<(ChildServer, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut command = Command::new(wasmtime);
+    command
+        .arg("serve")
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        // The guest's standard library imports wasi:cli (environment, exit, stdio).
+        .arg("-Scli")
+        .args(options)
+        .arg(component);
+    let mut server = ChildServer::spawn(command, log)?;
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        server.exited()?;
+        if let Ok(response) = blocking_get_text(&base) {
+            if response == GREETING {
+                return Ok((server, base));
+            }
+            bail!("wasmtime serve answered {response:?}");
+        }
+        if Instant::now() > deadline {
+            bail!("wasmtime serve did not answer within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A GET of `url`'s body, blocking (the bench's reqwest has no blocking client).
+fn blocking_get_text(url: &str) -> anyhow::Result<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let response = reqwest::Client::new().get(url).send().await?;
+        anyhow::ensure!(response.status().is_success(), "{}", response.status());
+        Ok(response.text().await?)
+    })
+}
+
+/// The wasmtime CLI: `$WASMTIME`, `target/tools/bin/wasmtime`, or `wasmtime` on `PATH`.
+fn wasmtime_cli() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("WASMTIME").map(PathBuf::from),
+        Some(workspace().join("target/tools/bin/wasmtime")),
+    ];
+    for candidate in candidates.into_iter().flatten() {
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("wasmtime"))
+            .find(|path| path.is_file())
+    })
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ is in the workspace")
+        .to_path_buf()
+}
+
+/// Builds `tests/guests/http-hello` for wasm32-wasip2 into a target dir of its own (the outer
+/// cargo may hold the workspace's lock) and returns the component's path.
+fn build_http_hello() -> anyhow::Result<PathBuf> {
+    let target_dir = workspace().join("target").join("bench-guests");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(workspace())
+        .args([
+            "build",
+            "--quiet",
+            "--target",
+            "wasm32-wasip2",
+            "--profile",
+            "plugin",
+            "-p",
+            "http-hello",
+            "--target-dir",
+        ])
+        .arg(&target_dir)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .status()
+        .context("running cargo to build http-hello")?;
+    if !status.success() {
+        bail!("building tests/guests/http-hello for wasm32-wasip2 failed");
+    }
+    Ok(target_dir.join("wasm32-wasip2/plugin/http_hello.wasm"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) warm throughput
+
+fn warm_throughput(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
+    let wasmtime = wasmtime_cli();
+    let http_hello = build_http_hello()?;
+    println!(
+        "(b) warm runs/s over loopback HTTP, one generator thread in the bench process, keep-alive, {:.0?} each after {:.0?} warm-up",
+        LOAD_TIME, LOAD_WARMUP
+    );
+    let pipewright = PipewrightProcess::start(&scratch.join("warm"), &[])?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = reqwest::Client::new();
+    runtime.block_on(async {
+        push(&client, &pipewright.base, &pipewright.token, "hello", hello).await?;
+        run_over_http(&client, &pipewright.base, &pipewright.token, "bench/hello:0.1.0").await
+    })?;
+    drop(runtime);
+    let run_request: Arc<Request> = {
+        let (url, token) = (format!("{}/v4/runs", pipewright.base), pipewright.token.clone());
+        let body = json!({
+            "pipeline": "bench/hello:0.1.0",
+            "inputs": [{"type": "string", "value": "world"}],
+            // The server's default bounds are 2 runs per core of one pipeline; at them, wait
+            // rather than be answered `no_resources_available`.
+            "wait_for_resources": true,
+        })
+        .to_string();
+        Arc::new(move |client: &reqwest::Client| {
+            client
+                .post(&url)
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(body.clone())
+        })
+    };
+    let run_ok: fn(&[u8]) -> bool = |body| {
+        let text = String::from_utf8_lossy(body);
+        text.contains("\"state\":\"completed\"") && text.contains(GREETING)
+    };
+
+    let wasmtime_servers = match &wasmtime {
+        Some(cli) => {
+            let version = Command::new(cli).arg("--version").output()?;
+            println!(
+                "  wasmtime CLI: {} ({})",
+                String::from_utf8_lossy(&version.stdout).trim(),
+                cli.display()
+            );
+            let default = start_wasmtime(cli, &http_hello, &[], scratch.join("wasmtime.log"))?;
+            let keep_resident = start_wasmtime(
+                cli,
+                &http_hello,
+                &["-O", "pooling-memory-keep-resident=4194304,pooling-table-keep-resident=65536"],
+                scratch.join("wasmtime-keep-resident.log"),
+            )?;
+            Some((default, keep_resident))
+        }
+        None => {
+            println!("  wasmtime CLI not found ($WASMTIME, target/tools/bin, PATH): `cargo install --locked wasmtime-cli@^48 --root target/tools`; pipewright alone below");
+            None
+        }
+    };
+    let get_request = |base: &str| -> Arc<Request> {
+        let url = format!("{base}/");
+        Arc::new(move |client: &reqwest::Client| client.get(&url))
+    };
+    let hello_ok: fn(&[u8]) -> bool = |body| body == GREETING.as_bytes();
+
+    for concurrency in CONCURRENCY {
+        let ours = generate_load(run_request.clone(), run_ok, concurrency)?;
+        println!("  c={concurrency:<2} pipewright POST /v4/runs (recorded):        {ours}");
+        if let Some(((_, default), (_, keep))) = &wasmtime_servers {
+            let theirs = generate_load(get_request(default), hello_ok, concurrency)?;
+            println!("  c={concurrency:<2} wasmtime serve (default options):         {theirs}");
+            let pooled = generate_load(get_request(keep), hello_ok, concurrency)?;
+            println!("  c={concurrency:<2} wasmtime serve (keep-resident pooling):   {pooled}");
+            println!(
+                "  c={concurrency:<2} ratio pipewright/wasmtime serve: {:.2}x against default options (target: >= 0.8x), {:.2}x against keep-resident",
+                ours.per_second() / theirs.per_second(),
+                ours.per_second() / pooled.per_second(),
+            );
+        }
+    }
+    Ok(())
+}
+
+type Request = dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync;
+
+struct Load {
+    completed: usize,
+    failed: usize,
+    elapsed: Duration,
+    latency: Percentiles,
+}
+
+impl Load {
+    fn per_second(&self) -> f64 {
+        self.completed as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+impl std::fmt::Display for Load {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:>8.0} /s  (latency {}; {} failed)",
+            self.per_second(),
+            self.latency,
+            self.failed
+        )
+    }
+}
+
+/// `concurrency` connections sending `request` back to back from one thread for
+/// `LOAD_WARMUP + LOAD_TIME`; counts the answers (200 and `ok(body)`) finished in `LOAD_TIME`.
+fn generate_load(
+    request: Arc<Request>,
+    ok: fn(&[u8]) -> bool,
+    concurrency: usize,
+) -> anyhow::Result<Load> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(concurrency)
+                .build()?;
+            let start = Instant::now() + LOAD_WARMUP;
+            let end = start + LOAD_TIME;
+            let workers: Vec<_> = (0..concurrency)
+                .map(|_| {
+                    let (client, request) = (client.clone(), request.clone());
+                    tokio::spawn(async move {
+                        let (mut latencies, mut failed) = (Vec::new(), 0usize);
+                        loop {
+                            let sent = Instant::now();
+                            if sent >= end {
+                                break;
+                            }
+                            let answered = match request(&client).send().await {
+                                Ok(response) if response.status().is_success() => {
+                                    response.bytes().await.is_ok_and(|body| ok(&body))
+                                }
+                                _ => false,
+                            };
+                            let done = Instant::now();
+                            if sent >= start && done <= end {
+                                if answered {
+                                    latencies.push(done - sent);
+                                } else {
+                                    failed += 1;
+                                }
+                            }
+                        }
+                        (latencies, failed)
+                    })
+                })
+                .collect();
+            let (mut latencies, mut failed) = (Vec::new(), 0);
+            for worker in workers {
+                let (l, f) = worker.await?;
+                latencies.extend(l);
+                failed += f;
+            }
+            if latencies.is_empty() {
+                bail!("no request succeeded ({failed} failed)");
+            }
+            Ok(Load {
+                completed: latencies.len(),
+                failed,
+                elapsed: LOAD_TIME,
+                latency: Percentiles::of(latencies),
+            })
+        })
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the load generator panicked"))?
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn load_average(when: &str) {
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let one_minute = load.split_whitespace().next().unwrap_or("?");
+        println!(
+            "load average {when}: {one_minute} on {} cores",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        let _ = std::io::stdout().flush();
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Percentiles {
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Percentiles {
+    fn of(mut samples: Vec<Duration>) -> Percentiles {
+        samples.sort();
+        let rank = |q: f64| {
+            samples[((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1]
+        };
+        Percentiles {
+            p50: rank(0.50),
+            p99: rank(0.99),
+        }
+    }
+}
+
+impl std::fmt::Display for Percentiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "p50 {:>9.2?}  p99 {:>9.2?}", self.p50, self.p99)
+    }
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}
