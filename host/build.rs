@@ -26,6 +26,7 @@ const TEST_GUESTS: &[&str] = &[
     "hostile-runnable",
     "example-hello",
     "example-file-io",
+    "example-bundled",
 ];
 
 fn main() {

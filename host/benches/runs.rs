@@ -54,10 +54,10 @@ const GREETING: &str = "Hello, world!";
 fn main() -> anyhow::Result<()> {
     // The machine may be shared: say how busy it was, before and after.
     load_average("before");
-    let hello_path = PathBuf::from(pipewright::plugins::builtin::GUEST_ARTIFACT_DIR)
-        .join("example_hello.wasm");
-    let hello = std::fs::read(&hello_path)
-        .with_context(|| format!("reading {}", hello_path.display()))?;
+    let hello_path =
+        PathBuf::from(pipewright::plugins::builtin::GUEST_ARTIFACT_DIR).join("example_hello.wasm");
+    let hello =
+        std::fs::read(&hello_path).with_context(|| format!("reading {}", hello_path.display()))?;
     let scratch = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
 
     cold_start(&hello, scratch.path())?;
@@ -84,13 +84,7 @@ fn cold_start(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
         "bench",
         None,
     ))?;
-    runtime.block_on(push(
-        &server.client,
-        &server.base,
-        &token,
-        "hello",
-        hello,
-    ))?;
+    runtime.block_on(push(&server.client, &server.base, &token, "hello", hello))?;
     let run = |client: &reqwest::Client| {
         let (client, base, token) = (client.clone(), server.base.clone(), token.clone());
         async move { run_over_http(&client, &base, &token, "bench/hello:0.1.0").await }
@@ -179,8 +173,10 @@ fn cold_start(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
     let compiled_after = plugins.cache_stats().compiled;
     let (http_cold, http_warm) = (Percentiles::of(http_cold), Percentiles::of(http_warm));
     let (host_cold, host_warm) = (Percentiles::of(host_cold), Percentiles::of(host_warm));
-    let (bare_cold, bare_instantiate) =
-        (Percentiles::of(bare_cold), Percentiles::of(bare_instantiate));
+    let (bare_cold, bare_instantiate) = (
+        Percentiles::of(bare_cold),
+        Percentiles::of(bare_instantiate),
+    );
     println!(
         "(a) cold start of `hello` ({} bytes, {} KB compiled), {COLD_SAMPLES} samples each",
         hello.len(),
@@ -289,14 +285,22 @@ impl BareRunner {
     fn run(&self, component: &Component) -> anyhow::Result<()> {
         let mut store = self.store();
         let instance = Runnable::instantiate(&mut store, component, &self.linker)?;
-        check_bare(instance.pipewright_pipeline_run().call_run(&mut store, &bare_inputs())?)
+        check_bare(
+            instance
+                .pipewright_pipeline_run()
+                .call_run(&mut store, &bare_inputs())?,
+        )
     }
 
     /// Instantiate + call from the kept `InstancePre`.
     fn run_prepared(&self) -> anyhow::Result<()> {
         let mut store = self.store();
         let instance = self.pre.instantiate(&mut store)?;
-        check_bare(instance.pipewright_pipeline_run().call_run(&mut store, &bare_inputs())?)
+        check_bare(
+            instance
+                .pipewright_pipeline_run()
+                .call_run(&mut store, &bare_inputs())?,
+        )
     }
 }
 
@@ -310,7 +314,10 @@ fn bare_inputs() -> [NamedValue; 1] {
 fn check_bare(
     outcome: Result<Vec<NamedValue>, pipewright::plugins::runnable::RunError>,
 ) -> anyhow::Result<()> {
-    match outcome.map_err(|e| anyhow::anyhow!("{}", e.message))?.first() {
+    match outcome
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?
+        .first()
+    {
         Some(NamedValue {
             value: Value::String(s),
             ..
@@ -338,6 +345,7 @@ impl InProcessServer {
             api: Default::default(),
             registration: Default::default(),
             runs: Default::default(),
+            admin_account: None,
         };
         let registry = build_registry(&config).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -445,7 +453,14 @@ fn idle_rss(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
         for i in 0..IDLE_PIPELINES {
             // Different bytes (a custom section), so each is its own digest and compile.
             let component = with_custom_section(hello, &format!("bench-{i}"));
-            push(&client, &server.base, &server.token, &format!("hello-{i}"), &component).await?;
+            push(
+                &client,
+                &server.base,
+                &server.token,
+                &format!("hello-{i}"),
+                &component,
+            )
+            .await?;
         }
         anyhow::Ok(())
     })?;
@@ -482,7 +497,9 @@ fn idle_rss(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
     }
     std::thread::sleep(Duration::from_millis(500));
     let idle = Memory::of(server.pid())?;
-    println!("(c) RSS of `pipewright serve --idle-timeout-secs 1` (SQLite), {IDLE_PIPELINES} pipelines");
+    println!(
+        "(c) RSS of `pipewright serve --idle-timeout-secs 1` (SQLite), {IDLE_PIPELINES} pipelines"
+    );
     println!("  right after start:                  {at_start}");
     println!("  after {IDLE_PIPELINES} pushes ({pushed_in:.1?}):        {after_push}");
     println!("  after a first run of each ({first_runs_in:.1?}, {IDLE_PIPELINES} compiles): {after_runs}");
@@ -644,7 +661,13 @@ impl PipewrightProcess {
         let token = String::from_utf8(token.stdout)?.trim().to_string();
         let mut command = Command::new(bin);
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-json", "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-json",
+                "--data-dir",
+            ])
             .arg(dir)
             .args(extra)
             .env_remove("RUST_LOG");
@@ -811,11 +834,20 @@ fn warm_throughput(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     runtime.block_on(async {
         push(&client, &pipewright.base, &pipewright.token, "hello", hello).await?;
-        run_over_http(&client, &pipewright.base, &pipewright.token, "bench/hello:0.1.0").await
+        run_over_http(
+            &client,
+            &pipewright.base,
+            &pipewright.token,
+            "bench/hello:0.1.0",
+        )
+        .await
     })?;
     drop(runtime);
     let run_request: Arc<Request> = {
-        let (url, token) = (format!("{}/v4/runs", pipewright.base), pipewright.token.clone());
+        let (url, token) = (
+            format!("{}/v4/runs", pipewright.base),
+            pipewright.token.clone(),
+        );
         let body = json!({
             "pipeline": "bench/hello:0.1.0",
             "inputs": [{"type": "string", "value": "world"}],
@@ -849,7 +881,10 @@ fn warm_throughput(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
             let keep_resident = start_wasmtime(
                 cli,
                 &http_hello,
-                &["-O", "pooling-memory-keep-resident=4194304,pooling-table-keep-resident=65536"],
+                &[
+                    "-O",
+                    "pooling-memory-keep-resident=4194304,pooling-table-keep-resident=65536",
+                ],
                 scratch.join("wasmtime-keep-resident.log"),
             )?;
             Some((default, keep_resident))

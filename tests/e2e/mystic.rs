@@ -562,6 +562,31 @@ async fn the_real_client_runs_every_example_unchanged(backend: Backend) {
         "{result}"
     );
 
+    // A file bundled with the pipeline, read at /pipeline.
+    let dir = pipeline_dir(
+        "bundled",
+        "greeter",
+        "1.0.0",
+        json!([{"name": "name", "type": "string"}]),
+        json!([{"name": "message", "type": "string"}]),
+        &[("template.txt", "Howdy, {name}!\n")],
+    );
+    let (ok, _, stderr) = push(dir.path(), &server, &alice);
+    assert!(ok, "{stderr}");
+    let result = drive(
+        &python,
+        &server,
+        &alice,
+        &["run-string", "alice/greeter:1.0.0", "world"],
+    )
+    .await;
+    assert_eq!(result["raised"], Value::Null, "{result}");
+    assert_eq!(
+        result["result"]["outputs"],
+        json!(["Howdy, world!"]),
+        "{result}"
+    );
+
     // Async, polled to completion by the client.
     let result = drive(
         &python,

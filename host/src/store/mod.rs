@@ -73,6 +73,12 @@ impl Store {
                         sqlx::query("PRAGMA journal_mode = WAL")
                             .execute(&mut *conn)
                             .await?;
+                        // With WAL, NORMAL syncs at checkpoints, not at every commit: a crash of
+                        // the process loses nothing, a power loss at most the last commits, and
+                        // the database stays consistent. Every run commits several times.
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
                         sqlx::query("PRAGMA busy_timeout = 10000")
                             .execute(&mut *conn)
                             .await?;

@@ -16,11 +16,9 @@ mod proxy {
 
     impl wasip2::exports::http::incoming_handler::Guest for HttpHello {
         fn handle(_request: IncomingRequest, response_out: ResponseOutparam) {
-            let headers = Fields::from_list(&[(
-                "content-type".to_string(),
-                b"text/plain".to_vec(),
-            )])
-            .expect("a valid header");
+            let headers =
+                Fields::from_list(&[("content-type".to_string(), b"text/plain".to_vec())])
+                    .expect("a valid header");
             let response = OutgoingResponse::new(headers);
             let body = response.body().expect("the body, taken once");
             ResponseOutparam::set(response_out, Ok(response));
