@@ -253,6 +253,8 @@ pub struct Registry {
     link_key: Arc<[u8]>,
     /// Members of this account may change policy bindings.
     admin_account: Option<String>,
+    /// The stored bindings' change counter when they were last loaded.
+    bindings_revision: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Registry {
@@ -278,6 +280,7 @@ impl Registry {
             idle_timeout: runs::RunLimits::default().idle_timeout,
             link_key: Arc::from(uuid::Uuid::new_v4().as_bytes().as_slice()),
             admin_account: None,
+            bindings_revision: Arc::default(),
         }
     }
 

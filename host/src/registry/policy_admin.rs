@@ -3,6 +3,7 @@
 //! other server picks it up within its poll interval ([`Registry::watch_bindings`]). A request
 //! takes one chain whole ([`super::policies`]), so it sees the old chain or the new.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -113,26 +114,27 @@ impl Registry {
             }
         }
         self.bindings.replace_overrides(overrides);
+        self.bindings_revision.store(revision, Ordering::Release);
         Ok(revision)
     }
 
-    /// Keeps this server's bindings in step with the store until the handle is aborted.
+    /// Keeps this server's bindings in step with the store until the handle is aborted: they
+    /// are read again only when the store's change counter moved past the one last loaded.
     pub fn watch_bindings(&self) -> tokio::task::JoinHandle<()> {
         let registry = self.clone();
         tokio::spawn(async move {
-            let mut seen = None;
             loop {
+                tokio::time::sleep(BINDINGS_POLL).await;
                 let revision = match registry.store.pool().acquire().await {
                     Ok(mut conn) => rows::revision(&mut conn).await.ok(),
                     Err(_) => None,
                 };
-                if revision.is_some() && revision != seen {
-                    match registry.reload_bindings().await {
-                        Ok(loaded) => seen = Some(loaded),
-                        Err(error) => tracing::warn!(%error, "could not reload policy bindings"),
+                let loaded = registry.bindings_revision.load(Ordering::Acquire);
+                if revision.is_some_and(|r| r != loaded) {
+                    if let Err(error) = registry.reload_bindings().await {
+                        tracing::warn!(%error, "could not reload policy bindings");
                     }
                 }
-                tokio::time::sleep(BINDINGS_POLL).await;
             }
         })
     }
