@@ -46,6 +46,47 @@ pub fn token_create(args: &[&str]) -> String {
     lines[0].to_string()
 }
 
+/// Starts `pipewright serve ARGS` on a free loopback port; returns it once it answers. A port
+/// can be taken by another test's server between choosing and binding it: then this child exits
+/// (and a health answer came from someone else's server), so it tries another port.
+pub async fn serve_binary(args: &[&str]) -> (Running, String) {
+    for _ in 0..5 {
+        let port = free_port();
+        let child = Command::new(BIN)
+            .arg("serve")
+            .args(args)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut running = Running(child);
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if running.0.try_wait().unwrap().is_some() {
+                break; // it could not start (the port was taken): another port
+            }
+            let healthy = reqwest::get(format!("{base}/healthz"))
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            if healthy {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                if running.0.try_wait().unwrap().is_none() {
+                    return (running, base);
+                }
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server at {base} never became healthy"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    panic!("pipewright serve could not start on five free ports");
+}
+
 pub async fn wait_healthy(base: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

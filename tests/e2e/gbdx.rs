@@ -619,31 +619,22 @@ on_both_stores!(
 );
 
 async fn registration_resumes_after_sigkill(backend: Backend) {
-    use crate::cli::{free_port, token_create, wait_healthy, Running, BIN};
+    use crate::cli::{serve_binary, token_create};
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().to_str().unwrap().to_string();
     let database_url = crate::harness::fresh_database(backend, data.path()).await;
     let storage = ["--data-dir", &dir, "--database-url", &database_url];
     let token = token_create(&[&["--user", "alice"][..], &storage].concat());
     let source = HeldSource::start(component_bytes());
-    let serve = |port: u16| {
-        std::process::Command::new(BIN)
-            .arg("serve")
-            .args(storage)
-            .args(["--registration-lease-secs", "1"])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    let serve_args: Vec<&str> = storage
+        .iter()
+        .copied()
+        .chain(["--registration-lease-secs", "1"])
+        .collect();
     let client = reqwest::Client::new();
 
     // First server: takes the job and hangs in the fetch; killed there.
-    let port = free_port();
-    let mut first = Running(serve(port));
-    let base = format!("http://127.0.0.1:{port}");
-    wait_healthy(&base).await;
+    let (mut first, base) = serve_binary(&serve_args).await;
     let (status, body) = call(
         client
             .post(format!("{base}{TASKS}"))
@@ -662,10 +653,7 @@ async fn registration_resumes_after_sigkill(backend: Backend) {
     source.release();
 
     // Second server on the same store: the lease lapses and the registration completes.
-    let port = free_port();
-    let _second = Running(serve(port));
-    let base = format!("http://127.0.0.1:{port}");
-    wait_healthy(&base).await;
+    let (_second, base) = serve_binary(&serve_args).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let version = loop {
         let (_, version) = call(

@@ -371,29 +371,12 @@ async fn exhausted_capacity_is_503_unless_the_run_waits(backend: Backend) {
 
 #[tokio::test]
 async fn a_run_interrupted_by_a_restart_is_failed() {
-    use crate::cli::{free_port, token_create, wait_healthy, Running};
+    use crate::cli::{serve_binary, token_create};
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().to_str().unwrap().to_string();
     let token = token_create(&["--user", "alice", "--data-dir", &dir]);
-    let serve = |port: u16| {
-        std::process::Command::new(BIN)
-            .args([
-                "serve",
-                "--data-dir",
-                &dir,
-                "--registration-lease-secs",
-                "1",
-            ])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let port = free_port();
-    let mut first = Running(serve(port));
-    let base = format!("http://127.0.0.1:{port}");
-    wait_healthy(&base).await;
+    let serve_args = ["--data-dir", &dir, "--registration-lease-secs", "1"];
+    let (mut first, base) = serve_binary(&serve_args).await;
     // Push through the CLI against this server.
     let pipeline = tempfile::tempdir().unwrap();
     let artifact = format!(
@@ -431,10 +414,7 @@ async fn a_run_interrupted_by_a_restart_is_failed() {
     first.0.kill().unwrap();
     first.0.wait().unwrap();
 
-    let port = free_port();
-    let _second = Running(serve(port));
-    let base = format!("http://127.0.0.1:{port}");
-    wait_healthy(&base).await;
+    let (_second, base) = serve_binary(&serve_args).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let failed = loop {
         let (_, run) = call(
