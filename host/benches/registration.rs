@@ -12,6 +12,10 @@
 //! start it; the components are served from a second local HTTP server on loopback.
 //! Run with `cargo bench -p pipewright --bench registration`.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{ratio, Percentiles};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -630,36 +634,6 @@ impl ContentServer {
     fn remove(&self, file: &str) {
         self.files.lock().unwrap().remove(file);
     }
-}
-
-/// p50 and p99 (nearest rank) of some samples.
-#[derive(Clone, Copy)]
-struct Percentiles {
-    p50: Duration,
-    p99: Duration,
-}
-
-impl Percentiles {
-    fn of(mut samples: Vec<Duration>) -> Percentiles {
-        samples.sort();
-        let rank = |q: f64| {
-            samples[((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1]
-        };
-        Percentiles {
-            p50: rank(0.50),
-            p99: rank(0.99),
-        }
-    }
-}
-
-impl std::fmt::Display for Percentiles {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "p50 {:>10.1?}  p99 {:>10.1?}", self.p50, self.p99)
-    }
-}
-
-fn ratio(a: Duration, b: Duration) -> f64 {
-    a.as_secs_f64() / b.as_secs_f64()
 }
 
 /// An engine configured as `PluginHost::new` configures the host's: the component model and

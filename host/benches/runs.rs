@@ -20,6 +20,10 @@
 //! `target/bench-guests`, a target dir of its own). Run with
 //! `cargo bench -p pipewright --bench runs` (about two minutes on 2 cores).
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{ratio, Percentiles};
 use std::io::{BufRead, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -1023,33 +1027,4 @@ fn load_average(when: &str) {
         );
         let _ = std::io::stdout().flush();
     }
-}
-
-#[derive(Clone, Copy)]
-struct Percentiles {
-    p50: Duration,
-    p99: Duration,
-}
-
-impl Percentiles {
-    fn of(mut samples: Vec<Duration>) -> Percentiles {
-        samples.sort();
-        let rank = |q: f64| {
-            samples[((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1]
-        };
-        Percentiles {
-            p50: rank(0.50),
-            p99: rank(0.99),
-        }
-    }
-}
-
-impl std::fmt::Display for Percentiles {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "p50 {:>9.2?}  p99 {:>9.2?}", self.p50, self.p99)
-    }
-}
-
-fn ratio(a: Duration, b: Duration) -> f64 {
-    a.as_secs_f64() / b.as_secs_f64()
 }
