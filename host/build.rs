@@ -24,6 +24,9 @@ const BUILTIN: &[&str] = &[
 const TEST_GUESTS: &[&str] = &[
     "hostile-policy",
     "hostile-runnable",
+    "release-only",
+    "csv-type",
+    "http-hello",
     "example-hello",
     "example-file-io",
     "example-bundled",

@@ -7,8 +7,10 @@
 
 pub mod accounts;
 pub mod bindings;
+pub mod counters;
 pub mod leases;
 pub mod pipelines;
+pub mod plugins;
 pub mod registrations;
 pub mod runs;
 pub mod workbench;
