@@ -26,6 +26,7 @@ const TEST_GUESTS: &[&str] = &[
     "hostile-runnable",
     "release-only",
     "csv-type",
+    "described-policy",
     "http-hello",
     "example-hello",
     "example-file-io",

@@ -15,6 +15,8 @@ CREATE TABLE plugin_versions (
     size        BIGINT NOT NULL,
     -- the type id a type handler describes
     type_id     TEXT,
+    -- JSON {summary, codes} of a policy built against 0.2.0 (its `about`); NULL otherwise
+    about       TEXT,
     builtin     BIGINT NOT NULL,
     -- NULL for built-ins
     added_by    TEXT REFERENCES users(id),

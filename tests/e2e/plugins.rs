@@ -601,3 +601,66 @@ async fn a_hostile_uploaded_policy_is_contained() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["approved_by"], json!(["hostile@6.6.6"]));
 }
+
+/// WIT versions side by side: a policy built against `pipewright:plugin@0.2.0` (which adds
+/// `about`) runs in one chain with a built-in built against 0.1.0; each is shown with its own
+/// contract, and the 0.2.0 one with what it says it enforces.
+#[tokio::test]
+async fn plugins_built_against_both_wit_versions_run_side_by_side() {
+    let server = start(Backend::Sqlite).await;
+    let admin = server.token_in("ops", Some("platform")).await;
+    let alice = server.token("alice").await;
+    let (status, added) = upload(
+        &server,
+        &admin,
+        "short-names@2.0.0",
+        guest("described_policy.wasm"),
+        true,
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["wit"], "pipewright:plugin@0.2.0");
+    assert_eq!(
+        added["about"],
+        json!({"summary": "pipeline names are at most 12 characters", "codes": ["name-too-long"]})
+    );
+    let (_, semver) = server
+        .get("/v1/plugins/policy-semver/versions/0.1.0", &alice)
+        .await;
+    assert_eq!(semver["wit"], "pipewright:plugin@0.1.0");
+    assert!(semver.get("about").is_none(), "{semver}");
+
+    bind(
+        &server,
+        &admin,
+        "namespace:alice",
+        &["short-names", "policy-semver"],
+    )
+    .await;
+    server
+        .create_pipeline(&alice, "alice", "quarterly-churn-model", "jupyter")
+        .await;
+    let (status, body) = server
+        .register_notebook(&alice, "alice", "quarterly-churn-model", "1.0.0")
+        .await;
+    assert_eq!((status, code(&body)), (400, "name-too-long"), "{body}");
+    server
+        .create_pipeline(&alice, "alice", "churn", "jupyter")
+        .await;
+    let (status, body) = server
+        .register_notebook(&alice, "alice", "churn", "1.0.0")
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["approved_by"],
+        json!(["short-names@2.0.0", "policy-semver@0.1.0"])
+    );
+    let (status, body) = server
+        .register_notebook(&alice, "alice", "churn", "0.9.0")
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (400, "version-not-incremented"),
+        "{body}"
+    );
+}

@@ -42,6 +42,7 @@ use limits::{EpochTicker, PluginState};
 pub use limits::{Limits, Preopen};
 use pool::InstancePool;
 
+pub use bindings::v0_2_0::policy::exports::pipewright::plugin0_2_0::about::PolicyAbout;
 pub use policy_world::exports::pipewright::plugin::policy::{PolicyContext, Violation};
 pub use policy_world::pipewright::plugin::types::{
     Diagnostic, File, LaunchContext, LaunchInfo, Pipeline, PluginError as GuestError, Port,
@@ -74,8 +75,10 @@ pub enum World {
     TypeHandler,
 }
 
-/// The WIT package every plugin world below belongs to, as a plugin reports it.
+/// The WIT packages a plugin may be built against, as the registry reports them. The host loads
+/// both: 0.2.0's worlds include 0.1.0's and add an optional `about` export to policies.
 pub const WIT_0_1_0: &str = "pipewright:plugin@0.1.0";
+pub const WIT_0_2_0: &str = "pipewright:plugin@0.2.0";
 
 impl World {
     pub fn as_str(self) -> &'static str {
@@ -86,7 +89,7 @@ impl World {
     }
 
     pub const ACCEPTED: &'static str =
-        "pipewright:plugin/validation-policy@0.1.0, pipewright:plugin/type-handler@0.1.0";
+        "pipewright:plugin/validation-policy@0.1.0 or @0.2.0, pipewright:plugin/type-handler@0.1.0 or @0.2.0";
 }
 
 /// Why a plugin could not be loaded or a call into it failed. Every variant names the plugin;
@@ -134,6 +137,8 @@ pub struct PolicyPlugin {
     pub digest: String,
     /// The WIT package version it was built against (`pipewright:plugin@0.1.0`).
     pub wit: &'static str,
+    /// What it says it enforces (0.2.0's `about`); None for a 0.1.0 policy.
+    pub about: Option<PolicyAbout>,
     pool: InstancePool<policy_world::ValidationPolicyPre<PluginState>>,
 }
 
@@ -165,6 +170,13 @@ impl LoadedPlugin {
         match self {
             LoadedPlugin::Policy(p) => &p.digest,
             LoadedPlugin::TypeHandler(t) => &t.digest,
+        }
+    }
+    /// What a 0.2.0 policy says it enforces.
+    pub fn about(&self) -> Option<&PolicyAbout> {
+        match self {
+            LoadedPlugin::Policy(p) => p.about.as_ref(),
+            LoadedPlugin::TypeHandler(_) => None,
         }
     }
     pub fn wit(&self) -> &'static str {
@@ -306,11 +318,31 @@ impl PluginHost {
             ))
         })?;
 
-        let loaded = if let Ok(pre) = policy_world::ValidationPolicyPre::new(pre.clone()) {
+        let loaded = if let Ok(policy) = policy_world::ValidationPolicyPre::new(pre.clone()) {
+            // Newest contract first: a 0.2.0 policy also has 0.1.0's exports.
+            let (wit, about) = match bindings::v0_2_0::policy::ValidationPolicyPre::new(pre) {
+                Ok(described) => {
+                    let pool = InstancePool::new(
+                        id.clone(),
+                        described,
+                        self.limits.clone(),
+                        self.grants.clone(),
+                    );
+                    let about = pool.call(
+                        "about.describe",
+                        self.limits.call_timeout,
+                        |store, guest| guest.pipewright_plugin0_2_0_about().call_describe(store),
+                    )?;
+                    (WIT_0_2_0, Some(about))
+                }
+                Err(_) => (WIT_0_1_0, None),
+            };
+            let pre = policy;
             LoadedPlugin::Policy(Arc::new(PolicyPlugin {
                 id: id.clone(),
                 digest,
-                wit: WIT_0_1_0,
+                wit,
+                about,
                 pool: InstancePool::new(id.clone(), pre, self.limits.clone(), self.grants.clone()),
             }))
         } else if let Ok(pre) = type_world::TypeHandlerPre::new(pre.clone()) {

@@ -42,9 +42,33 @@ pub struct PluginVersionInfo {
     /// The pipeline type a type handler adds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub type_id: Option<String>,
+    /// What a policy built against `pipewright:plugin@0.2.0` says it enforces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub about: Option<About>,
     /// The policy-binding scopes whose chain names this plugin (any version: a chain names
     /// plugins, and runs the active version of each).
     pub bound_in: Vec<String>,
+}
+
+/// A 0.2.0 policy's own account of itself (its `about.describe`).
+#[derive(Clone, Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct About {
+    pub summary: String,
+    /// Every violation code it may return.
+    pub codes: Vec<String>,
+}
+
+impl About {
+    fn of(loaded: &LoadedPlugin) -> Option<About> {
+        loaded.about().map(|about| About {
+            summary: about.summary.clone(),
+            codes: about.codes.clone(),
+        })
+    }
+
+    fn json(loaded: &LoadedPlugin) -> Option<String> {
+        About::of(loaded).map(|about| serde_json::to_string(&about).expect("About serializes"))
+    }
 }
 
 /// A plugin with the versions it has.
@@ -206,6 +230,7 @@ impl Registry {
                 digest: &digest,
                 size: bytes.len() as i64,
                 type_id: type_id(&loaded).as_deref(),
+                about: About::json(&loaded).as_deref(),
                 added_by_user_id: Some(&caller.user_id),
                 added_at: now,
             },
@@ -344,6 +369,7 @@ impl Registry {
                     digest: &digest,
                     size: bytes.len() as i64,
                     type_id: type_id(&loaded).as_deref(),
+                    about: About::json(&loaded).as_deref(),
                     added_by_user_id: None,
                     added_at: now,
                 },
@@ -429,6 +455,10 @@ impl Registry {
             size: row.size,
             added_at_ms: row.added_at,
             type_id: row.type_id,
+            about: row
+                .about
+                .as_deref()
+                .and_then(|json| serde_json::from_str(json).ok()),
         }
     }
 

@@ -16,6 +16,8 @@ pub struct PluginVersionRow {
     pub digest: String,
     pub size: i64,
     pub type_id: Option<String>,
+    /// JSON `{summary, codes}` of a 0.2.0 policy.
+    pub about: Option<String>,
     pub builtin: i64,
     /// The user's name; None for built-ins.
     pub added_by: Option<String>,
@@ -31,13 +33,14 @@ pub struct NewPluginVersion<'a> {
     pub digest: &'a str,
     pub size: i64,
     pub type_id: Option<&'a str>,
+    pub about: Option<&'a str>,
     /// None: a built-in.
     pub added_by_user_id: Option<&'a str>,
     pub added_at: i64,
 }
 
 const SELECT_VERSIONS: &str =
-    "SELECT v.name, v.version, v.world, v.wit, v.digest, v.size, v.type_id,
+    "SELECT v.name, v.version, v.world, v.wit, v.digest, v.size, v.type_id, v.about,
             v.builtin, u.name AS added_by, v.added_at
      FROM plugin_versions v LEFT JOIN users u ON u.id = v.added_by";
 
@@ -48,8 +51,8 @@ pub async fn insert_version(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO plugin_versions
-             (name, version, world, wit, digest, size, type_id, builtin, added_by, added_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             (name, version, world, wit, digest, size, type_id, about, builtin, added_by, added_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(new.name)
     .bind(new.version)
@@ -58,6 +61,7 @@ pub async fn insert_version(
     .bind(new.digest)
     .bind(new.size)
     .bind(new.type_id)
+    .bind(new.about)
     .bind(i64::from(new.added_by_user_id.is_none()))
     .bind(new.added_by_user_id)
     .bind(new.added_at)
@@ -74,10 +78,10 @@ pub async fn upsert_builtin(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO plugin_versions
-             (name, version, world, wit, digest, size, type_id, builtin, added_by, added_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, NULL, $8)
+             (name, version, world, wit, digest, size, type_id, about, builtin, added_by, added_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, NULL, $9)
          ON CONFLICT (name, version) DO UPDATE
-             SET world = $3, wit = $4, digest = $5, size = $6, type_id = $7
+             SET world = $3, wit = $4, digest = $5, size = $6, type_id = $7, about = $8
              WHERE plugin_versions.builtin = 1",
     )
     .bind(new.name)
@@ -87,6 +91,7 @@ pub async fn upsert_builtin(
     .bind(new.digest)
     .bind(new.size)
     .bind(new.type_id)
+    .bind(new.about)
     .bind(new.added_at)
     .execute(conn)
     .await

@@ -2,14 +2,15 @@
 //! new type becoming valid on every surface without a host change. A `csv` pipeline is a
 //! `data.csv` whose first line is a header; it cannot be launched.
 
+// Everything here is reached only through the export glue, which exists on wasm32 alone.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
 use pipewright_sdk::type_handler::{
     Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline, PluginError, Severity, TypeInfo,
 };
 
 const DATA_FILE: &str = "data.csv";
 
-// Constructed only by the export glue, which exists on wasm32 alone.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 struct Csv;
 
 impl Guest for Csv {
