@@ -660,7 +660,7 @@ async fn plugins_built_against_both_wit_versions_run_side_by_side() {
         .await;
     assert_eq!(
         (status, code(&body)),
-        (400, "version-not-incremented"),
+        (400, "version-lower-than-latest"),
         "{body}"
     );
 }
