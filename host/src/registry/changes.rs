@@ -1,6 +1,9 @@
 //! Keeping one server in step with changes made through another: policy bindings and plugin
 //! activations are stored with a change counter bumped in the same commit, and each server
-//! re-reads a kind of setting only when its counter moved past the one it last loaded.
+//! re-reads a kind of setting only when its counter moved past the one it last loaded. It looks
+//! every [`CHANGES_POLL`], and on PostgreSQL also as soon as a bump is notified (`LISTEN`), so a
+//! change is in force on every replica within milliseconds there; the poll stays as the safety
+//! net for a lost listener connection.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -18,8 +21,23 @@ impl Registry {
     pub fn watch_changes(&self) -> tokio::task::JoinHandle<()> {
         let registry = self.clone();
         tokio::spawn(async move {
+            let mut listener = registry.store.change_listener().await;
             loop {
-                tokio::time::sleep(CHANGES_POLL).await;
+                match listener.as_mut() {
+                    Some(connection) => {
+                        tokio::select! {
+                            notified = connection.recv() => {
+                                if let Err(error) = notified {
+                                    // PgListener reconnects by itself on the next recv.
+                                    tracing::warn!(%error, "change notifications interrupted");
+                                    tokio::time::sleep(CHANGES_POLL).await;
+                                }
+                            }
+                            _ = tokio::time::sleep(CHANGES_POLL) => {}
+                        }
+                    }
+                    None => tokio::time::sleep(CHANGES_POLL).await,
+                }
                 if let Err(error) = registry.catch_up().await {
                     tracing::warn!(%error, "could not check for changes made by other servers");
                 }
