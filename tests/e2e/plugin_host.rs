@@ -220,3 +220,35 @@ fn builtin_policies_report_machine_codes() {
     let refused = jupyter.launch(&launch).unwrap().unwrap_err();
     assert_eq!(refused.code, "launch-unavailable");
 }
+
+/// A policy built against `pipewright:plugin@0.2.0` is still a complete 0.1.0 policy: a host
+/// that knows only 0.1.0 (its bindings and linker, nothing of `about`) instantiates and calls it.
+#[test]
+fn a_0_2_0_policy_loads_in_a_host_that_knows_only_0_1_0() {
+    use pipewright::plugins::bindings::v0_1_0::policy::ValidationPolicy;
+    use pipewright::plugins::limits::PluginState;
+    use pipewright::plugins::PluginId;
+    use wasmtime::component::{Component, HasSelf, Linker};
+
+    let bytes = std::fs::read(format!("{GUEST_ARTIFACT_DIR}/described_policy.wasm")).unwrap();
+    let engine = wasmtime::Engine::default();
+    let component = Component::new(&engine, &bytes).unwrap();
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+    ValidationPolicy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).unwrap();
+    let id = std::sync::Arc::new(PluginId {
+        name: "short-names".into(),
+        version: "2.0.0".into(),
+    });
+    let mut store = wasmtime::Store::new(&engine, PluginState::new(id, &Limits::default()));
+    let policy = ValidationPolicy::instantiate(&mut store, &component, &linker).unwrap();
+    let check = |store: &mut wasmtime::Store<PluginState>, name: &str| {
+        policy
+            .pipewright_plugin_policy()
+            .call_check(store, &candidate(name, "1.0.0"), &[], &context())
+            .unwrap()
+    };
+    assert!(check(&mut store, "churn").is_ok());
+    let refused = check(&mut store, "a-much-too-long-name").unwrap_err();
+    assert_eq!(refused[0].code, "name-too-long");
+}
