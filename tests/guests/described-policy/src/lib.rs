@@ -2,12 +2,13 @@
 //! host loads plugins of both WIT versions side by side. It refuses names longer than 12
 //! characters, and says so through 0.2.0's `about`.
 
+// Everything here is reached only through the export glue, which exists on wasm32 alone.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
 use pipewright_sdk::v0_2::{AboutGuest, Guest, Pipeline, PolicyAbout, PolicyContext, Violation};
 
 const MAX_NAME: usize = 12;
 
-// Constructed only by the export glue, which exists on wasm32 alone.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 struct ShortNames;
 
 impl Guest for ShortNames {
