@@ -23,7 +23,7 @@ mod common;
 use std::time::Instant;
 
 use common::{ratio, Percentiles};
-use pipewright::plugins::{Limits, Pipeline, PolicyContext};
+use pipewright::plugins::Limits;
 use pipewright::registry::policies::evaluate;
 use pipewright::registry::Registry;
 use pipewright::server::{build_registry, ServerConfig};
@@ -284,23 +284,7 @@ async fn chain_cost(dir: &std::path::Path) -> anyhow::Result<()> {
     let plugins = pair.first.registry.plugins().clone();
 
     // In-process: the chain alone, warm.
-    let candidate = Pipeline {
-        namespace: "bench".into(),
-        name: "churn".into(),
-        version: Some("1.0.10".into()),
-        type_: "jupyter".into(),
-        description: None,
-        inputs: vec![],
-        outputs: vec![],
-        properties: vec![],
-    };
-    let existing: Vec<String> = (0..10).map(|i| format!("1.0.{i}")).collect();
-    let context = PolicyContext {
-        surface: "v1".into(),
-        account: "bench".into(),
-        user: "bench".into(),
-        config: vec![],
-    };
+    let (candidate, existing, context) = common::policy_check_input("churn", "v1");
     let chains = [THREE, ONE].map(|chain| chain.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     let (mut three, mut one) = (Vec::new(), Vec::new());
     let evaluated = tokio::task::spawn_blocking(move || {

@@ -5,11 +5,14 @@
 //! epoch deadline, the memory limiter, and returning the instance. The bare path is one instance
 //! called in a loop with nothing around it. Run with `cargo bench -p pipewright`.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use pipewright::plugins::bindings::v0_1_0::policy::ValidationPolicy;
 use pipewright::plugins::limits::PluginState;
-use pipewright::plugins::{Limits, Pipeline, PluginHost, PluginId, PolicyContext};
+use pipewright::plugins::{Limits, PluginHost, PluginId};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::Store;
 
@@ -24,23 +27,7 @@ fn main() -> anyhow::Result<()> {
         .policy("policy-semver")
         .expect("built-in policy-semver");
 
-    let candidate = Pipeline {
-        namespace: "bench".into(),
-        name: "task".into(),
-        version: Some("1.0.10".into()),
-        type_: "jupyter".into(),
-        description: None,
-        inputs: vec![],
-        outputs: vec![],
-        properties: vec![],
-    };
-    let existing: Vec<String> = (0..10).map(|i| format!("1.0.{i}")).collect();
-    let context = PolicyContext {
-        surface: "bench".into(),
-        account: "bench".into(),
-        user: "bench".into(),
-        config: vec![],
-    };
+    let (candidate, existing, context) = common::policy_check_input("task", "bench");
 
     // Through the host.
     let through_host = measure(|| {

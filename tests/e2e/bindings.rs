@@ -7,15 +7,8 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::harness::{call, Backend, TestServer};
+use crate::harness::{call, Backend, TestServer, ADMIN_ACCOUNT};
 use crate::on_both_stores;
-
-async fn start(backend: Backend) -> TestServer {
-    TestServer::start_with(backend, |config| {
-        config.admin_account = Some("platform".into());
-    })
-    .await
-}
 
 async fn put_binding(
     server: &TestServer,
@@ -43,8 +36,8 @@ on_both_stores!(
 );
 
 async fn a_namespace_binding_changes_that_namespace_only(backend: Backend) {
-    let server = start(backend).await;
-    let admin = server.token_in("ops", Some("platform")).await;
+    let server = TestServer::start_with_admin(backend).await;
+    let admin = server.token_in("ops", Some(ADMIN_ACCOUNT)).await;
     let (alice, bob) = (server.token("alice").await, server.token("bob").await);
     server
         .create_pipeline(&alice, "alice", "Churn", "jupyter")
@@ -98,9 +91,9 @@ async fn a_namespace_binding_changes_that_namespace_only(backend: Backend) {
 }
 
 async fn only_the_admin_account_changes_bindings(backend: Backend) {
-    let server = start(backend).await;
+    let server = TestServer::start_with_admin(backend).await;
     let alice = server.token("alice").await;
-    let admin = server.token_in("ops", Some("platform")).await;
+    let admin = server.token_in("ops", Some(ADMIN_ACCOUNT)).await;
     let (status, body) = put_binding(&server, &alice, "global", &["policy-lowercase"]).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
@@ -127,9 +120,9 @@ async fn only_the_admin_account_changes_bindings(backend: Backend) {
 }
 
 async fn a_replica_follows_within_its_poll(backend: Backend) {
-    let first = start(backend).await;
+    let first = TestServer::start_with_admin(backend).await;
     let second = first.replica().await;
-    let admin = first.token_in("ops", Some("platform")).await;
+    let admin = first.token_in("ops", Some(ADMIN_ACCOUNT)).await;
     let alice = first.token("alice").await;
     first
         .create_pipeline(&alice, "alice", "Churn", "jupyter")
@@ -160,8 +153,8 @@ async fn a_replica_follows_within_its_poll(backend: Backend) {
 }
 
 async fn every_registration_is_approved_by_the_old_chain_or_the_new(backend: Backend) {
-    let server = start(backend).await;
-    let admin = server.token_in("ops", Some("platform")).await;
+    let server = TestServer::start_with_admin(backend).await;
+    let admin = server.token_in("ops", Some(ADMIN_ACCOUNT)).await;
     let alice = server.token("alice").await;
     let names: Vec<String> = (0..8).map(|i| format!("p{i}")).collect();
     for name in &names {

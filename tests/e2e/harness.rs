@@ -91,6 +91,14 @@ impl TestServer {
     }
 
     /// A server whose plugins have `grants` (e.g. to a test JupyterHub, see `peers`).
+    /// A server whose admin account (`--admin-account`) is [`ADMIN_ACCOUNT`].
+    pub async fn start_with_admin(backend: Backend) -> TestServer {
+        Self::start_with(backend, |config| {
+            config.admin_account = Some(ADMIN_ACCOUNT.into());
+        })
+        .await
+    }
+
     pub async fn start_with_grants(backend: Backend, grants: Grants) -> TestServer {
         Self::start_with(backend, |config| config.grants = grants).await
     }
@@ -287,6 +295,9 @@ pub async fn call(builder: RequestBuilder) -> (u16, Value) {
     let text = response.text().await.unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
+
+/// The admin account of [`TestServer::start_with_admin`].
+pub const ADMIN_ACCOUNT: &str = "platform";
 
 pub fn b64(bytes: &[u8]) -> String {
     use base64::Engine as _;

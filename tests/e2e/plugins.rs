@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::harness::{call, code, Backend, TestServer};
+use crate::harness::{call, code, Backend, TestServer, ADMIN_ACCOUNT};
 use crate::on_both_stores;
 
 /// A guest built by host/build.rs for the tests.
@@ -26,13 +26,6 @@ fn builtin(name: &str) -> Vec<u8> {
         .find(|(n, _, _)| *n == name)
         .map(|(_, _, bytes)| bytes.to_vec())
         .unwrap()
-}
-
-async fn start(backend: Backend) -> TestServer {
-    TestServer::start_with(backend, |config| {
-        config.admin_account = Some("platform".into());
-    })
-    .await
 }
 
 /// `POST /v1/plugins/{name}/versions/{version}[?activate=true]` with the component as body.
@@ -82,8 +75,8 @@ on_both_stores!(
 async fn a_custom_policy_bound_to_one_namespace_changes_what_it_accepts_and_nothing_else(
     backend: Backend,
 ) {
-    let server = start(backend).await;
-    let admin = server.token_in("ops", Some("platform")).await;
+    let server = TestServer::start_with_admin(backend).await;
+    let admin = server.token_in("ops", Some(ADMIN_ACCOUNT)).await;
     let (alice, bob) = (server.token("alice").await, server.token("bob").await);
 
     // Only the admin account adds plugins.
@@ -200,8 +193,8 @@ async fn a_custom_policy_bound_to_one_namespace_changes_what_it_accepts_and_noth
 }
 
 async fn versions_are_immutable_and_rollback_restores_the_one_active_before(backend: Backend) {
-    let server = start(backend).await;
-    let admin = server.token_in("ops", Some("platform")).await;
+    let server = TestServer::start_with_admin(backend).await;
+    let admin = server.token_in("ops", Some(ADMIN_ACCOUNT)).await;
     let alice = server.token("alice").await;
     // Two versions of one policy that behave differently: 1.0.0 refuses pre-releases, 2.0.0
     // refuses names that are not lowercase.
@@ -358,8 +351,8 @@ async fn versions_are_immutable_and_rollback_restores_the_one_active_before(back
 }
 
 async fn an_uploaded_type_is_live_on_every_surface_without_a_host_change(backend: Backend) {
-    let server = start(backend).await;
-    let admin = server.token_in("ops", Some("platform")).await;
+    let server = TestServer::start_with_admin(backend).await;
+    let admin = server.token_in("ops", Some(ADMIN_ACCOUNT)).await;
     let alice = server.token("alice").await;
     let (status, body) = server
         .post(
@@ -441,9 +434,9 @@ async fn an_uploaded_type_is_live_on_every_surface_without_a_host_change(backend
 }
 
 async fn a_replica_runs_the_version_activated_through_another(backend: Backend) {
-    let server = start(backend).await;
+    let server = TestServer::start_with_admin(backend).await;
     let replica = server.replica().await;
-    let admin = server.token_in("ops", Some("platform")).await;
+    let admin = server.token_in("ops", Some(ADMIN_ACCOUNT)).await;
     let alice = server.token("alice").await;
     let (status, body) = upload(
         &server,
@@ -486,8 +479,8 @@ async fn a_replica_runs_the_version_activated_through_another(backend: Backend) 
 /// A component that is not a plugin is refused with the reason, and nothing is stored.
 #[tokio::test]
 async fn components_that_are_not_plugins_are_refused_with_the_reason() {
-    let server = start(Backend::Sqlite).await;
-    let admin = server.token_in("ops", Some("platform")).await;
+    let server = TestServer::start_with_admin(Backend::Sqlite).await;
+    let admin = server.token_in("ops", Some(ADMIN_ACCOUNT)).await;
     let cases: [(&str, Vec<u8>, &str); 4] = [
         // Imports wasi:http, which the host grants no plugin.
         ("proxy@1.0.0", guest("http_hello.wasm"), "wasi:http"),
@@ -554,11 +547,11 @@ async fn components_that_are_not_plugins_are_refused_with_the_reason() {
 #[tokio::test]
 async fn a_hostile_uploaded_policy_is_contained() {
     let server = TestServer::start_with(Backend::Sqlite, |config| {
-        config.admin_account = Some("platform".into());
+        config.admin_account = Some(ADMIN_ACCOUNT.into());
         config.limits.call_timeout = Duration::from_millis(500);
     })
     .await;
-    let admin = server.token_in("ops", Some("platform")).await;
+    let admin = server.token_in("ops", Some(ADMIN_ACCOUNT)).await;
     let alice = server.token("alice").await;
     let (status, body) = upload(
         &server,
@@ -607,8 +600,8 @@ async fn a_hostile_uploaded_policy_is_contained() {
 /// contract, and the 0.2.0 one with what it says it enforces.
 #[tokio::test]
 async fn plugins_built_against_both_wit_versions_run_side_by_side() {
-    let server = start(Backend::Sqlite).await;
-    let admin = server.token_in("ops", Some("platform")).await;
+    let server = TestServer::start_with_admin(Backend::Sqlite).await;
+    let admin = server.token_in("ops", Some(ADMIN_ACCOUNT)).await;
     let alice = server.token("alice").await;
     let (status, added) = upload(
         &server,

@@ -7,7 +7,31 @@
 use std::time::Duration;
 
 use pipewright::api::ApiConfig;
+use pipewright::plugins::{Pipeline, PolicyContext};
 use pipewright::registry::Registry;
+
+/// What the policy benches check: `name` at 1.0.10 of a jupyter pipeline, with ten versions
+/// before it, asked through `surface`.
+pub fn policy_check_input(name: &str, surface: &str) -> (Pipeline, Vec<String>, PolicyContext) {
+    let candidate = Pipeline {
+        namespace: "bench".into(),
+        name: name.into(),
+        version: Some("1.0.10".into()),
+        type_: "jupyter".into(),
+        description: None,
+        inputs: vec![],
+        outputs: vec![],
+        properties: vec![],
+    };
+    let existing = (0..10).map(|i| format!("1.0.{i}")).collect();
+    let context = PolicyContext {
+        surface: surface.into(),
+        account: "bench".into(),
+        user: "bench".into(),
+        config: vec![],
+    };
+    (candidate, existing, context)
+}
 
 /// A server on a loopback port, serving until dropped.
 pub struct Served {

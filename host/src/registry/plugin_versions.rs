@@ -65,10 +65,6 @@ impl About {
             codes: about.codes.clone(),
         })
     }
-
-    fn json(loaded: &LoadedPlugin) -> Option<String> {
-        About::of(loaded).map(|about| serde_json::to_string(&about).expect("About serializes"))
-    }
 }
 
 /// A plugin with the versions it has.
@@ -220,22 +216,8 @@ impl Registry {
         self.blobs.put(&bytes).await?;
         let now = store::now_millis();
         let mut tx = self.store.begin().await?;
-        let inserted = rows::insert_version(
-            &mut tx,
-            &rows::NewPluginVersion {
-                name,
-                version,
-                world: loaded.world().as_str(),
-                wit: loaded.wit(),
-                digest: &digest,
-                size: bytes.len() as i64,
-                type_id: type_id(&loaded).as_deref(),
-                about: About::json(&loaded).as_deref(),
-                added_by_user_id: Some(&caller.user_id),
-                added_at: now,
-            },
-        )
-        .await;
+        let row = new_row(&loaded, bytes.len(), Some(&caller.user_id), now);
+        let inserted = rows::insert_version(&mut tx, &row).await;
         match inserted {
             Err(e) if store::is_unique_violation(&e) => {
                 // Added concurrently: answer as if it had been there first.
@@ -358,23 +340,7 @@ impl Registry {
             else {
                 continue;
             };
-            let digest = format!("sha256:{}", loaded.digest());
-            rows::upsert_builtin(
-                &mut tx,
-                &rows::NewPluginVersion {
-                    name,
-                    version,
-                    world: loaded.world().as_str(),
-                    wit: loaded.wit(),
-                    digest: &digest,
-                    size: bytes.len() as i64,
-                    type_id: type_id(&loaded).as_deref(),
-                    about: About::json(&loaded).as_deref(),
-                    added_by_user_id: None,
-                    added_at: now,
-                },
-            )
-            .await?;
+            rows::insert_version(&mut tx, &new_row(&loaded, bytes.len(), None, now)).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -550,10 +516,28 @@ fn previous_version(log: &[Option<String>], builtin: Option<String>) -> Option<S
         .or(builtin.filter(|b| Some(b) != current.as_ref()))
 }
 
-fn type_id(loaded: &LoadedPlugin) -> Option<String> {
-    match loaded {
-        LoadedPlugin::TypeHandler(handler) => Some(handler.info.id.clone()),
-        LoadedPlugin::Policy(_) => None,
+/// The row of a probed component; `added_by` None for a built-in.
+fn new_row(
+    loaded: &LoadedPlugin,
+    size: usize,
+    added_by: Option<&str>,
+    now: i64,
+) -> rows::NewPluginVersion {
+    rows::NewPluginVersion {
+        name: loaded.id().name.clone(),
+        version: loaded.id().version.clone(),
+        world: loaded.world().as_str(),
+        wit: loaded.wit(),
+        digest: format!("sha256:{}", loaded.digest()),
+        size: size as i64,
+        type_id: match loaded {
+            LoadedPlugin::TypeHandler(handler) => Some(handler.info.id.clone()),
+            LoadedPlugin::Policy(_) => None,
+        },
+        about: About::of(loaded)
+            .map(|about| serde_json::to_string(&about).expect("About serializes")),
+        added_by_user_id: added_by.map(str::to_string),
+        added_at: now,
     }
 }
 

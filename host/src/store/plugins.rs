@@ -25,17 +25,17 @@ pub struct PluginVersionRow {
 }
 
 /// What adding a version writes.
-pub struct NewPluginVersion<'a> {
-    pub name: &'a str,
-    pub version: &'a str,
-    pub world: &'a str,
-    pub wit: &'a str,
-    pub digest: &'a str,
+pub struct NewPluginVersion {
+    pub name: String,
+    pub version: String,
+    pub world: &'static str,
+    pub wit: &'static str,
+    pub digest: String,
     pub size: i64,
-    pub type_id: Option<&'a str>,
-    pub about: Option<&'a str>,
+    pub type_id: Option<String>,
+    pub about: Option<String>,
     /// None: a built-in.
-    pub added_by_user_id: Option<&'a str>,
+    pub added_by_user_id: Option<String>,
     pub added_at: i64,
 }
 
@@ -44,54 +44,33 @@ const SELECT_VERSIONS: &str =
             v.builtin, u.name AS added_by, v.added_at
      FROM plugin_versions v LEFT JOIN users u ON u.id = v.added_by";
 
-/// Inserts an uploaded version; a uniqueness violation means the version exists.
-pub async fn insert_version(
-    conn: &mut AnyConnection,
-    new: &NewPluginVersion<'_>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO plugin_versions
-             (name, version, world, wit, digest, size, type_id, about, builtin, added_by, added_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(new.name)
-    .bind(new.version)
-    .bind(new.world)
-    .bind(new.wit)
-    .bind(new.digest)
-    .bind(new.size)
-    .bind(new.type_id)
-    .bind(new.about)
-    .bind(i64::from(new.added_by_user_id.is_none()))
-    .bind(new.added_by_user_id)
-    .bind(new.added_at)
-    .execute(conn)
-    .await
-    .map(|_| ())
-}
-
-/// Records a built-in shipped in this binary. The binary owns its built-ins: a row left by
-/// another build of the same version is brought in line with this one.
-pub async fn upsert_builtin(
-    conn: &mut AnyConnection,
-    new: &NewPluginVersion<'_>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO plugin_versions
-             (name, version, world, wit, digest, size, type_id, about, builtin, added_by, added_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, NULL, $9)
-         ON CONFLICT (name, version) DO UPDATE
+/// Inserts a version. An uploaded version that exists is a uniqueness violation (versions are
+/// immutable); a built-in that exists is brought in line with this binary, which owns its
+/// built-ins (another build of the same version may have recorded other bytes).
+pub async fn insert_version(conn: &mut AnyConnection, new: &NewPluginVersion) -> sqlx::Result<()> {
+    let builtin = new.added_by_user_id.is_none();
+    let on_conflict = if builtin {
+        " ON CONFLICT (name, version) DO UPDATE
              SET world = $3, wit = $4, digest = $5, size = $6, type_id = $7, about = $8
-             WHERE plugin_versions.builtin = 1",
-    )
-    .bind(new.name)
-    .bind(new.version)
+             WHERE plugin_versions.builtin = 1"
+    } else {
+        ""
+    };
+    sqlx::query(&format!(
+        "INSERT INTO plugin_versions
+             (name, version, world, wit, digest, size, type_id, about, builtin, added_by, added_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11){on_conflict}"
+    ))
+    .bind(&new.name)
+    .bind(&new.version)
     .bind(new.world)
     .bind(new.wit)
-    .bind(new.digest)
+    .bind(&new.digest)
     .bind(new.size)
-    .bind(new.type_id)
-    .bind(new.about)
+    .bind(&new.type_id)
+    .bind(&new.about)
+    .bind(i64::from(builtin))
+    .bind(&new.added_by_user_id)
     .bind(new.added_at)
     .execute(conn)
     .await
