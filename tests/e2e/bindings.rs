@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use crate::harness::{call, Backend, TestServer, ADMIN_ACCOUNT};
 use crate::on_both_stores;
 
-async fn put_binding(
+/// `PUT /v1/policy-bindings/{scope}` with `chain`.
+pub async fn put_binding(
     server: &TestServer,
     token: &str,
     scope: &str,

@@ -52,16 +52,7 @@ async fn upload(
 }
 
 async fn bind(server: &TestServer, token: &str, scope: &str, chain: &[&str]) {
-    let (status, body) = call(
-        server
-            .request(
-                Method::PUT,
-                &format!("/v1/policy-bindings/{scope}"),
-                Some(token),
-            )
-            .json(&json!({ "chain": chain })),
-    )
-    .await;
+    let (status, body) = crate::bindings::put_binding(server, token, scope, chain).await;
     assert_eq!(status, 200, "binding {scope}: {body}");
 }
 
