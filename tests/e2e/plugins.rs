@@ -648,3 +648,47 @@ async fn plugins_built_against_both_wit_versions_run_side_by_side() {
         "{body}"
     );
 }
+
+/// A version fetched by the server from a URL instead of uploaded, checked against the digest
+/// given; a URL the server may not read, or bytes of another digest, are refused.
+#[tokio::test]
+async fn a_version_is_added_from_a_url_and_checked_against_its_digest() {
+    let root = tempfile::tempdir().unwrap();
+    let file_root = root.path().to_path_buf();
+    let server = TestServer::start_with(Backend::Sqlite, move |config| {
+        config.admin_account = Some(ADMIN_ACCOUNT.into());
+        config.registration.file_root = Some(file_root);
+    })
+    .await;
+    let admin = server.token_in("ops", Some(ADMIN_ACCOUNT)).await;
+    let bytes = guest("release_only.wasm");
+    let path = root.path().join("release_only.wasm");
+    std::fs::write(&path, &bytes).unwrap();
+    let url = format!("file://{}", path.display());
+    let digest = {
+        use sha2::Digest as _;
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
+    };
+    let from = |body: Value, version: &str| {
+        server
+            .request(
+                Method::POST,
+                &format!("/v1/plugins/release-only/versions/{version}"),
+                Some(&admin),
+            )
+            .json(&body)
+    };
+
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let (status, body) = call(from(json!({"url": url, "digest": wrong}), "1.0.0")).await;
+    assert_eq!((status, code(&body)), (400, "digest-mismatch"), "{body}");
+    let (status, body) = call(from(json!({"url": "file:///etc/hostname"}), "1.0.0")).await;
+    assert_eq!((status, code(&body)), (400, "unfetchable"), "{body}");
+    let (status, _) = server.get("/v1/plugins/release-only", &admin).await;
+    assert_eq!(status, 404, "a refused fetch stored nothing");
+
+    let (status, body) = call(from(json!({"url": url, "digest": digest}), "1.0.0")).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["digest"], digest);
+    assert_eq!(body["active"], false);
+}
