@@ -24,6 +24,10 @@ const BUILTIN: &[&str] = &[
 const TEST_GUESTS: &[&str] = &[
     "hostile-policy",
     "hostile-runnable",
+    "release-only",
+    "csv-type",
+    "described-policy",
+    "http-hello",
     "example-hello",
     "example-file-io",
     "example-bundled",

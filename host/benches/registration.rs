@@ -27,7 +27,7 @@ use axum::http::StatusCode;
 use pipewright::plugins::Limits;
 use pipewright::registry::registration::RegistrationConfig;
 use pipewright::registry::Registry;
-use pipewright::server::{build_registry, serve_on, ServerConfig};
+use pipewright::server::{build_registry, ServerConfig};
 use serde_json::{json, Value};
 use wasmtime::{Config, Engine};
 
@@ -444,7 +444,7 @@ struct TestServer {
     client: reqwest::Client,
     token: String,
     registry: Registry,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _served: common::Served,
 }
 
 impl TestServer {
@@ -472,24 +472,13 @@ impl TestServer {
         let registry = build_registry(&config).await?;
         let token =
             pipewright::registry::accounts::create_token(registry.store(), "alice", None).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (served, api) = (registry.clone(), config.api.clone());
-        tokio::spawn(async move {
-            let stopped = async {
-                let _ = rx.await;
-            };
-            if let Err(error) = serve_on(listener, served, api, stopped).await {
-                eprintln!("the server stopped: {error:#}");
-            }
-        });
+        let served = common::serve(registry.clone(), config.api.clone()).await?;
         Ok(TestServer {
-            base,
+            base: served.base.clone(),
             client: reqwest::Client::new(),
             token,
             registry,
-            shutdown: Some(tx),
+            _served: served,
         })
     }
 
@@ -568,14 +557,6 @@ impl TestServer {
             .as_array()
             .map(Vec::len)
             .context("GET /tasks answered no `tasks` list")
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
     }
 }
 

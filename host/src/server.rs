@@ -144,6 +144,14 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
         .with_link_key(link_key(&config.data_dir)?)
         .with_admin_account(config.admin_account.clone());
     registry
+        .record_builtin_plugins()
+        .await
+        .context("recording the built-in plugins")?;
+    registry
+        .sync_plugins()
+        .await
+        .context("activating the stored plugin versions")?;
+    registry
         .reload_bindings()
         .await
         .context("loading policy bindings")?;
@@ -177,14 +185,14 @@ pub async fn serve_on(
 ) -> anyhow::Result<()> {
     // Stopping mid-attempt is safe: the attempt's lease lapses and it runs again.
     let registrar = registry.spawn_registrar();
-    let bindings = registry.watch_bindings();
+    let changes = registry.watch_changes();
     let app = crate::api::app(registry, api);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP");
     registrar.abort();
-    bindings.abort();
+    changes.abort();
     served
 }
 

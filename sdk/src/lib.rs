@@ -6,6 +6,8 @@
 //! - [`type_handler`]: adds a pipeline type (`describe`, `validate`, `scaffold`, `launch`);
 //!   export it with [`export_type_handler!`].
 //! - [`policy`]: decides what may be registered (`check`); export it with [`export_policy!`].
+//! - [`v0_2`]: a policy built against `pipewright:plugin@0.2.0`, which may also say what it
+//!   enforces (`about`); export it with [`export_policy_v0_2!`].
 //! - [`runnable`]: a pipeline run on demand (`pipewright:pipeline@0.1.0`, `run`); export it with
 //!   [`export_runnable!`].
 //!
@@ -38,6 +40,20 @@ macro_rules! export_policy {
     ($ty:ident) => {
         #[cfg(target_arch = "wasm32")]
         $crate::policy::export_policy_bindings!($ty);
+    };
+}
+
+/// Exports a policy built against `pipewright:plugin@0.2.0` (see [`v0_2`]): its `check` and its
+/// `about`.
+///
+/// Expands to nothing when not compiling for WebAssembly (see [`export_policy!`]).
+#[macro_export]
+macro_rules! export_policy_v0_2 {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::policy::export_policy_bindings!($ty);
+        #[cfg(target_arch = "wasm32")]
+        $crate::v0_2::export_about_bindings!($ty);
     };
 }
 
@@ -159,6 +175,41 @@ pub mod policy {
             }
         }
     }
+}
+
+/// Bindings of `pipewright:plugin@0.2.0`: the same `validation-policy` world as 0.1.0, plus the
+/// optional `about` export, in which a policy says what it enforces (the host shows it beside
+/// the plugin). Implement both [`v0_2::Guest`] (`check`, as in [`policy`]) and
+/// [`v0_2::AboutGuest`], and export with [`export_policy_v0_2!`]. A 0.1.0 policy needs nothing of
+/// this: the host loads both.
+///
+/// ```ignore
+/// use pipewright_sdk::v0_2::{AboutGuest, Guest, Pipeline, PolicyAbout, PolicyContext, Violation};
+/// struct NoDrafts;
+/// impl Guest for NoDrafts { /* check, as for 0.1.0 */ }
+/// impl AboutGuest for NoDrafts {
+///     fn describe() -> PolicyAbout {
+///         PolicyAbout { summary: "no pre-release versions".into(), codes: vec!["pre-release".into()] }
+///     }
+/// }
+/// pipewright_sdk::export_policy_v0_2!(NoDrafts);
+/// ```
+pub mod v0_2 {
+    // Only what 0.2.0 adds is generated here (a world of this crate's own that exports
+    // `about`); `check` comes from [`crate::policy`]'s 0.1.0 bindings. Together they make the
+    // exports of `pipewright:plugin/validation-policy@0.2.0`, whose world includes 0.1.0's.
+    wit_bindgen::generate!({
+        inline: "package pipewright-sdk:contract-additions;
+                 world about { export pipewright:plugin/about@0.2.0; }",
+        path: ["../wit/plugin@0.1.0", "../wit/plugin@0.2.0"],
+        world: "pipewright-sdk:contract-additions/about",
+        pub_export_macro: true,
+        export_macro_name: "export_about_bindings",
+        default_bindings_module: "pipewright_sdk::v0_2",
+    });
+
+    pub use self::exports::pipewright::plugin0_2_0::about::{Guest as AboutGuest, PolicyAbout};
+    pub use crate::policy::{Guest, Pipeline, PolicyContext, Port, Property, Violation};
 }
 
 /// Bindings of the `type-handler` world.

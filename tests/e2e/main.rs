@@ -15,3 +15,4 @@ mod launch;
 mod mystic;
 mod peers;
 mod plugin_host;
+mod plugins;

@@ -1,6 +1,46 @@
-//! What the bench binaries share: percentiles of timed samples and their ratios.
+//! What the bench binaries share: percentiles of timed samples and their ratios, and a server
+//! started in the bench's own process as the end-to-end tests start it.
+
+// Each bench uses the part it needs.
+#![allow(dead_code)]
 
 use std::time::Duration;
+
+use pipewright::api::ApiConfig;
+use pipewright::registry::Registry;
+
+/// A server on a loopback port, serving until dropped.
+pub struct Served {
+    pub base: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Serves `registry` on a free loopback port (with its background workers, as `serve` does).
+pub async fn serve(registry: Registry, api: ApiConfig) -> anyhow::Result<Served> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let stopped = async {
+            let _ = rx.await;
+        };
+        if let Err(error) = pipewright::server::serve_on(listener, registry, api, stopped).await {
+            eprintln!("the server stopped: {error:#}");
+        }
+    });
+    Ok(Served {
+        base,
+        shutdown: Some(tx),
+    })
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
 
 /// p50 and p99 (nearest rank) of some samples.
 #[derive(Clone, Copy)]

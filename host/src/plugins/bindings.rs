@@ -37,3 +37,20 @@ pub mod pipeline_v0_1_0 {
         path: "../wit/pipeline@0.1.0",
     });
 }
+
+/// `pipewright:plugin@0.2.0` (frozen in `wit/plugin@0.2.0/`): 0.1.0's worlds plus one optional
+/// export, `about`. Its worlds include 0.1.0's, so a 0.2.0 plugin is called through the 0.1.0
+/// bindings above, and these add only the new export; the shared `types` and `host` are 0.1.0's.
+pub mod v0_2_0 {
+    /// The `validation-policy` world of 0.2.0 (0.1.0's, and `about`).
+    pub mod policy {
+        wasmtime::component::bindgen!({
+            world: "pipewright:plugin/validation-policy@0.2.0",
+            path: ["../wit/plugin@0.1.0", "../wit/plugin@0.2.0"],
+            with: {
+                "pipewright:plugin/types@0.1.0": super::super::v0_1_0::policy::pipewright::plugin::types,
+                "pipewright:plugin/host@0.1.0": super::super::v0_1_0::policy::pipewright::plugin::host,
+            },
+        });
+    }
+}

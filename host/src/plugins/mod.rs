@@ -42,6 +42,7 @@ use limits::{EpochTicker, PluginState};
 pub use limits::{Limits, Preopen};
 use pool::InstancePool;
 
+pub use bindings::v0_2_0::policy::exports::pipewright::plugin0_2_0::about::PolicyAbout;
 pub use policy_world::exports::pipewright::plugin::policy::{PolicyContext, Violation};
 pub use policy_world::pipewright::plugin::types::{
     Diagnostic, File, LaunchContext, LaunchInfo, Pipeline, PluginError as GuestError, Port,
@@ -74,9 +75,21 @@ pub enum World {
     TypeHandler,
 }
 
+/// The WIT packages a plugin may be built against, as the registry reports them. The host loads
+/// both: 0.2.0's worlds include 0.1.0's and add an optional `about` export to policies.
+pub const WIT_0_1_0: &str = "pipewright:plugin@0.1.0";
+pub const WIT_0_2_0: &str = "pipewright:plugin@0.2.0";
+
 impl World {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            World::ValidationPolicy => "validation-policy",
+            World::TypeHandler => "type-handler",
+        }
+    }
+
     pub const ACCEPTED: &'static str =
-        "pipewright:plugin/validation-policy@0.1.0, pipewright:plugin/type-handler@0.1.0";
+        "pipewright:plugin/validation-policy@0.1.0 or @0.2.0, pipewright:plugin/type-handler@0.1.0 or @0.2.0";
 }
 
 /// Why a plugin could not be loaded or a call into it failed. Every variant names the plugin;
@@ -87,6 +100,14 @@ pub enum PluginError {
     Load { plugin: PluginId, detail: String },
     #[error("plugin {plugin} implements none of the accepted worlds ({accepted})", accepted = World::ACCEPTED)]
     NoKnownWorld { plugin: PluginId },
+    #[error("{plugin} implements pipewright:pipeline/runnable@0.1.0: that is a runnable pipeline, not a plugin (register it with `pipewright pipeline push`)")]
+    Runnable { plugin: PluginId },
+    #[error("plugin {plugin} handles type `{type_id}`, which the active plugin {holder} handles already")]
+    TypeTaken {
+        plugin: PluginId,
+        type_id: String,
+        holder: PluginId,
+    },
     #[error("plugin {plugin} could not be instantiated: {detail}")]
     Instantiate { plugin: PluginId, detail: String },
     #[error("plugin {plugin} export `{export}` ran past its {timeout:?} deadline and was stopped")]
@@ -114,6 +135,10 @@ pub enum PluginError {
 pub struct PolicyPlugin {
     pub id: PluginId,
     pub digest: String,
+    /// The WIT package version it was built against (`pipewright:plugin@0.1.0`).
+    pub wit: &'static str,
+    /// What it says it enforces (0.2.0's `about`); None for a 0.1.0 policy.
+    pub about: Option<PolicyAbout>,
     pool: InstancePool<policy_world::ValidationPolicyPre<PluginState>>,
 }
 
@@ -121,6 +146,8 @@ pub struct PolicyPlugin {
 pub struct TypeHandlerPlugin {
     pub id: PluginId,
     pub digest: String,
+    /// The WIT package version it was built against.
+    pub wit: &'static str,
     pub info: TypeInfo,
     pool: InstancePool<type_world::TypeHandlerPre<PluginState>>,
 }
@@ -143,6 +170,19 @@ impl LoadedPlugin {
         match self {
             LoadedPlugin::Policy(p) => &p.digest,
             LoadedPlugin::TypeHandler(t) => &t.digest,
+        }
+    }
+    /// What a 0.2.0 policy says it enforces.
+    pub fn about(&self) -> Option<&PolicyAbout> {
+        match self {
+            LoadedPlugin::Policy(p) => p.about.as_ref(),
+            LoadedPlugin::TypeHandler(_) => None,
+        }
+    }
+    pub fn wit(&self) -> &'static str {
+        match self {
+            LoadedPlugin::Policy(p) => p.wit,
+            LoadedPlugin::TypeHandler(t) => t.wit,
         }
     }
     pub fn world(&self) -> World {
@@ -245,6 +285,20 @@ impl PluginHost {
         version: &str,
         bytes: &[u8],
     ) -> Result<LoadedPlugin, PluginError> {
+        let loaded = self.probe(name, version, bytes)?;
+        self.activate(&loaded)?;
+        Ok(loaded)
+    }
+
+    /// Compiles (or fetches from the cache), links and probes a component without making it
+    /// active: which world it implements, and for a type handler its `describe`. Refuses a
+    /// component that imports what the host does not grant, or implements no known world.
+    pub fn probe(
+        &self,
+        name: &str,
+        version: &str,
+        bytes: &[u8],
+    ) -> Result<LoadedPlugin, PluginError> {
         let id = PluginId {
             name: name.to_string(),
             version: version.to_string(),
@@ -264,38 +318,129 @@ impl PluginHost {
             ))
         })?;
 
-        let loaded = if let Ok(pre) = policy_world::ValidationPolicyPre::new(pre.clone()) {
-            let plugin = Arc::new(PolicyPlugin {
+        let loaded = if let Ok(policy) = policy_world::ValidationPolicyPre::new(pre.clone()) {
+            // Newest contract first: a 0.2.0 policy also has 0.1.0's exports.
+            let (wit, about) = match bindings::v0_2_0::policy::ValidationPolicyPre::new(pre) {
+                Ok(described) => {
+                    let pool = InstancePool::new(
+                        id.clone(),
+                        described,
+                        self.limits.clone(),
+                        self.grants.clone(),
+                    );
+                    let about = pool.call(
+                        "about.describe",
+                        self.limits.call_timeout,
+                        |store, guest| guest.pipewright_plugin0_2_0_about().call_describe(store),
+                    )?;
+                    (WIT_0_2_0, Some(about))
+                }
+                Err(_) => (WIT_0_1_0, None),
+            };
+            let pre = policy;
+            LoadedPlugin::Policy(Arc::new(PolicyPlugin {
                 id: id.clone(),
                 digest,
+                wit,
+                about,
                 pool: InstancePool::new(id.clone(), pre, self.limits.clone(), self.grants.clone()),
-            });
-            self.policies
-                .write()
-                .unwrap()
-                .insert(name.to_string(), plugin.clone());
-            LoadedPlugin::Policy(plugin)
-        } else if let Ok(pre) = type_world::TypeHandlerPre::new(pre) {
+            }))
+        } else if let Ok(pre) = type_world::TypeHandlerPre::new(pre.clone()) {
             let pool = InstancePool::new(id.clone(), pre, self.limits.clone(), self.grants.clone());
             let info = pool.call("describe", self.limits.call_timeout, |store, guest| {
                 guest.pipewright_plugin_pipeline_type().call_describe(store)
             })?;
-            let plugin = Arc::new(TypeHandlerPlugin {
+            LoadedPlugin::TypeHandler(Arc::new(TypeHandlerPlugin {
                 id: id.clone(),
                 digest,
+                wit: WIT_0_1_0,
                 info,
                 pool,
-            });
-            self.types
-                .write()
-                .unwrap()
-                .insert(plugin.info.id.to_lowercase(), plugin.clone());
-            LoadedPlugin::TypeHandler(plugin)
+            }))
+        } else if bindings::pipeline_v0_1_0::RunnablePre::new(pre).is_ok() {
+            return Err(PluginError::Runnable { plugin: id });
         } else {
             return Err(PluginError::NoKnownWorld { plugin: id });
         };
-        tracing::info!(plugin = %id, digest = loaded.digest(), world = ?loaded.world(), "plugin loaded");
+        tracing::debug!(plugin = %id, digest = loaded.digest(), world = ?loaded.world(), "plugin probed");
         Ok(loaded)
+    }
+
+    /// Makes `plugin` the active version of its name (replacing any other version of it).
+    /// A type handler cannot take a type id that a plugin of another name handles.
+    pub fn activate(&self, plugin: &LoadedPlugin) -> Result<(), PluginError> {
+        match plugin {
+            LoadedPlugin::Policy(policy) => {
+                self.policies
+                    .write()
+                    .unwrap()
+                    .insert(policy.id.name.clone(), policy.clone());
+            }
+            LoadedPlugin::TypeHandler(handler) => {
+                let mut types = self.types.write().unwrap();
+                let key = handler.info.id.to_lowercase();
+                if let Some(holder) = types.get(&key).filter(|t| t.id.name != handler.id.name) {
+                    return Err(PluginError::TypeTaken {
+                        plugin: handler.id.clone(),
+                        type_id: handler.info.id.clone(),
+                        holder: holder.id.clone(),
+                    });
+                }
+                // Another version of this plugin may have handled another type id.
+                types.retain(|_, t| t.id.name != handler.id.name);
+                types.insert(key, handler.clone());
+            }
+        }
+        tracing::info!(plugin = %plugin.id(), digest = plugin.digest(), world = ?plugin.world(), "plugin active");
+        Ok(())
+    }
+
+    /// Whether `plugin` could be made active now (see [`PluginHost::activate`]).
+    pub fn can_activate(&self, plugin: &LoadedPlugin) -> Result<(), PluginError> {
+        let LoadedPlugin::TypeHandler(handler) = plugin else {
+            return Ok(());
+        };
+        let types = self.types.read().unwrap();
+        match types
+            .get(&handler.info.id.to_lowercase())
+            .filter(|t| t.id.name != handler.id.name)
+        {
+            Some(holder) => Err(PluginError::TypeTaken {
+                plugin: handler.id.clone(),
+                type_id: handler.info.id.clone(),
+                holder: holder.id.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes no version of plugin `name` active; what was active, if anything.
+    pub fn deactivate(&self, name: &str) -> Option<LoadedPlugin> {
+        if let Some(policy) = self.policies.write().unwrap().remove(name) {
+            tracing::info!(plugin = %policy.id, "plugin deactivated");
+            return Some(LoadedPlugin::Policy(policy));
+        }
+        let mut types = self.types.write().unwrap();
+        let key = types
+            .iter()
+            .find(|(_, t)| t.id.name == name)
+            .map(|(key, _)| key.clone())?;
+        let handler = types.remove(&key)?;
+        tracing::info!(plugin = %handler.id, "plugin deactivated");
+        Some(LoadedPlugin::TypeHandler(handler))
+    }
+
+    /// The active version of plugin `name`, of either world.
+    pub fn active(&self, name: &str) -> Option<LoadedPlugin> {
+        if let Some(policy) = self.policy(name) {
+            return Some(LoadedPlugin::Policy(policy));
+        }
+        self.types
+            .read()
+            .unwrap()
+            .values()
+            .find(|t| t.id.name == name)
+            .map(|t| LoadedPlugin::TypeHandler(t.clone()))
     }
 
     /// The active policy called `name`.

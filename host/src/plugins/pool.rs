@@ -46,6 +46,16 @@ impl Prepared for type_world::TypeHandlerPre<PluginState> {
     }
 }
 
+impl Prepared for super::bindings::v0_2_0::policy::ValidationPolicyPre<PluginState> {
+    type Bindings = super::bindings::v0_2_0::policy::ValidationPolicy;
+    fn instance_pre(&self) -> &InstancePre<PluginState> {
+        self.instance_pre()
+    }
+    fn instantiate(&self, store: &mut Store<PluginState>) -> wasmtime::Result<Self::Bindings> {
+        self.instantiate(store)
+    }
+}
+
 struct Warm<B> {
     store: Store<PluginState>,
     bindings: B,

@@ -13,7 +13,9 @@
 //! uses the same rows (`attempts`, `attempt_deadline`, `retry_until`).
 
 pub mod accounts;
+pub mod changes;
 pub mod names;
+pub mod plugin_versions;
 pub mod policies;
 pub mod policy_admin;
 pub mod registration;
@@ -255,6 +257,8 @@ pub struct Registry {
     admin_account: Option<String>,
     /// The stored bindings' change counter when they were last loaded.
     bindings_revision: Arc<std::sync::atomic::AtomicI64>,
+    /// The plugin activations' change counter when they were last applied.
+    plugins_revision: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Registry {
@@ -281,6 +285,7 @@ impl Registry {
             link_key: Arc::from(uuid::Uuid::new_v4().as_bytes().as_slice()),
             admin_account: None,
             bindings_revision: Arc::default(),
+            plugins_revision: Arc::default(),
         }
     }
 

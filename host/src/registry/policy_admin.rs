@@ -1,10 +1,9 @@
 //! Changing policy bindings at run time: operators (members of the `--admin-account`) set or
 //! clear the chain of a scope; the change is stored, applies to this server at once, and every
-//! other server picks it up within its poll interval ([`Registry::watch_bindings`]). A request
+//! other server picks it up within its poll interval ([`super::changes`]). A request
 //! takes one chain whole ([`super::policies`]), so it sees the old chain or the new.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -14,9 +13,6 @@ use crate::store::{self, bindings as rows};
 use super::accounts::Caller;
 use super::policies::Scope;
 use super::{Registry, RegistryError};
-
-/// How often a server checks whether another changed the bindings.
-pub const BINDINGS_POLL: Duration = Duration::from_millis(250);
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct BindingInfo {
@@ -118,28 +114,23 @@ impl Registry {
         Ok(revision)
     }
 
-    /// Keeps this server's bindings in step with the store until the handle is aborted: they
-    /// are read again only when the store's change counter moved past the one last loaded.
-    pub fn watch_bindings(&self) -> tokio::task::JoinHandle<()> {
-        let registry = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(BINDINGS_POLL).await;
-                let revision = match registry.store.pool().acquire().await {
-                    Ok(mut conn) => rows::revision(&mut conn).await.ok(),
-                    Err(_) => None,
-                };
-                let loaded = registry.bindings_revision.load(Ordering::Acquire);
-                if revision.is_some_and(|r| r != loaded) {
-                    if let Err(error) = registry.reload_bindings().await {
-                        tracing::warn!(%error, "could not reload policy bindings");
-                    }
-                }
-            }
+    async fn admin_scope(&self, caller: &Caller, scope: &str) -> Result<Scope, RegistryError> {
+        self.require_admin(caller, "change policy bindings").await?;
+        Scope::parse(scope).ok_or_else(|| {
+            RegistryError::invalid(super::Finding::new(
+                "invalid-scope",
+                "scope",
+                format!("`{scope}` is not a scope: global, type:<id>, namespace:<name> or surface:<name>"),
+            ))
         })
     }
 
-    async fn admin_scope(&self, caller: &Caller, scope: &str) -> Result<Scope, RegistryError> {
+    /// Refuses anyone but members of the server's admin account (`--admin-account`).
+    pub(super) async fn require_admin(
+        &self,
+        caller: &Caller,
+        action: &str,
+    ) -> Result<(), RegistryError> {
         let admin = match &self.admin_account {
             Some(account) => {
                 let mut conn = self.store.pool().acquire().await?;
@@ -157,16 +148,10 @@ impl Registry {
             None => false,
         };
         if !allowed {
-            return Err(RegistryError::Forbidden(
-                "only members of the server's admin account (--admin-account) may change policy bindings".into(),
-            ));
+            return Err(RegistryError::Forbidden(format!(
+                "only members of the server's admin account (--admin-account) may {action}"
+            )));
         }
-        Scope::parse(scope).ok_or_else(|| {
-            RegistryError::invalid(super::Finding::new(
-                "invalid-scope",
-                "scope",
-                format!("`{scope}` is not a scope: global, type:<id>, namespace:<name> or surface:<name>"),
-            ))
-        })
+        Ok(())
     }
 }

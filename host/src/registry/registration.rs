@@ -382,7 +382,7 @@ impl Registry {
     }
 
     /// The bytes at `url`, at most `max_content_bytes`.
-    async fn fetch_url(&self, url: &str) -> Result<Vec<u8>, String> {
+    pub(super) async fn fetch_url(&self, url: &str) -> Result<Vec<u8>, String> {
         let config = self.registration.clone();
         let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
         match parsed.scheme() {

@@ -276,9 +276,12 @@ fn error_of(failure: &RunFailure) -> RunErrorRecord {
         RunFailure::Pipeline(_) => "pipeline_error",
         RunFailure::Plugin(PluginError::Timeout { .. }) => "timeout",
         RunFailure::Plugin(PluginError::MemoryLimit { .. }) => "oom",
-        RunFailure::Plugin(PluginError::Load { .. } | PluginError::NoKnownWorld { .. }) => {
-            "pipeline_loading"
-        }
+        RunFailure::Plugin(
+            PluginError::Load { .. }
+            | PluginError::NoKnownWorld { .. }
+            | PluginError::Runnable { .. }
+            | PluginError::TypeTaken { .. },
+        ) => "pipeline_loading",
         RunFailure::Plugin(PluginError::Instantiate { .. }) => "startup_error",
         RunFailure::Plugin(PluginError::Trap { .. }) => "pipeline_error",
         RunFailure::Invalid(_) => "input_error",

@@ -1,4 +1,4 @@
-//! Policy bindings set by operators, and the change counter every server polls.
+//! Policy bindings set by operators, and their change counter.
 
 use sqlx::AnyConnection;
 
@@ -48,22 +48,10 @@ pub async fn delete(conn: &mut AnyConnection, scope: &str) -> sqlx::Result<bool>
 }
 
 async fn bump(conn: &mut AnyConnection) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO change_counters (name, revision) VALUES ($1, 1)
-         ON CONFLICT (name) DO UPDATE SET revision = change_counters.revision + 1",
-    )
-    .bind(COUNTER)
-    .execute(conn)
-    .await
-    .map(|_| ())
+    super::counters::bump(conn, COUNTER).await
 }
 
 /// The bindings' change counter; 0 before the first change.
 pub async fn revision(conn: &mut AnyConnection) -> sqlx::Result<i64> {
-    let revision: Option<i64> =
-        sqlx::query_scalar("SELECT revision FROM change_counters WHERE name = $1")
-            .bind(COUNTER)
-            .fetch_optional(conn)
-            .await?;
-    Ok(revision.unwrap_or(0))
+    super::counters::revision(conn, COUNTER).await
 }

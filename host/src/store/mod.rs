@@ -7,8 +7,10 @@
 
 pub mod accounts;
 pub mod bindings;
+pub mod counters;
 pub mod leases;
 pub mod pipelines;
+pub mod plugins;
 pub mod registrations;
 pub mod runs;
 pub mod workbench;
@@ -44,6 +46,8 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Kept for what the pool cannot do: a PostgreSQL `LISTEN` connection.
+    url: String,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -96,7 +100,11 @@ impl Store {
             .run(&pool)
             .await
             .context("applying database migrations")?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            url: url.to_string(),
+        })
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -115,6 +123,28 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// A connection that receives the change notifications of [`counters::bump`]; PostgreSQL
+    /// only (None on SQLite, where servers sharing a file poll).
+    pub async fn change_listener(&self) -> Option<sqlx::postgres::PgListener> {
+        if self.backend != Backend::Postgres {
+            return None;
+        }
+        let mut listener = match sqlx::postgres::PgListener::connect(&self.url).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, "cannot LISTEN for changes; polling only");
+                return None;
+            }
+        };
+        match listener.listen(counters::CHANNEL).await {
+            Ok(()) => Some(listener),
+            Err(error) => {
+                tracing::warn!(%error, "cannot LISTEN for changes; polling only");
+                None
+            }
+        }
     }
 
     /// Answers when the database does.

@@ -3,6 +3,7 @@
 //! Every route needs a bearer token (`Authorization: Bearer pw_…`, from `pipewright token create`).
 
 mod bindings;
+mod plugins;
 mod workbench;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
@@ -17,7 +18,6 @@ use utoipa_axum::routes;
 
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::AppState;
-use crate::plugins;
 use crate::registry::{self, Caller, PipelineInfo, RegistryError, Surface, VersionInfo};
 
 #[derive(OpenApi)]
@@ -50,9 +50,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_version, delete_version))
         .routes(routes!(list_types))
         .routes(routes!(scaffold))
-        .routes(routes!(list_plugins))
         .merge(workbench::router())
         .merge(bindings::router())
+        .merge(plugins::router())
 }
 
 /// A JSON body whose rejections are this surface's documented errors.
@@ -323,7 +323,7 @@ async fn scaffold(
         .plugins()
         .type_handler(&type_id)
         .ok_or_else(|| RegistryError::NotFound(format!("pipeline type {type_id}")))?;
-    let pipeline = plugins::Pipeline {
+    let pipeline = crate::plugins::Pipeline {
         namespace: caller.account,
         name: query.name,
         version: None,
@@ -346,37 +346,4 @@ async fn scaffold(
             })
             .collect(),
     ))
-}
-
-/// A loaded plugin.
-#[derive(Serialize, ToSchema)]
-pub struct PluginView {
-    pub name: String,
-    pub version: String,
-    pub world: plugins::World,
-    /// sha256 of the component, hex.
-    pub digest: String,
-}
-
-/// The plugins loaded in this server.
-#[utoipa::path(get, path = "/v1/plugins", tag = "plugins",
-    responses((status = 200, body = Vec<PluginView>), (status = 401, body = ErrorBody)))]
-async fn list_plugins(
-    State(state): State<AppState>,
-    _caller: Authenticated,
-) -> Json<Vec<PluginView>> {
-    let host = state.registry.plugins();
-    let policies = host.policies().into_iter().map(|p| PluginView {
-        name: p.id.name.clone(),
-        version: p.id.version.clone(),
-        world: plugins::World::ValidationPolicy,
-        digest: p.digest.clone(),
-    });
-    let types = host.type_handlers().into_iter().map(|t| PluginView {
-        name: t.id.name.clone(),
-        version: t.id.version.clone(),
-        world: plugins::World::TypeHandler,
-        digest: t.digest.clone(),
-    });
-    Json(policies.chain(types).collect())
 }

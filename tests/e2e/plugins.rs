@@ -1,0 +1,666 @@
+//! The plugin registry, `/v1/plugins`, over HTTP against started servers: components uploaded at
+//! run time (a policy a platform team binds to one namespace, a new pipeline type), immutable
+//! versions, activation, rollback, replicas following, and components refused or contained.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::harness::{call, code, Backend, TestServer};
+use crate::on_both_stores;
+
+/// A guest built by host/build.rs for the tests.
+fn guest(file: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/{file}",
+        pipewright::plugins::builtin::GUEST_ARTIFACT_DIR
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+/// The component of a built-in plugin, as embedded in the binary.
+fn builtin(name: &str) -> Vec<u8> {
+    pipewright::plugins::builtin::BUILTIN_PLUGINS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, _, bytes)| bytes.to_vec())
+        .unwrap()
+}
+
+async fn start(backend: Backend) -> TestServer {
+    TestServer::start_with(backend, |config| {
+        config.admin_account = Some("platform".into());
+    })
+    .await
+}
+
+/// `POST /v1/plugins/{name}/versions/{version}[?activate=true]` with the component as body.
+async fn upload(
+    server: &TestServer,
+    token: &str,
+    plugin: &str,
+    bytes: Vec<u8>,
+    activate: bool,
+) -> (u16, Value) {
+    let (name, version) = plugin.split_once('@').unwrap();
+    let query = if activate { "?activate=true" } else { "" };
+    call(
+        server
+            .request(
+                Method::POST,
+                &format!("/v1/plugins/{name}/versions/{version}{query}"),
+                Some(token),
+            )
+            .header("content-type", "application/wasm")
+            .body(bytes),
+    )
+    .await
+}
+
+async fn bind(server: &TestServer, token: &str, scope: &str, chain: &[&str]) {
+    let (status, body) = call(
+        server
+            .request(
+                Method::PUT,
+                &format!("/v1/policy-bindings/{scope}"),
+                Some(token),
+            )
+            .json(&json!({ "chain": chain })),
+    )
+    .await;
+    assert_eq!(status, 200, "binding {scope}: {body}");
+}
+
+on_both_stores!(
+    a_custom_policy_bound_to_one_namespace_changes_what_it_accepts_and_nothing_else,
+    versions_are_immutable_and_rollback_restores_the_one_active_before,
+    an_uploaded_type_is_live_on_every_surface_without_a_host_change,
+    a_replica_runs_the_version_activated_through_another,
+);
+
+async fn a_custom_policy_bound_to_one_namespace_changes_what_it_accepts_and_nothing_else(
+    backend: Backend,
+) {
+    let server = start(backend).await;
+    let admin = server.token_in("ops", Some("platform")).await;
+    let (alice, bob) = (server.token("alice").await, server.token("bob").await);
+
+    // Only the admin account adds plugins.
+    let (status, body) = upload(
+        &server,
+        &alice,
+        "release-only@1.0.0",
+        guest("release_only.wasm"),
+        true,
+    )
+    .await;
+    assert_eq!((status, code(&body)), (403, "forbidden"), "{body}");
+    let (status, added) = upload(
+        &server,
+        &admin,
+        "release-only@1.0.0",
+        guest("release_only.wasm"),
+        true,
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["world"], "validation-policy");
+    assert_eq!(added["wit"], "pipewright:plugin@0.1.0");
+    assert_eq!(added["added_by"], "ops");
+    assert_eq!(
+        (added["active"].as_bool(), added["builtin"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert!(added["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(
+        added["size"].as_u64(),
+        Some(guest("release_only.wasm").len() as u64)
+    );
+
+    bind(
+        &server,
+        &admin,
+        "namespace:alice",
+        &["release-only", "policy-semver"],
+    )
+    .await;
+    for (token, namespace) in [(&alice, "alice"), (&bob, "bob")] {
+        server
+            .create_pipeline(token, namespace, "churn", "jupyter")
+            .await;
+    }
+    // Alice's namespace now refuses pre-releases, naming the policy that said so...
+    let (status, refused) = server
+        .register_notebook(&alice, "alice", "churn", "1.0.0-rc.1")
+        .await;
+    assert_eq!((status, code(&refused)), (400, "pre-release"), "{refused}");
+    assert_eq!(
+        refused["error"]["details"][0]["source"],
+        "release-only@1.0.0"
+    );
+    assert_eq!(
+        server
+            .get("/v1/pipelines/alice/churn/versions", &alice)
+            .await
+            .1,
+        json!([])
+    );
+    // ...while Bob's keeps the global chain and takes it.
+    let (status, body) = server
+        .register_notebook(&bob, "bob", "churn", "1.0.0-rc.1")
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["approved_by"], json!(["policy-semver@0.1.0"]));
+    // A release passes both policies of alice's chain, and the audit says so.
+    let (status, body) = server
+        .register_notebook(&alice, "alice", "churn", "1.0.0")
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["approved_by"],
+        json!(["release-only@1.0.0", "policy-semver@0.1.0"])
+    );
+    let (_, pinned) = server.get("/v1/pipelines/alice/churn:1.0.0", &alice).await;
+    assert_eq!(pinned["approved_by"], body["approved_by"]);
+
+    // Shown where it is bound; listed beside the built-ins, which are versions like any other.
+    let (_, shown) = server
+        .get("/v1/plugins/release-only/versions/1.0.0", &alice)
+        .await;
+    assert_eq!(shown["bound_in"], json!(["namespace:alice"]));
+    let (status, listed) = server.get("/v1/plugins", &alice).await;
+    assert_eq!(status, 200);
+    let entry = |name: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} not listed: {listed}"))
+    };
+    assert_eq!(entry("release-only")["active_version"], "1.0.0");
+    assert_eq!(entry("policy-semver")["active_version"], "0.1.0");
+    assert_eq!(entry("jupyter")["world"], "type-handler");
+    let (_, semver) = server
+        .get("/v1/plugins/policy-semver/versions/0.1.0", &alice)
+        .await;
+    assert_eq!(
+        (semver["builtin"].as_bool(), semver["added_by"].as_str()),
+        (Some(true), Some("builtin"))
+    );
+    assert!(
+        semver["bound_in"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("global")),
+        "{semver}"
+    );
+}
+
+async fn versions_are_immutable_and_rollback_restores_the_one_active_before(backend: Backend) {
+    let server = start(backend).await;
+    let admin = server.token_in("ops", Some("platform")).await;
+    let alice = server.token("alice").await;
+    // Two versions of one policy that behave differently: 1.0.0 refuses pre-releases, 2.0.0
+    // refuses names that are not lowercase.
+    let (status, body) = upload(
+        &server,
+        &admin,
+        "house-rules@1.0.0",
+        guest("release_only.wasm"),
+        true,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // The same bytes again: no error, no change. Other bytes under the same version: refused.
+    let (status, body) = upload(
+        &server,
+        &admin,
+        "house-rules@1.0.0",
+        guest("release_only.wasm"),
+        false,
+    )
+    .await;
+    assert_eq!(
+        (status, body["version"].as_str()),
+        (200, Some("1.0.0")),
+        "{body}"
+    );
+    let (status, body) = upload(
+        &server,
+        &admin,
+        "house-rules@1.0.0",
+        builtin("policy-lowercase"),
+        false,
+    )
+    .await;
+    assert_eq!((status, code(&body)), (409, "conflict"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("immutable"),
+        "{body}"
+    );
+    let (status, body) = upload(
+        &server,
+        &admin,
+        "house-rules@2.0.0",
+        builtin("policy-lowercase"),
+        false,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["active"], false,
+        "uploaded without ?activate: 1.0.0 stays active"
+    );
+
+    bind(&server, &admin, "namespace:alice", &["house-rules"]).await;
+    server
+        .create_pipeline(&alice, "alice", "Churn", "jupyter")
+        .await;
+    let register = |version: &'static str| {
+        let (server, alice) = (&server, &alice);
+        async move {
+            server
+                .register_notebook(alice, "alice", "Churn", version)
+                .await
+        }
+    };
+    let (status, body) = register("0.1.0-rc.1").await;
+    assert_eq!((status, code(&body)), (400, "pre-release"), "{body}");
+
+    let (status, body) = server
+        .post(
+            "/v1/plugins/house-rules/versions/2.0.0/activate",
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["active"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    let (status, body) = register("0.1.0-rc.1").await;
+    assert_eq!((status, code(&body)), (400, "name-not-lowercase"), "{body}");
+    assert_eq!(body["error"]["details"][0]["source"], "house-rules@2.0.0");
+
+    let (status, body) = server
+        .post("/v1/plugins/house-rules/rollback", &admin, json!({}))
+        .await;
+    assert_eq!(
+        (status, body["version"].as_str()),
+        (200, Some("1.0.0")),
+        "{body}"
+    );
+    let (status, body) = register("0.1.0").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["approved_by"], json!(["house-rules@1.0.0"]));
+
+    // Not while bound: the chain would have nothing to run.
+    let (status, body) = server
+        .post("/v1/plugins/house-rules/deactivate", &admin, json!({}))
+        .await;
+    assert_eq!((status, code(&body)), (409, "conflict"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("namespace:alice"),
+        "{body}"
+    );
+    let (status, _) = server
+        .delete("/v1/policy-bindings/namespace:alice", &admin)
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = server
+        .post("/v1/plugins/house-rules/deactivate", &admin, json!({}))
+        .await;
+    assert_eq!(
+        (status, body["active_version"].clone()),
+        (200, Value::Null),
+        "{body}"
+    );
+    // A deactivated policy cannot be bound; rollback brings back the last one that ran.
+    let (status, body) = call(
+        server
+            .request(Method::PUT, "/v1/policy-bindings/global", Some(&admin))
+            .json(&json!({"chain": ["house-rules"]})),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (400, "unknown-policy"), "{body}");
+    let (status, body) = server
+        .post("/v1/plugins/house-rules/rollback", &admin, json!({}))
+        .await;
+    assert_eq!(
+        (status, body["version"].as_str()),
+        (200, Some("1.0.0")),
+        "{body}"
+    );
+
+    // The state is the store's: a server started on it runs the same versions.
+    let restarted = server.replica().await;
+    let (_, shown) = restarted.get("/v1/plugins/house-rules", &alice).await;
+    assert_eq!(shown["active_version"], "1.0.0", "{shown}");
+    // Members of other accounts change nothing.
+    let (status, body) = server
+        .post("/v1/plugins/house-rules/rollback", &alice, json!({}))
+        .await;
+    assert_eq!((status, code(&body)), (403, "forbidden"), "{body}");
+    let (status, body) = server
+        .post("/v1/plugins/nothing/rollback", &admin, json!({}))
+        .await;
+    assert_eq!((status, code(&body)), (404, "not-found"), "{body}");
+}
+
+async fn an_uploaded_type_is_live_on_every_surface_without_a_host_change(backend: Backend) {
+    let server = start(backend).await;
+    let admin = server.token_in("ops", Some("platform")).await;
+    let alice = server.token("alice").await;
+    let (status, body) = server
+        .post(
+            "/v1/pipelines",
+            &alice,
+            json!({"name": "prices", "type": "csv"}),
+        )
+        .await;
+    assert_eq!(status, 400, "no csv type yet: {body}");
+
+    let (status, added) = upload(
+        &server,
+        &admin,
+        "csv-type@1.0.0",
+        guest("csv_type.wasm"),
+        true,
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(
+        (added["world"].as_str(), added["type_id"].as_str()),
+        (Some("type-handler"), Some("csv"))
+    );
+
+    // /v1: listed, scaffolded, created, validated by the uploaded handler.
+    let (_, types) = server.get("/v1/types", &alice).await;
+    assert!(
+        types.as_array().unwrap().iter().any(|t| t["id"] == "csv"),
+        "{types}"
+    );
+    let (status, scaffold) = server
+        .get("/v1/types/csv/scaffold?name=prices", &alice)
+        .await;
+    assert_eq!(status, 200, "{scaffold}");
+    assert_eq!(scaffold[0]["path"], "data.csv");
+    server
+        .create_pipeline(&alice, "alice", "prices", "csv")
+        .await;
+    let version = |version: &str, data: &[u8]| json!({"version": version, "files": [{"path": "data.csv", "content_base64": crate::harness::b64(data)}]});
+    let (status, body) = server
+        .post(
+            "/v1/pipelines/alice/prices/versions",
+            &alice,
+            version("1.0.0", b""),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "missing-header"), "{body}");
+    let (status, body) = server
+        .post(
+            "/v1/pipelines/alice/prices/versions",
+            &alice,
+            version("1.0.0", b"day,price\n1,10\n"),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    // Acumos: a valid `pipelineType`, matched case-insensitively as the built-ins are.
+    let (status, created) = call(
+        server
+            .request(Method::POST, "/mlWorkbench/v1/pipeline/users/alice/pipelines", Some(&alice))
+            .json(&json!({"pipelineId": {"name": "table", "versionId": {"label": "1"}}, "pipelineType": "CSV"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+
+    // Deactivated: the type is gone again, for new pipelines on every surface.
+    let (status, _) = server
+        .post("/v1/plugins/csv-type/deactivate", &admin, json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = server
+        .post(
+            "/v1/pipelines",
+            &alice,
+            json!({"name": "later", "type": "csv"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+}
+
+async fn a_replica_runs_the_version_activated_through_another(backend: Backend) {
+    let server = start(backend).await;
+    let replica = server.replica().await;
+    let admin = server.token_in("ops", Some("platform")).await;
+    let alice = server.token("alice").await;
+    let (status, body) = upload(
+        &server,
+        &admin,
+        "release-only@1.0.0",
+        guest("release_only.wasm"),
+        true,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    bind(&server, &admin, "namespace:alice", &["release-only"]).await;
+    replica
+        .create_pipeline(&alice, "alice", "churn", "jupyter")
+        .await;
+
+    // The replica polls the store's change counters; it must follow within a second or so.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, body) = replica
+            .register_notebook(&alice, "alice", "churn", "1.0.0-rc.1")
+            .await;
+        if code(&body) == "pre-release" {
+            assert_eq!(status, 400);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica never ran release-only: {body}"
+        );
+        // Registered under the old chain: make room for the next try.
+        let _ = replica
+            .delete("/v1/pipelines/alice/churn/versions/1.0.0-rc.1", &alice)
+            .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, shown) = replica.get("/v1/plugins/release-only", &alice).await;
+    assert_eq!(shown["active_version"], "1.0.0");
+}
+
+/// A component that is not a plugin is refused with the reason, and nothing is stored.
+#[tokio::test]
+async fn components_that_are_not_plugins_are_refused_with_the_reason() {
+    let server = start(Backend::Sqlite).await;
+    let admin = server.token_in("ops", Some("platform")).await;
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        // Imports wasi:http, which the host grants no plugin.
+        ("proxy@1.0.0", guest("http_hello.wasm"), "wasi:http"),
+        (
+            "hello@1.0.0",
+            guest("example_hello.wasm"),
+            "runnable pipeline",
+        ),
+        (
+            "garbage@1.0.0",
+            b"\0asm not really a component".to_vec(),
+            "could not be loaded",
+        ),
+        ("empty@1.0.0", Vec::new(), "body must be the component"),
+    ];
+    for (plugin, bytes, reason) in cases {
+        let (status, body) = upload(&server, &admin, plugin, bytes, true).await;
+        assert_eq!(status, 400, "{plugin}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(reason), "{plugin}: {message}");
+        let name = plugin.split('@').next().unwrap();
+        let (status, _) = server.get(&format!("/v1/plugins/{name}"), &admin).await;
+        assert_eq!(status, 404, "{plugin} was stored");
+    }
+    let (status, body) = upload(
+        &server,
+        &admin,
+        "Shouting@1.0.0",
+        guest("release_only.wasm"),
+        false,
+    )
+    .await;
+    assert_eq!((status, code(&body)), (400, "invalid-name"), "{body}");
+    let (status, body) = upload(
+        &server,
+        &admin,
+        "fine@1.0",
+        guest("release_only.wasm"),
+        false,
+    )
+    .await;
+    assert_eq!((status, code(&body)), (400, "invalid-version"), "{body}");
+    // A type handler may not take a type another plugin handles.
+    let (status, body) = upload(
+        &server,
+        &admin,
+        "my-zeppelin@1.0.0",
+        builtin("zeppelin"),
+        true,
+    )
+    .await;
+    assert_eq!((status, code(&body)), (409, "conflict"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("zeppelin@0.1.0"),
+        "{body}"
+    );
+}
+
+/// An uploaded policy that traps, loops or allocates without bound fails as itself: the request
+/// is refused naming plugin, version and export, nothing is written, the server keeps serving.
+#[tokio::test]
+async fn a_hostile_uploaded_policy_is_contained() {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.admin_account = Some("platform".into());
+        config.limits.call_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let admin = server.token_in("ops", Some("platform")).await;
+    let alice = server.token("alice").await;
+    let (status, body) = upload(
+        &server,
+        &admin,
+        "hostile@6.6.6",
+        guest("hostile_policy.wasm"),
+        true,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    bind(&server, &admin, "namespace:alice", &["hostile"]).await;
+    for name in ["trap", "loop", "alloc"] {
+        server
+            .create_pipeline(&alice, "alice", name, "jupyter")
+            .await;
+        let (status, body) = server
+            .register_notebook(&alice, "alice", name, "1.0.0")
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (502, "plugin-failed"),
+            "{name}: {body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("hostile@6.6.6") && message.contains("`check`"),
+            "{message}"
+        );
+        let (_, versions) = server
+            .get(&format!("/v1/pipelines/alice/{name}/versions"), &alice)
+            .await;
+        assert_eq!(versions, json!([]), "{name}");
+    }
+    server
+        .create_pipeline(&alice, "alice", "fine", "jupyter")
+        .await;
+    let (status, body) = server
+        .register_notebook(&alice, "alice", "fine", "1.0.0")
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["approved_by"], json!(["hostile@6.6.6"]));
+}
+
+/// WIT versions side by side: a policy built against `pipewright:plugin@0.2.0` (which adds
+/// `about`) runs in one chain with a built-in built against 0.1.0; each is shown with its own
+/// contract, and the 0.2.0 one with what it says it enforces.
+#[tokio::test]
+async fn plugins_built_against_both_wit_versions_run_side_by_side() {
+    let server = start(Backend::Sqlite).await;
+    let admin = server.token_in("ops", Some("platform")).await;
+    let alice = server.token("alice").await;
+    let (status, added) = upload(
+        &server,
+        &admin,
+        "short-names@2.0.0",
+        guest("described_policy.wasm"),
+        true,
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["wit"], "pipewright:plugin@0.2.0");
+    assert_eq!(
+        added["about"],
+        json!({"summary": "pipeline names are at most 12 characters", "codes": ["name-too-long"]})
+    );
+    let (_, semver) = server
+        .get("/v1/plugins/policy-semver/versions/0.1.0", &alice)
+        .await;
+    assert_eq!(semver["wit"], "pipewright:plugin@0.1.0");
+    assert!(semver.get("about").is_none(), "{semver}");
+
+    bind(
+        &server,
+        &admin,
+        "namespace:alice",
+        &["short-names", "policy-semver"],
+    )
+    .await;
+    server
+        .create_pipeline(&alice, "alice", "quarterly-churn-model", "jupyter")
+        .await;
+    let (status, body) = server
+        .register_notebook(&alice, "alice", "quarterly-churn-model", "1.0.0")
+        .await;
+    assert_eq!((status, code(&body)), (400, "name-too-long"), "{body}");
+    server
+        .create_pipeline(&alice, "alice", "churn", "jupyter")
+        .await;
+    let (status, body) = server
+        .register_notebook(&alice, "alice", "churn", "1.0.0")
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["approved_by"],
+        json!(["short-names@2.0.0", "policy-semver@0.1.0"])
+    );
+    let (status, body) = server
+        .register_notebook(&alice, "alice", "churn", "0.9.0")
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (400, "version-lower-than-latest"),
+        "{body}"
+    );
+}
