@@ -1,4 +1,5 @@
-//! The command line: `pipewright serve`, `pipewright token create` and `pipewright pipeline push`. Every flag can also be
+//! The command line: `pipewright serve`, `pipewright token create`, `pipewright pipeline push` and
+//! `pipewright plugin …` (the author's kit, see [`crate::kit`]). Every flag can also be
 //! set by an environment variable (`PIPEWRIGHT_LISTEN`, `PIPEWRIGHT_DATA_DIR`,
 //! `PIPEWRIGHT_DATABASE_URL`, ...); secrets are environment variables only.
 
@@ -28,6 +29,9 @@ pub enum Command {
     /// Works with runnable pipelines.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
+    /// Writes, builds, tests and publishes plugins (the author's kit: `sdk/README.md`).
+    #[command(subcommand)]
+    Plugin(PluginCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -41,6 +45,13 @@ pub enum PipelineCommand {
 pub struct PushArgs {
     /// The pipeline's directory (holding `pipeline.yaml`).
     pub dir: PathBuf,
+    #[command(flatten)]
+    pub connection: ServerConnection,
+}
+
+/// Which server a client command talks to, and as whom.
+#[derive(Args, Debug, Clone)]
+pub struct ServerConnection {
     /// The server's base URL.
     #[arg(
         long,
@@ -49,8 +60,99 @@ pub struct PushArgs {
     )]
     pub server: String,
     /// An API token (`pipewright token create`).
-    #[arg(long, env = "PIPEWRIGHT_TOKEN")]
+    #[arg(long, env = "PIPEWRIGHT_TOKEN", hide_env_values = true)]
     pub token: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PluginCommand {
+    /// Writes a ready plugin crate `DIR/NAME` from a template: it builds for wasm32-wasip2 as
+    /// it is, with unit tests and fixtures that pass.
+    New(PluginNewArgs),
+    /// Builds the plugin crate for wasm32-wasip2 and prints the component's path.
+    Build(PluginDirArgs),
+    /// Runs the crate's unit tests, then loads the component in-process as a server would and
+    /// runs the cases of `fixtures/*.json` against it. No server needed.
+    #[command(
+        after_help = "Fixture format: see the module docs of host/src/kit/harness.rs, or                             sdk/README.md (\"Fixtures\")."
+    )]
+    Test(PluginDirArgs),
+    /// Builds the plugin and uploads it as NAME@VERSION (the crate's package name and version),
+    /// activating it. A runnable pipeline (a folder with `pipeline.yaml`) is pushed as
+    /// `pipewright pipeline push` does.
+    Push(PluginPushArgs),
+    /// Lists the server's plugins.
+    List(ServerConnection),
+    /// Shows a plugin and its versions, or one version (NAME@VERSION).
+    Show(PluginRefArgs),
+    /// Makes NAME@VERSION the active version of its plugin.
+    Activate(PluginRefArgs),
+    /// Leaves a plugin with no active version.
+    Deactivate(PluginNameArgs),
+    /// Makes the version that was active before the current one active again.
+    Rollback(PluginNameArgs),
+}
+
+/// The kinds of plugin `pipewright plugin new` writes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PluginKind {
+    /// A pipeline type (world `pipewright:plugin/type-handler`).
+    TypeHandler,
+    /// A validation policy (world `pipewright:plugin/validation-policy`).
+    Policy,
+    /// A runnable pipeline (world `pipewright:pipeline/runnable`), with its `pipeline.yaml`.
+    Runnable,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PluginNewArgs {
+    /// What the plugin is.
+    #[arg(long, value_enum)]
+    pub kind: PluginKind,
+    /// The plugin's name: lowercase letters, digits and `-` (a type handler's type id too).
+    pub name: String,
+    /// The folder the crate's folder is made in.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// The pipewright SDK the crate depends on by path. Default: `$PIPEWRIGHT_SDK`, else the
+    /// `sdk/` of the source tree this binary was built from.
+    #[arg(long)]
+    pub sdk: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PluginDirArgs {
+    /// The plugin crate's folder.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PluginPushArgs {
+    /// The plugin crate's folder.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Upload only; the active version stays as it is.
+    #[arg(long)]
+    pub no_activate: bool,
+    #[command(flatten)]
+    pub connection: ServerConnection,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PluginRefArgs {
+    /// NAME@VERSION (`show` takes a bare NAME too).
+    pub plugin: String,
+    #[command(flatten)]
+    pub connection: ServerConnection,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PluginNameArgs {
+    /// The plugin's name.
+    pub name: String,
+    #[command(flatten)]
+    pub connection: ServerConnection,
 }
 
 #[derive(Subcommand, Debug)]

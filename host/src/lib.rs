@@ -6,11 +6,13 @@
 //! - [`store`]: SQLite / PostgreSQL; [`blobs`]: content by digest; [`workcopies`]: the git
 //!   working copy of each workbench pipeline;
 //! - [`plugins`]: wasmtime, the compile cache, limits, the built-in plugins;
-//! - [`cli`] and [`server`]: what `main.rs` calls.
+//! - [`cli`] and [`server`]: what `main.rs` calls; [`kit`]: `pipewright plugin …`, the plugin
+//!   author's kit; [`push`]: `pipewright pipeline push`.
 
 pub mod api;
 pub mod blobs;
 pub mod cli;
+pub mod kit;
 pub mod plugins;
 pub mod push;
 pub mod registry;
@@ -25,11 +27,11 @@ use cli::{Cli, Command, PipelineCommand, TokenCommand};
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
-            init_tracing(args.log_json);
+            init_tracing(args.log_json, "info");
             server::serve(*args).await
         }
         Command::Token(TokenCommand::Create(args)) => {
-            init_tracing(false);
+            init_tracing(false, "info");
             let store = server::open_store(&args.storage).await?;
             // The registry needs no plugins to issue a token: skip loading them.
             let token =
@@ -39,21 +41,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Pipeline(PipelineCommand::Push(args)) => {
-            init_tracing(false);
+            init_tracing(false, "info");
             let pointer = tokio::task::spawn_blocking(move || {
-                push::push(&args.dir, &args.server, &args.token)
+                push::push(&args.dir, &args.connection.server, &args.connection.token)
             })
             .await??;
             println!("{pointer}");
             Ok(())
         }
+        Command::Plugin(command) => {
+            // `plugin test` loads plugins in-process; their load logs would drown its report.
+            init_tracing(false, "warn");
+            // Builds, cargo and blocking HTTP: off the async runtime.
+            tokio::task::spawn_blocking(move || kit::run(command)).await?
+        }
     }
 }
 
-/// Logs to stderr (stdout is for command output), filtered by `RUST_LOG` (default `info`).
-pub fn init_tracing(json: bool) {
+/// Logs to stderr (stdout is for command output), filtered by `RUST_LOG` (else `default_filter`).
+pub fn init_tracing(json: bool, default_filter: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -13,10 +13,11 @@
 //!
 //! Every other file is uploaded too and is readable at `/pipeline` when the pipeline runs.
 //! When `component` names a crate, it is built with `cargo build --release --target
-//! wasm32-wasip2` and its artifact takes the crate's place in the manifest.
+//! wasm32-wasip2` (see [`crate::kit::build`]) and its artifact takes the crate's place in the
+//! manifest. `component: .` is a crate at the folder's root (what `pipewright plugin new --kind
+//! runnable` writes): its sources are then uploaded with the pipeline's other files.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use anyhow::{bail, Context};
 use base64::Engine as _;
@@ -42,7 +43,13 @@ pub fn push(dir: &Path, server: &str, token: &str) -> anyhow::Result<String> {
     let mut files = collect_files(dir, dir)?;
     let component_dir = dir.join(&component);
     if component_dir.join("Cargo.toml").is_file() {
-        let (name, bytes) = build_crate(&component_dir)?;
+        let artifact = crate::kit::build::build_component(&component_dir)?;
+        let name = artifact
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .context("an artifact has a file name")?;
+        let bytes =
+            std::fs::read(&artifact).with_context(|| format!("reading {}", artifact.display()))?;
         // The crate's sources are not part of the pipeline: its artifact is.
         files.retain(|(path, _)| !Path::new(path).starts_with(&component));
         manifest["component"] = json!(name);
@@ -128,50 +135,4 @@ fn collect_files(root: &Path, dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>
         files.push((relative, std::fs::read(&path)?));
     }
     Ok(files)
-}
-
-/// Builds a guest crate for `wasm32-wasip2`; (artifact file name, bytes).
-fn build_crate(dir: &Path) -> anyhow::Result<(String, Vec<u8>)> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(dir)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--message-format=json-render-diagnostics",
-        ])
-        .output()
-        .with_context(|| format!("running cargo in {}", dir.display()))?;
-    if !output.status.success() {
-        bail!(
-            "building {} for wasm32-wasip2 failed:\n{}",
-            dir.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let mut artifacts: Vec<PathBuf> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact")
-        .flat_map(|m| {
-            m["filenames"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|f| f.as_str().map(PathBuf::from))
-        })
-        .filter(|f| f.extension().is_some_and(|e| e == "wasm"))
-        .collect();
-    // The crate's own artifact comes last (its dependencies are built first).
-    let artifact = artifacts
-        .pop()
-        .context("cargo built no .wasm artifact (is the crate a cdylib?)")?;
-    let name = artifact
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .context("an artifact has a file name")?;
-    Ok((name, std::fs::read(&artifact)?))
 }

@@ -24,6 +24,12 @@
 //!
 //! Report domain failures through the returned `Result`; a panic becomes a trap, which the host
 //! reports as a failure of your plugin.
+//!
+//! [`testing`] has constructors for the records a native unit test builds (a candidate pipeline,
+//! a policy context, a file). `pipewright plugin new` starts a crate from one of the templates in
+//! the repository's `sdk/templates/`; `sdk/README.md` is the author's guide.
+
+pub mod testing;
 
 /// Exports a [`policy::Guest`] implementation as the component's `policy` interface.
 ///

@@ -10,6 +10,7 @@ mod bindings;
 mod cli;
 mod gbdx;
 mod harness;
+mod kit;
 mod launch;
 mod mystic;
 mod peers;

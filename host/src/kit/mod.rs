@@ -1,0 +1,254 @@
+//! The plugin author's kit, `pipewright plugin …`: everything between an idea and a live plugin
+//! on a server, without rebuilding the host (the walk-through is `sdk/README.md`).
+//!
+//! - [`templates`]: `plugin new` writes a crate from `sdk/templates/<kind>/`;
+//! - [`build`]: `plugin build` (and `pipeline push`) build a crate into a component;
+//! - [`harness`]: `plugin test` runs the unit tests, then the component in-process on fixtures;
+//! - [`client`]: `plugin push|list|show|activate|deactivate|rollback` against `/v1/plugins`.
+//!
+//! A plugin crate is named and versioned by its `Cargo.toml` (`name@version` on the server); a
+//! runnable pipeline's folder also holds `pipeline.yaml`, whose name and version it is pushed as.
+
+pub mod build;
+pub mod client;
+pub mod harness;
+pub mod templates;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde_json::Value;
+
+use crate::cli::{PluginCommand, ServerConnection};
+use client::PluginRegistryClient;
+
+/// Runs one `pipewright plugin …` command. Blocking (cargo, HTTP).
+pub fn run(command: PluginCommand) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::New(args) => {
+            let sdk = templates::resolve_sdk(args.sdk.as_deref())?;
+            let dir = templates::write_crate(args.kind, &args.name, &args.dir, &sdk)?;
+            println!("{}", dir.display());
+            eprintln!(
+                "wrote {} (SDK: {}); next: cd {} && pipewright plugin test",
+                dir.display(),
+                sdk.display(),
+                dir.display()
+            );
+            Ok(())
+        }
+        PluginCommand::Build(args) => {
+            let artifact = build::build_component(&args.dir)?;
+            println!("{}", artifact.display());
+            Ok(())
+        }
+        PluginCommand::Test(args) => harness::test_crate(&PluginCrate::read(&args.dir)?),
+        PluginCommand::Push(args) => push(&args.dir, !args.no_activate, &args.connection),
+        PluginCommand::List(connection) => {
+            let plugins = client(&connection).list()?;
+            print_list(&plugins);
+            Ok(())
+        }
+        PluginCommand::Show(args) => {
+            let (name, version) = match args.plugin.split_once('@') {
+                Some((name, version)) => (name, Some(version)),
+                None => (args.plugin.as_str(), None),
+            };
+            let shown = client(&args.connection).show(name, version)?;
+            println!("{}", serde_json::to_string_pretty(&shown)?);
+            Ok(())
+        }
+        PluginCommand::Activate(args) => {
+            let Some((name, version)) = args.plugin.split_once('@') else {
+                bail!("activate takes NAME@VERSION, not `{}`", args.plugin);
+            };
+            let active = client(&args.connection).activate(name, version)?;
+            println!("{} is active", version_label(&active));
+            Ok(())
+        }
+        PluginCommand::Deactivate(args) => {
+            client(&args.connection).deactivate(&args.name)?;
+            println!("{} has no active version", args.name);
+            Ok(())
+        }
+        PluginCommand::Rollback(args) => {
+            let active = client(&args.connection).rollback(&args.name)?;
+            println!("{} is active again", version_label(&active));
+            Ok(())
+        }
+    }
+}
+
+/// A plugin crate on disk: its folder, name, version and where cargo builds it.
+pub struct PluginCrate {
+    pub dir: PathBuf,
+    pub name: String,
+    pub version: String,
+    /// The folder holds a runnable pipeline (`pipeline.yaml`), not a plugin.
+    pub runnable: bool,
+    pub target_dir: PathBuf,
+}
+
+impl PluginCrate {
+    /// Reads the crate in `dir` through `cargo metadata` (which knows the target dir, whatever
+    /// `CARGO_TARGET_DIR` or config says); a runnable's name and version from `pipeline.yaml`.
+    pub fn read(dir: &Path) -> anyhow::Result<PluginCrate> {
+        let manifest = dir.join("Cargo.toml");
+        if !manifest.is_file() {
+            bail!(
+                "{} is not a plugin crate (no Cargo.toml); `pipewright plugin new` makes one",
+                dir.display()
+            );
+        }
+        let output = build::cargo()
+            .args([
+                "metadata",
+                "--no-deps",
+                "--format-version",
+                "1",
+                "--manifest-path",
+            ])
+            .arg(&manifest)
+            .output()
+            .with_context(|| format!("running cargo metadata for {}", manifest.display()))?;
+        if !output.status.success() {
+            bail!(
+                "cargo cannot read {}:\n{}",
+                manifest.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let metadata: Value =
+            serde_json::from_slice(&output.stdout).context("parsing cargo metadata")?;
+        let canonical_manifest = manifest.canonicalize()?;
+        let package = metadata["packages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| {
+                p["manifest_path"]
+                    .as_str()
+                    .and_then(|m| Path::new(m).canonicalize().ok())
+                    .is_some_and(|m| m == canonical_manifest)
+            })
+            .with_context(|| format!("{} declares no package", manifest.display()))?;
+        let text = |value: &Value, what: &str| {
+            value
+                .as_str()
+                .map(str::to_string)
+                .with_context(|| format!("cargo metadata gives no {what}"))
+        };
+        let target_dir = PathBuf::from(text(&metadata["target_directory"], "target dir")?);
+        let mut krate = PluginCrate {
+            dir: dir.to_path_buf(),
+            name: text(&package["name"], "package name")?,
+            version: text(&package["version"], "package version")?,
+            runnable: false,
+            target_dir,
+        };
+        let pipeline_manifest = dir.join("pipeline.yaml");
+        if pipeline_manifest.is_file() {
+            let text = std::fs::read_to_string(&pipeline_manifest)
+                .with_context(|| format!("reading {}", pipeline_manifest.display()))?;
+            let pipeline: Value = serde_yaml::from_str(&text)
+                .with_context(|| format!("parsing {}", pipeline_manifest.display()))?;
+            let field = |key: &str| {
+                pipeline[key]
+                    .as_str()
+                    .map(str::to_string)
+                    .with_context(|| format!("{} needs `{key}`", pipeline_manifest.display()))
+            };
+            krate.name = field("name")?;
+            krate.version = field("version")?;
+            krate.runnable = true;
+        }
+        Ok(krate)
+    }
+
+    /// `name@version`.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+}
+
+fn client(connection: &ServerConnection) -> PluginRegistryClient {
+    PluginRegistryClient::new(&connection.server, &connection.token)
+}
+
+/// `plugin push`: build, upload (activating unless told not to); a runnable goes through
+/// `pipeline push`.
+fn push(dir: &Path, activate: bool, connection: &ServerConnection) -> anyhow::Result<()> {
+    let krate = PluginCrate::read(dir)?;
+    if krate.runnable {
+        let pointer = crate::push::push(dir, &connection.server, &connection.token)?;
+        println!("{pointer}");
+        return Ok(());
+    }
+    let artifact = build::build_component(dir)?;
+    let component =
+        std::fs::read(&artifact).with_context(|| format!("reading {}", artifact.display()))?;
+    let pushed = client(connection).upload(&krate.name, &krate.version, &component, activate)?;
+    let state = if pushed["active"] == Value::Bool(true) {
+        "active"
+    } else {
+        "not active"
+    };
+    let type_id = pushed["type_id"]
+        .as_str()
+        .map(|id| format!(", type `{id}`"))
+        .unwrap_or_default();
+    println!(
+        "pushed {} ({}{type_id}, {state})",
+        krate.id(),
+        pushed["world"].as_str().unwrap_or("unknown world")
+    );
+    Ok(())
+}
+
+/// `name@version` of a PluginVersion answer.
+fn version_label(version: &Value) -> String {
+    format!(
+        "{}@{}",
+        version["name"].as_str().unwrap_or("?"),
+        version["version"].as_str().unwrap_or("?")
+    )
+}
+
+/// `GET /v1/plugins` as a table: name, world, active version, every version.
+fn print_list(plugins: &Value) {
+    let rows: Vec<[String; 4]> = plugins
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let versions = p["versions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            [
+                p["name"].as_str().unwrap_or("?").to_string(),
+                p["world"].as_str().unwrap_or("?").to_string(),
+                p["active_version"].as_str().unwrap_or("-").to_string(),
+                versions,
+            ]
+        })
+        .collect();
+    let header = ["NAME", "WORLD", "ACTIVE", "VERSIONS"].map(str::to_string);
+    let width = |column: usize| {
+        std::iter::once(&header)
+            .chain(&rows)
+            .map(|row| row[column].len())
+            .max()
+            .unwrap_or(0)
+    };
+    let (name_width, world_width, active_width) = (width(0), width(1), width(2));
+    for row in std::iter::once(&header).chain(&rows) {
+        println!(
+            "{:name_width$}  {:world_width$}  {:active_width$}  {}",
+            row[0], row[1], row[2], row[3]
+        );
+    }
+}

@@ -1,0 +1,272 @@
+//! `pipewright plugin new`: writes a ready plugin crate from one of the templates in the
+//! repository's `sdk/templates/<kind>/`, which are embedded in the binary (so `plugin new` works
+//! from an installed `pipewright` too).
+//!
+//! A template file's text may hold placeholders, replaced as the crate is written:
+//! `{{name}}` (the plugin's name, `my-type`), `{{crate_name}}` (`my_type`), `{{type_id}}` (a type
+//! handler's type id: the name), `{{display_name}}` (`My Type`) and `{{sdk_path}}` (the SDK the
+//! crate depends on by path). `Cargo.toml` is stored as `Cargo.toml.tmpl` so that neither cargo
+//! nor an editor takes a template folder for a package.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use crate::cli::PluginKind;
+
+/// The SDK folder of the source tree this binary was built from; the default `--sdk` when it
+/// still exists (an installed binary copied elsewhere may outlive its source tree).
+const BUILT_FROM_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk");
+
+/// The environment variable naming the SDK folder when `--sdk` is not given.
+pub const SDK_ENV: &str = "PIPEWRIGHT_SDK";
+
+/// One embedded template file: its path in the new crate and its text.
+type TemplateFile = (&'static str, &'static str);
+
+macro_rules! template {
+    ($kind:literal, $($stored:literal => $written:literal),* $(,)?) => {
+        &[$(($written, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk/templates/", $kind, "/", $stored)))),*]
+    };
+}
+
+const TYPE_HANDLER: &[TemplateFile] = template!("type-handler",
+    "Cargo.toml.tmpl" => "Cargo.toml",
+    ".gitignore" => ".gitignore",
+    "src/lib.rs" => "src/lib.rs",
+    "fixtures/describe.json" => "fixtures/describe.json",
+    "fixtures/validate.json" => "fixtures/validate.json",
+    "fixtures/scaffold.json" => "fixtures/scaffold.json",
+    "fixtures/launch.json" => "fixtures/launch.json",
+);
+
+const POLICY: &[TemplateFile] = template!("policy",
+    "Cargo.toml.tmpl" => "Cargo.toml",
+    ".gitignore" => ".gitignore",
+    "src/lib.rs" => "src/lib.rs",
+    "fixtures/approve.json" => "fixtures/approve.json",
+    "fixtures/refuse.json" => "fixtures/refuse.json",
+);
+
+const RUNNABLE: &[TemplateFile] = template!("runnable",
+    "Cargo.toml.tmpl" => "Cargo.toml",
+    ".gitignore" => ".gitignore",
+    "pipeline.yaml" => "pipeline.yaml",
+    "src/lib.rs" => "src/lib.rs",
+    "fixtures/run.json" => "fixtures/run.json",
+);
+
+fn files_of(kind: PluginKind) -> &'static [TemplateFile] {
+    match kind {
+        PluginKind::TypeHandler => TYPE_HANDLER,
+        PluginKind::Policy => POLICY,
+        PluginKind::Runnable => RUNNABLE,
+    }
+}
+
+/// Why a plugin name is refused: it becomes the crate's name, the name it is uploaded as and,
+/// for a type handler, the type id, so it keeps to what all three accept.
+pub fn check_name(name: &str) -> anyhow::Result<()> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    if name.is_empty() || name.len() > 64 {
+        bail!(
+            "a plugin name has 1 to 64 characters; `{name}` has {}",
+            name.len()
+        );
+    }
+    if !name.chars().all(allowed) {
+        bail!("a plugin name holds lowercase letters, digits and `-` only: `{name}`");
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) || name.ends_with('-') {
+        bail!("a plugin name starts with a letter and does not end with `-`: `{name}`");
+    }
+    Ok(())
+}
+
+/// The SDK the new crate depends on: `--sdk`, else `$PIPEWRIGHT_SDK`, else the source tree's.
+pub fn resolve_sdk(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let (chosen, origin) = match (flag, std::env::var_os(SDK_ENV)) {
+        (Some(path), _) => (path.to_path_buf(), "--sdk"),
+        (None, Some(path)) if !path.is_empty() => (PathBuf::from(path), SDK_ENV),
+        _ => {
+            let built_from = Path::new(BUILT_FROM_SDK);
+            if !built_from.join("Cargo.toml").is_file() {
+                bail!(
+                    "cannot find pipewright's SDK (this binary's source tree is gone): pass \
+                     `--sdk PATH` (the repository's `sdk/` folder) or set {SDK_ENV}"
+                );
+            }
+            (built_from.to_path_buf(), "the source tree")
+        }
+    };
+    if !chosen.join("Cargo.toml").is_file() {
+        bail!(
+            "the SDK from {origin} ({}) has no Cargo.toml: pass `--sdk PATH` (the repository's `sdk/` folder)",
+            chosen.display()
+        );
+    }
+    // The crate may be built from anywhere: give cargo an absolute path.
+    chosen
+        .canonicalize()
+        .with_context(|| format!("resolving the SDK path {}", chosen.display()))
+}
+
+/// Writes the `kind` template as crate `name` into `parent/name`; returns that folder.
+pub fn write_crate(
+    kind: PluginKind,
+    name: &str,
+    parent: &Path,
+    sdk: &Path,
+) -> anyhow::Result<PathBuf> {
+    check_name(name)?;
+    let dir = parent.join(name);
+    if dir.exists() {
+        let empty = dir.is_dir()
+            && std::fs::read_dir(&dir)
+                .with_context(|| format!("reading {}", dir.display()))?
+                .next()
+                .is_none();
+        if !empty {
+            bail!(
+                "{} exists and is not empty: choose another name or --dir",
+                dir.display()
+            );
+        }
+    }
+    let placeholders = Placeholders::new(name, sdk);
+    for (path, text) in files_of(kind) {
+        let target = dir.join(path);
+        if let Some(folder) = target.parent() {
+            std::fs::create_dir_all(folder)
+                .with_context(|| format!("creating {}", folder.display()))?;
+        }
+        std::fs::write(&target, placeholders.fill(text))
+            .with_context(|| format!("writing {}", target.display()))?;
+    }
+    Ok(dir)
+}
+
+/// The values of the placeholders for one new crate.
+struct Placeholders(Vec<(&'static str, String)>);
+
+impl Placeholders {
+    fn new(name: &str, sdk: &Path) -> Self {
+        let display_name = name
+            .split('-')
+            .filter(|word| !word.is_empty())
+            .map(|word| {
+                let mut chars = word.chars();
+                let first = chars.next().map(|c| c.to_ascii_uppercase());
+                first.into_iter().chain(chars).collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        // The SDK path lands in a TOML basic string.
+        let sdk_path = sdk
+            .display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"");
+        Placeholders(vec![
+            ("{{name}}", name.to_string()),
+            ("{{crate_name}}", name.replace('-', "_")),
+            ("{{type_id}}", name.to_string()),
+            ("{{display_name}}", display_name),
+            ("{{sdk_path}}", sdk_path),
+        ])
+    }
+
+    fn fill(&self, text: &str) -> String {
+        self.0.iter().fold(text.to_string(), |text, (key, value)| {
+            text.replace(key, value)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_lowercase_digits_and_dashes() {
+        for good in ["my-type", "policy2", "a"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "My-type", "my_type", "2fast", "trailing-", "a/b", "été"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_kind_is_written_with_its_placeholders_filled() {
+        let sdk = Path::new(BUILT_FROM_SDK).canonicalize().unwrap();
+        for kind in [
+            PluginKind::TypeHandler,
+            PluginKind::Policy,
+            PluginKind::Runnable,
+        ] {
+            let parent = tempfile::tempdir().unwrap();
+            let dir = write_crate(kind, "word-count", parent.path(), &sdk).unwrap();
+            let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+            assert!(manifest.contains("name = \"word-count\""), "{manifest}");
+            assert!(manifest.contains("[workspace]"), "{manifest}");
+            assert!(manifest.contains(&sdk.display().to_string()), "{manifest}");
+            for (path, _) in files_of(kind) {
+                let text = std::fs::read_to_string(dir.join(path)).unwrap();
+                assert!(!text.contains("{{"), "{kind:?} {path} keeps a placeholder");
+            }
+            assert!(dir.join("fixtures").read_dir().unwrap().next().is_some());
+        }
+    }
+
+    #[test]
+    fn an_existing_non_empty_folder_is_refused() {
+        let parent = tempfile::tempdir().unwrap();
+        let sdk = Path::new(BUILT_FROM_SDK);
+        std::fs::create_dir(parent.path().join("taken")).unwrap();
+        // An empty folder is fine (made ahead, e.g. by `git init`-less mkdir).
+        write_crate(PluginKind::Policy, "taken", parent.path(), sdk).unwrap();
+        let error = write_crate(PluginKind::Policy, "taken", parent.path(), sdk).unwrap_err();
+        assert!(error.to_string().contains("not empty"), "{error}");
+    }
+
+    #[test]
+    fn every_file_of_a_template_folder_is_embedded() {
+        fn walk(root: &Path, dir: &Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(root, &path, found);
+                } else {
+                    let relative = path.strip_prefix(root).unwrap().to_string_lossy();
+                    found.push(relative.trim_end_matches(".tmpl").replace('\\', "/"));
+                }
+            }
+        }
+        for (kind, folder) in [
+            (PluginKind::TypeHandler, "type-handler"),
+            (PluginKind::Policy, "policy"),
+            (PluginKind::Runnable, "runnable"),
+        ] {
+            let root = Path::new(BUILT_FROM_SDK).join("templates").join(folder);
+            let mut on_disk = Vec::new();
+            walk(&root, &root, &mut on_disk);
+            on_disk.sort();
+            let mut embedded: Vec<String> = files_of(kind)
+                .iter()
+                .map(|(path, _)| path.to_string())
+                .collect();
+            embedded.sort();
+            assert_eq!(
+                on_disk, embedded,
+                "sdk/templates/{folder} and `{kind:?}`'s list differ"
+            );
+        }
+    }
+
+    #[test]
+    fn the_display_name_is_the_name_in_words() {
+        let placeholders = Placeholders::new("word-count", Path::new("/sdk"));
+        assert_eq!(placeholders.fill("{{display_name}}"), "Word Count");
+    }
+}
