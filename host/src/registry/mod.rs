@@ -18,6 +18,7 @@ pub mod policies;
 pub mod policy_admin;
 pub mod registration;
 pub mod resolve;
+pub mod run_writes;
 pub mod runs;
 pub mod versions;
 pub mod workbench;
@@ -246,6 +247,8 @@ pub struct Registry {
     listings: Arc<resolve::ListingCache>,
     /// What `/v4` runs resolved to, kept while their namespace's change counter stays.
     run_targets: Arc<runs::RunTargets>,
+    /// Every write of a run's row, group-committed.
+    run_writes: Arc<run_writes::RunWrites>,
     runs: crate::runs::RunEngine,
     /// The deadline of one run (a workflow task's or a `/v4` run's).
     run_timeout: std::time::Duration,
@@ -268,6 +271,7 @@ impl Registry {
         runs: crate::runs::RunEngine,
     ) -> Self {
         Registry {
+            run_writes: Arc::new(run_writes::RunWrites::new(store.clone())),
             store,
             blobs,
             plugins,

@@ -28,6 +28,7 @@ use crate::runs::{InputValue, OutputValue, RunFailure};
 use crate::store::{self, pipelines, runs as rows};
 
 use super::accounts::Caller;
+use super::run_writes::{NewRunRow, RunWrite};
 use super::{names, not_a_member, Registry, RegistryError, VersionInfo};
 
 /// How long a synchronous run may go without a row of its own: past this it is written
@@ -281,28 +282,28 @@ struct AcceptedRun {
 }
 
 impl AcceptedRun {
-    fn new_row<'a>(
-        &'a self,
-        state: &'a str,
-        outputs: Option<&'a str>,
-        error: Option<&'a str>,
+    fn new_row(
+        &self,
+        state: &'static str,
+        outputs: Option<String>,
+        error: Option<String>,
         lease_until: Option<i64>,
         now: i64,
-    ) -> rows::NewRun<'a> {
-        rows::NewRun {
-            id: &self.id,
-            pipeline_id: &self.target.pipeline.id,
-            version: &self.target.version.version,
-            submitted_by: &self.submitted_by,
-            account_id: &self.account_id,
+    ) -> RunWrite {
+        RunWrite::Insert(NewRunRow {
+            id: self.id.clone(),
+            pipeline_id: self.target.pipeline.id.clone(),
+            version: self.target.version.version.clone(),
+            submitted_by: self.submitted_by.clone(),
+            account_id: self.account_id.clone(),
             state,
-            inputs: &self.inputs_text,
+            inputs: self.inputs_text.clone(),
             outputs,
             error,
             lease_until,
             created_at: self.created_at,
             now,
-        }
+        })
     }
 
     /// The run as recorded with `state`, as `run_record` would read it back.
@@ -327,6 +328,17 @@ impl AcceptedRun {
             created_at_ms: self.created_at,
             updated_at_ms,
         }
+    }
+}
+
+/// Renews a run's lease while held. Dropped when the run ends, or with the request that was
+/// waiting for capacity when its client went away: the row's lease then lapses and the sweep
+/// fails it, instead of a renewal keeping it `created` for ever.
+struct Renewing(tokio::task::JoinHandle<()>);
+
+impl Drop for Renewing {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -619,7 +631,7 @@ impl Registry {
         inputs: Vec<(String, InputValue)>,
         permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
         mut recorded: bool,
-        mut renewing: Option<tokio::task::JoinHandle<()>>,
+        mut renewing: Option<Renewing>,
     ) -> Result<RunRecord, RegistryError> {
         let target = &run.target;
         let file_outputs = target
@@ -660,9 +672,7 @@ impl Registry {
             }
         };
         drop(permits);
-        if let Some(renewing) = renewing {
-            renewing.abort();
-        }
+        drop(renewing);
         let outcome = outcome
             .map(|outputs| {
                 outputs
@@ -696,62 +706,57 @@ impl Registry {
             .as_ref()
             .map(|e| serde_json::to_string(e).expect("an error serializes"));
         let now = store::now_millis();
-        let mut conn = self.store.pool().acquire().await?;
-        if recorded {
-            rows::set_state(
-                &mut conn,
-                &run.id,
+        let write = if recorded {
+            RunWrite::SetState {
+                id: run.id.clone(),
                 state,
-                outputs_json.as_deref(),
-                error_json.as_deref(),
-                None,
+                outputs: outputs_json,
+                error: error_json,
+                lease_until: None,
                 now,
-            )
-            .await?;
+            }
         } else {
-            rows::insert_run(
-                &mut conn,
-                &run.new_row(
-                    state,
-                    outputs_json.as_deref(),
-                    error_json.as_deref(),
-                    None,
-                    now,
-                ),
-            )
-            .await?;
-        }
+            run.new_row(state, outputs_json, error_json, None, now)
+        };
+        self.run_writes.write(write).await?;
         Ok(run.record(state, outputs, error, now))
     }
 
     /// Inserts the row of a run at work (`created` or `running`), with a lease.
-    async fn insert_at_work(&self, run: &AcceptedRun, state: &str) -> Result<(), RegistryError> {
+    async fn insert_at_work(
+        &self,
+        run: &AcceptedRun,
+        state: &'static str,
+    ) -> Result<(), RegistryError> {
         let now = store::now_millis();
         let lease_until = now + self.registration.lease.as_millis() as i64;
-        let mut conn = self.store.pool().acquire().await?;
-        rows::insert_run(
-            &mut conn,
-            &run.new_row(state, None, None, Some(lease_until), now),
-        )
-        .await?;
-        Ok(())
+        self.run_writes
+            .write(run.new_row(state, None, None, Some(lease_until), now))
+            .await
     }
 
     async fn set_running(&self, id: &str) -> Result<(), RegistryError> {
         let now = store::now_millis();
         let until = now + self.registration.lease.as_millis() as i64;
-        let mut conn = self.store.pool().acquire().await?;
-        rows::set_state(&mut conn, id, "running", None, None, Some(until), now).await?;
-        Ok(())
+        self.run_writes
+            .write(RunWrite::SetState {
+                id: id.to_string(),
+                state: "running",
+                outputs: None,
+                error: None,
+                lease_until: Some(until),
+                now,
+            })
+            .await
     }
 
-    fn renew_lease(&self, id: &str) -> tokio::task::JoinHandle<()> {
-        super::keep_lease(
+    fn renew_lease(&self, id: &str) -> Renewing {
+        Renewing(super::keep_lease(
             self.store.clone(),
             crate::store::leases::Leased::Runs,
             id,
             self.registration.lease,
-        )
+        ))
     }
 
     /// A run the caller's account submitted.
