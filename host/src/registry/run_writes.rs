@@ -142,7 +142,7 @@ async fn apply_alone(store: &Store, write: &RunWrite) -> sqlx::Result<()> {
 async fn apply_together(store: &Store, batch: &[Queued]) -> sqlx::Result<()> {
     let mut tx = store.begin().await?;
     for (write, _) in batch {
-        apply(&mut *tx, write).await?;
+        apply(&mut tx, write).await?;
     }
     tx.commit().await
 }
