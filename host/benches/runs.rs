@@ -10,7 +10,8 @@
 //! (b) Warm runs/s over HTTP on loopback, every run recorded (SQLite, the default), against
 //!     `wasmtime serve` running `tests/guests/http-hello` (a `wasi:http/proxy` "Hello, world!"):
 //!     both servers are child processes, loaded by the same generator (this process, one thread,
-//!     a few keep-alive connections), at the same concurrency for the same time.
+//!     a few keep-alive connections), at the same concurrency for the same time. A diagnostic
+//!     line gives pipewright's `/healthz` (HTTP and one store read, no run, no write) beside it.
 //! (c) Idle RSS of `pipewright serve --idle-timeout-secs 1` with 100 pipelines pushed, each run
 //!     once and then scaled to zero, beside its RSS right after start.
 //!
@@ -904,9 +905,20 @@ fn warm_throughput(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
     };
     let hello_ok: fn(&[u8]) -> bool = |body| body == GREETING.as_bytes();
 
+    // A diagnostic, not the comparison: pipewright's HTTP stack with one store round trip
+    // (`/healthz` reads `SELECT 1`) and no run and no write, under the same generator.
+    let health_request = {
+        let url = format!("{}/healthz", pipewright.base);
+        Arc::new(move |client: &reqwest::Client| client.get(&url)) as Arc<Request>
+    };
+    let health_ok: fn(&[u8]) -> bool = |_| true;
     for concurrency in CONCURRENCY {
         let ours = generate_load(run_request.clone(), run_ok, concurrency)?;
         println!("  c={concurrency:<2} pipewright POST /v4/runs (recorded):        {ours}");
+        let floor = generate_load(health_request.clone(), health_ok, concurrency)?;
+        println!(
+            "  c={concurrency:<2} (diagnostic) pipewright GET /healthz, no run, no write: {floor}"
+        );
         if let Some(((_, default), (_, keep))) = &wasmtime_servers {
             let theirs = generate_load(get_request(default), hello_ok, concurrency)?;
             println!("  c={concurrency:<2} wasmtime serve (default options):         {theirs}");

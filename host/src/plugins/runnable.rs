@@ -77,6 +77,12 @@ impl PluginHost {
         Ok(loaded)
     }
 
+    /// The runnable pipeline loaded from the component whose hex sha256 is `digest`, if it is
+    /// in memory: a run finds it without reading or hashing the component.
+    pub fn loaded_runnable(&self, digest: &str) -> Option<Arc<RunnablePipeline>> {
+        self.runnables.read().unwrap().get(digest).cloned()
+    }
+
     /// Scale to zero: forgets the runnable pipelines not run for `idle`, and with them their
     /// compiled code in memory. The next run loads the compiled artifact from the cache (no
     /// compile). Returns how many were dropped.

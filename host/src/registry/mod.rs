@@ -20,6 +20,7 @@ pub mod policies;
 pub mod policy_admin;
 pub mod registration;
 pub mod resolve;
+pub mod run_writes;
 pub mod runs;
 pub mod versions;
 pub mod workbench;
@@ -246,6 +247,10 @@ pub struct Registry {
     /// Wakes this server's registration workers when a job is submitted here.
     registration_wakeup: Arc<tokio::sync::Notify>,
     listings: Arc<resolve::ListingCache>,
+    /// What `/v4` runs resolved to, kept while their namespace's change counter stays.
+    run_targets: Arc<runs::RunTargets>,
+    /// Every write of a run's row, group-committed.
+    run_writes: Arc<run_writes::RunWrites>,
     runs: crate::runs::RunEngine,
     /// The deadline of one run (a workflow task's or a `/v4` run's).
     run_timeout: std::time::Duration,
@@ -270,6 +275,7 @@ impl Registry {
         runs: crate::runs::RunEngine,
     ) -> Self {
         Registry {
+            run_writes: Arc::new(run_writes::RunWrites::new(store.clone())),
             store,
             blobs,
             plugins,
@@ -278,6 +284,7 @@ impl Registry {
             registration: Arc::default(),
             registration_wakeup: Arc::default(),
             listings: Arc::default(),
+            run_targets: Arc::default(),
             runs,
             run_timeout: workflows::DEFAULT_RUN_TIMEOUT,
             run_capacity: Arc::default(),
@@ -454,10 +461,7 @@ impl Registry {
         {
             Ok(())
         } else {
-            Err(RegistryError::Forbidden(format!(
-                "{}/{} is owned by account {}; {} is not a member",
-                pipeline.namespace, pipeline.name, pipeline.owner_account, caller.user
-            )))
+            Err(not_a_member(pipeline, caller))
         }
     }
 
@@ -831,6 +835,8 @@ impl Registry {
             &manifest_digest(&stored),
         )
         .await?;
+        // Cached run targets hold the definition and the files: they re-read on this bump.
+        rows::bump_namespace_revision(&mut tx, &names::key(&pipeline.namespace)).await?;
         let updated = self
             .version_info(&mut tx, &pipeline, &names::key(version))
             .await?;
@@ -886,6 +892,14 @@ impl Registry {
         let files = rows::files_of(conn, &row.id).await?;
         Ok(version_info(pipeline, row, files))
     }
+}
+
+/// The refusal of a caller who is not a member of the account owning `pipeline`.
+fn not_a_member(pipeline: &rows::PipelineRow, caller: &Caller) -> RegistryError {
+    RegistryError::Forbidden(format!(
+        "{}/{} is owned by account {}; {} is not a member",
+        pipeline.namespace, pipeline.name, pipeline.owner_account, caller.user
+    ))
 }
 
 /// Renews the lease of `id` in `table` every third of `lease` until the returned task is

@@ -22,8 +22,22 @@ impl Registry {
         version: Option<&str>,
     ) -> Result<VersionInfo, RegistryError> {
         let mut conn = self.store.pool().acquire().await?;
-        let pipeline = self.find_pipeline(&mut conn, namespace, name).await?;
-        let all = rows::versions_of(&mut conn, &pipeline.id).await?;
+        Ok(self
+            .resolve_with(&mut conn, namespace, name, version)
+            .await?
+            .1)
+    }
+
+    /// The same on `conn`, with the pipeline's row.
+    pub(super) async fn resolve_with(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        namespace: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<(rows::PipelineRow, VersionInfo), RegistryError> {
+        let pipeline = self.find_pipeline(conn, namespace, name).await?;
+        let all = rows::versions_of(conn, &pipeline.id).await?;
         let chosen = match version {
             Some(version) => {
                 let key = names::key(version);
@@ -44,8 +58,9 @@ impl Registry {
         };
         match chosen.state() {
             VersionState::Ready => {
-                let files = rows::files_of(&mut conn, &chosen.id).await?;
-                Ok(version_info(&pipeline, chosen, files))
+                let files = rows::files_of(conn, &chosen.id).await?;
+                let info = version_info(&pipeline, chosen, files);
+                Ok((pipeline, info))
             }
             state => Err(RegistryError::NotReady {
                 name: pipeline.name,

@@ -2,8 +2,13 @@
 //! check the inputs against its manifest, record the run, take capacity, execute it through the
 //! run engine ([`crate::runs`]) and record its outputs or its error.
 //!
-//! Every run is a row in the store from the moment it is accepted; the server executing it
-//! renews a lease, and a run whose server stopped is failed by a sweep. Errors of the pipeline
+//! Every run answered is a row in the store, committed before the answer. A background run
+//! (and one waiting for capacity) is written when accepted, `running` or `created` with a lease
+//! that the server executing it renews; a run whose server stopped is failed by a sweep. A
+//! synchronous run is written once, with its outcome, unless it outlasts
+//! [`RECORD_RUNNING_AFTER`]: then it is written `running` with a lease as well, so that a
+//! restart fails it. A server that stops within that time leaves no row of a run whose id it
+//! never gave out (the client saw its connection drop), never a row `running`. Errors of the pipeline
 //! (bad input, trap, timeout, memory) are recorded in the run, in the kinds Mystic's client
 //! knows (`input_error`, `pipeline_error`, `timeout`, `oom`, ...), not as HTTP errors.
 //!
@@ -20,10 +25,15 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::plugins::runnable::Value;
 use crate::plugins::PluginError;
 use crate::runs::{InputValue, OutputValue, RunFailure};
-use crate::store::{self, runs as rows};
+use crate::store::{self, pipelines, runs as rows};
 
 use super::accounts::Caller;
-use super::{Registry, RegistryError, VersionInfo};
+use super::run_writes::{NewRunRow, RunWrite};
+use super::{names, not_a_member, Registry, RegistryError, VersionInfo};
+
+/// How long a synchronous run may go without a row of its own: past this it is written
+/// `running` with a lease (a restart then fails it). Shorter runs, the common case, commit once.
+const RECORD_RUNNING_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// One input as a surface parsed it.
 #[derive(Clone, Debug)]
@@ -170,10 +180,11 @@ impl Default for RunCapacity {
     }
 }
 
-/// The manifest's declared inputs and component.
+/// The manifest's declared inputs, outputs and component, as (name, type) pairs.
 struct Manifest {
     component: String,
     inputs: Vec<(String, String)>,
+    outputs: Vec<(String, String)>,
 }
 
 fn manifest(version: &VersionInfo) -> Result<Manifest, String> {
@@ -183,28 +194,158 @@ fn manifest(version: &VersionInfo) -> Result<Manifest, String> {
         .and_then(Json::as_str)
         .ok_or("the pipeline's manifest names no component")?
         .to_string();
-    let inputs = definition
-        .get("inputs")
-        .and_then(Json::as_array)
-        .map(|ports| {
-            ports
-                .iter()
-                .map(|p| {
-                    (
-                        p.get("name")
-                            .and_then(Json::as_str)
-                            .unwrap_or_default()
-                            .to_string(),
-                        p.get("type")
-                            .and_then(Json::as_str)
-                            .unwrap_or_default()
-                            .to_string(),
-                    )
-                })
-                .collect()
+    let ports = |key: &str| -> Vec<(String, String)> {
+        definition
+            .get(key)
+            .and_then(Json::as_array)
+            .map(|ports| {
+                ports
+                    .iter()
+                    .map(|p| {
+                        let text = |field: &str| {
+                            p.get(field)
+                                .and_then(Json::as_str)
+                                .unwrap_or_default()
+                                .to_string()
+                        };
+                        (text("name"), text("type"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok(Manifest {
+        component,
+        inputs: ports("inputs"),
+        outputs: ports("outputs"),
+    })
+}
+
+/// A ready runnable version as runs need it: its pipeline, the version with its files, and its
+/// manifest read (or why it cannot be: every run of it is then an `input_error`).
+struct RunTarget {
+    pipeline: pipelines::PipelineRow,
+    version: VersionInfo,
+    manifest: Result<Manifest, String>,
+}
+
+/// `namespace/name[:version]` by keys; no version: the latest ready one.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct RunTargetKey {
+    namespace: String,
+    name: String,
+    version: Option<String>,
+}
+
+/// Run targets, each with the namespace's change counter (migration 0004) it was read at: that
+/// counter moves in the commit of any change to the versions of the namespace (set, states,
+/// definitions, files), so an entry is used only while nothing it holds can have changed.
+/// Membership of the owner is not cached: each run reads it beside the counter.
+#[derive(Default)]
+pub struct RunTargets {
+    entries: Mutex<HashMap<RunTargetKey, (i64, Arc<RunTarget>)>>,
+}
+
+/// Targets kept at most; past it the cache starts over (a cheap bound, not an LRU).
+const MAX_RUN_TARGETS: usize = 1024;
+
+impl RunTargets {
+    fn get(&self, key: &RunTargetKey) -> Option<(i64, Arc<RunTarget>)> {
+        self.entries.lock().unwrap().get(key).cloned()
+    }
+
+    fn put(&self, key: RunTargetKey, revision: i64, target: Arc<RunTarget>) {
+        let mut entries = self.entries.lock().unwrap();
+        if entries.len() >= MAX_RUN_TARGETS && !entries.contains_key(&key) {
+            entries.clear();
+        }
+        // Keep the newest: a slow reader must not put back an older target.
+        if entries
+            .get(&key)
+            .is_none_or(|(cached, _)| *cached <= revision)
+        {
+            entries.insert(key, (revision, target));
+        }
+    }
+}
+
+/// A run accepted by `submit_run`: what its row and its answer are made of.
+struct AcceptedRun {
+    id: String,
+    target: Arc<RunTarget>,
+    submitted_by: String,
+    account_id: String,
+    /// As the client sent them, and as stored.
+    inputs: Json,
+    inputs_text: String,
+    created_at: i64,
+}
+
+impl AcceptedRun {
+    fn new_row(
+        &self,
+        state: &'static str,
+        outputs: Option<String>,
+        error: Option<String>,
+        lease_until: Option<i64>,
+        now: i64,
+    ) -> RunWrite {
+        RunWrite::Insert(NewRunRow {
+            id: self.id.clone(),
+            pipeline_id: self.target.pipeline.id.clone(),
+            version: self.target.version.version.clone(),
+            submitted_by: self.submitted_by.clone(),
+            account_id: self.account_id.clone(),
+            state,
+            inputs: self.inputs_text.clone(),
+            outputs,
+            error,
+            lease_until,
+            created_at: self.created_at,
+            now,
         })
-        .unwrap_or_default();
-    Ok(Manifest { component, inputs })
+    }
+
+    /// The run as recorded with `state`, as `run_record` would read it back.
+    fn record(
+        &self,
+        state: &str,
+        outputs: Vec<RunOutput>,
+        error: Option<RunErrorRecord>,
+        updated_at_ms: i64,
+    ) -> RunRecord {
+        RunRecord {
+            id: self.id.clone(),
+            pipeline: format!(
+                "{}/{}",
+                self.target.pipeline.namespace, self.target.pipeline.name
+            ),
+            version: self.target.version.version.clone(),
+            state: state.to_string(),
+            inputs: self.inputs.clone(),
+            outputs,
+            error,
+            created_at_ms: self.created_at,
+            updated_at_ms,
+        }
+    }
+}
+
+/// Renews a run's lease while held. Dropped when the run ends, or with the request that was
+/// waiting for capacity when its client went away: the row's lease then lapses and the sweep
+/// fails it, instead of a renewal keeping it `created` for ever.
+struct Renewing(tokio::task::JoinHandle<()>);
+
+impl Drop for Renewing {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How a run ended without outputs.
+enum RunState {
+    Failed(RunErrorRecord),
+    NoResources,
 }
 
 /// The manifest type a value is of.
@@ -331,178 +472,294 @@ impl Registry {
         self
     }
 
-    /// Accepts a run: recorded at once; executed now, or in the background when asked.
+    /// Accepts a run and executes it now, or in the background when asked (see the module doc
+    /// for when its record is written).
     pub async fn submit_run(
         &self,
         caller: &Caller,
         submission: RunSubmission,
     ) -> Result<RunRecord, RegistryError> {
-        let version = self
-            .resolve(
-                &submission.namespace,
-                &submission.name,
-                submission.version.as_deref(),
-            )
-            .await?;
-        let mut conn = self.store.pool().acquire().await?;
-        let pipeline = self
-            .find_pipeline(&mut conn, &submission.namespace, &submission.name)
-            .await?;
-        // Running takes the owner's capacity and sees its files: the owning account's only.
-        self.require_owner(&mut conn, caller, &pipeline).await?;
-        let id = uuid::Uuid::new_v4().to_string();
+        let target = self.run_target(caller, &submission).await?;
         let now = store::now_millis();
-        let lease = self.registration.lease.as_millis() as i64;
-        rows::insert_run(
-            &mut conn,
-            &rows::NewRun {
-                id: &id,
-                pipeline_id: &pipeline.id,
-                version: &version.version,
-                submitted_by: &caller.user_id,
-                account_id: &caller.account_id,
-                state: "created",
-                inputs: &submission.inputs_as_sent.to_string(),
-                lease_until: now + lease,
-                now,
-            },
-        )
-        .await?;
-        drop(conn);
-
-        let refused = submission.refused_input.clone();
-        let prepared = manifest(&version).and_then(|m| {
-            if let Some(message) = refused {
-                return Err(message);
-            }
-            let inputs = bind_inputs(&m, submission.inputs.clone())?;
-            Ok((m, inputs))
+        let run = Arc::new(AcceptedRun {
+            id: uuid::Uuid::new_v4().to_string(),
+            target,
+            submitted_by: caller.user_id.clone(),
+            account_id: caller.account_id.clone(),
+            inputs_text: submission.inputs_as_sent.to_string(),
+            inputs: submission.inputs_as_sent,
+            created_at: now,
         });
-        let (manifest, inputs) = match prepared {
-            Ok(prepared) => prepared,
+        let prepared = run
+            .target
+            .manifest
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|m| {
+                if let Some(message) = submission.refused_input {
+                    return Err(message);
+                }
+                bind_inputs(m, submission.inputs)
+            });
+        let inputs = match prepared {
+            Ok(inputs) => inputs,
             Err(message) => {
                 let error = RunErrorRecord {
                     kind: "input_error".into(),
                     message,
                 };
-                self.finish_run(&id, Err(error)).await?;
-                return self.run_record(caller, &id).await;
+                return self
+                    .record_finished(&run, false, Err(RunState::Failed(error)))
+                    .await;
             }
         };
-        let permits = match self.run_capacity.try_take(&pipeline.id) {
-            Some(permits) => permits,
-            None if submission.wait_for_resources => self.run_capacity.take(&pipeline.id).await,
+        let pipeline_id = run.target.pipeline.id.clone();
+        // Recorded: a row exists (and holds a lease renewed by `renewing`).
+        let (permits, recorded, renewing) = match self.run_capacity.try_take(&pipeline_id) {
+            Some(permits) => (permits, false, None),
+            None if submission.wait_for_resources => {
+                self.insert_at_work(&run, "created").await?;
+                let renewing = self.renew_lease(&run.id);
+                let permits = self.run_capacity.take(&pipeline_id).await;
+                (permits, true, Some(renewing))
+            }
             None => {
-                let mut conn = self.store.pool().acquire().await?;
-                rows::set_state(
-                    &mut conn,
-                    &id,
-                    "no_resources_available",
-                    None,
-                    None,
-                    None,
-                    store::now_millis(),
-                )
-                .await?;
-                return self.run_record(caller, &id).await;
-            }
-        };
-        let execution = {
-            let (registry, id) = (self.clone(), id.clone());
-            async move {
-                let outcome = registry.execute_run(&id, &version, &manifest, inputs).await;
-                drop(permits);
-                if let Err(error) = registry.finish_run(&id, outcome).await {
-                    tracing::error!(run = %id, error = %error, "could not record a run's outcome; the sweep will fail it");
-                }
+                return self
+                    .record_finished(&run, false, Err(RunState::NoResources))
+                    .await;
             }
         };
         if submission.background {
-            tokio::spawn(execution);
-        } else {
-            // Run on a task of its own so a client that hangs up does not cancel it midway.
-            let _ = tokio::spawn(execution).await;
+            // The client polls for it: it must be in the store before the answer.
+            let renewing = match renewing {
+                Some(renewing) => {
+                    self.set_running(&run.id).await?;
+                    renewing
+                }
+                None => {
+                    self.insert_at_work(&run, "running").await?;
+                    self.renew_lease(&run.id)
+                }
+            };
+            let (registry, executing) = (self.clone(), run.clone());
+            tokio::spawn(async move {
+                let _ = registry
+                    .execute_run(executing, inputs, permits, true, Some(renewing))
+                    .await;
+            });
+            return Ok(run.record("running", Vec::new(), None, store::now_millis()));
         }
-        self.run_record(caller, &id).await
+        if recorded {
+            self.set_running(&run.id).await?;
+        }
+        // Run on a task of its own so a client that hangs up does not cancel it midway.
+        let registry = self.clone();
+        tokio::spawn(async move {
+            registry
+                .execute_run(run, inputs, permits, recorded, renewing)
+                .await
+        })
+        .await
+        .map_err(|e| RegistryError::Internal(anyhow::anyhow!("run task failed: {e}")))?
     }
 
+    /// What `submission` runs, checked against the caller: from memory while the namespace's
+    /// change counter stays, with the caller's membership of the owner read beside it.
+    async fn run_target(
+        &self,
+        caller: &Caller,
+        submission: &RunSubmission,
+    ) -> Result<Arc<RunTarget>, RegistryError> {
+        let key = RunTargetKey {
+            namespace: names::key(&submission.namespace),
+            name: names::key(&submission.name),
+            version: submission.version.as_deref().map(names::key),
+        };
+        let mut conn = self.store.pool().acquire().await?;
+        let cached = self.run_targets.get(&key);
+        let (revision, member) = match &cached {
+            Some((_, target)) => {
+                pipelines::namespace_revision_and_membership(
+                    &mut conn,
+                    &key.namespace,
+                    &target.pipeline.owner_account_id,
+                    &caller.user_id,
+                )
+                .await?
+            }
+            None => (
+                pipelines::namespace_revision(&mut conn, &key.namespace).await?,
+                false,
+            ),
+        };
+        let target = match cached {
+            Some((at, target)) if at == revision => {
+                if !member {
+                    return Err(not_a_member(&target.pipeline, caller));
+                }
+                target
+            }
+            _ => {
+                // Read after the counter: a change in between makes this entry one that the
+                // next run re-reads, never one that is kept past a change.
+                let (pipeline, version) = self
+                    .resolve_with(
+                        &mut conn,
+                        &submission.namespace,
+                        &submission.name,
+                        submission.version.as_deref(),
+                    )
+                    .await?;
+                // Running takes the owner's capacity and sees its files: the owning account's
+                // only.
+                self.require_owner(&mut conn, caller, &pipeline).await?;
+                let target = Arc::new(RunTarget {
+                    manifest: manifest(&version),
+                    pipeline,
+                    version,
+                });
+                self.run_targets.put(key, revision, target.clone());
+                target
+            }
+        };
+        Ok(target)
+    }
+
+    /// Executes an accepted run holding its permits and records its outcome. A run without a
+    /// row yet gets one (`running`, leased) when it outlasts [`RECORD_RUNNING_AFTER`];
+    /// otherwise its one write is its outcome.
     async fn execute_run(
         &self,
-        id: &str,
-        version: &VersionInfo,
-        manifest: &Manifest,
+        run: Arc<AcceptedRun>,
         inputs: Vec<(String, InputValue)>,
-    ) -> Result<Vec<RunOutput>, RunErrorRecord> {
-        let internal = |e: &dyn std::fmt::Display| RunErrorRecord {
-            kind: "unknown".into(),
-            message: e.to_string(),
-        };
-        let lease = self.registration.lease;
-        let mut conn = self
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(|e| internal(&e))?;
-        let until = store::now_millis() + lease.as_millis() as i64;
-        rows::set_state(
-            &mut conn,
-            id,
-            "running",
-            None,
-            None,
-            Some(until),
-            store::now_millis(),
-        )
-        .await
-        .map_err(|e| internal(&e))?;
-        drop(conn);
-        let renewing = super::keep_lease(
-            self.store.clone(),
-            crate::store::leases::Leased::Runs,
-            id,
-            lease,
+        permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+        mut recorded: bool,
+        mut renewing: Option<Renewing>,
+    ) -> Result<RunRecord, RegistryError> {
+        let target = &run.target;
+        let file_outputs = target
+            .manifest
+            .as_ref()
+            .is_ok_and(|m| m.outputs.iter().any(|(_, kind)| kind == "file"));
+        let component = target
+            .manifest
+            .as_ref()
+            .map(|m| m.component.as_str())
+            .unwrap_or_default();
+        let work = self.runs.run(
+            &self.plugins,
+            &self.blobs,
+            &target.version,
+            component,
+            inputs,
+            file_outputs,
+            self.run_timeout,
         );
-        let outcome = self
-            .runs
-            .run(
-                &self.plugins,
-                &self.blobs,
-                version,
-                &manifest.component,
-                inputs,
-                self.run_timeout,
-            )
-            .await;
-        renewing.abort();
-        outcome
+        tokio::pin!(work);
+        let outcome = if recorded {
+            work.await
+        } else {
+            tokio::select! {
+                outcome = &mut work => outcome,
+                _ = tokio::time::sleep(RECORD_RUNNING_AFTER) => {
+                    match self.insert_at_work(&run, "running").await {
+                        Ok(()) => {
+                            recorded = true;
+                            renewing = Some(self.renew_lease(&run.id));
+                        }
+                        // Still recorded at its end, like a short run.
+                        Err(error) => tracing::warn!(run = %run.id, %error, "could not record a run as running"),
+                    }
+                    work.await
+                }
+            }
+        };
+        drop(permits);
+        drop(renewing);
+        let outcome = outcome
             .map(|outputs| {
                 outputs
                     .into_iter()
                     .map(|(name, value)| output_of(name, value))
                     .collect()
             })
-            .map_err(|failure| error_of(&failure))
+            .map_err(|failure| RunState::Failed(error_of(&failure)));
+        let recorded_outcome = self.record_finished(&run, recorded, outcome).await;
+        if let Err(error) = &recorded_outcome {
+            tracing::error!(run = %run.id, %error, "could not record a run's outcome; the sweep will fail it if it was running");
+        }
+        recorded_outcome
     }
 
-    async fn finish_run(
+    /// Writes a run's outcome: the update of its row, or its only insert. The run as recorded.
+    async fn record_finished(
         &self,
-        id: &str,
-        outcome: Result<Vec<RunOutput>, RunErrorRecord>,
-    ) -> Result<(), RegistryError> {
-        let mut conn = self.store.pool().acquire().await?;
+        run: &AcceptedRun,
+        recorded: bool,
+        outcome: Result<Vec<RunOutput>, RunState>,
+    ) -> Result<RunRecord, RegistryError> {
+        let (state, outputs, error) = match outcome {
+            Ok(outputs) => ("completed", outputs, None),
+            Err(RunState::Failed(error)) => ("failed", Vec::new(), Some(error)),
+            Err(RunState::NoResources) => ("no_resources_available", Vec::new(), None),
+        };
+        let outputs_json = (state == "completed")
+            .then(|| serde_json::to_string(&outputs).expect("outputs serialize"));
+        let error_json = error
+            .as_ref()
+            .map(|e| serde_json::to_string(e).expect("an error serializes"));
         let now = store::now_millis();
-        match outcome {
-            Ok(outputs) => {
-                let outputs = serde_json::to_string(&outputs).expect("outputs serialize");
-                rows::set_state(&mut conn, id, "completed", Some(&outputs), None, None, now).await?
+        let write = if recorded {
+            RunWrite::SetState {
+                id: run.id.clone(),
+                state,
+                outputs: outputs_json,
+                error: error_json,
+                lease_until: None,
+                now,
             }
-            Err(error) => {
-                let error = serde_json::to_string(&error).expect("an error serializes");
-                rows::set_state(&mut conn, id, "failed", None, Some(&error), None, now).await?
-            }
-        }
-        Ok(())
+        } else {
+            run.new_row(state, outputs_json, error_json, None, now)
+        };
+        self.run_writes.write(write).await?;
+        Ok(run.record(state, outputs, error, now))
+    }
+
+    /// Inserts the row of a run at work (`created` or `running`), with a lease.
+    async fn insert_at_work(
+        &self,
+        run: &AcceptedRun,
+        state: &'static str,
+    ) -> Result<(), RegistryError> {
+        let now = store::now_millis();
+        let lease_until = now + self.registration.lease.as_millis() as i64;
+        self.run_writes
+            .write(run.new_row(state, None, None, Some(lease_until), now))
+            .await
+    }
+
+    async fn set_running(&self, id: &str) -> Result<(), RegistryError> {
+        let now = store::now_millis();
+        let until = now + self.registration.lease.as_millis() as i64;
+        self.run_writes
+            .write(RunWrite::SetState {
+                id: id.to_string(),
+                state: "running",
+                outputs: None,
+                error: None,
+                lease_until: Some(until),
+                now,
+            })
+            .await
+    }
+
+    fn renew_lease(&self, id: &str) -> Renewing {
+        Renewing(super::keep_lease(
+            self.store.clone(),
+            crate::store::leases::Leased::Runs,
+            id,
+            self.registration.lease,
+        ))
     }
 
     /// A run the caller's account submitted.

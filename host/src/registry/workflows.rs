@@ -422,6 +422,8 @@ impl Registry {
                 &version,
                 COMPONENT_FILE,
                 inputs,
+                // A task's ports are strings, but its outputs may name files it wrote.
+                true,
                 self.run_timeout,
             )
             .await

@@ -6,6 +6,12 @@
 //! file inputs at `/inputs`, and an empty `/outputs` whose files the pipeline may return. The
 //! component runs on the plugin host ([`crate::plugins::runnable`]) under its memory cap and a
 //! wall-clock deadline; file outputs go to the blob store.
+//!
+//! A run with no file inputs whose manifest declares no file outputs gets no scratch folder:
+//! `/inputs` and `/outputs` are then one shared empty folder, read-only, so the guest sees the
+//! same tree without a folder made and removed per run (the common trivial run). The loaded
+//! pipeline is found by its component's stored digest; the component's bytes are read (and
+//! hashed) only when it is not in memory.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,12 +69,16 @@ impl RunEngine {
     pub fn open(root: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(root.join("pipelines"))?;
         std::fs::create_dir_all(root.join("scratch"))?;
+        std::fs::create_dir_all(root.join("empty"))?;
         Ok(RunEngine {
             root: root.to_path_buf(),
         })
     }
 
-    /// Runs `version`, whose component is its file `component_path`, with `inputs`.
+    /// Runs `version`, whose component is its file `component_path`, with `inputs`. Without
+    /// `file_outputs` (the manifest declares none) and without file inputs, `/outputs` is
+    /// read-only and empty (see the module doc).
+    #[allow(clippy::too_many_arguments)]
     pub async fn run(
         &self,
         plugins: &std::sync::Arc<PluginHost>,
@@ -76,6 +86,7 @@ impl RunEngine {
         version: &VersionInfo,
         component_path: &str,
         inputs: Vec<(String, InputValue)>,
+        file_outputs: bool,
         timeout: Duration,
     ) -> Result<Vec<(String, OutputValue)>, RunFailure> {
         let component = version
@@ -88,18 +99,43 @@ impl RunEngine {
                     version.name, version.version
                 ))
             })?;
-        let bytes = blobs.get(&component.digest).await?;
+        // The stored digest names the component: a loaded one is found without its bytes.
+        let hex_digest = component.digest.trim_start_matches("sha256:");
+        let loaded = plugins.loaded_runnable(hex_digest);
+        let bytes = match loaded {
+            Some(_) => Vec::new(),
+            None => blobs.get(&component.digest).await?,
+        };
         let pipeline_dir = self.materialize(blobs, version).await?;
-        let scratch = tempfile::Builder::new()
-            .prefix("run-")
-            .tempdir_in(self.root.join("scratch"))
-            .context("making a run's scratch folder")?;
-        let (inputs_dir, outputs_dir) = (
-            scratch.path().join("inputs"),
-            scratch.path().join("outputs"),
-        );
-        std::fs::create_dir_all(&inputs_dir).context("making /inputs")?;
-        std::fs::create_dir_all(&outputs_dir).context("making /outputs")?;
+        let file_inputs = inputs.iter().any(|(_, input)| {
+            matches!(
+                input,
+                InputValue::File { .. } | InputValue::StoredFile { .. }
+            )
+        });
+        // Dropped (and removed) when the run ends.
+        let scratch = if file_inputs || file_outputs {
+            Some(
+                tempfile::Builder::new()
+                    .prefix("run-")
+                    .tempdir_in(self.root.join("scratch"))
+                    .context("making a run's scratch folder")?,
+            )
+        } else {
+            None
+        };
+        let (inputs_dir, outputs_dir) = match &scratch {
+            Some(scratch) => {
+                let dirs = (
+                    scratch.path().join("inputs"),
+                    scratch.path().join("outputs"),
+                );
+                std::fs::create_dir_all(&dirs.0).context("making /inputs")?;
+                std::fs::create_dir_all(&dirs.1).context("making /outputs")?;
+                dirs
+            }
+            None => (self.root.join("empty"), self.root.join("empty")),
+        };
         let mut values = Vec::with_capacity(inputs.len());
         for (name, input) in inputs {
             let value = match input {
@@ -143,12 +179,16 @@ impl RunEngine {
             Preopen {
                 host: outputs_dir.clone(),
                 guest: "/outputs",
-                writable: true,
+                // The shared empty folder stays empty.
+                writable: scratch.is_some(),
             },
         ];
         let plugins = plugins.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            let pipeline = plugins.load_runnable(id, &bytes)?;
+            let pipeline = match loaded {
+                Some(pipeline) => pipeline,
+                None => plugins.load_runnable(id, &bytes)?,
+            };
             pipeline.run(&preopens, &values, timeout)
         })
         .await

@@ -149,6 +149,26 @@ pub async fn namespace_revision(
     Ok(revision.unwrap_or(0))
 }
 
+/// In one read: the change counter of a namespace, and whether `user_id` is a member of
+/// `account_id`. What a run checks when it finds its target cached.
+pub async fn namespace_revision_and_membership(
+    conn: &mut AnyConnection,
+    namespace_key: &str,
+    account_id: &str,
+    user_id: &str,
+) -> sqlx::Result<(i64, bool)> {
+    let (revision, members): (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE((SELECT revision FROM namespace_revisions WHERE namespace_key = $1), 0),
+            (SELECT COUNT(*) FROM account_members WHERE account_id = $2 AND user_id = $3)",
+    )
+    .bind(namespace_key)
+    .bind(account_id)
+    .bind(user_id)
+    .fetch_one(conn)
+    .await?;
+    Ok((revision, members > 0))
+}
+
 /// A version with the name of its pipeline.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct NamedVersionRow {

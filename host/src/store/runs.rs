@@ -17,6 +17,8 @@ pub struct RunRow {
     pub updated_at: i64,
 }
 
+/// A run as first written: at work (`created`, `running`: with a lease), or already finished
+/// (with its outputs or error, no lease), which is how a short synchronous run is written once.
 pub struct NewRun<'a> {
     pub id: &'a str,
     pub pipeline_id: &'a str,
@@ -25,15 +27,20 @@ pub struct NewRun<'a> {
     pub account_id: &'a str,
     pub state: &'a str,
     pub inputs: &'a str,
-    pub lease_until: i64,
+    /// JSON, as in [`set_state`].
+    pub outputs: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub lease_until: Option<i64>,
+    pub created_at: i64,
     pub now: i64,
 }
 
 pub async fn insert_run(conn: &mut AnyConnection, r: &NewRun<'_>) -> sqlx::Result<()> {
+    let finished = is_final(r.state);
     sqlx::query(
         "INSERT INTO runs (id, pipeline_id, version, submitted_by, account_id, state, inputs,
-            lease_until, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+            outputs, error, lease_until, created_at, updated_at, finished_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(r.id)
     .bind(r.pipeline_id)
@@ -42,11 +49,20 @@ pub async fn insert_run(conn: &mut AnyConnection, r: &NewRun<'_>) -> sqlx::Resul
     .bind(r.account_id)
     .bind(r.state)
     .bind(r.inputs)
+    .bind(r.outputs)
+    .bind(r.error)
     .bind(r.lease_until)
+    .bind(r.created_at)
     .bind(r.now)
+    .bind(finished.then_some(r.now))
     .execute(conn)
     .await
     .map(|_| ())
+}
+
+/// Whether a run in `state` is over.
+fn is_final(state: &str) -> bool {
+    matches!(state, "completed" | "failed" | "no_resources_available")
 }
 
 pub async fn run(conn: &mut AnyConnection, id: &str) -> sqlx::Result<Option<RunRow>> {
@@ -70,7 +86,7 @@ pub async fn set_state(
     lease_until: Option<i64>,
     now: i64,
 ) -> sqlx::Result<()> {
-    let finished = matches!(state, "completed" | "failed" | "no_resources_available");
+    let finished = is_final(state);
     sqlx::query(
         "UPDATE runs SET state = $2, outputs = $3, error = $4, lease_until = $5, updated_at = $6,
             finished_at = $7 WHERE id = $1",
