@@ -410,32 +410,64 @@ async fn a_run_interrupted_by_a_restart_is_failed() {
     .await;
     assert_eq!(status, 202, "{accepted}");
     let id = accepted["id"].as_str().unwrap().to_string();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A synchronous run too: its answer never comes, but past its first moments it is recorded
+    // `running`, so the restart must fail it as well.
+    let synchronous = tokio::spawn({
+        let (client, url, token) = (client.clone(), format!("{base}/v4/runs"), token.clone());
+        async move {
+            let _ = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&hostile("sleep:60000"))
+                .send()
+                .await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(600)).await;
     first.0.kill().unwrap();
     first.0.wait().unwrap();
+    synchronous.await.unwrap();
+    let store = pipewright::store::Store::connect(&format!("sqlite://{dir}/pipewright.db"))
+        .await
+        .unwrap();
+    let recorded: Vec<(String, String)> = sqlx::query_as("SELECT id, state FROM runs")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), 2, "both runs are recorded: {recorded:?}");
+    assert!(
+        recorded.iter().any(|(recorded, _)| *recorded == id),
+        "{recorded:?}"
+    );
+    assert!(
+        recorded.iter().all(|(_, state)| state == "running"),
+        "{recorded:?}"
+    );
 
     let (_second, base) = serve_binary(&serve_args).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let failed = loop {
-        let (_, run) = call(
-            client
-                .get(format!("{base}/v4/runs/{id}"))
-                .bearer_auth(&token),
-        )
-        .await;
-        if run["state"] == "failed" {
-            break run;
-        }
-        assert!(Instant::now() < deadline, "still {run}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(
-        failed["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("server stopped"),
-        "{failed}"
-    );
+    for (id, _) in recorded {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let failed = loop {
+            let (_, run) = call(
+                client
+                    .get(format!("{base}/v4/runs/{id}"))
+                    .bearer_auth(&token),
+            )
+            .await;
+            if run["state"] == "failed" {
+                break run;
+            }
+            assert!(Instant::now() < deadline, "still {run}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(
+            failed["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("server stopped"),
+            "{failed}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
