@@ -43,7 +43,7 @@ use super::{build, PluginCrate};
 use crate::plugins::runnable::{NamedValue, RunnablePipeline, Value as RunValue};
 use crate::plugins::{
     File, LaunchContext, Limits, LoadedPlugin, Pipeline, PluginHost, PluginId, PolicyContext,
-    PolicyPlugin, Preopen, Property, Severity, TypeHandlerPlugin,
+    PolicyPlugin, Property, Severity, TypeHandlerPlugin,
 };
 
 /// Runs the unit tests, loads the component and runs the fixtures; Err when anything failed.
@@ -581,23 +581,8 @@ fn run_pipeline(
     for dir in [&inputs_dir, &outputs_dir] {
         std::fs::create_dir(dir).map_err(|e| format!("scratch folder: {e}"))?;
     }
-    let preopens = [
-        Preopen {
-            host: crate_dir.to_path_buf(),
-            guest: "/pipeline",
-            writable: false,
-        },
-        Preopen {
-            host: inputs_dir,
-            guest: "/inputs",
-            writable: false,
-        },
-        Preopen {
-            host: outputs_dir,
-            guest: "/outputs",
-            writable: true,
-        },
-    ];
+    let preopens =
+        crate::runs::run_preopens(crate_dir.to_path_buf(), inputs_dir, outputs_dir, true);
     let outcome = pipeline
         .run(&preopens, &inputs, Limits::default().call_timeout)
         .map_err(|e| e.to_string())?;

@@ -165,24 +165,13 @@ impl RunEngine {
             name: version.name.clone(),
             version: version.version.clone(),
         };
-        let preopens = vec![
-            Preopen {
-                host: pipeline_dir,
-                guest: "/pipeline",
-                writable: false,
-            },
-            Preopen {
-                host: inputs_dir,
-                guest: "/inputs",
-                writable: false,
-            },
-            Preopen {
-                host: outputs_dir.clone(),
-                guest: "/outputs",
-                // The shared empty folder stays empty.
-                writable: scratch.is_some(),
-            },
-        ];
+        // The shared empty folder (no file inputs or outputs) stays empty.
+        let preopens = run_preopens(
+            pipeline_dir,
+            inputs_dir,
+            outputs_dir.clone(),
+            scratch.is_some(),
+        );
         let plugins = plugins.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let pipeline = match loaded {
@@ -256,6 +245,34 @@ impl RunEngine {
             Err(e) => Err(e).context("placing a pipeline's files"),
         }
     }
+}
+
+/// What a run sees: its pipeline's files read-only at `/pipeline`, its file inputs at
+/// `/inputs`, and `/outputs` for the files it returns (writable unless `outputs_writable` is
+/// false). Nothing else. The one definition of that layout, for the server and `plugin test`.
+pub fn run_preopens(
+    pipeline: PathBuf,
+    inputs: PathBuf,
+    outputs: PathBuf,
+    outputs_writable: bool,
+) -> [Preopen; 3] {
+    [
+        Preopen {
+            host: pipeline,
+            guest: "/pipeline",
+            writable: false,
+        },
+        Preopen {
+            host: inputs,
+            guest: "/inputs",
+            writable: false,
+        },
+        Preopen {
+            host: outputs,
+            guest: "/outputs",
+            writable: outputs_writable,
+        },
+    ]
 }
 
 /// A single path segment, safe to join under a run's folder.
