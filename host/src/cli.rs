@@ -74,7 +74,7 @@ pub enum PluginCommand {
     /// Runs the crate's unit tests, then loads the component in-process as a server would and
     /// runs the cases of `fixtures/*.json` against it. No server needed.
     #[command(
-        after_help = "Fixture format: see the module docs of host/src/kit/harness.rs, or                             sdk/README.md (\"Fixtures\")."
+        after_help = "Fixture format: sdk/README.md (\"Fixtures\"), or the module docs of host/src/kit/harness.rs."
     )]
     Test(PluginDirArgs),
     /// Builds the plugin and uploads it as NAME@VERSION (the crate's package name and version),
