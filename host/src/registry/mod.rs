@@ -264,6 +264,8 @@ pub struct Registry {
     bindings_revision: Arc<std::sync::atomic::AtomicI64>,
     /// The plugin activations' change counter when they were last applied.
     plugins_revision: Arc<std::sync::atomic::AtomicI64>,
+    /// Token rows read lately (see [`accounts`]).
+    tokens: Arc<accounts::TokenCache>,
 }
 
 impl Registry {
@@ -293,6 +295,7 @@ impl Registry {
             admin_account: None,
             bindings_revision: Arc::default(),
             plugins_revision: Arc::default(),
+            tokens: Arc::default(),
         }
     }
 
