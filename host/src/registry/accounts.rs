@@ -3,8 +3,8 @@
 //! Every user has a personal account named after them; accounts may have several members.
 //! A token is `pw_<id>_<secret>`: the id finds the row, only sha256(secret) is stored, and the
 //! comparison is constant-time. Rows of tokens seen lately are kept in memory for
-//! [`TOKEN_CACHE_TTL`] ([`TokenCache`]): every request checks its token, and a store round trip
-//! per request was a fifth of a warm `/v4` run. The presented secret is still hashed and
+//! [`TOKEN_CACHE_TTL`] ([`TokenCache`]): every request checks its token, and that store round trip
+//! was about a tenth of a warm `/v4` run (p50 569 -> 500 µs). The presented secret is still hashed and
 //! compared with the stored hash each time; only the read is saved.
 
 use std::collections::HashMap;
