@@ -378,14 +378,8 @@ impl PluginHost {
             }
             LoadedPlugin::TypeHandler(handler) => {
                 let mut types = self.types.write().unwrap();
+                type_free_for(&types, handler)?;
                 let key = handler.info.id.to_lowercase();
-                if let Some(holder) = types.get(&key).filter(|t| t.id.name != handler.id.name) {
-                    return Err(PluginError::TypeTaken {
-                        plugin: handler.id.clone(),
-                        type_id: handler.info.id.clone(),
-                        holder: holder.id.clone(),
-                    });
-                }
                 // Another version of this plugin may have handled another type id.
                 types.retain(|_, t| t.id.name != handler.id.name);
                 types.insert(key, handler.clone());
@@ -400,18 +394,7 @@ impl PluginHost {
         let LoadedPlugin::TypeHandler(handler) = plugin else {
             return Ok(());
         };
-        let types = self.types.read().unwrap();
-        match types
-            .get(&handler.info.id.to_lowercase())
-            .filter(|t| t.id.name != handler.id.name)
-        {
-            Some(holder) => Err(PluginError::TypeTaken {
-                plugin: handler.id.clone(),
-                type_id: handler.info.id.clone(),
-                holder: holder.id.clone(),
-            }),
-            None => Ok(()),
-        }
+        type_free_for(&self.types.read().unwrap(), handler)
     }
 
     /// Makes no version of plugin `name` active; what was active, if anything.
@@ -524,6 +507,24 @@ impl TypeHandlerPlugin {
                 .pipewright_plugin_pipeline_type()
                 .call_launch(store, context)
         })
+    }
+}
+
+/// Refuses `handler` a type id that a plugin of another name handles in `types`.
+fn type_free_for(
+    types: &BTreeMap<String, Arc<TypeHandlerPlugin>>,
+    handler: &TypeHandlerPlugin,
+) -> Result<(), PluginError> {
+    match types
+        .get(&handler.info.id.to_lowercase())
+        .filter(|t| t.id.name != handler.id.name)
+    {
+        Some(holder) => Err(PluginError::TypeTaken {
+            plugin: handler.id.clone(),
+            type_id: handler.info.id.clone(),
+            holder: holder.id.clone(),
+        }),
+        None => Ok(()),
     }
 }
 
