@@ -120,10 +120,9 @@ impl Registry {
     /// Plugin `name` with all its versions.
     pub async fn plugin(&self, name: &str) -> Result<PluginDetail, RegistryError> {
         let mut conn = self.store.pool().acquire().await?;
-        let versions: Vec<PluginVersionInfo> = rows::all_versions(&mut conn)
+        let versions: Vec<PluginVersionInfo> = rows::versions_of(&mut conn, name)
             .await?
             .into_iter()
-            .filter(|row| row.name == name)
             .map(|row| self.plugin_version_info(row))
             .collect();
         let first = versions
@@ -192,10 +191,10 @@ impl Registry {
                 .await
                 .map(|info| (info, false));
         }
-        let world_of_name = rows::all_versions(&mut conn)
+        let world_of_name = rows::versions_of(&mut conn, name)
             .await?
             .into_iter()
-            .find(|row| row.name == name)
+            .next()
             .map(|row| row.world);
         drop(conn);
 

@@ -100,6 +100,19 @@ pub async fn all_versions(conn: &mut AnyConnection) -> sqlx::Result<Vec<PluginVe
     .await
 }
 
+/// Every version of plugin `name`, in the order they were added.
+pub async fn versions_of(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> sqlx::Result<Vec<PluginVersionRow>> {
+    sqlx::query_as(&format!(
+        "{SELECT_VERSIONS} WHERE v.name = $1 ORDER BY v.added_at, v.version"
+    ))
+    .bind(name)
+    .fetch_all(conn)
+    .await
+}
+
 /// The last activation of every plugin that has one: `(name, active version or None)`.
 pub async fn current_activations(
     conn: &mut AnyConnection,
