@@ -15,7 +15,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{ratio, Percentiles};
+use common::{ratio, uleb, Percentiles};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -816,18 +816,6 @@ fn section(out: &mut Vec<u8>, id: u8, contents: &[u8]) {
     out.push(id);
     uleb(out, contents.len() as u64);
     out.extend_from_slice(contents);
-}
-
-fn uleb(out: &mut Vec<u8>, mut value: u64) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 fn sleb(out: &mut Vec<u8>, mut value: i64) {

@@ -519,25 +519,13 @@ fn idle_rss(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
 /// A component with one more custom section: another digest, the same code.
 fn with_custom_section(component: &[u8], name: &str) -> Vec<u8> {
     let mut content = Vec::new();
-    leb128(&mut content, name.len() as u32);
+    common::uleb(&mut content, name.len() as u64);
     content.extend_from_slice(name.as_bytes());
     let mut out = component.to_vec();
     out.push(0); // custom section id
-    leb128(&mut out, content.len() as u32);
+    common::uleb(&mut out, content.len() as u64);
     out.extend_from_slice(&content);
     out
-}
-
-fn leb128(out: &mut Vec<u8>, mut value: u32) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 /// From `/proc/<pid>/status`.

@@ -96,3 +96,17 @@ impl std::fmt::Display for Percentiles {
 pub fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64()
 }
+
+/// Appends `value` as unsigned LEB128, the integer encoding of WebAssembly binaries (the benches
+/// write modules and sections by hand).
+pub fn uleb(out: &mut Vec<u8>, mut value: u64) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
