@@ -260,6 +260,7 @@ impl Registry {
             rows::bump_namespace_revision_of(&mut tx, &job.id).await?;
         }
         tx.commit().await?;
+        self.run_targets.namespace_changed();
         match result {
             Ok(_) => {
                 tracing::info!(version_id = %job.id, version = %job.version, state, "registration finished")

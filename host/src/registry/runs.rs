@@ -15,8 +15,10 @@
 //! Capacity: a bounded number of runs at once in total and per pipeline. A request that finds
 //! both taken either waits (`wait_for_resources`) or is recorded `no_resources_available`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{json, Value as Json};
@@ -28,6 +30,7 @@ use crate::runs::{InputValue, OutputValue, RunFailure};
 use crate::store::{self, pipelines, runs as rows};
 
 use super::accounts::Caller;
+use super::changes::CHANGES_POLL;
 use super::run_writes::{NewRunRow, RunWrite};
 use super::{names, not_a_member, Registry, RegistryError, VersionInfo};
 
@@ -240,31 +243,91 @@ struct RunTargetKey {
 /// Run targets, each with the namespace's change counter (migration 0004) it was read at: that
 /// counter moves in the commit of any change to the versions of the namespace (set, states,
 /// definitions, files), so an entry is used only while nothing it holds can have changed.
-/// Membership of the owner is not cached: each run reads it beside the counter.
+///
+/// A run does not read that counter each time: an entry checked against the store less than
+/// [`CHANGES_POLL`] ago is used as it is, unless this server changed a namespace since (the
+/// local generation, moved after each such commit). So a change made through this server is
+/// seen by its next run, and one made through another server within [`CHANGES_POLL`], the same
+/// bound as for policy bindings and plugin activations. Membership of the owner is kept only
+/// when found (members are never removed); a non-member is checked against the store each time.
 #[derive(Default)]
 pub struct RunTargets {
-    entries: Mutex<HashMap<RunTargetKey, (i64, Arc<RunTarget>)>>,
+    entries: Mutex<HashMap<RunTargetKey, CachedTarget>>,
+    generation: AtomicU64,
+}
+
+struct CachedTarget {
+    revision: i64,
+    target: Arc<RunTarget>,
+    /// When the counter was last read equal to `revision`, and this server's generation then.
+    checked_at: Instant,
+    generation: u64,
+    /// Callers found members of the owning account.
+    members: HashSet<String>,
 }
 
 /// Targets kept at most; past it the cache starts over (a cheap bound, not an LRU).
 const MAX_RUN_TARGETS: usize = 1024;
 
 impl RunTargets {
-    fn get(&self, key: &RunTargetKey) -> Option<(i64, Arc<RunTarget>)> {
-        self.entries.lock().unwrap().get(key).cloned()
+    /// To read before the store: an entry put with it is known stale once a change commits.
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
-    fn put(&self, key: RunTargetKey, revision: i64, target: Arc<RunTarget>) {
+    /// This server committed a change to some namespace's versions.
+    pub(super) fn namespace_changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The target, if it was checked recently enough to run as it is for `user_id`.
+    fn fresh(&self, key: &RunTargetKey, user_id: &str) -> Option<Arc<RunTarget>> {
+        let generation = self.generation();
+        let entries = self.entries.lock().unwrap();
+        let entry = entries.get(key)?;
+        (entry.generation == generation
+            && entry.checked_at.elapsed() < CHANGES_POLL
+            && entry.members.contains(user_id))
+        .then(|| entry.target.clone())
+    }
+
+    fn get(&self, key: &RunTargetKey) -> Option<(i64, Arc<RunTarget>)> {
+        let entries = self.entries.lock().unwrap();
+        entries.get(key).map(|e| (e.revision, e.target.clone()))
+    }
+
+    /// The store's counter still reads `revision` for the entry, and `user_id` is a member.
+    fn confirm(&self, key: &RunTargetKey, revision: i64, generation: u64, user_id: &str) {
+        let mut entries = self.entries.lock().unwrap();
+        if let Some(entry) = entries.get_mut(key).filter(|e| e.revision == revision) {
+            entry.checked_at = Instant::now();
+            entry.generation = generation;
+            entry.members.insert(user_id.to_string());
+        }
+    }
+
+    fn put(
+        &self,
+        key: RunTargetKey,
+        revision: i64,
+        generation: u64,
+        target: Arc<RunTarget>,
+        member: &str,
+    ) {
         let mut entries = self.entries.lock().unwrap();
         if entries.len() >= MAX_RUN_TARGETS && !entries.contains_key(&key) {
             entries.clear();
         }
         // Keep the newest: a slow reader must not put back an older target.
-        if entries
-            .get(&key)
-            .is_none_or(|(cached, _)| *cached <= revision)
-        {
-            entries.insert(key, (revision, target));
+        if entries.get(&key).is_none_or(|e| e.revision <= revision) {
+            let entry = CachedTarget {
+                revision,
+                target,
+                checked_at: Instant::now(),
+                generation,
+                members: HashSet::from([member.to_string()]),
+            };
+            entries.insert(key, entry);
         }
     }
 }
@@ -563,8 +626,9 @@ impl Registry {
         .map_err(|e| RegistryError::Internal(anyhow::anyhow!("run task failed: {e}")))?
     }
 
-    /// What `submission` runs, checked against the caller: from memory while the namespace's
-    /// change counter stays, with the caller's membership of the owner read beside it.
+    /// What `submission` runs, checked against the caller: from memory while recently checked
+    /// (see [`RunTargets`]); else the namespace's change counter and the caller's membership of
+    /// the owner are read in one query, and the target itself only when the counter moved.
     async fn run_target(
         &self,
         caller: &Caller,
@@ -575,6 +639,11 @@ impl Registry {
             name: names::key(&submission.name),
             version: submission.version.as_deref().map(names::key),
         };
+        if let Some(target) = self.run_targets.fresh(&key, &caller.user_id) {
+            return Ok(target);
+        }
+        // Before the store: a change committed after this read is not missed.
+        let generation = self.run_targets.generation();
         let mut conn = self.store.pool().acquire().await?;
         let cached = self.run_targets.get(&key);
         let (revision, member) = match &cached {
@@ -597,6 +666,8 @@ impl Registry {
                 if !member {
                     return Err(not_a_member(&target.pipeline, caller));
                 }
+                self.run_targets
+                    .confirm(&key, revision, generation, &caller.user_id);
                 target
             }
             _ => {
@@ -618,7 +689,13 @@ impl Registry {
                     pipeline,
                     version,
                 });
-                self.run_targets.put(key, revision, target.clone());
+                self.run_targets.put(
+                    key,
+                    revision,
+                    generation,
+                    target.clone(),
+                    &caller.user_id,
+                );
                 target
             }
         };
