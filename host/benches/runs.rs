@@ -139,12 +139,12 @@ fn cold_start(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
                 2 => {
                     plugins.drop_idle_runnables(Duration::ZERO);
                     let started = Instant::now();
-                    host_run(&plugins, &id, hello, &inputs)?;
+                    host_run(&runtime, &plugins, &id, hello, &inputs)?;
                     started.elapsed()
                 }
                 3 => {
                     let started = Instant::now();
-                    host_run(&plugins, &id, hello, &inputs)?;
+                    host_run(&runtime, &plugins, &id, hello, &inputs)?;
                     started.elapsed()
                 }
                 4 => {
@@ -210,16 +210,18 @@ fn cold_start(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
 }
 
 /// The host's own path of a run, without HTTP, store or preopens: load (from memory, or from
-/// the compile cache after scale to zero) and one fresh instance.
+/// the compile cache after scale to zero) and one fresh instance, called as the server calls it
+/// (asynchronously).
 fn host_run(
+    runtime: &tokio::runtime::Runtime,
     plugins: &pipewright::plugins::PluginHost,
     id: &PluginId,
     bytes: &[u8],
     inputs: &[NamedValue],
 ) -> anyhow::Result<()> {
     let pipeline = plugins.load_runnable(id.clone(), bytes)?;
-    let outputs = pipeline
-        .run(&[], inputs, Duration::from_secs(10))?
+    let outputs = runtime
+        .block_on(pipeline.run(&[], inputs, Duration::from_secs(10)))?
         .map_err(|e| anyhow::anyhow!("hello failed: {}", e.message))?;
     match outputs.first().map(|o| &o.value) {
         Some(Value::String(s)) if s == GREETING => Ok(()),

@@ -583,8 +583,13 @@ fn run_pipeline(
     }
     let preopens =
         crate::runs::run_preopens(crate_dir.to_path_buf(), inputs_dir, outputs_dir, true);
-    let outcome = pipeline
-        .run(&preopens, &inputs, Limits::default().call_timeout)
+    // Runs are async (see `plugins::runnable`); the harness is not.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting a runtime: {e}"))?;
+    let outcome = runtime
+        .block_on(pipeline.run(&preopens, &inputs, Limits::default().call_timeout))
         .map_err(|e| e.to_string())?;
     match (&case.expect, outcome) {
         (RunExpectation::Error(code), Err(error)) if *code == error.code => Ok(()),

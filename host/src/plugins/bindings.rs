@@ -30,11 +30,25 @@ pub mod v0_1_0 {
     }
 }
 
-/// `pipewright:pipeline@0.1.0` (frozen in `wit/pipeline@0.1.0/`): runnable pipelines.
+/// `pipewright:pipeline@0.1.0` (frozen in `wit/pipeline@0.1.0/`): runnable pipelines, called
+/// synchronously (recognising the world; the benchmarks' bare baseline).
 pub mod pipeline_v0_1_0 {
     wasmtime::component::bindgen!({
         world: "runnable",
         path: "../wit/pipeline@0.1.0",
+    });
+}
+
+/// The same world with `run` called asynchronously: how the server runs pipelines, on the
+/// request's own task (see [`crate::plugins::runnable`]). Its types are the ones above.
+pub mod pipeline_v0_1_0_async {
+    wasmtime::component::bindgen!({
+        world: "runnable",
+        path: "../wit/pipeline@0.1.0",
+        exports: { default: async },
+        with: {
+            "pipewright:pipeline/types": super::pipeline_v0_1_0::pipewright::pipeline::types,
+        },
     });
 }
 

@@ -206,8 +206,10 @@ pub struct PluginHost {
     types: RwLock<BTreeMap<String, Arc<TypeHandlerPlugin>>>,
     /// When the host was made (the clock of scale-to-zero).
     started: std::time::Instant,
-    /// Runnable pipelines loaded so far, by digest (see [`runnable`]).
+    /// Runnable pipelines loaded so far, by digest (see [`runnable`]), and what runs them: an
+    /// engine of their own (async calls, pooled instances) with its linker and compile cache.
     runnables: RwLock<std::collections::HashMap<String, Arc<runnable::RunnablePipeline>>>,
+    runnable_engine: runnable::RunnableEngine,
     _ticker: EpochTicker,
 }
 
@@ -231,7 +233,8 @@ impl PluginHost {
             .map_err(anyhow::Error::from)
             .context("linking the host interface")?;
         let cache = cache::CompileCache::open(cache_dir, &engine)?;
-        let ticker = EpochTicker::start(engine.clone());
+        let runnable_engine = runnable::RunnableEngine::new(cache_dir)?;
+        let ticker = EpochTicker::start(vec![engine.clone(), runnable_engine.engine.clone()]);
         Ok(PluginHost {
             engine,
             linker,
@@ -241,6 +244,7 @@ impl PluginHost {
             policies: RwLock::default(),
             types: RwLock::default(),
             runnables: RwLock::default(),
+            runnable_engine,
             started: std::time::Instant::now(),
             _ticker: ticker,
         })

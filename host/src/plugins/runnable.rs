@@ -1,24 +1,101 @@
-//! Runnable pipelines (`pipewright:pipeline@0.1.0`, world `runnable`) on the plugin host's
-//! engine: compiled through the same cache, run under the same memory cap and epoch deadline,
-//! attributed the same way when they fail. What differs is the file system: each run gets the
-//! preopened directories it is given (`/pipeline` read-only, `/inputs`, `/outputs`) and nothing
-//! else; no network.
+//! Runnable pipelines (`pipewright:pipeline@0.1.0`, world `runnable`): compiled through the
+//! plugin host's cache, run under the same memory cap and deadline, attributed the same way when
+//! they fail. What differs is the file system: each run gets the preopened directories it is
+//! given (`/pipeline` read-only, `/inputs`, `/outputs`) and nothing else; no network.
 //!
 //! A run is one fresh instance (no state carries from one run to the next); the linked
 //! `InstancePre` is kept per digest, so an instantiation costs no compile and no link.
+//!
+//! Runs have an engine of their own ([`RunnableEngine`]), for two reasons of speed:
+//! - `run` is called asynchronously, on the task that asked for the run: no hand-off to a
+//!   blocking thread and back. A run that computes for long yields to the runtime at every
+//!   epoch tick ([`super::limits::EPOCH_TICK`]), so it holds no thread, and is interrupted at its deadline.
+//! - Instances come from a pool of slots reused run after run, instead of memory mapped and
+//!   unmapped per run (unmapping makes every core flush its TLB, costly on small VMs). A few
+//!   slots stay warm with their first pages resident; idle ones are given back to the OS.
+//!
+//! Its compilation settings are the plugin engine's, so both share the compile cache: what
+//! registration precompiled runs without a compile.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use sha2::{Digest, Sha256};
-use wasmtime::Store;
+use wasmtime::component::Linker;
+use wasmtime::UpdateDeadline;
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+};
 
-use super::bindings::pipeline_v0_1_0 as world;
+use super::bindings::pipeline_v0_1_0_async as world;
+use super::cache::CompileCache;
 use super::limits::{Limits, PluginState, Preopen};
-use super::{pool, PluginError, PluginHost, PluginId};
+use super::{clocks, pool, PluginError, PluginHost, PluginId};
 
-pub use world::pipewright::pipeline::types::{NamedValue, RunError, Value};
+pub use super::bindings::pipeline_v0_1_0::pipewright::pipeline::types::{
+    NamedValue, RunError, Value,
+};
+
+/// Runs that can execute at once on one server: the instance pool's slots. Each reserves
+/// address space (not memory) for a linear memory; a run past them fails to instantiate.
+pub const RUN_SLOTS: u32 = 256;
+
+/// Pool slots kept warm (their memory image mapped, their first pages resident) while unused.
+const WARM_SLOTS: u32 = 8;
+
+/// Linear memory kept resident in an unused slot, and zeroed by `memset` rather than handed
+/// back: enough for a small guest's whole memory.
+const KEEP_RESIDENT_BYTES: usize = 2 << 20;
+
+/// The engine, linker and compile cache of runnable pipelines (see the module doc).
+pub(super) struct RunnableEngine {
+    pub(super) engine: Engine,
+    linker: Linker<PluginState>,
+    cache: CompileCache,
+}
+
+impl RunnableEngine {
+    pub(super) fn new(cache_dir: &Path) -> anyhow::Result<Self> {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(RUN_SLOTS)
+            .total_core_instances(4 * RUN_SLOTS)
+            .total_memories(RUN_SLOTS)
+            .total_tables(4 * RUN_SLOTS)
+            .total_stacks(RUN_SLOTS)
+            // As many as the memory limiter allows a table to grow to.
+            .table_elements(100_000)
+            .max_unused_warm_slots(WARM_SLOTS)
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(64 << 10)
+            // Where the kernel can say which pages a run touched (Linux 6.7+), only those are
+            // reset, not the whole resident part.
+            .pagemap_scan(Enabled::Auto);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("creating the runnable pipelines' engine")?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking WASI")?;
+        clocks::add_bounded_sleeps(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking the deadline-bounded WASI sleeps")?;
+        let cache = CompileCache::open(cache_dir, &engine)?;
+        Ok(RunnableEngine {
+            engine,
+            linker,
+            cache,
+        })
+    }
+}
 
 /// What the world is called, for errors.
 pub const WORLD: &str = "pipewright:pipeline/runnable@0.1.0";
@@ -52,11 +129,12 @@ impl PluginHost {
             plugin: id.clone(),
             detail,
         };
-        let component = self
+        let runs = &self.runnable_engine;
+        let component = runs
             .cache
-            .component(&self.engine, &digest, bytes)
+            .component(&runs.engine, &digest, bytes)
             .map_err(|e| load_error(format!("{e:#}")))?;
-        let pre = self
+        let pre = runs
             .linker
             .instantiate_pre(&component)
             .map_err(|e| load_error(format!("it imports what the host does not grant: {e:#}")))?;
@@ -112,9 +190,10 @@ impl PluginHost {
 }
 
 impl RunnablePipeline {
-    /// Runs once with `inputs`, seeing only `preopens`, stopped after `timeout`. Blocking.
-    /// Ok(Err) is the pipeline's own failure; Err is a trap, the deadline or the memory cap.
-    pub fn run(
+    /// Runs once with `inputs`, seeing only `preopens`, stopped after `timeout`. Ok(Err) is
+    /// the pipeline's own failure; Err is a trap, the deadline or the memory cap. Runs on the
+    /// caller's task, yielding at every epoch tick.
+    pub async fn run(
         &self,
         preopens: &[Preopen],
         inputs: &[NamedValue],
@@ -129,22 +208,51 @@ impl RunnablePipeline {
             })?;
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(Limits::ticks(timeout));
+        let deadline = Instant::now() + timeout;
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store.set_epoch_deadline(1);
         store.data_mut().begin_call(Arc::default(), timeout);
-        let instance = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| PluginError::Instantiate {
-                plugin: self.id.clone(),
-                detail: format!("{e:#}"),
-            })?;
+        let instance =
+            self.pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| PluginError::Instantiate {
+                    plugin: self.id.clone(),
+                    detail: format!("{e:#}"),
+                })?;
         let outcome = instance
             .pipewright_pipeline_run()
-            .call_run(&mut store, inputs);
+            .call_run(&mut store, inputs)
+            .await;
         metrics::counter!("pipewright_runs_total", "outcome" => match &outcome { Ok(Ok(_)) => "ok", Ok(Err(_)) => "pipeline-error", Err(_) => "trap" }).increment(1);
         outcome.map_err(|error| {
             pool::classify(&self.id, &self.limits, "run", timeout, error, store.data())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Registration precompiles with the plugin engine; runs load with theirs. One artifact
+    /// serves both only while the two compile alike.
+    #[test]
+    fn the_runnable_engine_shares_the_plugin_engines_compile_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = PluginHost::new(dir.path(), Limits::default()).unwrap();
+        let hash = |engine: &Engine| {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            engine.precompile_compatibility_hash().hash(&mut hasher);
+            hasher.finish()
+        };
+        assert_eq!(hash(host.engine()), hash(&host.runnable_engine.engine));
     }
 }

@@ -689,13 +689,8 @@ impl Registry {
                     pipeline,
                     version,
                 });
-                self.run_targets.put(
-                    key,
-                    revision,
-                    generation,
-                    target.clone(),
-                    &caller.user_id,
-                );
+                self.run_targets
+                    .put(key, revision, generation, target.clone(), &caller.user_id);
                 target
             }
         };

@@ -172,16 +172,17 @@ impl RunEngine {
             outputs_dir.clone(),
             scratch.is_some(),
         );
-        let plugins = plugins.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            let pipeline = match loaded {
-                Some(pipeline) => pipeline,
-                None => plugins.load_runnable(id, &bytes)?,
-            };
-            pipeline.run(&preopens, &values, timeout)
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("run task failed: {e}"))??;
+        let pipeline = match loaded {
+            Some(pipeline) => pipeline,
+            // Loading maps (or compiles) the component: blocking, so off the runtime's threads.
+            None => {
+                let plugins = plugins.clone();
+                tokio::task::spawn_blocking(move || plugins.load_runnable(id, &bytes))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("loading task failed: {e}"))??
+            }
+        };
+        let outcome = pipeline.run(&preopens, &values, timeout).await?;
         let outputs = outcome.map_err(RunFailure::Pipeline)?;
         let mut collected = Vec::with_capacity(outputs.len());
         for output in outputs {
