@@ -4,15 +4,28 @@
 //! Why: SQLite has one writer at a time. Runs finishing together on several connections made
 //! all but one fail with `SQLITE_BUSY` and sleep in SQLite's busy handler (a millisecond and
 //! up) before retrying; one writer at a time never collides with itself, and a batch pays one
-//! commit. Alone (no concurrent run), a write is one statement in autocommit on the caller's
-//! task, as without batching. A write is answered only after its transaction committed, so a
-//! caller that answers its client afterwards has its record in the store. When a batch fails (a
-//! row whose pipeline was deleted meanwhile, say), its writes are retried one by one, so one bad
-//! row fails only its own write. A batch holding others' writes commits on a task of its own,
-//! so a caller dropped midway (its client hung up) cannot drop them. Lease renewals do not go
-//! through here: they are rare and may wait.
+//! commit. Alone (no concurrent run), a write is one statement in autocommit, as without
+//! batching. A write is answered only after its transaction committed, so a caller that answers
+//! its client afterwards has its record in the store. When a batch fails (a row whose pipeline
+//! was deleted meanwhile, say), its writes are retried one by one, so one bad row fails only
+//! its own write. Lease renewals do not go through here: they are rare and may wait.
+//!
+//! Where a batch is committed:
+//! - **SQLite**: on a connection of its own ([`rows::direct`]), synchronously on the writer's
+//!   thread. A commit in WAL mode is an append to the log, tens of microseconds; going through
+//!   the pool instead costs two thread hand-offs to sqlx's connection thread, and every write
+//!   from another pooled connection than the last made SQLite drop and re-read its page cache.
+//!   When another connection holds the write lock (a registration's transaction, another
+//!   server on the same file), the batch waits for it on a blocking thread instead. Every
+//!   [`CHECKPOINT_EVERY`] commits, the log is checkpointed there too, never on the runtime's
+//!   threads (the connection does not checkpoint by itself).
+//! - **PostgreSQL** (or an in-memory SQLite): through the pool. A batch holding others' writes
+//!   commits on a task of its own, so a caller dropped midway (its client hung up) cannot drop
+//!   them.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -51,19 +64,67 @@ pub(super) struct NewRunRow {
     pub now: i64,
 }
 
+impl NewRunRow {
+    fn as_new_run(&self) -> rows::NewRun<'_> {
+        rows::NewRun {
+            id: &self.id,
+            pipeline_id: &self.pipeline_id,
+            version: &self.version,
+            submitted_by: &self.submitted_by,
+            account_id: &self.account_id,
+            state: self.state,
+            inputs: &self.inputs,
+            outputs: self.outputs.as_deref(),
+            error: self.error.as_deref(),
+            lease_until: self.lease_until,
+            created_at: self.created_at,
+            now: self.now,
+        }
+    }
+}
+
 type Queued = (RunWrite, oneshot::Sender<Result<(), String>>);
+
+/// Commits on SQLite's own connection between two checkpoints.
+const CHECKPOINT_EVERY: u64 = 512;
+
+/// How long a batch waits for the write lock that another connection holds (the pool's
+/// `busy_timeout`).
+const BUSY_WAIT: Duration = Duration::from_secs(10);
 
 /// The queue, and the writer's turn.
 pub struct RunWrites {
     store: Store,
+    /// SQLite's connection of its own (see the module doc); None: the pool.
+    direct: Option<Arc<Direct>>,
     queued: Mutex<Vec<Queued>>,
     turn: tokio::sync::Mutex<()>,
 }
 
+struct Direct {
+    conn: Mutex<rusqlite::Connection>,
+    /// Batches committed on it (checkpoints are counted in them).
+    commits: AtomicU64,
+}
+
 impl RunWrites {
     pub fn new(store: Store) -> Self {
+        let direct = store.sqlite_file().and_then(|file| {
+            match rows::direct::open(&file) {
+                Ok(conn) => Some(Arc::new(Direct {
+                    conn: Mutex::new(conn),
+                    commits: AtomicU64::new(0),
+                })),
+                Err(error) => {
+                    // Slower, not wrong.
+                    tracing::warn!(file = %file.display(), %error, "no connection of its own for run records; they go through the pool");
+                    None
+                }
+            }
+        });
         RunWrites {
             store,
+            direct,
             queued: Mutex::default(),
             turn: tokio::sync::Mutex::const_new(()),
         }
@@ -82,16 +143,129 @@ impl RunWrites {
         }
         // Ours, unless a writer dropped midway left it to its batch's own task.
         let batch = std::mem::take(&mut *self.queued.lock().unwrap());
-        match batch.len() {
-            0 => {}
-            1 => write_batch(&self.store, batch).await,
-            _ => {
+        match (&self.direct, batch.len()) {
+            (_, 0) => {}
+            (Some(direct), _) => self.commit_direct(direct, batch).await,
+            (None, 1) => write_batch(&self.store, batch).await,
+            (None, _) => {
                 let store = self.store.clone();
                 let _ = tokio::spawn(async move { write_batch(&store, batch).await }).await;
             }
         }
         drop(turn);
         outcome(committed.await.ok())
+    }
+
+    /// Commits `batch` on SQLite's own connection: here, unless the write lock is taken or a
+    /// checkpoint is due; then on a blocking thread (which answers the batch even if we are
+    /// dropped). That thread waits for the lock, and checkpoints after its commit while we
+    /// still hold the turn: with no write of ours in between, the checkpoint catches up with
+    /// the whole log, and the next commit starts it over, so the log stays small.
+    async fn commit_direct(&self, direct: &Arc<Direct>, batch: Vec<Queued>) {
+        let checkpoint = direct.commits.fetch_add(1, Ordering::Relaxed) % CHECKPOINT_EVERY
+            == CHECKPOINT_EVERY - 1;
+        // A blocking thread left by a dropped writer may still hold it: never wait for it here.
+        let batch = match direct.conn.try_lock() {
+            Ok(conn) if !checkpoint => match try_commit_direct(&conn, batch) {
+                Ok(()) => return,
+                Err(batch) => batch,
+            },
+            _ => batch,
+        };
+        let direct = direct.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let conn = direct.conn.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = conn.busy_timeout(BUSY_WAIT);
+            commit_direct(&conn, batch);
+            if checkpoint {
+                if let Err(error) = rows::direct::checkpoint(&conn) {
+                    tracing::warn!(%error, "could not checkpoint the SQLite log");
+                }
+            }
+            let _ = conn.busy_timeout(Duration::ZERO);
+        })
+        .await;
+    }
+}
+
+/// Commits and answers `batch`, or gives it back untouched when another connection holds the
+/// write lock.
+fn try_commit_direct(
+    conn: &rusqlite::Connection,
+    batch: Vec<Queued>,
+) -> Result<(), Vec<Queued>> {
+    match apply_direct(conn, &batch) {
+        Err(error) if rows::direct::is_busy(&error) => Err(batch),
+        outcome => {
+            answer(conn, batch, outcome);
+            Ok(())
+        }
+    }
+}
+
+/// Commits and answers `batch`, waiting for the write lock as the connection is set to.
+fn commit_direct(conn: &rusqlite::Connection, batch: Vec<Queued>) {
+    let outcome = apply_direct(conn, &batch);
+    answer(conn, batch, outcome);
+}
+
+/// Answers each write of `batch` with `outcome`; a failed batch is retried one write at a time.
+fn answer(conn: &rusqlite::Connection, batch: Vec<Queued>, outcome: rusqlite::Result<()>) {
+    match outcome {
+        Ok(()) => {
+            for (_, done) in batch {
+                let _ = done.send(Ok(()));
+            }
+        }
+        Err(error) if batch.len() == 1 => {
+            for (_, done) in batch {
+                let _ = done.send(Err(error.to_string()));
+            }
+        }
+        Err(_) => {
+            for (write, done) in batch {
+                let alone = apply_one_direct(conn, &write);
+                let _ = done.send(alone.map_err(|e| e.to_string()));
+            }
+        }
+    }
+}
+
+/// One statement in autocommit alone; else one transaction (rolled back on failure).
+fn apply_direct(conn: &rusqlite::Connection, batch: &[Queued]) -> rusqlite::Result<()> {
+    if let [(write, _)] = batch {
+        return apply_one_direct(conn, write);
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let applied = batch
+        .iter()
+        .try_for_each(|(write, _)| apply_one_direct(conn, write))
+        .and_then(|()| conn.execute_batch("COMMIT"));
+    if applied.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    applied
+}
+
+fn apply_one_direct(conn: &rusqlite::Connection, write: &RunWrite) -> rusqlite::Result<()> {
+    match write {
+        RunWrite::Insert(row) => rows::direct::insert_run(conn, &row.as_new_run()),
+        RunWrite::SetState {
+            id,
+            state,
+            outputs,
+            error,
+            lease_until,
+            now,
+        } => rows::direct::set_state(
+            conn,
+            id,
+            state,
+            outputs.as_deref(),
+            error.as_deref(),
+            *lease_until,
+            *now,
+        ),
     }
 }
 
@@ -149,26 +323,7 @@ async fn apply_together(store: &Store, batch: &[Queued]) -> sqlx::Result<()> {
 
 async fn apply(conn: &mut sqlx::AnyConnection, write: &RunWrite) -> sqlx::Result<()> {
     match write {
-        RunWrite::Insert(row) => {
-            rows::insert_run(
-                conn,
-                &rows::NewRun {
-                    id: &row.id,
-                    pipeline_id: &row.pipeline_id,
-                    version: &row.version,
-                    submitted_by: &row.submitted_by,
-                    account_id: &row.account_id,
-                    state: row.state,
-                    inputs: &row.inputs,
-                    outputs: row.outputs.as_deref(),
-                    error: row.error.as_deref(),
-                    lease_until: row.lease_until,
-                    created_at: row.created_at,
-                    now: row.now,
-                },
-            )
-            .await
-        }
+        RunWrite::Insert(row) => rows::insert_run(conn, &row.as_new_run()).await,
         RunWrite::SetState {
             id,
             state,

@@ -128,6 +128,17 @@ impl Store {
         self.backend
     }
 
+    /// The database file, on SQLite (None for PostgreSQL and an in-memory database).
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        if self.backend != Backend::Sqlite {
+            return None;
+        }
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url).ok()?;
+        let file = options.get_filename();
+        let in_memory = file.as_os_str() == ":memory:" || self.url.contains("mode=memory");
+        (!in_memory).then(|| file.to_path_buf())
+    }
+
     /// A connection that receives the change notifications of [`counters::bump`]; PostgreSQL
     /// only (None on SQLite, where servers sharing a file poll).
     pub async fn change_listener(&self) -> Option<sqlx::postgres::PgListener> {

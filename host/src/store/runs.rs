@@ -35,13 +35,17 @@ pub struct NewRun<'a> {
     pub now: i64,
 }
 
+const INSERT_RUN: &str = "INSERT INTO runs (id, pipeline_id, version, submitted_by, account_id,
+        state, inputs, outputs, error, lease_until, created_at, updated_at, finished_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+const SET_STATE: &str = "UPDATE runs SET state = $2, outputs = $3, error = $4, lease_until = $5,
+        updated_at = $6, finished_at = $7
+    WHERE id = $1";
+
 pub async fn insert_run(conn: &mut AnyConnection, r: &NewRun<'_>) -> sqlx::Result<()> {
     let finished = is_final(r.state);
-    sqlx::query(
-        "INSERT INTO runs (id, pipeline_id, version, submitted_by, account_id, state, inputs,
-            outputs, error, lease_until, created_at, updated_at, finished_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
+    sqlx::query(INSERT_RUN)
     .bind(r.id)
     .bind(r.pipeline_id)
     .bind(r.version)
@@ -87,10 +91,7 @@ pub async fn set_state(
     now: i64,
 ) -> sqlx::Result<()> {
     let finished = is_final(state);
-    sqlx::query(
-        "UPDATE runs SET state = $2, outputs = $3, error = $4, lease_until = $5, updated_at = $6,
-            finished_at = $7 WHERE id = $1",
-    )
+    sqlx::query(SET_STATE)
     .bind(id)
     .bind(state)
     .bind(outputs)
@@ -115,4 +116,78 @@ pub async fn fail_abandoned(conn: &mut AnyConnection, error: &str, now: i64) -> 
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// The two writes of run records on a SQLite connection of their own, called synchronously on
+/// the caller's thread: what `registry::run_writes` commits runs with on SQLite (its module
+/// doc says why). The SQL is the pool's, above.
+pub mod direct {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use rusqlite::{named_params, Connection, OpenFlags};
+
+    use super::{is_final, NewRun, INSERT_RUN, SET_STATE};
+
+    /// Opens the database file that the store's pool uses, set up as the pool's connections
+    /// are (WAL, `synchronous = NORMAL`, foreign keys) except for two things: it never waits
+    /// for the write lock (the caller decides what to do when another connection holds it),
+    /// and it never checkpoints by itself (a commit on it stays a WAL append; see [`checkpoint`]).
+    pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA wal_autocheckpoint = 0;",
+        )?;
+        conn.busy_timeout(Duration::ZERO)?;
+        Ok(conn)
+    }
+
+    pub fn insert_run(conn: &Connection, r: &NewRun<'_>) -> rusqlite::Result<()> {
+        let finished = is_final(r.state).then_some(r.now);
+        conn.prepare_cached(INSERT_RUN)?.execute(named_params! {
+            "$1": r.id, "$2": r.pipeline_id, "$3": r.version, "$4": r.submitted_by,
+            "$5": r.account_id, "$6": r.state, "$7": r.inputs, "$8": r.outputs, "$9": r.error,
+            "$10": r.lease_until, "$11": r.created_at, "$12": r.now, "$13": finished,
+        })?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn set_state(
+        conn: &Connection,
+        id: &str,
+        state: &str,
+        outputs: Option<&str>,
+        error: Option<&str>,
+        lease_until: Option<i64>,
+        now: i64,
+    ) -> rusqlite::Result<()> {
+        let finished = is_final(state).then_some(now);
+        conn.prepare_cached(SET_STATE)?.execute(named_params! {
+            "$1": id, "$2": state, "$3": outputs, "$4": error, "$5": lease_until, "$6": now,
+            "$7": finished,
+        })?;
+        Ok(())
+    }
+
+    /// Whether `error` means another connection holds the write lock (nothing was written).
+    pub fn is_busy(error: &rusqlite::Error) -> bool {
+        matches!(
+            error.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+
+    /// Copies what the WAL holds into the database file as far as readers allow, without
+    /// waiting for them: the checkpoint that a connection opened by [`open`] does not do by
+    /// itself. Blocking (it writes and syncs the database file).
+    pub fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+    }
 }
