@@ -78,6 +78,7 @@ on_both_stores!(
     run_errors_are_in_the_run_object,
     files_in_files_out_and_bundled_files,
     uppercase_names_are_refused,
+    a_new_version_runs_at_once_here_and_soon_through_a_replica,
 );
 
 async fn pushed_pipeline_runs_sync_and_async(backend: Backend) {
@@ -150,6 +151,45 @@ async fn pushed_pipeline_runs_sync_and_async(backend: Backend) {
     )
     .await;
     assert_eq!(status, 403, "{refused}");
+}
+
+/// Runs find their pipeline in memory (`registry::runs::RunTargets`): a version pushed through
+/// the same server is run by the next request, one pushed through another server within the
+/// change poll.
+async fn a_new_version_runs_at_once_here_and_soon_through_a_replica(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.token("alice").await;
+    let latest = json!({"pipeline": "alice/hello", "inputs": [{"type": "string", "value": "x"}]});
+    push_hello(&server, &alice, "0.1.0").await;
+    let (status, first) = run(&server, &alice, latest.clone()).await;
+    assert_eq!(
+        (status, &first["pipeline_id"]),
+        (200, &json!("alice/hello:0.1.0"))
+    );
+
+    push_hello(&server, &alice, "0.2.0").await;
+    let (status, second) = run(&server, &alice, latest.clone()).await;
+    assert_eq!(
+        (status, &second["pipeline_id"]),
+        (200, &json!("alice/hello:0.2.0"))
+    );
+
+    let replica = server.replica().await;
+    push_hello(&replica, &alice, "0.3.0").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = run(&server, &alice, latest.clone()).await;
+        assert_eq!(status, 200, "{body}");
+        if body["pipeline_id"] == "alice/hello:0.3.0" {
+            break;
+        }
+        assert_eq!(body["pipeline_id"], "alice/hello:0.2.0");
+        assert!(
+            Instant::now() < deadline,
+            "the replica's version never ran here"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn run_errors_are_in_the_run_object(backend: Backend) {
@@ -305,6 +345,7 @@ fn hostile(mode: &str) -> Value {
 on_both_stores!(
     a_trapping_looping_or_greedy_pipeline_fails_its_run_only,
     exhausted_capacity_is_503_unless_the_run_waits,
+    a_synchronous_run_whose_client_hangs_up_stops_and_says_so,
 );
 
 async fn a_trapping_looping_or_greedy_pipeline_fails_its_run_only(backend: Backend) {
@@ -366,6 +407,58 @@ async fn exhausted_capacity_is_503_unless_the_run_waits(backend: Backend) {
     assert_eq!(
         (status, &waited["outputs"][0]["value"]),
         (200, &json!("waited"))
+    );
+}
+
+/// A synchronous run executes on its request's task: the client hanging up stops it, and one
+/// recorded `running` already (past its first 100 ms) is recorded failed, saying why, at once.
+async fn a_synchronous_run_whose_client_hangs_up_stops_and_says_so(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.token("alice").await;
+    push_hostile(&server, &alice).await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let hung_up = impatient
+        .post(format!("{}/v4/runs", server.base))
+        .bearer_auth(&alice)
+        .json(&hostile("sleep:60000"))
+        .send()
+        .await;
+    assert!(
+        hung_up.is_err(),
+        "the run cannot have answered: {hung_up:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as("SELECT state, error FROM runs")
+            .fetch_all(server.registry.store().pool())
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let (state, error) = &rows[0];
+        if state == "failed" {
+            let error: Value = serde_json::from_str(error.as_deref().unwrap()).unwrap();
+            assert!(
+                error["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("client went away"),
+                "{error}"
+            );
+            break;
+        }
+        assert_eq!(state, "running");
+        assert!(Instant::now() < deadline, "never failed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The capacity it held is free again: the same pipeline runs at once.
+    let (status, done) = run(&server, &alice, hostile("sleep:1")).await;
+    assert_eq!(
+        (status, &done["state"]),
+        (200, &json!("completed")),
+        "{done}"
     );
 }
 

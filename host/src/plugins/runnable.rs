@@ -44,7 +44,7 @@ pub use super::bindings::pipeline_v0_1_0::pipewright::pipeline::types::{
 pub const RUN_SLOTS: u32 = 256;
 
 /// Pool slots kept warm (their memory image mapped, their first pages resident) while unused.
-const WARM_SLOTS: u32 = 8;
+const WARM_SLOTS: u32 = 4;
 
 /// Linear memory kept resident in an unused slot, and zeroed by `memset` rather than handed
 /// back: enough for a small guest's whole memory.

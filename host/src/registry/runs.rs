@@ -8,9 +8,12 @@
 //! synchronous run is written once, with its outcome, unless it outlasts
 //! [`RECORD_RUNNING_AFTER`]: then it is written `running` with a lease as well, so that a
 //! restart fails it. A server that stops within that time leaves no row of a run whose id it
-//! never gave out (the client saw its connection drop), never a row `running`. Errors of the pipeline
-//! (bad input, trap, timeout, memory) are recorded in the run, in the kinds Mystic's client
-//! knows (`input_error`, `pipeline_error`, `timeout`, `oom`, ...), not as HTTP errors.
+//! never gave out (the client saw its connection drop), never a row `running`. A synchronous
+//! run executes on its request's task: a client that hangs up stops it (see [`Abandoned`]).
+//!
+//! Errors of the pipeline (bad input, trap, timeout, memory) are recorded in the run, in the
+//! kinds Mystic's client knows (`input_error`, `pipeline_error`, `timeout`, `oom`, ...), not as
+//! HTTP errors.
 //!
 //! Capacity: a bounded number of runs at once in total and per pipeline. A request that finds
 //! both taken either waits (`wait_for_resources`) or is recorded `no_resources_available`.
@@ -332,6 +335,41 @@ impl RunTargets {
     }
 }
 
+/// A synchronous run runs on its request's task, so a client that hangs up midway stops it (no
+/// one could see its outcome: the client never received its id). Dropped before the run's
+/// outcome was queued, this writes what happened to a run that already has a row (one that
+/// outlasted [`RECORD_RUNNING_AFTER`]), rather than leave it to the sweep. A run without a row
+/// leaves nothing, as one cut short by a crash.
+struct Abandoned<'a> {
+    registry: &'a Registry,
+    run: &'a Arc<AcceptedRun>,
+    recorded: bool,
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if !self.recorded {
+            return;
+        }
+        let (registry, run) = (self.registry.clone(), self.run.clone());
+        runtime.spawn(async move {
+            let error = RunErrorRecord {
+                kind: "unknown".into(),
+                message: "the client went away before the run finished; it was stopped".into(),
+            };
+            if let Err(error) = registry
+                .record_finished(&run, true, Err(RunState::Failed(error)))
+                .await
+            {
+                tracing::warn!(run = %run.id, %error, "could not record an abandoned run");
+            }
+        });
+    }
+}
+
 /// A run accepted by `submit_run`: what its row and its answer are made of.
 struct AcceptedRun {
     id: String,
@@ -545,7 +583,10 @@ impl Registry {
         let target = self.run_target(caller, &submission).await?;
         let now = store::now_millis();
         let run = Arc::new(AcceptedRun {
-            id: uuid::Uuid::new_v4().to_string(),
+            // Time-ordered: each new key goes at the end of the runs' key index, in the
+            // page the last one went to, not in a random page of an index larger than the
+            // cache.
+            id: uuid::Uuid::now_v7().to_string(),
             target,
             submitted_by: caller.user_id.clone(),
             account_id: caller.account_id.clone(),
@@ -615,15 +656,9 @@ impl Registry {
         if recorded {
             self.set_running(&run.id).await?;
         }
-        // Run on a task of its own so a client that hangs up does not cancel it midway.
-        let registry = self.clone();
-        tokio::spawn(async move {
-            registry
-                .execute_run(run, inputs, permits, recorded, renewing)
-                .await
-        })
-        .await
-        .map_err(|e| RegistryError::Internal(anyhow::anyhow!("run task failed: {e}")))?
+        // On the request's own task: a client that hangs up stops its run (see `Abandoned`).
+        self.execute_run(run, inputs, permits, recorded, renewing)
+            .await
     }
 
     /// What `submission` runs, checked against the caller: from memory while recently checked
@@ -728,12 +763,19 @@ impl Registry {
             self.run_timeout,
         );
         tokio::pin!(work);
+        let mut abandoned = Abandoned {
+            registry: self,
+            run: &run,
+            recorded,
+        };
         let outcome = if recorded {
             work.await
         } else {
             tokio::select! {
                 outcome = &mut work => outcome,
                 _ = tokio::time::sleep(RECORD_RUNNING_AFTER) => {
+                    // Queued before the first await: if we are dropped, it is still written.
+                    abandoned.recorded = true;
                     match self.insert_at_work(&run, "running").await {
                         Ok(()) => {
                             recorded = true;
@@ -756,6 +798,9 @@ impl Registry {
                     .collect()
             })
             .map_err(|failure| RunState::Failed(error_of(&failure)));
+        // The outcome is queued at the first poll of `record_finished`: nothing left to do on
+        // a drop from here on.
+        std::mem::forget(abandoned);
         let recorded_outcome = self.record_finished(&run, recorded, outcome).await;
         if let Err(error) = &recorded_outcome {
             tracing::error!(run = %run.id, %error, "could not record a run's outcome; the sweep will fail it if it was running");

@@ -46,22 +46,22 @@ const SET_STATE: &str = "UPDATE runs SET state = $2, outputs = $3, error = $4, l
 pub async fn insert_run(conn: &mut AnyConnection, r: &NewRun<'_>) -> sqlx::Result<()> {
     let finished = is_final(r.state);
     sqlx::query(INSERT_RUN)
-    .bind(r.id)
-    .bind(r.pipeline_id)
-    .bind(r.version)
-    .bind(r.submitted_by)
-    .bind(r.account_id)
-    .bind(r.state)
-    .bind(r.inputs)
-    .bind(r.outputs)
-    .bind(r.error)
-    .bind(r.lease_until)
-    .bind(r.created_at)
-    .bind(r.now)
-    .bind(finished.then_some(r.now))
-    .execute(conn)
-    .await
-    .map(|_| ())
+        .bind(r.id)
+        .bind(r.pipeline_id)
+        .bind(r.version)
+        .bind(r.submitted_by)
+        .bind(r.account_id)
+        .bind(r.state)
+        .bind(r.inputs)
+        .bind(r.outputs)
+        .bind(r.error)
+        .bind(r.lease_until)
+        .bind(r.created_at)
+        .bind(r.now)
+        .bind(finished.then_some(r.now))
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
 /// Whether a run in `state` is over.
@@ -92,16 +92,16 @@ pub async fn set_state(
 ) -> sqlx::Result<()> {
     let finished = is_final(state);
     sqlx::query(SET_STATE)
-    .bind(id)
-    .bind(state)
-    .bind(outputs)
-    .bind(error)
-    .bind(lease_until)
-    .bind(now)
-    .bind(finished.then_some(now))
-    .execute(conn)
-    .await
-    .map(|_| ())
+        .bind(id)
+        .bind(state)
+        .bind(outputs)
+        .bind(error)
+        .bind(lease_until)
+        .bind(now)
+        .bind(finished.then_some(now))
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
 /// Fails every run whose server stopped running it; how many.
