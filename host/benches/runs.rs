@@ -10,7 +10,8 @@
 //! (b) Warm runs/s over HTTP on loopback, every run recorded (SQLite, the default), against
 //!     `wasmtime serve` running `tests/guests/http-hello` (a `wasi:http/proxy` "Hello, world!"):
 //!     both servers are child processes, loaded by the same generator (this process, one thread,
-//!     a few keep-alive connections), at the same concurrency for the same time. A diagnostic
+//!     a few keep-alive connections), at the same concurrency for the same time, in rounds
+//!     taking turns. A diagnostic
 //!     line gives pipewright's `/healthz` (HTTP and one store read, no run, no write) beside it.
 //! (c) Idle RSS of `pipewright serve --idle-timeout-secs 1` with 100 pipelines pushed, each run
 //!     once and then scaled to zero, beside its RSS right after start.
@@ -49,8 +50,11 @@ const COLD_WARMUP: usize = 20;
 /// (b): concurrent keep-alive connections of the load generator, and how long it loads each
 /// server (after `LOAD_WARMUP`, not counted).
 const CONCURRENCY: [usize; 2] = [1, 8];
-const LOAD_WARMUP: Duration = Duration::from_secs(1);
-const LOAD_TIME: Duration = Duration::from_secs(5);
+const LOAD_WARMUP: Duration = Duration::from_millis(500);
+const LOAD_TIME: Duration = Duration::from_secs(2);
+/// (b): each side is loaded this many times for `LOAD_TIME`, the sides taking turns (in a
+/// rotating order), so that a neighbour's load on the machine falls on all of them alike.
+const LOAD_ROUNDS: usize = 3;
 /// (c): pipelines pushed to the idle server.
 const IDLE_PIPELINES: usize = 100;
 /// The runs' input and the answer both servers give.
@@ -819,7 +823,7 @@ fn warm_throughput(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
     let wasmtime = wasmtime_cli();
     let http_hello = build_http_hello()?;
     println!(
-        "(b) warm runs/s over loopback HTTP, one generator thread in the bench process, keep-alive, {:.0?} each after {:.0?} warm-up",
+        "(b) warm runs/s over loopback HTTP, one generator thread in the bench process, keep-alive; each side {LOAD_ROUNDS} x {:.0?} (after {:.0?} warm-up), the sides taking turns",
         LOAD_TIME, LOAD_WARMUP
     );
     let pipewright = PipewrightProcess::start(&scratch.join("warm"), &[])?;
@@ -903,16 +907,28 @@ fn warm_throughput(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
     };
     let health_ok: fn(&[u8]) -> bool = |_| true;
     for concurrency in CONCURRENCY {
-        let ours = generate_load(run_request.clone(), run_ok, concurrency)?;
-        println!("  c={concurrency:<2} pipewright POST /v4/runs (recorded):        {ours}");
-        let floor = generate_load(health_request.clone(), health_ok, concurrency)?;
-        println!(
-            "  c={concurrency:<2} (diagnostic) pipewright GET /healthz, no run, no write: {floor}"
-        );
+        // Ours, the diagnostic floor, then wasmtime serve with each of its options.
+        let mut sides: Vec<(Arc<Request>, fn(&[u8]) -> bool)> =
+            vec![(run_request.clone(), run_ok), (health_request.clone(), health_ok)];
         if let Some(((_, default), (_, keep))) = &wasmtime_servers {
-            let theirs = generate_load(get_request(default), hello_ok, concurrency)?;
+            sides.push((get_request(default), hello_ok));
+            sides.push((get_request(keep), hello_ok));
+        }
+        let mut loads: Vec<Load> = (0..sides.len()).map(|_| Load::default()).collect();
+        for round in 0..LOAD_ROUNDS {
+            for side in (0..sides.len()).map(|k| (k + round) % sides.len()) {
+                let (request, ok) = &sides[side];
+                let load = generate_load(request.clone(), *ok, concurrency)?;
+                loads[side].add(load);
+            }
+        }
+        println!("  c={concurrency:<2} pipewright POST /v4/runs (recorded):        {}", loads[0]);
+        println!(
+            "  c={concurrency:<2} (diagnostic) pipewright GET /healthz, no run, no write: {}",
+            loads[1]
+        );
+        if let [ours, _, theirs, pooled] = &loads[..] {
             println!("  c={concurrency:<2} wasmtime serve (default options):         {theirs}");
-            let pooled = generate_load(get_request(keep), hello_ok, concurrency)?;
             println!("  c={concurrency:<2} wasmtime serve (keep-resident pooling):   {pooled}");
             println!(
                 "  c={concurrency:<2} ratio pipewright/wasmtime serve: {:.2}x against default options (target: >= 0.8x), {:.2}x against keep-resident",
@@ -926,16 +942,23 @@ fn warm_throughput(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
 
 type Request = dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync;
 
+/// What a generator measured; rounds of one side add up.
+#[derive(Default)]
 struct Load {
-    completed: usize,
+    latencies: Vec<Duration>,
     failed: usize,
     elapsed: Duration,
-    latency: Percentiles,
 }
 
 impl Load {
     fn per_second(&self) -> f64 {
-        self.completed as f64 / self.elapsed.as_secs_f64()
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn add(&mut self, other: Load) {
+        self.latencies.extend(other.latencies);
+        self.failed += other.failed;
+        self.elapsed += other.elapsed;
     }
 }
 
@@ -945,7 +968,7 @@ impl std::fmt::Display for Load {
             f,
             "{:>8.0} /s  (latency {}; {} failed)",
             self.per_second(),
-            self.latency,
+            Percentiles::of(self.latencies.clone()),
             self.failed
         )
     }
@@ -1007,10 +1030,9 @@ fn generate_load(
                 bail!("no request succeeded ({failed} failed)");
             }
             Ok(Load {
-                completed: latencies.len(),
+                latencies,
                 failed,
                 elapsed: LOAD_TIME,
-                latency: Percentiles::of(latencies),
             })
         })
     })

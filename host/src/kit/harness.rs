@@ -582,7 +582,7 @@ fn run_pipeline(
         std::fs::create_dir(dir).map_err(|e| format!("scratch folder: {e}"))?;
     }
     let preopens =
-        crate::runs::run_preopens(crate_dir.to_path_buf(), inputs_dir, outputs_dir, true);
+        crate::runs::run_preopens(crate_dir.to_path_buf(), Some(inputs_dir), Some(outputs_dir));
     // Runs are async (see `plugins::runnable`); the harness is not.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -48,7 +48,7 @@ const WARM_SLOTS: u32 = 4;
 
 /// Linear memory kept resident in an unused slot, and zeroed by `memset` rather than handed
 /// back: enough for a small guest's whole memory.
-const KEEP_RESIDENT_BYTES: usize = 2 << 20;
+const KEEP_RESIDENT_BYTES: usize = 1 << 20;
 
 /// The engine, linker and compile cache of runnable pipelines (see the module doc).
 pub(super) struct RunnableEngine {

@@ -1,19 +1,20 @@
 //! The run engine: executes a registered version whose content is a runnable pipeline
 //! component, given its inputs, and hands back its outputs.
 //!
-//! Each run sees three directories and nothing else: the version's own files at `/pipeline`
-//! (read-only; materialized once per content digest under `<data-dir>/runs/pipelines`), its
-//! file inputs at `/inputs`, and an empty `/outputs` whose files the pipeline may return. The
-//! component runs on the plugin host ([`crate::plugins::runnable`]) under its memory cap and a
-//! wall-clock deadline; file outputs go to the blob store.
+//! A run sees the version's own files at `/pipeline` (read-only; materialized once per content
+//! digest under `<data-dir>/runs/pipelines`), and nothing else but what its manifest declares:
+//! its file inputs at `/inputs` when it has any, and an empty `/outputs`, whose files the
+//! pipeline may return, when it declares file outputs. Those two live in a scratch folder made
+//! and removed per run; the common trivial run (no files) needs none, and opens one folder
+//! only. The component runs on the plugin host ([`crate::plugins::runnable`]) under its memory
+//! cap and a wall-clock deadline; file outputs go to the blob store.
 //!
-//! A run with no file inputs whose manifest declares no file outputs gets no scratch folder:
-//! `/inputs` and `/outputs` are then one shared empty folder, read-only, so the guest sees the
-//! same tree without a folder made and removed per run (the common trivial run). The loaded
-//! pipeline is found by its component's stored digest; the component's bytes are read (and
-//! hashed) only when it is not in memory.
+//! The loaded pipeline is found by its component's stored digest; the component's bytes are
+//! read (and hashed) only when it is not in memory.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -63,15 +64,18 @@ pub enum RunFailure {
 #[derive(Clone, Debug)]
 pub struct RunEngine {
     root: PathBuf,
+    /// Content digests whose files are on disk already: a run of one finds its folder without
+    /// asking the file system.
+    materialized: Arc<RwLock<HashSet<String>>>,
 }
 
 impl RunEngine {
     pub fn open(root: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(root.join("pipelines"))?;
         std::fs::create_dir_all(root.join("scratch"))?;
-        std::fs::create_dir_all(root.join("empty"))?;
         Ok(RunEngine {
             root: root.to_path_buf(),
+            materialized: Arc::default(),
         })
     }
 
@@ -124,24 +128,25 @@ impl RunEngine {
         } else {
             None
         };
-        let (inputs_dir, outputs_dir) = match &scratch {
-            Some(scratch) => {
-                let dirs = (
-                    scratch.path().join("inputs"),
-                    scratch.path().join("outputs"),
-                );
-                std::fs::create_dir_all(&dirs.0).context("making /inputs")?;
-                std::fs::create_dir_all(&dirs.1).context("making /outputs")?;
-                dirs
+        let scratch_dir = |name: &str, wanted: bool| -> anyhow::Result<Option<PathBuf>> {
+            match &scratch {
+                Some(scratch) if wanted => {
+                    let dir = scratch.path().join(name);
+                    std::fs::create_dir(&dir).with_context(|| format!("making /{name}"))?;
+                    Ok(Some(dir))
+                }
+                _ => Ok(None),
             }
-            None => (self.root.join("empty"), self.root.join("empty")),
         };
+        let inputs_dir = scratch_dir("inputs", file_inputs)?;
+        let outputs_dir = scratch_dir("outputs", file_outputs)?;
         let mut values = Vec::with_capacity(inputs.len());
         for (name, input) in inputs {
             let value = match input {
                 InputValue::Value(value) => value,
                 InputValue::File { file_name, bytes } => {
                     let file_name = safe_file_name(&file_name)?;
+                    let inputs_dir = inputs_dir.as_ref().expect("made for file inputs");
                     tokio::fs::write(inputs_dir.join(&file_name), bytes)
                         .await
                         .context("writing a file input")?;
@@ -153,6 +158,7 @@ impl RunEngine {
                         .get(&digest)
                         .await
                         .map_err(|e| RunFailure::Invalid(format!("input `{name}`: {e:#}")))?;
+                    let inputs_dir = inputs_dir.as_ref().expect("made for file inputs");
                     tokio::fs::write(inputs_dir.join(&file_name), bytes)
                         .await
                         .context("writing a file input")?;
@@ -165,13 +171,7 @@ impl RunEngine {
             name: version.name.clone(),
             version: version.version.clone(),
         };
-        // The shared empty folder (no file inputs or outputs) stays empty.
-        let preopens = run_preopens(
-            pipeline_dir,
-            inputs_dir,
-            outputs_dir.clone(),
-            scratch.is_some(),
-        );
+        let preopens = run_preopens(pipeline_dir, inputs_dir, outputs_dir.clone());
         let pipeline = match loaded {
             Some(pipeline) => pipeline,
             // Loading maps (or compiles) the component: blocking, so off the runtime's threads.
@@ -195,6 +195,12 @@ impl RunEngine {
                         ))
                     })?;
                     let file_name = safe_file_name(relative)?;
+                    let outputs_dir = outputs_dir.as_ref().ok_or_else(|| {
+                        RunFailure::Invalid(format!(
+                            "output `{}` is a file ({path}), but the manifest declares no file output",
+                            output.name
+                        ))
+                    })?;
                     let bytes = tokio::fs::read(outputs_dir.join(&file_name))
                         .await
                         .map_err(|e| {
@@ -226,7 +232,11 @@ impl RunEngine {
             .trim_start_matches("sha256:")
             .to_string();
         let target = self.root.join("pipelines").join(&digest);
+        if self.materialized.read().unwrap().contains(&digest) {
+            return Ok(target);
+        }
         if target.is_dir() {
+            self.materialized.write().unwrap().insert(digest);
             return Ok(target);
         }
         let staging = tempfile::Builder::new()
@@ -240,40 +250,44 @@ impl RunEngine {
             tokio::fs::write(&path, blobs.get(&file.digest).await?).await?;
         }
         match std::fs::rename(staging.keep(), &target) {
-            Ok(()) => Ok(target),
+            Ok(()) => {}
             // Another run materialized the same content meanwhile.
-            Err(_) if target.is_dir() => Ok(target),
-            Err(e) => Err(e).context("placing a pipeline's files"),
+            Err(_) if target.is_dir() => {}
+            Err(e) => return Err(e).context("placing a pipeline's files"),
         }
+        self.materialized.write().unwrap().insert(digest);
+        Ok(target)
     }
 }
 
-/// What a run sees: its pipeline's files read-only at `/pipeline`, its file inputs at
-/// `/inputs`, and `/outputs` for the files it returns (writable unless `outputs_writable` is
-/// false). Nothing else. The one definition of that layout, for the server and `plugin test`.
+/// What a run sees: its pipeline's files read-only at `/pipeline`, its file inputs (read-only)
+/// at `/inputs` and a writable `/outputs` for the files it returns, each when given. Nothing
+/// else. The one definition of that layout, for the server and `plugin test`.
 pub fn run_preopens(
     pipeline: PathBuf,
-    inputs: PathBuf,
-    outputs: PathBuf,
-    outputs_writable: bool,
-) -> [Preopen; 3] {
-    [
-        Preopen {
-            host: pipeline,
-            guest: "/pipeline",
-            writable: false,
-        },
-        Preopen {
-            host: inputs,
+    inputs: Option<PathBuf>,
+    outputs: Option<PathBuf>,
+) -> Vec<Preopen> {
+    let mut preopens = vec![Preopen {
+        host: pipeline,
+        guest: "/pipeline",
+        writable: false,
+    }];
+    if let Some(host) = inputs {
+        preopens.push(Preopen {
+            host,
             guest: "/inputs",
             writable: false,
-        },
-        Preopen {
-            host: outputs,
+        });
+    }
+    if let Some(host) = outputs {
+        preopens.push(Preopen {
+            host,
             guest: "/outputs",
-            writable: outputs_writable,
-        },
-    ]
+            writable: true,
+        });
+    }
+    preopens
 }
 
 /// A single path segment, safe to join under a run's folder.
