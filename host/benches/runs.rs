@@ -908,8 +908,10 @@ fn warm_throughput(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
     let health_ok: fn(&[u8]) -> bool = |_| true;
     for concurrency in CONCURRENCY {
         // Ours, the diagnostic floor, then wasmtime serve with each of its options.
-        let mut sides: Vec<(Arc<Request>, fn(&[u8]) -> bool)> =
-            vec![(run_request.clone(), run_ok), (health_request.clone(), health_ok)];
+        let mut sides: Vec<(Arc<Request>, fn(&[u8]) -> bool)> = vec![
+            (run_request.clone(), run_ok),
+            (health_request.clone(), health_ok),
+        ];
         if let Some(((_, default), (_, keep))) = &wasmtime_servers {
             sides.push((get_request(default), hello_ok));
             sides.push((get_request(keep), hello_ok));
@@ -922,7 +924,10 @@ fn warm_throughput(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
                 loads[side].add(load);
             }
         }
-        println!("  c={concurrency:<2} pipewright POST /v4/runs (recorded):        {}", loads[0]);
+        println!(
+            "  c={concurrency:<2} pipewright POST /v4/runs (recorded):        {}",
+            loads[0]
+        );
         println!(
             "  c={concurrency:<2} (diagnostic) pipewright GET /healthz, no run, no write: {}",
             loads[1]

@@ -216,9 +216,10 @@ pub struct ServeArgs {
     /// Wall-clock deadline of one pipeline run (and of one workflow task).
     #[arg(long, env = "PIPEWRIGHT_RUN_TIMEOUT_SECS", default_value_t = 60)]
     pub run_timeout_secs: u64,
-    /// Runs at once, in total. Default: 4 per core.
-    #[arg(long, env = "PIPEWRIGHT_MAX_RUNS")]
-    pub max_runs: Option<usize>,
+    /// Runs at once, in total. Default: 4 per core. At most 256 (the instance pool's slots).
+    #[arg(long, env = "PIPEWRIGHT_MAX_RUNS",
+          value_parser = clap::value_parser!(u64).range(1..=crate::plugins::runnable::RUN_SLOTS as u64))]
+    pub max_runs: Option<u64>,
     /// Runs at once of one pipeline. Default: 2 per core. Beyond the bounds a run waits only if
     /// it asks to (`wait_for_resources`); otherwise it is answered 503 `no_resources_available`.
     #[arg(long, env = "PIPEWRIGHT_MAX_RUNS_PER_PIPELINE")]

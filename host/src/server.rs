@@ -71,7 +71,9 @@ impl ServerConfig {
             },
             runs: RunLimits {
                 timeout: Duration::from_secs(args.run_timeout_secs),
-                max_total: args.max_runs.unwrap_or(RunLimits::default().max_total),
+                max_total: args
+                    .max_runs
+                    .map_or(RunLimits::default().max_total, |n| n as usize),
                 max_per_pipeline: args
                     .max_runs_per_pipeline
                     .unwrap_or(RunLimits::default().max_per_pipeline),

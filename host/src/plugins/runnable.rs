@@ -173,8 +173,17 @@ impl PluginHost {
                 < idle.as_millis() as u64
         });
         let dropped = before - loaded.len();
+        drop(loaded);
         if dropped > 0 {
             tracing::info!(dropped, "idle runnable pipelines scaled to zero");
+            // What they held (compiled code, metadata, the compiles' scratch) is free in the
+            // allocator now, but glibc keeps freed pages mapped: hand them back, or the
+            // memory of scale to zero stays in the process.
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+            unsafe {
+                libc::malloc_trim(0);
+            }
         }
         dropped
     }

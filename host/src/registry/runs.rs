@@ -124,7 +124,8 @@ impl Default for RunLimits {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         RunLimits {
             timeout: super::workflows::DEFAULT_RUN_TIMEOUT,
-            max_total: 4 * cores,
+            // Each executing run takes a slot of the instance pool.
+            max_total: (4 * cores).min(crate::plugins::runnable::RUN_SLOTS as usize),
             max_per_pipeline: 2 * cores,
             idle_timeout: std::time::Duration::from_secs(5 * 60),
         }
