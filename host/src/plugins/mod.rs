@@ -12,7 +12,8 @@
 //! with host-added secret headers, config values), keyed by plugin name and read at each call.
 //!
 //! Calls are synchronous and may take up to their deadline: async callers run them on
-//! `spawn_blocking`.
+//! `spawn_blocking`. Runnable pipelines ([`runnable`]) are the exception: they run on an engine
+//! of their own, called asynchronously.
 
 pub mod bindings;
 pub mod builtin;
