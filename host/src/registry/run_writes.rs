@@ -37,14 +37,31 @@ use super::RegistryError;
 #[derive(Debug)]
 pub(super) enum RunWrite {
     Insert(NewRunRow),
-    SetState {
-        id: String,
-        state: &'static str,
-        outputs: Option<String>,
-        error: Option<String>,
-        lease_until: Option<i64>,
-        now: i64,
-    },
+    SetState(StateChangeRow),
+}
+
+/// [`rows::StateChange`], owned.
+#[derive(Debug)]
+pub(super) struct StateChangeRow {
+    pub id: String,
+    pub state: &'static str,
+    pub outputs: Option<String>,
+    pub error: Option<String>,
+    pub lease_until: Option<i64>,
+    pub now: i64,
+}
+
+impl StateChangeRow {
+    fn as_state_change(&self) -> rows::StateChange<'_> {
+        rows::StateChange {
+            id: &self.id,
+            state: self.state,
+            outputs: self.outputs.as_deref(),
+            error: self.error.as_deref(),
+            lease_until: self.lease_until,
+            now: self.now,
+        }
+    }
 }
 
 /// [`rows::NewRun`], owned.
@@ -249,22 +266,7 @@ fn apply_direct(conn: &rusqlite::Connection, batch: &[Queued]) -> rusqlite::Resu
 fn apply_one_direct(conn: &rusqlite::Connection, write: &RunWrite) -> rusqlite::Result<()> {
     match write {
         RunWrite::Insert(row) => rows::direct::insert_run(conn, &row.as_new_run()),
-        RunWrite::SetState {
-            id,
-            state,
-            outputs,
-            error,
-            lease_until,
-            now,
-        } => rows::direct::set_state(
-            conn,
-            id,
-            state,
-            outputs.as_deref(),
-            error.as_deref(),
-            *lease_until,
-            *now,
-        ),
+        RunWrite::SetState(change) => rows::direct::set_state(conn, &change.as_state_change()),
     }
 }
 
@@ -323,24 +325,6 @@ async fn apply_together(store: &Store, batch: &[Queued]) -> sqlx::Result<()> {
 async fn apply(conn: &mut sqlx::AnyConnection, write: &RunWrite) -> sqlx::Result<()> {
     match write {
         RunWrite::Insert(row) => rows::insert_run(conn, &row.as_new_run()).await,
-        RunWrite::SetState {
-            id,
-            state,
-            outputs,
-            error,
-            lease_until,
-            now,
-        } => {
-            rows::set_state(
-                conn,
-                id,
-                state,
-                outputs.as_deref(),
-                error.as_deref(),
-                *lease_until,
-                *now,
-            )
-            .await
-        }
+        RunWrite::SetState(change) => rows::set_state(conn, &change.as_state_change()).await,
     }
 }

@@ -34,7 +34,7 @@ use crate::store::{self, pipelines, runs as rows};
 
 use super::accounts::Caller;
 use super::changes::CHANGES_POLL;
-use super::run_writes::{NewRunRow, RunWrite};
+use super::run_writes::{NewRunRow, RunWrite, StateChangeRow};
 use super::{names, not_a_member, Registry, RegistryError, VersionInfo};
 
 /// How long a synchronous run may go without a row of its own: past this it is written
@@ -828,14 +828,14 @@ impl Registry {
             .map(|e| serde_json::to_string(e).expect("an error serializes"));
         let now = store::now_millis();
         let write = if recorded {
-            RunWrite::SetState {
+            RunWrite::SetState(StateChangeRow {
                 id: run.id.clone(),
                 state,
                 outputs: outputs_json,
                 error: error_json,
                 lease_until: None,
                 now,
-            }
+            })
         } else {
             run.new_row(state, outputs_json, error_json, None, now)
         };
@@ -860,14 +860,14 @@ impl Registry {
         let now = store::now_millis();
         let until = now + self.registration.lease.as_millis() as i64;
         self.run_writes
-            .write(RunWrite::SetState {
+            .write(RunWrite::SetState(StateChangeRow {
                 id: id.to_string(),
                 state: "running",
                 outputs: None,
                 error: None,
                 lease_until: Some(until),
                 now,
-            })
+            }))
             .await
     }
 

@@ -80,25 +80,27 @@ pub async fn run(conn: &mut AnyConnection, id: &str) -> sqlx::Result<Option<RunR
     .await
 }
 
-/// Records a run's new state; `outputs` and `error` are JSON.
-pub async fn set_state(
-    conn: &mut AnyConnection,
-    id: &str,
-    state: &str,
-    outputs: Option<&str>,
-    error: Option<&str>,
-    lease_until: Option<i64>,
-    now: i64,
-) -> sqlx::Result<()> {
-    let finished = is_final(state);
+/// A run's new state; `outputs` and `error` are JSON.
+pub struct StateChange<'a> {
+    pub id: &'a str,
+    pub state: &'a str,
+    pub outputs: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub lease_until: Option<i64>,
+    pub now: i64,
+}
+
+/// Records a run's new state.
+pub async fn set_state(conn: &mut AnyConnection, c: &StateChange<'_>) -> sqlx::Result<()> {
+    let finished = is_final(c.state);
     sqlx::query(SET_STATE)
-        .bind(id)
-        .bind(state)
-        .bind(outputs)
-        .bind(error)
-        .bind(lease_until)
-        .bind(now)
-        .bind(finished.then_some(now))
+        .bind(c.id)
+        .bind(c.state)
+        .bind(c.outputs)
+        .bind(c.error)
+        .bind(c.lease_until)
+        .bind(c.now)
+        .bind(finished.then_some(c.now))
         .execute(conn)
         .await
         .map(|_| ())
@@ -127,7 +129,7 @@ pub mod direct {
 
     use rusqlite::{named_params, Connection, OpenFlags};
 
-    use super::{is_final, NewRun, INSERT_RUN, SET_STATE};
+    use super::{is_final, NewRun, StateChange, INSERT_RUN, SET_STATE};
 
     /// Opens the database file that the store's pool uses, set up as the pool's connections
     /// are (WAL, `synchronous = NORMAL`, foreign keys) except for two things: it never waits
@@ -158,20 +160,11 @@ pub mod direct {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn set_state(
-        conn: &Connection,
-        id: &str,
-        state: &str,
-        outputs: Option<&str>,
-        error: Option<&str>,
-        lease_until: Option<i64>,
-        now: i64,
-    ) -> rusqlite::Result<()> {
-        let finished = is_final(state).then_some(now);
+    pub fn set_state(conn: &Connection, c: &StateChange<'_>) -> rusqlite::Result<()> {
+        let finished = is_final(c.state).then_some(c.now);
         conn.prepare_cached(SET_STATE)?.execute(named_params! {
-            "$1": id, "$2": state, "$3": outputs, "$4": error, "$5": lease_until, "$6": now,
-            "$7": finished,
+            "$1": c.id, "$2": c.state, "$3": c.outputs, "$4": c.error, "$5": c.lease_until,
+            "$6": c.now, "$7": finished,
         })?;
         Ok(())
     }
