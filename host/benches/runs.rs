@@ -908,7 +908,7 @@ fn warm_throughput(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
     let health_ok: fn(&[u8]) -> bool = |_| true;
     for concurrency in CONCURRENCY {
         // Ours, the diagnostic floor, then wasmtime serve with each of its options.
-        let mut sides: Vec<(Arc<Request>, fn(&[u8]) -> bool)> = vec![
+        let mut sides: Vec<(Arc<Request>, AnswerOk)> = vec![
             (run_request.clone(), run_ok),
             (health_request.clone(), health_ok),
         ];
@@ -946,6 +946,9 @@ fn warm_throughput(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
 }
 
 type Request = dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync;
+
+/// Whether an answer's body is the expected one.
+type AnswerOk = fn(&[u8]) -> bool;
 
 /// What a generator measured; rounds of one side add up.
 #[derive(Default)]
