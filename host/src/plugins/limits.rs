@@ -4,7 +4,9 @@
 //!   and remembers that it did, so the error says "memory limit" rather than a bare trap.
 //! - **CPU and wall-clock time**: an epoch deadline. A ticker thread (see [`EpochTicker`]) bumps
 //!   the engine's epoch every [`EPOCH_TICK`]; each call sets a deadline of `timeout / EPOCH_TICK`
-//!   ticks, so a guest that loops is interrupted after about `timeout`, busy or not.
+//!   ticks, so a guest that loops is interrupted after about `timeout`, busy or not. (A runnable
+//!   pipeline, called asynchronously, yields at every tick instead and is interrupted once past
+//!   its deadline: see [`super::runnable`].)
 //!
 //! What this does *not* cover: time spent blocked inside a host import. Each import bounds its
 //! own waiting: `http-fetch` by the call's remaining deadline ([`PluginState::deadline`]), and a

@@ -9,7 +9,8 @@
 //! Runs have an engine of their own ([`RunnableEngine`]), for two reasons of speed:
 //! - `run` is called asynchronously, on the task that asked for the run: no hand-off to a
 //!   blocking thread and back. A run that computes for long yields to the runtime at every
-//!   epoch tick ([`super::limits::EPOCH_TICK`]), so it holds no thread, and is interrupted at its deadline.
+//!   epoch tick ([`super::limits::EPOCH_TICK`]), so it holds no thread, and is interrupted at
+//!   its deadline.
 //! - Instances come from a pool of slots reused run after run, instead of memory mapped and
 //!   unmapped per run (unmapping makes every core flush its TLB, costly on small VMs). A few
 //!   slots stay warm with their first pages resident; idle ones are given back to the OS.

@@ -207,16 +207,18 @@ impl RunWrites {
     }
 }
 
-/// Commits and answers `batch`, or gives it back untouched when another connection holds the
-/// write lock.
+/// Commits and answers `batch`, or gives it back with nothing written when that needs waiting:
+/// another connection holds the write lock, or a failed batch is to be retried one write at a
+/// time (each of which may have to wait for the lock).
 fn try_commit_direct(conn: &rusqlite::Connection, batch: Vec<Queued>) -> Result<(), Vec<Queued>> {
     match apply_direct(conn, &batch) {
-        Err(error) if rows::direct::is_busy(&error) => Err(batch),
-        outcome => {
-            answer(conn, batch, outcome);
-            Ok(())
+        Ok(()) => answer(conn, batch, Ok(())),
+        Err(error) if batch.len() == 1 && !rows::direct::is_busy(&error) => {
+            answer(conn, batch, Err(error))
         }
+        Err(_) => return Err(batch),
     }
+    Ok(())
 }
 
 /// Commits and answers `batch`, waiting for the write lock as the connection is set to.
