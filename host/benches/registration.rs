@@ -468,6 +468,7 @@ impl TestServer {
             },
             runs: Default::default(),
             admin_account: None,
+            uploads: Default::default(),
         };
         let registry = build_registry(&config).await?;
         let token =

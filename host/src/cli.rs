@@ -232,6 +232,20 @@ pub struct ServeArgs {
     /// Unset: nobody can, through the API.
     #[arg(long, env = "PIPEWRIGHT_ADMIN_ACCOUNT")]
     pub admin_account: Option<String>,
+    /// The base URL clients reach this server at (e.g. `https://pipelines.example.com`): download
+    /// links are built on it, never on request headers. Default: `http://` + the listen address.
+    #[arg(long, env = "PIPEWRIGHT_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+    /// Files one account may keep uploaded (`/v4/files`).
+    #[arg(long, env = "PIPEWRIGHT_UPLOAD_QUOTA_FILES", default_value_t = 1000)]
+    pub upload_quota_files: u64,
+    /// Bytes one account may keep uploaded (`/v4/files`).
+    #[arg(long, env = "PIPEWRIGHT_UPLOAD_QUOTA_BYTES", default_value_t = 1 << 30)]
+    pub upload_quota_bytes: u64,
+    /// An upload is deleted this long after it was made (its bytes too, unless a version, a
+    /// plugin or a run still names them).
+    #[arg(long, env = "PIPEWRIGHT_UPLOAD_TTL_SECS", default_value_t = 24 * 60 * 60)]
+    pub upload_ttl_secs: u64,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "PIPEWRIGHT_LOG_JSON")]
     pub log_json: bool,
@@ -263,4 +277,19 @@ pub struct TokenCreateArgs {
     pub account: Option<String>,
     #[command(flatten)]
     pub storage: StorageArgs,
+}
+
+/// `--public-url`: an absolute http(s) URL with no query or fragment; kept without a trailing
+/// slash, as links append `/v4/…` to it.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "`{text}` must be an http:// or https:// URL with a host"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("`{text}` must not have a query or a fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
 }

@@ -14,6 +14,7 @@ use crate::cli::{ServeArgs, StorageArgs, JUPYTERHUB_TOKEN_ENV, ZEPPELIN_AUTHORIZ
 use crate::plugins::{Grants, Limits, PluginHost};
 use crate::registry::registration::RegistrationConfig;
 use crate::registry::runs::RunLimits;
+use crate::registry::uploads::UploadLimits;
 use crate::registry::Registry;
 use crate::runs::RunEngine;
 use crate::store::Store;
@@ -34,6 +35,7 @@ pub struct ServerConfig {
     pub runs: RunLimits,
     /// Members of this account may change policy bindings.
     pub admin_account: Option<String>,
+    pub uploads: UploadLimits,
 }
 
 impl ServerConfig {
@@ -61,6 +63,7 @@ impl ServerConfig {
             grants,
             api: ApiConfig {
                 trust_gateway_header: args.trust_gateway_header.clone(),
+                public_url: args.public_url.clone(),
             },
             registration: RegistrationConfig {
                 attempt_timeout: Duration::from_secs(args.registration_timeout_secs),
@@ -80,6 +83,11 @@ impl ServerConfig {
                 idle_timeout: Duration::from_secs(args.idle_timeout_secs),
             },
             admin_account: args.admin_account.clone(),
+            uploads: UploadLimits {
+                max_files: args.upload_quota_files,
+                max_bytes: args.upload_quota_bytes,
+                time_to_live: Duration::from_secs(args.upload_ttl_secs),
+            },
         })
     }
 }
@@ -144,7 +152,8 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
         .with_registration(config.registration.clone())
         .with_run_limits(config.runs.clone())
         .with_link_key(link_key(&config.data_dir)?)
-        .with_admin_account(config.admin_account.clone());
+        .with_admin_account(config.admin_account.clone())
+        .with_upload_limits(config.uploads.clone());
     registry
         .record_builtin_plugins()
         .await
@@ -182,12 +191,20 @@ fn link_key(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 pub async fn serve_on(
     listener: TcpListener,
     registry: Registry,
-    api: ApiConfig,
+    mut api: ApiConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    if api.public_url.is_none() {
+        let address = listener.local_addr().context("the listen address")?;
+        if address.ip().is_unspecified() {
+            tracing::warn!(%address, "listening on every address without --public-url: download links name this address, which clients elsewhere cannot reach");
+        }
+        api.public_url = Some(format!("http://{address}"));
+    }
     // Stopping mid-attempt is safe: the attempt's lease lapses and it runs again.
     let registrar = registry.spawn_registrar();
     let changes = registry.watch_changes();
+    let sweeper = registry.spawn_upload_sweeper();
     let app = crate::api::app(registry, api);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -195,6 +212,7 @@ pub async fn serve_on(
         .context("serving HTTP");
     registrar.abort();
     changes.abort();
+    sweeper.abort();
     served
 }
 

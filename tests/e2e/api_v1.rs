@@ -243,8 +243,10 @@ async fn another_account_is_forbidden_and_changes_nothing(backend: Backend) {
         "an account's namespace is its own"
     );
 
-    // Bob may read, and sees nothing changed.
-    let (status, list) = server.get("/v1/pipelines/alice/p/versions", &bob).await;
+    // An account's namespace is private: bob cannot even read it; alice sees nothing changed.
+    let (status, body) = server.get("/v1/pipelines/alice/p/versions", &bob).await;
+    assert_eq!((status, code(&body)), (404, "not-found"));
+    let (status, list) = server.get("/v1/pipelines/alice/p/versions", &alice).await;
     assert_eq!(status, 200);
     assert_eq!(list.as_array().unwrap().len(), 1);
 

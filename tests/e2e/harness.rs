@@ -120,6 +120,7 @@ impl TestServer {
             registration: Default::default(),
             runs: Default::default(),
             admin_account: None,
+            uploads: Default::default(),
         };
         configure(&mut config);
         let registry = build_registry(&config)

@@ -17,56 +17,64 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::routes::Routes;
 use super::time::{iso_instant, sql_timestamp};
 use super::AppState;
 use crate::registry::workbench::{NewRecord, RecordUpdate, WorkbenchError, WorkbenchPipeline};
 use crate::registry::{Caller, RegistryError};
+use crate::route;
 
 pub const PREFIX: &str = "/mlWorkbench/v1/pipeline";
 
-pub fn router() -> Router<AppState> {
+pub fn routes() -> Routes {
     let user = format!("{PREFIX}/users/{{user_id}}");
     let project = format!("{user}/projects/{{project_id}}");
-    let mut router = Router::new();
+    let mut routes = Routes::new("acumos");
     // The same operations stand alone and under a project; list and create also answer with
     // the trailing slash the original's clients send.
     for base in [&user, &project] {
-        router = router
-            .route(&format!("{base}/pipelines"), post(create).get(list))
-            .route(&format!("{base}/pipelines/"), post(create).get(list))
-            .route(
-                &format!("{base}/pipelines/{{pipeline_id}}/launch"),
-                get(launch),
-            )
-            .route(
-                &format!("{base}/pipelines/{{pipeline_id}}/{{action}}"),
-                put(archive),
-            );
+        routes = route!(routes, &format!("{base}/pipelines"), post(create).get(list));
+        routes = route!(
+            routes,
+            &format!("{base}/pipelines/"),
+            post(create).get(list)
+        );
+        routes = route!(
+            routes,
+            &format!("{base}/pipelines/{{pipeline_id}}/launch"),
+            get(launch)
+        );
+        routes = route!(
+            routes,
+            &format!("{base}/pipelines/{{pipeline_id}}/{{action}}"),
+            put(archive)
+        );
     }
-    router
-        .route(
-            &format!("{user}/pipelines/{{pipeline_id}}"),
-            get(get_one)
-                .put(update)
-                .delete(delete)
-                .post(creation_status),
-        )
-        // The original service's delete route was spelled this way; old clients still call it.
-        .route(
-            &format!("{user}/pipeliens/{{pipeline_id}}"),
-            axum::routing::delete(delete),
-        )
-        .route(
-            &format!("{project}/pipelines/{{pipeline_id}}"),
-            put(update)
-                .delete(delete_project_association)
-                .post(creation_status),
-        )
+    routes = route!(
+        routes,
+        &format!("{user}/pipelines/{{pipeline_id}}"),
+        get(get_one)
+            .put(update)
+            .delete(delete)
+            .post(creation_status)
+    );
+    // The original service's delete route was spelled this way; old clients still call it.
+    routes = route!(
+        routes,
+        &format!("{user}/pipeliens/{{pipeline_id}}"),
+        delete(delete)
+    );
+    route!(
+        routes,
+        &format!("{project}/pipelines/{{pipeline_id}}"),
+        put(update)
+            .delete(delete_project_association)
+            .post(creation_status)
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -380,6 +388,12 @@ impl Refusal {
                     message: message.into(),
                 }
             }
+            RegistryError::QuotaExceeded(quota) => {
+                return Refusal {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    message: quota.to_string().into(),
+                }
+            }
             error @ RegistryError::NotReady { .. } => {
                 return Refusal {
                     status: StatusCode::CONFLICT,
@@ -578,7 +592,7 @@ async fn launch(
     let target = target(path)?;
     let caller = identify(&state, op, &headers, &target.user_id).await?;
     let pipeline_id = target.pipeline_id(op)?;
-    require_project(&state, op, &target).await?;
+    require_project(&state, op, &caller, &target).await?;
     let launched = state
         .registry
         .launch_record(&caller, pipeline_id)
@@ -628,7 +642,7 @@ async fn archive(
         Some("UA") => false,
         _ => return Err(Refusal::of(op, Check::InvalidAction)),
     };
-    require_project(&state, op, &target).await?;
+    require_project(&state, op, &caller, &target).await?;
     let changed = state
         .registry
         .set_record_archived(&caller, pipeline_id, archived)
@@ -672,12 +686,12 @@ async fn delete_project_association(
     )))
 }
 
-/// Routes under a project need the project to exist.
-async fn require_project(state: &AppState, op: Op, target: &Target) -> Answer<()> {
+/// Routes under a project need the project to exist and be the caller's account's.
+async fn require_project(state: &AppState, op: Op, caller: &Caller, target: &Target) -> Answer<()> {
     match &target.project_id {
         Some(id) => state
             .registry
-            .project(id)
+            .project(caller, id)
             .await
             .map(|_| ())
             .map_err(|e| match e {

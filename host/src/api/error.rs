@@ -99,6 +99,11 @@ impl From<RegistryError> for ApiError {
                 };
                 ApiError::new(StatusCode::CONFLICT, code, error.to_string())
             }
+            RegistryError::QuotaExceeded(ref quota) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "quota-exceeded",
+                quota.to_string(),
+            ),
             // A plugin's failure is attributed to it (plugin, version, export), not hidden.
             RegistryError::Plugin(e) => {
                 ApiError::new(StatusCode::BAD_GATEWAY, "plugin-failed", e.to_string())

@@ -16,11 +16,11 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+use super::routes::Routes;
 use super::AppState;
 use crate::registry::registration::{ContentSource, SourceLocation};
 use crate::registry::resolve::Listing;
@@ -28,23 +28,25 @@ use crate::registry::workflows::{PortInput, TaskSpec, WorkflowInfo, WorkflowSpec
 use crate::registry::{
     Caller, Definition, NewVersion, RegistryError, Surface, VersionInfo, VersionState,
 };
+use crate::route;
 
 /// The namespace every task lives in.
-pub const NAMESPACE: &str = "gbdx";
+pub const NAMESPACE: &str = crate::registry::GBDX_NAMESPACE;
 /// The pipeline type of a task (`plugins/task`).
 pub const TASK_TYPE: &str = "task";
 const DEFINITION_FILE: &str = "task.json";
 const COMPONENT_FILE: &str = "component.wasm";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/workflows/v1/tasks", post(register).get(list))
-        .route(
-            "/workflows/v1/tasks/{task}",
-            get(get_task).put(replace).delete(delete),
-        )
-        .route("/workflows/v1/workflows", post(submit_workflow))
-        .route("/workflows/v1/workflows/{id}", get(get_workflow))
+pub fn routes() -> Routes {
+    let routes = Routes::new("gbdx");
+    let routes = route!(routes, "/workflows/v1/tasks", post(register).get(list));
+    let routes = route!(
+        routes,
+        "/workflows/v1/tasks/{task}",
+        get(get_task).put(replace).delete(delete)
+    );
+    let routes = route!(routes, "/workflows/v1/workflows", post(submit_workflow));
+    route!(routes, "/workflows/v1/workflows/{id}", get(get_workflow))
 }
 
 /// Every refusal of this surface.
@@ -154,6 +156,9 @@ impl Violation {
                 }
             }
             RegistryError::Conflict(message) => Violation::Other(StatusCode::CONFLICT, message),
+            RegistryError::QuotaExceeded(quota) => {
+                Violation::Other(StatusCode::PAYLOAD_TOO_LARGE, quota.to_string())
+            }
             RegistryError::Plugin(error) => {
                 Violation::Other(StatusCode::BAD_GATEWAY, error.to_string())
             }
@@ -221,12 +226,12 @@ fn quoted_version(task: &serde_json::Map<String, Value>) -> Answer<String> {
     }
 }
 
-/// Where a task's content comes from, and the definition as stored (an upload's bytes replaced
-/// by their digest: they live in the blob store).
-async fn content_source(
-    state: &AppState,
+/// Where a task's content comes from, the definition as stored (an upload's bytes replaced by
+/// their digest: the core keeps them in the blob store once the registration is accepted), and
+/// those uploaded bytes.
+fn content_source(
     task: &mut serde_json::Map<String, Value>,
-) -> Answer<ContentSource> {
+) -> Answer<(ContentSource, Option<Vec<u8>>)> {
     let containers = task
         .get_mut("containerDescriptors")
         .and_then(Value::as_array_mut);
@@ -236,12 +241,13 @@ async fn content_source(
     });
     let Some(wasm) = wasm else {
         // DOCKER: nothing this server can fetch; the definition is still registered and checked.
-        return Ok(ContentSource {
+        let source = ContentSource {
             location: SourceLocation::Nothing,
             digest: None,
             path: COMPONENT_FILE.into(),
             compile: false,
-        });
+        };
+        return Ok((source, None));
     };
     let bad = |message: &str| Violation::Other(StatusCode::BAD_REQUEST, message.into());
     let properties = wasm
@@ -252,19 +258,15 @@ async fn content_source(
         .get("digest")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let location = match (properties.get("url"), properties.get("upload")) {
-        (Some(Value::String(url)), None) => SourceLocation::Url { url: url.clone() },
+    let (location, upload) = match (properties.get("url"), properties.get("upload")) {
+        (Some(Value::String(url)), None) => (SourceLocation::Url { url: url.clone() }, None),
         (None, Some(Value::String(upload))) => {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(upload)
                 .map_err(|e| bad(&format!("properties.upload is not base64: {e}")))?;
-            let stored = state
-                .registry
-                .store_blob(&bytes)
-                .await
-                .map_err(|e| Violation::from_core(e, false))?;
-            properties.insert("upload".into(), Value::String(stored.clone()));
-            SourceLocation::Blob { digest: stored }
+            let digest = crate::blobs::digest_of(&bytes);
+            properties.insert("upload".into(), Value::String(digest.clone()));
+            (SourceLocation::Blob { digest }, Some(bytes))
         }
         _ => {
             return Err(bad(
@@ -272,12 +274,13 @@ async fn content_source(
             ))
         }
     };
-    Ok(ContentSource {
+    let source = ContentSource {
         location,
         digest,
         path: COMPONENT_FILE.into(),
         compile: true,
-    })
+    };
+    Ok((source, upload))
 }
 
 /// `POST /tasks`: registers a task version; 202 while it registers.
@@ -300,7 +303,7 @@ async fn register(
     {
         return Err(Violation::OwnerEmailMissing);
     }
-    let source = content_source(&state, &mut task).await?;
+    let (source, source_upload) = content_source(&mut task)?;
     let description = task
         .get("description")
         .and_then(Value::as_str)
@@ -312,6 +315,7 @@ async fn register(
         files: vec![(DEFINITION_FILE.into(), definition.to_string().into_bytes())],
         definition,
         source: Some(source),
+        source_upload,
         create_as_type: Some(TASK_TYPE.into()),
     };
     let registered = state
@@ -399,7 +403,7 @@ async fn replace(
     }
     let current = state
         .registry
-        .version(NAMESPACE, &name, Some(&version))
+        .version(&caller, NAMESPACE, &name, Some(&version))
         .await
         .map_err(|e| Violation::from_core(e, false))?;
     task.insert("name".into(), Value::String(current.name.clone()));
@@ -416,7 +420,14 @@ async fn replace(
     };
     let updated = state
         .registry
-        .replace_definition(&caller, NAMESPACE, &name, &version, replacement)
+        .replace_definition(
+            &caller,
+            NAMESPACE,
+            &name,
+            &version,
+            replacement,
+            Surface::Gbdx,
+        )
         .await
         .map_err(|e| Violation::from_core(e, false))?;
     Ok(Json(task_body(&updated)))
@@ -435,7 +446,7 @@ async fn delete(
         .ok_or(Violation::DeleteNeedsVersion)?;
     state
         .registry
-        .delete_version(&caller, NAMESPACE, &name, &version)
+        .delete_version(&caller, NAMESPACE, &name, &version, Surface::Gbdx)
         .await
         .map_err(|e| Violation::from_core(e, true))?;
     Ok(Json(json!({ "deleted": format!("{name}:{version}") })))

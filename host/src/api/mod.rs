@@ -7,6 +7,7 @@ pub mod error;
 pub mod gbdx;
 pub mod mystic;
 pub mod ops;
+pub mod routes;
 pub mod time;
 pub mod v1;
 
@@ -38,6 +39,9 @@ pub struct ApiConfig {
     /// A header that a gateway in front of this server sets to the authenticated user's name.
     /// Honored (by the Acumos surface) only when set: otherwise anyone could claim any user.
     pub trust_gateway_header: Option<axum::http::HeaderName>,
+    /// The base of the absolute links this server hands out (`--public-url`, no trailing
+    /// slash); None until [`crate::server::serve_on`] fills in the listen address.
+    pub public_url: Option<String>,
 }
 
 /// The token of `Authorization: Bearer <token>`, if the request has one. A bare
@@ -67,13 +71,11 @@ pub fn app(registry: Registry, config: ApiConfig) -> Router {
         config,
         gbdx_listing: Arc::default(),
     };
-    Router::new()
-        .merge(v1_router)
-        .merge(acumos::router())
-        .merge(gbdx::router())
-        .merge(mystic::router())
-        .merge(ops::router())
-        .fallback(ops::not_found)
+    let mut app = Router::new().merge(v1_router);
+    for surface in surfaces() {
+        app = app.merge(surface.router());
+    }
+    app.fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), record_metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -81,6 +83,27 @@ pub fn app(registry: Registry, config: ApiConfig) -> Router {
             tracing::info_span!("request", method = %request.method(), uri = %request.uri(), route, user = tracing::field::Empty)
         }))
         .with_state(state)
+}
+
+/// The routers of every surface but `/v1` (which utoipa-axum builds with its document).
+fn surfaces() -> [routes::Routes; 4] {
+    [
+        acumos::routes(),
+        gbdx::routes(),
+        mystic::routes(),
+        ops::routes(),
+    ]
+}
+
+/// Every route the server answers (see [`routes`]), sorted.
+pub fn route_list() -> Vec<routes::RouteSpec> {
+    let (_, openapi) = v1::router().split_for_parts();
+    let mut list = routes::from_openapi("v1", &openapi);
+    for surface in surfaces() {
+        list.extend_from_slice(surface.specs());
+    }
+    list.sort();
+    list
 }
 
 /// Counts every request by method, matched route and status, and times it.

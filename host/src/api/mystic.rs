@@ -15,34 +15,36 @@ use std::time::Duration;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{json, Value as Json_};
 use sha2::Sha256;
 
+use super::routes::Routes;
 use super::time::iso_instant;
 use super::AppState;
 use crate::plugins::runnable::Value;
 use crate::registry::runs::{RunArgument, RunRecord, RunSubmission};
 use crate::registry::{Caller, RegistryError};
+use crate::route;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v4/tokens/validate", get(validate_token))
-        .route("/v4/pipelines", post(push_pipeline))
-        .route("/v4/runs", post(submit_run))
-        .route("/v3/runs", post(submit_run))
-        .route("/v4/runs/{id}", get(get_run))
-        .route("/v3/runs/{id}", get(get_run))
-        .route("/v4/files", post(upload_file))
-        .route("/v3/pipeline_files", post(upload_file))
-        .route("/v3/pipeline-files", post(upload_file))
-        .route(
-            "/v4/blobs/{hex}/{expires}/{signature}/{name}",
-            get(download_file),
-        )
+pub fn routes() -> Routes {
+    let mut routes = Routes::new("mystic");
+    routes = route!(routes, "/v4/tokens/validate", get(validate_token));
+    routes = route!(routes, "/v4/pipelines", post(push_pipeline));
+    for runs in ["/v4/runs", "/v3/runs"] {
+        routes = route!(routes, runs, post(submit_run));
+        routes = route!(routes, &format!("{runs}/{{id}}"), get(get_run));
+    }
+    for files in ["/v4/files", "/v3/pipeline_files", "/v3/pipeline-files"] {
+        routes = route!(routes, files, post(upload_file));
+    }
+    route!(
+        routes,
+        "/v4/blobs/{hex}/{expires}/{signature}/{name}",
+        get(download_file)
+    )
 }
 
 /// Seconds a client is told to wait when capacity is exhausted.
@@ -85,6 +87,9 @@ impl From<RegistryError> for Detail {
                     .unwrap_or_default(),
             ),
             RegistryError::Conflict(message) => Detail(StatusCode::CONFLICT, message),
+            RegistryError::QuotaExceeded(quota) => {
+                Detail(StatusCode::PAYLOAD_TOO_LARGE, quota.to_string())
+            }
             RegistryError::Plugin(error) => Detail(StatusCode::BAD_GATEWAY, error.to_string()),
             RegistryError::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "internal error");
@@ -255,6 +260,7 @@ async fn push_pipeline(
         definition: request.manifest,
         files,
         source: None,
+        source_upload: None,
         create_as_type: Some(RUNNABLE_TYPE.into()),
     };
     let registered = state
@@ -333,7 +339,7 @@ async fn submit_run(
         refused_input: refused,
     };
     let record = state.registry.submit_run(&caller, submission).await?;
-    let body = Json(run_body(&state, &headers, &record));
+    let body = Json(run_body(&state, &record));
     Ok(match record.state.as_str() {
         "no_resources_available" => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -354,13 +360,12 @@ async fn get_run(
 ) -> Result<Json<Json_>, Detail> {
     let caller = caller(&state, &headers).await?;
     let record = state.registry.run_record(&caller, &id).await?;
-    Ok(Json(run_body(&state, &headers, &record)))
+    Ok(Json(run_body(&state, &record)))
 }
 
 /// Mystic's `ClusterRunResult`.
-fn run_body(state: &AppState, headers: &HeaderMap, run: &RunRecord) -> Json_ {
+fn run_body(state: &AppState, run: &RunRecord) -> Json_ {
     let links = FileLinks::new(state);
-    let base = public_base(headers);
     let outputs: Vec<Json_> = run
         .outputs
         .iter()
@@ -374,7 +379,7 @@ fn run_body(state: &AppState, headers: &HeaderMap, run: &RunRecord) -> Json_ {
                 json!({
                     "name": file.name,
                     "path": file.digest,
-                    "url": format!("{base}{}", links.link(&file.digest, &file.name)),
+                    "url": links.link(&file.digest, &file.name),
                     "size": file.size,
                 })
             });
@@ -405,7 +410,7 @@ async fn upload_file(
     headers: HeaderMap,
     mut multipart: Multipart,
 ) -> Result<Json<Json_>, Detail> {
-    caller(&state, &headers).await?;
+    let caller = caller(&state, &headers).await?;
     let bad = |message: String| Detail(StatusCode::BAD_REQUEST, message);
     while let Some(field) = multipart
         .next_field()
@@ -424,12 +429,12 @@ async fn upload_file(
             .next()
             .unwrap_or("file")
             .to_string();
-        let digest = state.registry.store_blob(&bytes).await?;
-        let url = format!(
-            "{}{}",
-            public_base(&headers),
-            FileLinks::new(&state).link(&digest, &name)
-        );
+        let digest = state
+            .registry
+            .store_upload(&caller, &name, &bytes)
+            .await?
+            .digest;
+        let url = FileLinks::new(&state).link(&digest, &name);
         let path = format!("files/{digest}/{name}");
         return Ok(Json(json!({ "id": digest, "path": path, "url": url })));
     }
@@ -468,15 +473,23 @@ async fn download_file(
 }
 
 /// Expiring, signed download links: HMAC-SHA256 over digest, name and expiry with the server's
-/// link key (shared by replicas through the data directory).
+/// link key. Links are absolute (the client downloads them with a plain GET) and built on the
+/// operator's `--public-url`, never on request headers: a forged `Host` or
+/// `X-Forwarded-Proto` must not get a validly signed link to somewhere else.
 struct FileLinks<'a> {
     key: &'a [u8],
+    public_url: &'a str,
 }
 
 impl<'a> FileLinks<'a> {
     fn new(state: &'a AppState) -> Self {
         FileLinks {
             key: state.registry.link_key(),
+            public_url: state
+                .config
+                .public_url
+                .as_deref()
+                .unwrap_or("http://localhost"),
         }
     }
 
@@ -493,7 +506,10 @@ impl<'a> FileLinks<'a> {
         let name: String = url::form_urlencoded::byte_serialize(name.as_bytes())
             .collect::<String>()
             .replace('+', "%20");
-        format!("/v4/blobs/{hex}/{expires}/{signature}/{name}")
+        format!(
+            "{}/v4/blobs/{hex}/{expires}/{signature}/{name}",
+            self.public_url
+        )
     }
 
     fn valid(&self, digest: &str, name: &str, expires: u64, signature: &str) -> bool {
@@ -511,18 +527,4 @@ fn now_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
-}
-
-/// `http://host` the client reached us at (links must be absolute: the client downloads them
-/// with a plain GET).
-fn public_base(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("http");
-    format!("{scheme}://{host}")
 }

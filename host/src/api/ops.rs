@@ -6,18 +6,19 @@ use std::sync::OnceLock;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use super::error::ApiError;
+use super::routes::Routes;
 use super::AppState;
+use crate::route;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
-        .route("/v1/openapi.json", get(openapi))
+pub fn routes() -> Routes {
+    let routes = Routes::new("ops");
+    let routes = route!(routes, "/healthz", get(healthz));
+    let routes = route!(routes, "/metrics", get(metrics_text));
+    route!(routes, "/v1/openapi.json", get(openapi))
 }
 
 /// The process-wide Prometheus recorder (installed once, whatever number of apps is built).

@@ -40,6 +40,7 @@ pub async fn create_token(
     names::check("user", user).map_err(RegistryError::invalid)?;
     if let Some(account) = account {
         names::check("account", account).map_err(RegistryError::invalid)?;
+        refuse_reserved("account", account)?;
     }
     let now = store::now_millis();
     let mut tx = store.begin().await?;
@@ -80,6 +81,21 @@ pub async fn create_token(
 }
 
 /// The user called `user`, created on first sight with a personal account of the same name.
+/// An account named like a namespace a surface reserves would own that namespace: refused.
+fn refuse_reserved(field: &str, name: &str) -> Result<(), RegistryError> {
+    match super::reserving_surface(name) {
+        Some(surface) => Err(RegistryError::invalid(super::Finding::new(
+            "reserved-name",
+            field,
+            format!(
+                "`{name}` is reserved: it is the {} surface's shared namespace",
+                surface.as_str()
+            ),
+        ))),
+        None => Ok(()),
+    }
+}
+
 async fn ensure_user(
     conn: &mut sqlx::AnyConnection,
     user: &str,
@@ -88,6 +104,7 @@ async fn ensure_user(
     if let Some(row) = rows::user_by_key(conn, &names::key(user)).await? {
         return Ok(row);
     }
+    refuse_reserved("user", user)?;
     if rows::account_by_key(conn, &names::key(user))
         .await?
         .is_some()

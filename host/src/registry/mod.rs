@@ -22,6 +22,7 @@ pub mod registration;
 pub mod resolve;
 pub mod run_writes;
 pub mod runs;
+pub mod uploads;
 pub mod versions;
 pub mod workbench;
 pub mod workflows;
@@ -83,6 +84,9 @@ pub enum RegistryError {
         version: String,
         state: VersionState,
     },
+    /// An upload past its account's quota.
+    #[error("{0}")]
+    QuotaExceeded(uploads::QuotaExceeded),
     #[error(transparent)]
     Plugin(#[from] PluginError),
     #[error(transparent)]
@@ -192,6 +196,9 @@ pub struct NewVersion {
     pub definition: serde_json::Value,
     pub files: Vec<(String, Vec<u8>)>,
     pub source: Option<registration::ContentSource>,
+    /// The bytes of an uploaded `source` (`SourceLocation::Blob`, named there by digest): kept
+    /// in the blob store only once every check has passed, so a refused request stores nothing.
+    pub source_upload: Option<Vec<u8>>,
     /// Creates the pipeline, of this type, in the same commit if it does not exist (the GBDX
     /// surface registers names on first use); None: it must exist.
     pub create_as_type: Option<String>,
@@ -228,6 +235,37 @@ impl Surface {
             Surface::Gbdx => "gbdx",
             Surface::Mystic => "mystic",
         }
+    }
+
+    /// The namespace this surface keeps for itself: only what it registers lives there.
+    pub fn reserved_namespace(self) -> Option<&'static str> {
+        match self {
+            Surface::Gbdx => Some(GBDX_NAMESPACE),
+            _ => None,
+        }
+    }
+}
+
+/// Where every GBDX task lives (a shared namespace: the first account to register a name owns it).
+pub const GBDX_NAMESPACE: &str = "gbdx";
+
+/// The surface that reserves `namespace`, if any: no other surface may write there, and no
+/// account may take its name.
+pub fn reserving_surface(namespace: &str) -> Option<Surface> {
+    let key = names::key(namespace);
+    [Surface::V1, Surface::Acumos, Surface::Gbdx, Surface::Mystic]
+        .into_iter()
+        .find(|s| s.reserved_namespace().is_some_and(|n| names::key(n) == key))
+}
+
+/// Refuses a write into a namespace another surface reserves.
+fn require_writable_by(namespace: &str, surface: Surface) -> Result<(), RegistryError> {
+    match reserving_surface(namespace) {
+        Some(owner) if owner != surface => Err(RegistryError::Forbidden(format!(
+            "namespace {namespace} is reserved for the {} surface's own registrations",
+            owner.as_str()
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -266,6 +304,7 @@ pub struct Registry {
     plugins_revision: Arc<std::sync::atomic::AtomicI64>,
     /// Token rows read lately (see [`accounts`]).
     tokens: Arc<accounts::TokenCache>,
+    upload_limits: Arc<uploads::UploadLimits>,
 }
 
 impl Registry {
@@ -296,7 +335,14 @@ impl Registry {
             bindings_revision: Arc::default(),
             plugins_revision: Arc::default(),
             tokens: Arc::default(),
+            upload_limits: Arc::default(),
         }
+    }
+
+    /// The same registry with other upload quotas and time to live.
+    pub fn with_upload_limits(mut self, limits: uploads::UploadLimits) -> Self {
+        self.upload_limits = Arc::new(limits);
+        self
     }
 
     /// The same registry with other registration timings.
@@ -323,6 +369,7 @@ impl Registry {
         new: NewPipeline,
     ) -> Result<PipelineInfo, RegistryError> {
         let namespace = new.namespace.unwrap_or_else(|| caller.account.clone());
+        require_writable_by(&namespace, Surface::V1)?;
         let mut tx = self.store.begin().await?;
         let planned = self
             .plan_pipeline(
@@ -416,28 +463,60 @@ impl Registry {
         }
     }
 
+    /// The pipelines the caller may read (see [`Self::require_readable`]).
     pub async fn list_pipelines(
         &self,
+        caller: &Caller,
         namespace: Option<&str>,
     ) -> Result<Vec<PipelineInfo>, RegistryError> {
         let mut conn = self.store.pool().acquire().await?;
         let key = namespace.map(names::key);
-        Ok(rows::list_pipelines(&mut conn, key.as_deref())
-            .await?
-            .into_iter()
-            .map(pipeline_info)
-            .collect())
+        Ok(
+            rows::list_pipelines_readable_by(&mut conn, &caller.user_id, key.as_deref())
+                .await?
+                .into_iter()
+                .map(pipeline_info)
+                .collect(),
+        )
     }
 
     pub async fn pipeline(
         &self,
+        caller: &Caller,
         namespace: &str,
         name: &str,
     ) -> Result<PipelineInfo, RegistryError> {
         let mut conn = self.store.pool().acquire().await?;
         Ok(pipeline_info(
-            self.find_pipeline(&mut conn, namespace, name).await?,
+            self.find_readable(&mut conn, caller, namespace, name)
+                .await?,
         ))
+    }
+
+    /// The pipeline, if the caller may read it: a pipeline in an account's namespace is its
+    /// members' alone; one in a shared namespace (no account of that name) is everyone's. Any
+    /// other is answered as absent, so that neither it nor its files' digests are revealed.
+    async fn find_readable(
+        &self,
+        conn: &mut AnyConnection,
+        caller: &Caller,
+        namespace: &str,
+        name: &str,
+    ) -> Result<rows::PipelineRow, RegistryError> {
+        let pipeline = self.find_pipeline(conn, namespace, name).await?;
+        let readable = self
+            .is_member(conn, &pipeline.owner_account_id, &caller.user_id)
+            .await?
+            || store::accounts::account_by_key(conn, &names::key(&pipeline.namespace))
+                .await?
+                .is_none();
+        if readable {
+            Ok(pipeline)
+        } else {
+            Err(RegistryError::NotFound(format!(
+                "pipeline {namespace}/{name}"
+            )))
+        }
     }
 
     async fn find_pipeline(
@@ -478,6 +557,7 @@ impl Registry {
         surface: Surface,
     ) -> Result<VersionInfo, RegistryError> {
         names::check_version(&new.version).map_err(RegistryError::invalid)?;
+        require_writable_by(namespace, surface)?;
         check_files(&new.files)?;
         let deferred = new.source.is_some();
         let content: Vec<plugins::File> = new
@@ -562,6 +642,9 @@ impl Registry {
                     digest,
                     size: bytes.len() as i64,
                 });
+            }
+            if let Some(bytes) = &new.source_upload {
+                self.blobs.put(bytes).await?;
             }
             let content_digest = manifest_digest(&files);
             let approved_by = serde_json::to_string(
@@ -658,12 +741,15 @@ impl Registry {
     /// `name` at `version`, or its latest ready version when `version` is None.
     pub async fn version(
         &self,
+        caller: &Caller,
         namespace: &str,
         name: &str,
         version: Option<&str>,
     ) -> Result<VersionInfo, RegistryError> {
         let mut conn = self.store.pool().acquire().await?;
-        let pipeline = self.find_pipeline(&mut conn, namespace, name).await?;
+        let pipeline = self
+            .find_readable(&mut conn, caller, namespace, name)
+            .await?;
         let version_key = match version {
             Some(v) => names::key(v),
             None => {
@@ -677,14 +763,31 @@ impl Registry {
         self.version_info(&mut conn, &pipeline, &version_key).await
     }
 
+    /// `name` at `version` for the server's own work (a workflow's pinned task): no caller,
+    /// so no read check; never answer a caller with it.
+    pub(crate) async fn pinned_version(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<VersionInfo, RegistryError> {
+        let mut conn = self.store.pool().acquire().await?;
+        let pipeline = self.find_pipeline(&mut conn, namespace, name).await?;
+        self.version_info(&mut conn, &pipeline, &names::key(version))
+            .await
+    }
+
     /// Every version of a pipeline, in [`versions::listing_order`].
     pub async fn list_versions(
         &self,
+        caller: &Caller,
         namespace: &str,
         name: &str,
     ) -> Result<Vec<VersionInfo>, RegistryError> {
         let mut conn = self.store.pool().acquire().await?;
-        let pipeline = self.find_pipeline(&mut conn, namespace, name).await?;
+        let pipeline = self
+            .find_readable(&mut conn, caller, namespace, name)
+            .await?;
         let mut all = rows::versions_of(&mut conn, &pipeline.id).await?;
         all.sort_by(versions::listing_order);
         let mut out = Vec::with_capacity(all.len());
@@ -728,7 +831,9 @@ impl Registry {
         namespace: &str,
         name: &str,
         version: &str,
+        surface: Surface,
     ) -> Result<(), RegistryError> {
+        require_writable_by(namespace, surface)?;
         let mut tx = self.store.begin().await?;
         let (pipeline, row) = self
             .settled_version(&mut tx, caller, namespace, name, version)
@@ -756,7 +861,9 @@ impl Registry {
         name: &str,
         version: &str,
         replacement: Definition,
+        surface: Surface,
     ) -> Result<VersionInfo, RegistryError> {
+        require_writable_by(namespace, surface)?;
         let Definition {
             definition,
             description,
@@ -785,9 +892,10 @@ impl Registry {
                 path: path.clone(),
                 contents: bytes.clone(),
             });
+            // Stored below, once the handler accepted the content: a refusal leaves no blob.
             let row = rows::FileRow {
                 path: path.clone(),
-                digest: self.blobs.put(bytes).await?,
+                digest: crate::blobs::digest_of(bytes),
                 size: bytes.len() as i64,
             };
             stored.retain(|f| f.path != row.path);
@@ -828,6 +936,9 @@ impl Registry {
         if !findings.is_empty() {
             return Err(RegistryError::Invalid(findings));
         }
+        for (_, bytes) in &files {
+            self.blobs.put(bytes).await?;
+        }
         let mut tx = self.store.begin().await?;
         for file in &replaced {
             rows::replace_file(&mut tx, &row.id, file).await?;
@@ -865,11 +976,6 @@ impl Registry {
     pub fn with_link_key(mut self, key: Vec<u8>) -> Self {
         self.link_key = key.into();
         self
-    }
-
-    /// Keeps uploaded bytes in the blob store; their digest (`sha256:…`).
-    pub async fn store_blob(&self, bytes: &[u8]) -> Result<String, RegistryError> {
-        Ok(self.blobs.put(bytes).await?)
     }
 
     /// Ids of every registered pipeline type.

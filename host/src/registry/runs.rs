@@ -606,6 +606,10 @@ impl Registry {
                 }
                 bind_inputs(m, submission.inputs)
             });
+        let prepared = match prepared {
+            Ok(inputs) => self.check_file_inputs(caller, inputs).await?,
+            Err(message) => Err(message),
+        };
         let inputs = match prepared {
             Ok(inputs) => inputs,
             Err(message) => {
@@ -660,6 +664,26 @@ impl Registry {
         // On the request's own task: a client that hangs up stops its run (see `Abandoned`).
         self.execute_run(run, inputs, permits, recorded, renewing)
             .await
+    }
+
+    /// Refuses (as an `input_error` message) a file input naming a blob the caller may not use
+    /// (see [`Registry::may_use_file`]); the same answer whether or not the blob exists, so a
+    /// guessed or leaked digest tells nothing.
+    async fn check_file_inputs(
+        &self,
+        caller: &Caller,
+        inputs: Vec<(String, InputValue)>,
+    ) -> Result<Result<Vec<(String, InputValue)>, String>, RegistryError> {
+        for (name, input) in &inputs {
+            if let InputValue::StoredFile { digest, .. } = input {
+                if !self.may_use_file(caller, digest).await? {
+                    return Ok(Err(format!(
+                        "input `{name}`: {digest} is neither an upload of your account nor a file of a pipeline you may read"
+                    )));
+                }
+            }
+        }
+        Ok(Ok(inputs))
     }
 
     /// What `submission` runs, checked against the caller: from memory while recently checked

@@ -185,18 +185,19 @@ impl Registry {
         Ok(project_info(row))
     }
 
-    pub async fn list_projects(&self) -> Result<Vec<ProjectInfo>, RegistryError> {
+    /// The projects the caller may see: those of its own account (see [`find_project`]).
+    pub async fn list_projects(&self, caller: &Caller) -> Result<Vec<ProjectInfo>, RegistryError> {
         let mut conn = self.store.pool().acquire().await?;
-        Ok(rows::list_projects(&mut conn)
+        Ok(rows::projects_visible_to(&mut conn, &caller.user_id)
             .await?
             .into_iter()
             .map(project_info)
             .collect())
     }
 
-    pub async fn project(&self, id: &str) -> Result<ProjectInfo, RegistryError> {
+    pub async fn project(&self, caller: &Caller, id: &str) -> Result<ProjectInfo, RegistryError> {
         let mut conn = self.store.pool().acquire().await?;
-        find_project(&mut conn, id)
+        find_project(&mut conn, caller, id)
             .await?
             .map(project_info)
             .ok_or_else(|| RegistryError::NotFound(format!("project {id}")))
@@ -224,7 +225,7 @@ impl Registry {
 
         let mut tx = self.store.begin().await?;
         if let Some(project_id) = &new.project_id {
-            find_project(&mut tx, project_id)
+            find_project(&mut tx, caller, project_id)
                 .await?
                 .ok_or_else(|| WorkbenchError::ProjectNotFound(project_id.clone()))?;
         }
@@ -323,7 +324,7 @@ impl Registry {
     ) -> Result<Vec<WorkbenchPipeline>, WorkbenchError> {
         let mut conn = self.store.pool().acquire().await?;
         if let Some(project_id) = project_id {
-            find_project(&mut conn, project_id)
+            find_project(&mut conn, caller, project_id)
                 .await?
                 .ok_or_else(|| WorkbenchError::ProjectNotFound(project_id.into()))?;
         }
@@ -431,7 +432,7 @@ impl Registry {
         }
         let mut project_id = current.project_id.clone();
         if let Some(requested) = update.project_id {
-            find_project(&mut tx, &requested)
+            find_project(&mut tx, caller, &requested)
                 .await?
                 .ok_or_else(|| WorkbenchError::ProjectNotFound(requested.clone()))?;
             // The seed assigns a pipeline that is in no project; one in a project stays there.
@@ -512,7 +513,9 @@ impl Registry {
         pipeline_id: &str,
     ) -> Result<(), WorkbenchError> {
         let mut tx = self.store.begin().await?;
-        let project = find_project(&mut tx, project_id)
+        // Not `find_project`: whoever may act on the pipeline may drop its association with a
+        // project of another account (the refusal below names neither).
+        let project = rows::project(&mut tx, project_id)
             .await?
             .ok_or_else(|| WorkbenchError::ProjectNotFound(project_id.into()))?;
         let row = rows::record(&mut tx, pipeline_id).await?;
@@ -523,8 +526,8 @@ impl Registry {
             };
         if !allowed {
             return Err(WorkbenchError::PermissionDenied(format!(
-                "{} owns neither project {} nor the pipeline",
-                caller.user, project.name
+                "{} owns neither the project nor the pipeline",
+                caller.user
             )));
         }
         let row = row.ok_or(WorkbenchError::PipelineNotFound)?;
@@ -733,11 +736,14 @@ impl Registry {
 const ACTIVE: &str = "ACTIVE";
 const ARCHIVED: &str = "ARCHIVED";
 
+/// A project the caller may see or use as a parent: one of its own account's. Another account's
+/// project is answered as absent, so its existence is not revealed.
 async fn find_project(
     conn: &mut AnyConnection,
+    caller: &Caller,
     id: &str,
 ) -> Result<Option<rows::ProjectRow>, RegistryError> {
-    Ok(rows::project(conn, id).await?)
+    Ok(rows::project_visible_to(conn, id, &caller.user_id).await?)
 }
 
 /// The versions the caller's pipelines of this name have, for policies that compare.

@@ -385,7 +385,7 @@ impl Registry {
         outputs: &HashMap<String, HashMap<String, String>>,
     ) -> Result<Vec<PortValue>, String> {
         let version = self
-            .version(namespace, &task.task_name, Some(&task.task_version))
+            .pinned_version(namespace, &task.task_name, &task.task_version)
             .await
             .map_err(|e| e.to_string())?;
         if !version.files.iter().any(|f| f.path == COMPONENT_FILE) {

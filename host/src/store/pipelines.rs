@@ -193,15 +193,29 @@ pub async fn ready_versions_in(
 }
 
 /// Every pipeline, or those of one namespace, ordered by namespace and name.
-pub async fn list_pipelines(
+/// The read rule, in SQL: a pipeline `p` is readable by the user whose id is the placeholder
+/// `user` when its owning account has that user as a member, or when it lives in a shared
+/// namespace (one no account is named after). `Registry::require_readable` says the same for
+/// one pipeline.
+pub fn readable_by_clause(user: &str) -> String {
+    format!(
+        "(p.owner_account_id IN (SELECT m.account_id FROM account_members m WHERE m.user_id = {user})
+          OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.name_key = p.namespace_key))"
+    )
+}
+
+/// The pipelines the user may read (see [`readable_by_clause`]), of one namespace if given.
+pub async fn list_pipelines_readable_by(
     conn: &mut AnyConnection,
+    user_id: &str,
     namespace_key: Option<&str>,
 ) -> sqlx::Result<Vec<PipelineRow>> {
+    let readable = readable_by_clause("$1");
     let query = match namespace_key {
-        Some(_) => format!("SELECT {PIPELINE_COLUMNS} WHERE p.namespace_key = $1 ORDER BY p.namespace_key, p.name_key"),
-        None => format!("SELECT {PIPELINE_COLUMNS} ORDER BY p.namespace_key, p.name_key"),
+        Some(_) => format!("SELECT {PIPELINE_COLUMNS} WHERE {readable} AND p.namespace_key = $2 ORDER BY p.namespace_key, p.name_key"),
+        None => format!("SELECT {PIPELINE_COLUMNS} WHERE {readable} ORDER BY p.namespace_key, p.name_key"),
     };
-    let mut query = sqlx::query_as(&query);
+    let mut query = sqlx::query_as(&query).bind(user_id);
     if let Some(key) = namespace_key {
         query = query.bind(key);
     }

@@ -77,6 +77,17 @@ pub async fn insert_project(
     .map(|_| ())
 }
 
+/// A project belongs to its owner's personal account: its members see it, no one else does.
+/// `user` is the placeholder (`$1`, `$2`…) of the user asking.
+fn project_visible_to_clause(user: &str) -> String {
+    format!(
+        "(p.owner_user_id = {user} OR EXISTS (
+            SELECT 1 FROM account_members m
+            WHERE m.account_id = u.personal_account_id AND m.user_id = {user}))"
+    )
+}
+
+/// The project, whoever owns it (for rules that look at the owner themselves).
 pub async fn project(conn: &mut AnyConnection, id: &str) -> sqlx::Result<Option<ProjectRow>> {
     sqlx::query_as(&format!("SELECT {PROJECT_COLUMNS} WHERE p.id = $1"))
         .bind(id)
@@ -84,11 +95,33 @@ pub async fn project(conn: &mut AnyConnection, id: &str) -> sqlx::Result<Option<
         .await
 }
 
-/// Every project, oldest first.
-pub async fn list_projects(conn: &mut AnyConnection) -> sqlx::Result<Vec<ProjectRow>> {
+/// The project if `user_id` may see it (see [`project_visible_to_clause`]); None otherwise, as
+/// if it did not exist.
+pub async fn project_visible_to(
+    conn: &mut AnyConnection,
+    id: &str,
+    user_id: &str,
+) -> sqlx::Result<Option<ProjectRow>> {
     sqlx::query_as(&format!(
-        "SELECT {PROJECT_COLUMNS} ORDER BY p.created_at, p.id"
+        "SELECT {PROJECT_COLUMNS} WHERE p.id = $1 AND {}",
+        project_visible_to_clause("$2")
     ))
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The projects `user_id` may see, oldest first.
+pub async fn projects_visible_to(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> sqlx::Result<Vec<ProjectRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {PROJECT_COLUMNS} WHERE {} ORDER BY p.created_at, p.id",
+        project_visible_to_clause("$1")
+    ))
+    .bind(user_id)
     .fetch_all(conn)
     .await
 }

@@ -123,19 +123,20 @@ pub struct ListQuery {
     pub namespace: Option<String>,
 }
 
-/// Lists pipelines, ordered by namespace and name.
+/// Lists the pipelines the caller may read (its accounts' and those of shared namespaces),
+/// ordered by namespace and name.
 #[utoipa::path(get, path = "/v1/pipelines", tag = "pipelines", params(ListQuery),
     responses((status = 200, body = Vec<PipelineInfo>), (status = 401, body = ErrorBody)))]
 async fn list_pipelines(
     State(state): State<AppState>,
-    _caller: Authenticated,
+    Authenticated(caller): Authenticated,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<PipelineInfo>>, ApiError> {
     let Query(query) = query?;
     Ok(Json(
         state
             .registry
-            .list_pipelines(query.namespace.as_deref())
+            .list_pipelines(&caller, query.namespace.as_deref())
             .await?,
     ))
 }
@@ -146,7 +147,7 @@ async fn list_pipelines(
     responses((status = 200, body = VersionInfo), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_pipeline_version(
     State(state): State<AppState>,
-    _caller: Authenticated,
+    Authenticated(caller): Authenticated,
     path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<VersionInfo>, ApiError> {
     let Path((namespace, reference)) = path?;
@@ -155,7 +156,10 @@ async fn get_pipeline_version(
         None => (reference.as_str(), None),
     };
     Ok(Json(
-        state.registry.version(&namespace, name, version).await?,
+        state
+            .registry
+            .version(&caller, &namespace, name, version)
+            .await?,
     ))
 }
 
@@ -212,6 +216,7 @@ async fn register_version(
         definition: body.definition.unwrap_or(serde_json::Value::Null),
         files,
         source: None,
+        source_upload: None,
         create_as_type: None,
     };
     let registered = state
@@ -227,11 +232,16 @@ async fn register_version(
     responses((status = 200, body = Vec<VersionInfo>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_versions(
     State(state): State<AppState>,
-    _caller: Authenticated,
+    Authenticated(caller): Authenticated,
     path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<Vec<VersionInfo>>, ApiError> {
     let Path((namespace, name)) = path?;
-    Ok(Json(state.registry.list_versions(&namespace, &name).await?))
+    Ok(Json(
+        state
+            .registry
+            .list_versions(&caller, &namespace, &name)
+            .await?,
+    ))
 }
 
 /// One version, in any state.
@@ -240,14 +250,14 @@ async fn list_versions(
     responses((status = 200, body = VersionInfo), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_version(
     State(state): State<AppState>,
-    _caller: Authenticated,
+    Authenticated(caller): Authenticated,
     path: Result<Path<(String, String, String)>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<VersionInfo>, ApiError> {
     let Path((namespace, name, version)) = path?;
     Ok(Json(
         state
             .registry
-            .version(&namespace, &name, Some(&version))
+            .version(&caller, &namespace, &name, Some(&version))
             .await?,
     ))
 }
@@ -265,7 +275,7 @@ async fn delete_version(
     let Path((namespace, name, version)) = path?;
     state
         .registry
-        .delete_version(&caller, &namespace, &name, &version)
+        .delete_version(&caller, &namespace, &name, &version, Surface::V1)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

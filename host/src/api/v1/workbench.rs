@@ -46,25 +46,25 @@ async fn create_project(
     Ok((StatusCode::CREATED, Json(project)))
 }
 
-/// Every project, oldest first.
+/// The caller's account's projects, oldest first.
 #[utoipa::path(get, path = "/v1/projects", tag = "projects",
     responses((status = 200, body = Vec<ProjectInfo>), (status = 401, body = ErrorBody)))]
 async fn list_projects(
     State(state): State<AppState>,
-    _caller: Authenticated,
+    Authenticated(caller): Authenticated,
 ) -> Result<Json<Vec<ProjectInfo>>, ApiError> {
-    Ok(Json(state.registry.list_projects().await?))
+    Ok(Json(state.registry.list_projects(&caller).await?))
 }
 
 #[utoipa::path(get, path = "/v1/projects/{id}", tag = "projects", params(("id" = String, Path)),
     responses((status = 200, body = ProjectInfo), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_project(
     State(state): State<AppState>,
-    _caller: Authenticated,
+    Authenticated(caller): Authenticated,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ProjectInfo>, ApiError> {
     let Path(id) = path?;
-    Ok(Json(state.registry.project(&id).await?))
+    Ok(Json(state.registry.project(&caller, &id).await?))
 }
 
 /// The caller's workbench pipelines, owned and collaborated, active and archived.

@@ -1,0 +1,103 @@
+//! Every route the server answers, listed where it is routed: each surface builds its router
+//! through [`Routes`] with the [`route!`](crate::route) macro, which records the methods and the
+//! path beside the handler, so the list cannot drift from the router. `/v1`'s routes are listed
+//! from its OpenAPI document, which utoipa-axum builds from the same `routes!` calls.
+//!
+//! The list is what the cross-account test matrix (`tests/e2e/tenancy.rs`) walks: a new route
+//! without a row there fails that test.
+
+use axum::routing::MethodRouter;
+use axum::Router;
+
+use super::AppState;
+
+/// One method on one path template (`/v4/runs/{id}`), and the surface that answers it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RouteSpec {
+    pub surface: &'static str,
+    /// Upper case: `GET`, `POST`, …
+    pub method: String,
+    pub path: String,
+}
+
+/// A surface's router under construction, with the list of what it routes.
+pub struct Routes {
+    surface: &'static str,
+    router: Router<AppState>,
+    specs: Vec<RouteSpec>,
+}
+
+impl Routes {
+    pub fn new(surface: &'static str) -> Self {
+        Routes {
+            surface,
+            router: Router::new(),
+            specs: Vec::new(),
+        }
+    }
+
+    /// Routes `path` to `handlers`, which answer `methods` (lower case, as axum's routing
+    /// functions are named). Use [`route!`](crate::route), which writes both from one
+    /// expression.
+    pub fn add(
+        mut self,
+        path: &str,
+        methods: &[&'static str],
+        handlers: MethodRouter<AppState>,
+    ) -> Self {
+        self.router = self.router.route(path, handlers);
+        self.specs.extend(methods.iter().map(|method| RouteSpec {
+            surface: self.surface,
+            method: method.to_ascii_uppercase(),
+            path: path.to_string(),
+        }));
+        self
+    }
+
+    pub fn router(self) -> Router<AppState> {
+        self.router
+    }
+
+    pub fn specs(&self) -> &[RouteSpec] {
+        &self.specs
+    }
+}
+
+/// `route!(routes, "/path", get(a).post(b))`: routes the path to those handlers and records
+/// `GET` and `POST` for it.
+#[macro_export]
+macro_rules! route {
+    ($routes:expr, $path:expr, $first:ident($first_handler:expr) $(. $method:ident($handler:expr))*) => {
+        $routes.add(
+            $path,
+            &[stringify!($first) $(, stringify!($method))*],
+            axum::routing::$first($first_handler) $(.$method($handler))*,
+        )
+    };
+}
+
+/// The `/v1` routes an OpenAPI document describes.
+pub fn from_openapi(surface: &'static str, document: &utoipa::openapi::OpenApi) -> Vec<RouteSpec> {
+    let mut specs = Vec::new();
+    for (path, item) in &document.paths.paths {
+        let operations = [
+            ("GET", &item.get),
+            ("PUT", &item.put),
+            ("POST", &item.post),
+            ("DELETE", &item.delete),
+            ("PATCH", &item.patch),
+            ("HEAD", &item.head),
+            ("OPTIONS", &item.options),
+        ];
+        for (method, operation) in operations {
+            if operation.is_some() {
+                specs.push(RouteSpec {
+                    surface,
+                    method: method.into(),
+                    path: path.clone(),
+                });
+            }
+        }
+    }
+    specs
+}
