@@ -101,3 +101,23 @@ pub fn from_openapi(surface: &'static str, document: &utoipa::openapi::OpenApi) 
     }
     specs
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_route_is_listed_once() {
+        let list = crate::api::route_list();
+        for spec in &list {
+            println!("{} {} {}", spec.surface, spec.method, spec.path);
+        }
+        let mut keys: Vec<_> = list.iter().map(|s| (&s.method, &s.path)).collect();
+        keys.dedup();
+        assert_eq!(keys.len(), list.len(), "a method and path routed twice");
+        assert!(list
+            .iter()
+            .any(|s| s.method == "POST" && s.path == "/v4/runs"));
+        assert!(list
+            .iter()
+            .any(|s| s.method == "GET" && s.path == "/v1/pipelines"));
+    }
+}

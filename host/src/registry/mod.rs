@@ -456,9 +456,7 @@ impl Registry {
             Some(account) if self.is_member(conn, &account.id, &caller.user_id).await? => {
                 Ok(account.id)
             }
-            Some(_) => Err(RegistryError::Forbidden(format!(
-                "namespace {namespace} belongs to another account"
-            ))),
+            Some(_) => Err(foreign_namespace(namespace)),
             None => Ok(caller.account_id.clone()),
         }
     }
@@ -530,6 +528,23 @@ impl Registry {
             .ok_or_else(|| RegistryError::NotFound(format!("pipeline {namespace}/{name}")))
     }
 
+    /// Refuses, before anything is looked up, a caller who is not a member of the account a
+    /// namespace is named after: what is in a private namespace is not revealed by a refusal
+    /// that differs between a pipeline that exists and one that does not.
+    async fn require_namespace_member(
+        &self,
+        conn: &mut AnyConnection,
+        caller: &Caller,
+        namespace: &str,
+    ) -> Result<(), RegistryError> {
+        match store::accounts::account_by_key(conn, &names::key(namespace)).await? {
+            Some(account) if !self.is_member(conn, &account.id, &caller.user_id).await? => {
+                Err(foreign_namespace(namespace))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Refuses a caller who is not a member of the pipeline's owning account.
     async fn require_owner(
         &self,
@@ -571,6 +586,8 @@ impl Registry {
 
         for _ in 0..REGISTER_RETRIES {
             let mut conn = self.store.pool().acquire().await?;
+            self.require_namespace_member(&mut conn, caller, namespace)
+                .await?;
             let (pipeline, is_new) = match self.find_pipeline(&mut conn, namespace, name).await {
                 Ok(pipeline) => {
                     self.require_owner(&mut conn, caller, &pipeline).await?;
@@ -808,6 +825,8 @@ impl Registry {
         name: &str,
         version: &str,
     ) -> Result<(rows::PipelineRow, rows::VersionRow), RegistryError> {
+        self.require_namespace_member(conn, caller, namespace)
+            .await?;
         let pipeline = self.find_pipeline(conn, namespace, name).await?;
         self.require_owner(conn, caller, &pipeline).await?;
         let row = rows::version_by_key(conn, &pipeline.id, &names::key(version))
@@ -1007,11 +1026,20 @@ impl Registry {
 }
 
 /// The refusal of a caller who is not a member of the account owning `pipeline`.
+/// The refusal of a non-member. In an account's own namespace it names the namespace only, as
+/// [`foreign_namespace`] does for a pipeline that does not exist there.
 fn not_a_member(pipeline: &rows::PipelineRow, caller: &Caller) -> RegistryError {
+    if names::key(&pipeline.namespace) == names::key(&pipeline.owner_account) {
+        return foreign_namespace(&pipeline.namespace);
+    }
     RegistryError::Forbidden(format!(
         "{}/{} is owned by account {}; {} is not a member",
         pipeline.namespace, pipeline.name, pipeline.owner_account, caller.user
     ))
+}
+
+fn foreign_namespace(namespace: &str) -> RegistryError {
+    RegistryError::Forbidden(format!("namespace {namespace} belongs to another account"))
 }
 
 /// Renews the lease of `id` in `table` every third of `lease` until the returned task is

@@ -731,6 +731,8 @@ impl Registry {
                 target
             }
             _ => {
+                self.require_namespace_member(&mut conn, caller, &submission.namespace)
+                    .await?;
                 // Read after the counter: a change in between makes this entry one that the
                 // next run re-reads, never one that is kept past a change.
                 let (pipeline, version) = self

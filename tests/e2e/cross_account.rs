@@ -1,0 +1,425 @@
+//! The cross-account matrix: for every route the server answers (`pipewright::api::route_list`,
+//! built where the routes are routed), bob (another account) tries it on what alice holds. Each
+//! route has exactly one row saying what bob meets: a refusal in that surface's own error shape,
+//! an answer about his own things only, or a public answer (server-wide or, for GBDX tasks,
+//! shared by the surface's rules) with nothing private of alice's in it. Afterwards alice's view
+//! of everything she holds is unchanged. A route without a row, or a row without a route, fails
+//! the test: a new route cannot ship without saying who may reach what through it.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::gbdx::{docker_task, quick_registration, wait_for_state};
+use crate::harness::{b64, call, Backend, TestServer, EMPTY_NOTEBOOK};
+use crate::mystic::{pipeline_dir, push};
+use crate::on_both_stores;
+
+on_both_stores!(every_route_refuses_another_account_and_changes_nothing);
+
+const ACUMOS: &str = "/mlWorkbench/v1/pipeline";
+
+/// What alice holds, and the tokens.
+struct World {
+    server: TestServer,
+    alice: String,
+    bob: String,
+    /// `/v1` pipeline `alice/alices-secret` at 1.0.0 (a notebook).
+    notebook_digest: String,
+    project: String,
+    /// An Acumos (workbench) pipeline of alice's, in `project`.
+    record: String,
+    /// A Mystic pipeline `alice/alices-hello:0.1.0`, and a run of it.
+    run: String,
+    upload_path: String,
+    upload_url: String,
+    /// A GBDX workflow of alice's (its task a DOCKER one: it fails, and is finished).
+    workflow: String,
+}
+
+/// Strings only alice's own answers may contain.
+fn private_markers(w: &World) -> Vec<String> {
+    vec![
+        "alices-secret".into(),
+        "alices-project".into(),
+        "alices_record".into(),
+        "alices-hello".into(),
+        w.notebook_digest.clone(),
+        w.project.clone(),
+        w.record.clone(),
+        w.run.clone(),
+        w.workflow.clone(),
+        w.upload_path.clone(),
+    ]
+}
+
+impl World {
+    async fn start(backend: Backend) -> World {
+        let server = TestServer::start_with(backend, |config| {
+            config.admin_account = Some(crate::harness::ADMIN_ACCOUNT.into());
+            config.registration = quick_registration();
+        })
+        .await;
+        let alice = server.token("alice").await;
+        let bob = server.token("bob").await;
+
+        server
+            .create_pipeline(&alice, "alice", "alices-secret", "jupyter")
+            .await;
+        let (status, version) = server
+            .register_notebook(&alice, "alice", "alices-secret", "1.0.0")
+            .await;
+        assert_eq!(status, 201, "{version}");
+        let notebook_digest = version["files"][0]["digest"].as_str().unwrap().to_string();
+
+        let (status, project) = server
+            .post("/v1/projects", &alice, json!({"name": "alices-project"}))
+            .await;
+        assert_eq!(status, 201, "{project}");
+        let project = project["id"].as_str().unwrap().to_string();
+        let (status, record) = server
+            .post(
+                &format!("{ACUMOS}/users/alice/projects/{project}/pipelines"),
+                &alice,
+                json!({"pipelineId": {"name": "alices_record", "versionId": {"label": "1"}},
+                       "pipelineType": "Jupyter"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{record}");
+        let record = record["pipelineId"]["uuid"].as_str().unwrap().to_string();
+
+        let dir = pipeline_dir(
+            "hello",
+            "alices-hello",
+            "0.1.0",
+            json!([{"name": "text", "type": "string"}]),
+            json!([{"name": "greeting", "type": "string"}]),
+            &[],
+        );
+        let (ok, pointer, stderr) = push(dir.path(), &server, &alice);
+        assert!(ok, "{stderr}");
+        let (status, run) = server
+            .post(
+                "/v4/runs",
+                &alice,
+                json!({"pipeline": pointer, "inputs": [{"type": "string", "value": "alice"}]}),
+            )
+            .await;
+        assert_eq!((status, &run["state"]), (200, &json!("completed")), "{run}");
+        let run = run["id"].as_str().unwrap().to_string();
+        let form = reqwest::multipart::Form::new().part(
+            "pfile",
+            reqwest::multipart::Part::bytes(b"alice's upload".to_vec()).file_name("a.txt"),
+        );
+        let (status, upload) = call(
+            server
+                .request(Method::POST, "/v4/files", Some(&alice))
+                .multipart(form),
+        )
+        .await;
+        assert_eq!(status, 200, "{upload}");
+
+        let (status, task) = server
+            .post(
+                "/workflows/v1/tasks",
+                &alice,
+                docker_task("alices-task", "1.0.0"),
+            )
+            .await;
+        assert!(status == 200 || status == 202, "{task}");
+        wait_for_state(&server, &alice, "alices-task", "1.0.0", "ready").await;
+        let (status, workflow) = server
+            .post(
+                "/workflows/v1/workflows",
+                &alice,
+                json!({"tasks": [{"name": "only", "taskType": "alices-task",
+                                  "inputs": [{"name": "inputstring", "value": "x"}]}]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{workflow}");
+        let workflow = workflow["id"].as_str().unwrap().to_string();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, body) = server
+                .get(&format!("/workflows/v1/workflows/{workflow}"), &alice)
+                .await;
+            if body["state"]["state"] == "complete" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "workflow never finished: {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        World {
+            server,
+            alice,
+            bob,
+            notebook_digest,
+            project,
+            record,
+            run,
+            upload_path: upload["path"].as_str().unwrap().to_string(),
+            upload_url: upload["url"].as_str().unwrap().to_string(),
+            workflow,
+        }
+    }
+
+    /// Everything alice sees of what she holds (and of the server-wide settings).
+    async fn alices_view(&self) -> Vec<(String, u16, Value)> {
+        let paths = [
+            "/v1/pipelines".to_string(),
+            "/v1/pipelines/alice/alices-secret/versions".into(),
+            "/v1/projects".into(),
+            format!("{ACUMOS}/users/alice/pipelines"),
+            format!("{ACUMOS}/users/alice/pipelines/{}", self.record),
+            "/workflows/v1/tasks/alices-task:1.0.0".into(),
+            format!("/v4/runs/{}", self.run),
+            format!("/workflows/v1/workflows/{}", self.workflow),
+            "/v1/plugins".into(),
+            "/v1/policy-bindings".into(),
+        ];
+        let mut view = Vec::new();
+        for path in paths {
+            let (status, body) = self.server.get(&path, &self.alice).await;
+            view.push((path, status, body));
+        }
+        let download = reqwest::get(&self.upload_url).await.unwrap();
+        view.push((
+            "upload link".into(),
+            download.status().as_u16(),
+            json!(download.text().await.unwrap()),
+        ));
+        view
+    }
+}
+
+/// What bob meets on one route.
+enum Expect {
+    /// A 4xx in the surface's own error shape.
+    Refused,
+    /// A 2xx about bob's own things (or the surface's shared ones): nothing private of alice's.
+    Answered,
+}
+
+/// One row: bob's request (method from the route list, this path and body) and what he meets.
+struct Row {
+    path: String,
+    body: Option<Value>,
+    expect: Expect,
+}
+
+fn refused(path: String, body: Option<Value>) -> Option<Row> {
+    Some(Row {
+        path,
+        body,
+        expect: Expect::Refused,
+    })
+}
+
+fn answered(path: String, body: Option<Value>) -> Option<Row> {
+    Some(Row {
+        path,
+        body,
+        expect: Expect::Answered,
+    })
+}
+
+/// The matrix: bob's attempt on each route, or None for a route this table does not know.
+fn row(w: &World, method: &str, template: &str) -> Option<Row> {
+    let (p, r) = (&w.project, &w.record);
+    let acumos_body = json!({"pipelineId": {"name": "stolen", "versionId": {"label": "9"}},
+                             "pipelineType": "Jupyter",
+                             "projects": {"projects": [{"projectId": {"uuid": p}}]}});
+    let acumos = |rest: &str| format!("{ACUMOS}/users/bob{rest}");
+    let notebook = json!({"version": "9.0.0", "files": [
+        {"path": "notebook.ipynb", "content_base64": b64(EMPTY_NOTEBOOK.as_bytes())}]});
+    let mut stolen_task = docker_task("alices-task", "2.0.0");
+    stolen_task["description"] = json!("bob was here");
+    let run = json!({"pipeline": "alice/alices-hello:0.1.0",
+                     "inputs": [{"type": "string", "value": "bob"}]});
+    let upload_hex = w
+        .upload_path
+        .trim_start_matches("files/sha256:")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let forged_link = format!(
+        "/v4/blobs/{upload_hex}/99999999999/{}/a.txt",
+        "0".repeat(64)
+    );
+    let plugin = "/v1/plugins/policy-semver";
+    match (method, template) {
+        // Acumos: bob as himself on alice's record and project (bob claiming to be alice is
+        // the Acumos suite's own matrix).
+        ("DELETE", "/mlWorkbench/v1/pipeline/users/{user_id}/pipeliens/{pipeline_id}") => refused(acumos(&format!("/pipeliens/{r}")), None),
+        ("DELETE", "/mlWorkbench/v1/pipeline/users/{user_id}/pipelines/{pipeline_id}") => refused(acumos(&format!("/pipelines/{r}")), None),
+        ("DELETE", "/mlWorkbench/v1/pipeline/users/{user_id}/projects/{project_id}/pipelines/{pipeline_id}") => refused(acumos(&format!("/projects/{p}/pipelines/{r}")), None),
+        ("GET", "/mlWorkbench/v1/pipeline/users/{user_id}/pipelines") => answered(acumos("/pipelines"), None),
+        ("GET", "/mlWorkbench/v1/pipeline/users/{user_id}/pipelines/") => answered(acumos("/pipelines/"), None),
+        ("GET", "/mlWorkbench/v1/pipeline/users/{user_id}/pipelines/{pipeline_id}") => refused(acumos(&format!("/pipelines/{r}")), None),
+        ("GET", "/mlWorkbench/v1/pipeline/users/{user_id}/pipelines/{pipeline_id}/launch") => refused(acumos(&format!("/pipelines/{r}/launch")), None),
+        ("GET", "/mlWorkbench/v1/pipeline/users/{user_id}/projects/{project_id}/pipelines") => refused(acumos(&format!("/projects/{p}/pipelines")), None),
+        ("GET", "/mlWorkbench/v1/pipeline/users/{user_id}/projects/{project_id}/pipelines/") => refused(acumos(&format!("/projects/{p}/pipelines/")), None),
+        ("GET", "/mlWorkbench/v1/pipeline/users/{user_id}/projects/{project_id}/pipelines/{pipeline_id}/launch") => refused(acumos(&format!("/projects/{p}/pipelines/{r}/launch")), None),
+        ("POST", "/mlWorkbench/v1/pipeline/users/{user_id}/pipelines") => refused(acumos("/pipelines"), Some(acumos_body)),
+        ("POST", "/mlWorkbench/v1/pipeline/users/{user_id}/pipelines/") => refused(acumos("/pipelines/"), Some(acumos_body)),
+        ("POST", "/mlWorkbench/v1/pipeline/users/{user_id}/pipelines/{pipeline_id}") => refused(acumos(&format!("/pipelines/{r}")), None),
+        ("POST", "/mlWorkbench/v1/pipeline/users/{user_id}/projects/{project_id}/pipelines") => refused(acumos(&format!("/projects/{p}/pipelines")), Some(acumos_body)),
+        ("POST", "/mlWorkbench/v1/pipeline/users/{user_id}/projects/{project_id}/pipelines/") => refused(acumos(&format!("/projects/{p}/pipelines/")), Some(acumos_body)),
+        ("POST", "/mlWorkbench/v1/pipeline/users/{user_id}/projects/{project_id}/pipelines/{pipeline_id}") => refused(acumos(&format!("/projects/{p}/pipelines/{r}")), None),
+        ("PUT", "/mlWorkbench/v1/pipeline/users/{user_id}/pipelines/{pipeline_id}") => refused(acumos(&format!("/pipelines/{r}")), Some(acumos_body)),
+        ("PUT", "/mlWorkbench/v1/pipeline/users/{user_id}/pipelines/{pipeline_id}/{action}") => refused(acumos(&format!("/pipelines/{r}/A")), None),
+        ("PUT", "/mlWorkbench/v1/pipeline/users/{user_id}/projects/{project_id}/pipelines/{pipeline_id}") => refused(acumos(&format!("/projects/{p}/pipelines/{r}")), Some(acumos_body)),
+        ("PUT", "/mlWorkbench/v1/pipeline/users/{user_id}/projects/{project_id}/pipelines/{pipeline_id}/{action}") => refused(acumos(&format!("/projects/{p}/pipelines/{r}/A")), None),
+
+        // GBDX: tasks live in a shared namespace (listing and reading them is the surface's
+        // rule); changing another account's task, or reading its workflow, is refused.
+        ("DELETE", "/workflows/v1/tasks/{task}") => refused("/workflows/v1/tasks/alices-task:1.0.0".into(), None),
+        ("GET", "/workflows/v1/tasks") => answered("/workflows/v1/tasks".into(), None),
+        ("GET", "/workflows/v1/tasks/{task}") => answered("/workflows/v1/tasks/alices-task".into(), None),
+        ("GET", "/workflows/v1/workflows/{id}") => refused(format!("/workflows/v1/workflows/{}", w.workflow), None),
+        ("POST", "/workflows/v1/tasks") => refused("/workflows/v1/tasks".into(), Some(stolen_task)),
+        ("POST", "/workflows/v1/workflows") => answered("/workflows/v1/workflows".into(), Some(json!({"tasks": [
+            {"name": "mine", "taskType": "alices-task", "inputs": [{"name": "inputstring", "value": "x"}]}]}))),
+        ("PUT", "/workflows/v1/tasks/{task}") => refused("/workflows/v1/tasks/alices-task:1.0.0".into(), Some(docker_task("alices-task", "1.0.0"))),
+
+        // Mystic: runs and pipelines are the account's; uploads and pushes land in bob's own.
+        ("GET", "/v3/runs/{id}") => refused(format!("/v3/runs/{}", w.run), None),
+        ("GET", "/v4/runs/{id}") => refused(format!("/v4/runs/{}", w.run), None),
+        ("GET", "/v4/blobs/{hex}/{expires}/{signature}/{name}") => refused(forged_link, None),
+        ("GET", "/v4/tokens/validate") => answered("/v4/tokens/validate".into(), None),
+        ("POST", "/v3/pipeline-files") | ("POST", "/v3/pipeline_files") | ("POST", "/v4/files") => answered(template.into(), None),
+        ("POST", "/v3/runs") => refused("/v3/runs".into(), Some(run)),
+        ("POST", "/v4/runs") => refused("/v4/runs".into(), Some(run)),
+        ("POST", "/v4/pipelines") => answered("/v4/pipelines".into(), None),
+
+        // Operations: no account's data.
+        ("GET", "/healthz") | ("GET", "/metrics") | ("GET", "/v1/openapi.json") => answered(template.into(), None),
+
+        // /v1
+        ("DELETE", "/v1/pipelines/{namespace}/{name}/versions/{version}") => refused("/v1/pipelines/alice/alices-secret/versions/1.0.0".into(), None),
+        ("DELETE", "/v1/policy-bindings/{scope}") => refused("/v1/policy-bindings/namespace:alice".into(), None),
+        ("GET", "/v1/pipelines") => answered("/v1/pipelines".into(), None),
+        ("GET", "/v1/pipelines/{namespace}/{name}") => refused("/v1/pipelines/alice/alices-secret".into(), None),
+        ("GET", "/v1/pipelines/{namespace}/{name}/versions") => refused("/v1/pipelines/alice/alices-secret/versions".into(), None),
+        ("GET", "/v1/pipelines/{namespace}/{name}/versions/{version}") => refused("/v1/pipelines/alice/alices-secret/versions/1.0.0".into(), None),
+        ("GET", "/v1/plugins") => answered("/v1/plugins".into(), None),
+        ("GET", "/v1/plugins/{name}") => answered(plugin.into(), None),
+        ("GET", "/v1/plugins/{name}/versions/{version}") => answered(format!("{plugin}/versions/0.1.0"), None),
+        ("GET", "/v1/policy-bindings") => answered("/v1/policy-bindings".into(), None),
+        ("GET", "/v1/projects") => answered("/v1/projects".into(), None),
+        ("GET", "/v1/projects/{id}") => refused(format!("/v1/projects/{p}"), None),
+        ("GET", "/v1/types") => answered("/v1/types".into(), None),
+        ("GET", "/v1/types/{type}/scaffold") => answered("/v1/types/jupyter/scaffold?name=mine".into(), None),
+        ("GET", "/v1/workbench/pipelines") => answered("/v1/workbench/pipelines".into(), None),
+        ("GET", "/v1/workbench/pipelines/{id}") => refused(format!("/v1/workbench/pipelines/{r}"), None),
+        ("GET", "/v1/workbench/pipelines/{id}/history") => refused(format!("/v1/workbench/pipelines/{r}/history"), None),
+        ("POST", "/v1/pipelines") => refused("/v1/pipelines".into(), Some(json!({"namespace": "alice", "name": "planted", "type": "jupyter"}))),
+        ("POST", "/v1/pipelines/{namespace}/{name}/versions") => refused("/v1/pipelines/alice/alices-secret/versions".into(), Some(notebook)),
+        ("POST", "/v1/plugins/{name}/deactivate") => refused(format!("{plugin}/deactivate"), None),
+        ("POST", "/v1/plugins/{name}/rollback") => refused(format!("{plugin}/rollback"), None),
+        ("POST", "/v1/plugins/{name}/versions/{version}") => refused(format!("{plugin}/versions/9.9.9"), Some(json!({"url": "http://127.0.0.1:9/x.wasm"}))),
+        ("POST", "/v1/plugins/{name}/versions/{version}/activate") => refused(format!("{plugin}/versions/0.1.0/activate"), None),
+        ("POST", "/v1/projects") => answered("/v1/projects".into(), Some(json!({"name": "bobs-project"}))),
+        ("PUT", "/v1/policy-bindings/{scope}") => refused("/v1/policy-bindings/namespace:alice".into(), Some(json!({"chain": ["policy-semver"]}))),
+        _ => None,
+    }
+}
+
+/// Bob's answer is in the surface's own error shape.
+fn in_surface_shape(surface: &str, body: &Value) -> bool {
+    match surface {
+        "acumos" => body["serviceStatus"]["status"] == "ERROR",
+        "gbdx" => body["Error"].is_string(),
+        "mystic" => body["detail"].is_string(),
+        _ => body["error"]["code"].is_string() && body["error"]["message"].is_string(),
+    }
+}
+
+/// The request bob sends for a row; uploads and pushes get their own bodies.
+async fn send(w: &World, method: &str, row: &Row) -> (u16, Value) {
+    let method = Method::from_bytes(method.as_bytes()).unwrap();
+    let request = w.server.request(method, &row.path, Some(&w.bob));
+    if matches!(
+        row.path.as_str(),
+        "/v4/files" | "/v3/pipeline_files" | "/v3/pipeline-files"
+    ) {
+        let form = reqwest::multipart::Form::new().part(
+            "pfile",
+            reqwest::multipart::Part::bytes(b"bob's".to_vec()).file_name("b.txt"),
+        );
+        return call(request.multipart(form)).await;
+    }
+    if row.path == "/v4/pipelines" {
+        // A push lands in the caller's own account: there is no naming another's.
+        let dir = pipeline_dir(
+            "hello",
+            "bobs-hello",
+            "0.1.0",
+            json!([{"name": "text", "type": "string"}]),
+            json!([{"name": "greeting", "type": "string"}]),
+            &[],
+        );
+        let (ok, pointer, stderr) = push(dir.path(), &w.server, &w.bob);
+        assert!(ok, "{stderr}");
+        assert_eq!(pointer, "bob/bobs-hello:0.1.0");
+        return (201, json!({"pointer": pointer}));
+    }
+    match &row.body {
+        Some(body) => call(request.json(body)).await,
+        None => call(request).await,
+    }
+}
+
+async fn every_route_refuses_another_account_and_changes_nothing(backend: Backend) {
+    let w = World::start(backend).await;
+    let before = w.alices_view().await;
+    let routes = pipewright::api::route_list();
+    let missing: Vec<String> = routes
+        .iter()
+        .filter(|spec| row(&w, &spec.method, &spec.path).is_none())
+        .map(|spec| format!("{} {}", spec.method, spec.path))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "routes without a row in the cross-account matrix: {missing:#?}"
+    );
+    let markers = private_markers(&w);
+    let mut failures = Vec::new();
+    for spec in &routes {
+        let row = row(&w, &spec.method, &spec.path).unwrap();
+        let (status, body) = send(&w, &spec.method, &row).await;
+        let what = format!("{} {} (as {})", spec.method, spec.path, row.path);
+        let text = body.to_string();
+        // What bob named himself is no leak when it comes back (`run X not found`).
+        let asked = format!(
+            "{} {}",
+            row.path,
+            row.body.as_ref().map(Value::to_string).unwrap_or_default()
+        );
+        let leaked = markers
+            .iter()
+            .find(|m| text.contains(m.as_str()) && !asked.contains(m.as_str()));
+        if let Some(marker) = leaked {
+            failures.push(format!("{what}: bob saw `{marker}` of alice's: {text}"));
+        }
+        match row.expect {
+            Expect::Refused if !(400..500).contains(&status) => {
+                failures.push(format!("{what}: not refused ({status}): {text}"))
+            }
+            Expect::Refused if !in_surface_shape(spec.surface, &body) => failures.push(format!(
+                "{what}: refused ({status}) but not in the {} error shape: {text}",
+                spec.surface
+            )),
+            Expect::Answered if !(200..300).contains(&status) => {
+                failures.push(format!("{what}: not answered ({status}): {text}"))
+            }
+            _ => {}
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    let after = w.alices_view().await;
+    assert_eq!(before, after, "alice's view changed");
+}
