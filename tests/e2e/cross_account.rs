@@ -89,15 +89,7 @@ impl World {
         assert_eq!(status, 201, "{record}");
         let record = record["pipelineId"]["uuid"].as_str().unwrap().to_string();
 
-        let dir = pipeline_dir(
-            "hello",
-            "alices-hello",
-            "0.1.0",
-            json!([{"name": "text", "type": "string"}]),
-            json!([{"name": "greeting", "type": "string"}]),
-            &[],
-        );
-        let (ok, pointer, stderr) = push(dir.path(), &server, &alice);
+        let (ok, pointer, stderr) = push(hello_dir("alices-hello").path(), &server, &alice);
         assert!(ok, "{stderr}");
         let (status, run) = server
             .post(
@@ -108,16 +100,7 @@ impl World {
             .await;
         assert_eq!((status, &run["state"]), (200, &json!("completed")), "{run}");
         let run = run["id"].as_str().unwrap().to_string();
-        let form = reqwest::multipart::Form::new().part(
-            "pfile",
-            reqwest::multipart::Part::bytes(b"alice's upload".to_vec()).file_name("a.txt"),
-        );
-        let (status, upload) = call(
-            server
-                .request(Method::POST, "/v4/files", Some(&alice))
-                .multipart(form),
-        )
-        .await;
+        let (status, upload) = server.upload(&alice, b"alice's upload", "a.txt", &[]).await;
         assert_eq!(status, 200, "{upload}");
 
         let (status, task) = server
@@ -192,6 +175,18 @@ impl World {
         ));
         view
     }
+}
+
+/// The `hello` example as the pipeline `name` at 0.1.0.
+fn hello_dir(name: &str) -> tempfile::TempDir {
+    pipeline_dir(
+        "hello",
+        name,
+        "0.1.0",
+        json!([{"name": "text", "type": "string"}]),
+        json!([{"name": "greeting", "type": "string"}]),
+        &[],
+    )
 }
 
 /// What bob meets on one route.
@@ -354,15 +349,7 @@ async fn send(w: &World, method: &str, row: &Row) -> (u16, Value) {
     }
     if row.path == "/v4/pipelines" {
         // A push lands in the caller's own account: there is no naming another's.
-        let dir = pipeline_dir(
-            "hello",
-            "bobs-hello",
-            "0.1.0",
-            json!([{"name": "text", "type": "string"}]),
-            json!([{"name": "greeting", "type": "string"}]),
-            &[],
-        );
-        let (ok, pointer, stderr) = push(dir.path(), &w.server, &w.bob);
+        let (ok, pointer, stderr) = push(hello_dir("bobs-hello").path(), &w.server, &w.bob);
         assert!(ok, "{stderr}");
         assert_eq!(pointer, "bob/bobs-hello:0.1.0");
         return (201, json!({"pointer": pointer}));

@@ -220,6 +220,26 @@ impl TestServer {
         call(self.request(Method::DELETE, path, Some(token))).await
     }
 
+    /// Uploads `bytes` as `name` to `/v4/files`, as the real client does (multipart `pfile`),
+    /// with `headers` added; (status, answer).
+    pub async fn upload(
+        &self,
+        token: &str,
+        bytes: &[u8],
+        name: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let form = reqwest::multipart::Form::new().part(
+            "pfile",
+            reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_string()),
+        );
+        let mut request = self.request(Method::POST, "/v4/files", Some(token));
+        for (header, value) in headers {
+            request = request.header(*header, *value);
+        }
+        call(request.multipart(form)).await
+    }
+
     /// Creates `namespace/name` of `type` as the token's user; panics unless 201.
     pub async fn create_pipeline(
         &self,

@@ -24,18 +24,8 @@ on_both_stores!(
 
 const ACUMOS: &str = "/mlWorkbench/v1/pipeline";
 
-/// Uploads `bytes` as `/v4/files` does for the real client; (status, answer).
 async fn upload(server: &TestServer, token: &str, bytes: &[u8], name: &str) -> (u16, Value) {
-    let form = reqwest::multipart::Form::new().part(
-        "pfile",
-        reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_string()),
-    );
-    call(
-        server
-            .request(Method::POST, "/v4/files", Some(token))
-            .multipart(form),
-    )
-    .await
+    server.upload(token, bytes, name, &[]).await
 }
 
 /// Pushes `file-io` (a file in, the file shouted out) as `NAME` for `token`'s account.
@@ -435,19 +425,12 @@ async fn links_are_built_on_the_public_url_not_on_request_headers(backend: Backe
     })
     .await;
     let alice = server.token("alice").await;
-    let form = reqwest::multipart::Form::new().part(
-        "pfile",
-        reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("x.txt"),
-    );
-    let (status, answer) = call(
-        server
-            .request(Method::POST, "/v4/files", Some(&alice))
-            .header("host", "attacker.example")
-            .header("x-forwarded-proto", "javascript")
-            .header("x-forwarded-host", "attacker.example")
-            .multipart(form),
-    )
-    .await;
+    let forged = [
+        ("host", "attacker.example"),
+        ("x-forwarded-proto", "javascript"),
+        ("x-forwarded-host", "attacker.example"),
+    ];
+    let (status, answer) = server.upload(&alice, b"x", "x.txt", &forged).await;
     assert_eq!(status, 200, "{answer}");
     let url = answer["url"].as_str().unwrap();
     assert!(
@@ -457,18 +440,7 @@ async fn links_are_built_on_the_public_url_not_on_request_headers(backend: Backe
     // Default: the listen address, whatever the Host header claims.
     let plain = TestServer::start(backend).await;
     let token = plain.token("alice").await;
-    let form = reqwest::multipart::Form::new().part(
-        "pfile",
-        reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("x.txt"),
-    );
-    let (_, answer) = call(
-        plain
-            .request(Method::POST, "/v4/files", Some(&token))
-            .header("host", "attacker.example")
-            .header("x-forwarded-proto", "javascript")
-            .multipart(form),
-    )
-    .await;
+    let (_, answer) = plain.upload(&token, b"x", "x.txt", &forged).await;
     let url = answer["url"].as_str().unwrap();
     assert!(
         url.starts_with(&format!("{}/v4/blobs/", plain.base)),
