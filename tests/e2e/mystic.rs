@@ -410,6 +410,39 @@ async fn exhausted_capacity_is_503_unless_the_run_waits(backend: Backend) {
     );
 }
 
+/// On PostgreSQL (where replicas share the store) the per-pipeline limit counts the runs of every
+/// replica: a run through a second server finds the one slot held by the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_pipeline_limit_holds_across_replicas() {
+    if crate::harness::postgres_admin_url().is_none() {
+        return;
+    }
+    let server = TestServer::start_with(Backend::Postgres, |config| {
+        config.runs.max_per_pipeline = 1;
+    })
+    .await;
+    let replica = server.replica().await;
+    let alice = server.token("alice").await;
+    push_hostile(&server, &alice).await;
+    let mut busy = hostile("sleep:1500");
+    busy["async_run"] = json!(true);
+    let (status, holding) = run(&server, &alice, busy).await;
+    assert_eq!(status, 202, "{holding}");
+    let (status, refused) = run(&replica, &alice, hostile("elsewhere")).await;
+    assert_eq!(status, 503, "{refused}");
+    assert_eq!(refused["state"], "no_resources_available", "{refused}");
+    // Waiting on the replica: served once the first server's run ends and frees the slot.
+    let mut patient = hostile("waited");
+    patient["wait_for_resources"] = json!(true);
+    let (status, waited) = run(&replica, &alice, patient).await;
+    assert_eq!(
+        (status, &waited["outputs"][0]["value"]),
+        (200, &json!("waited")),
+        "{waited}"
+    );
+    drop(replica);
+}
+
 /// A synchronous run executes on its request's task: the client hanging up stops it, and one
 /// recorded `running` already (past its first 100 ms) is recorded failed, saying why, at once.
 async fn a_synchronous_run_whose_client_hangs_up_stops_and_says_so(backend: Backend) {

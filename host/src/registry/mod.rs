@@ -20,6 +20,7 @@ pub mod policies;
 pub mod policy_admin;
 pub mod registration;
 pub mod resolve;
+pub mod run_capacity;
 pub mod run_writes;
 pub mod runs;
 pub mod uploads;
@@ -292,7 +293,7 @@ pub struct Registry {
     runs: crate::runs::RunEngine,
     /// The deadline of one run (a workflow task's or a `/v4` run's).
     run_timeout: std::time::Duration,
-    run_capacity: Arc<runs::RunCapacity>,
+    run_capacity: Arc<run_capacity::RunCapacity>,
     /// Runnable pipelines idle this long are scaled to zero.
     idle_timeout: std::time::Duration,
     link_key: Arc<[u8]>,
@@ -315,6 +316,10 @@ impl Registry {
         workcopies: WorkingCopies,
         runs: crate::runs::RunEngine,
     ) -> Self {
+        let run_capacity = Arc::new(run_capacity::RunCapacity::on(
+            &store,
+            &runs::RunLimits::default(),
+        ));
         Registry {
             run_writes: Arc::new(run_writes::RunWrites::new(store.clone())),
             store,
@@ -328,7 +333,7 @@ impl Registry {
             run_targets: Arc::default(),
             runs,
             run_timeout: workflows::DEFAULT_RUN_TIMEOUT,
-            run_capacity: Arc::default(),
+            run_capacity,
             idle_timeout: runs::RunLimits::default().idle_timeout,
             link_key: Arc::from(uuid::Uuid::new_v4().as_bytes().as_slice()),
             admin_account: None,

@@ -15,8 +15,9 @@
 //! kinds Mystic's client knows (`input_error`, `pipeline_error`, `timeout`, `oom`, ...), not as
 //! HTTP errors.
 //!
-//! Capacity: a bounded number of runs at once in total and per pipeline. A request that finds
-//! both taken either waits (`wait_for_resources`) or is recorded `no_resources_available`.
+//! Capacity ([`super::run_capacity`]): a bounded number of runs at once in total and per
+//! pipeline. A request that finds either taken waits (`wait_for_resources`) or is recorded
+//! `no_resources_available`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +26,6 @@ use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{json, Value as Json};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::plugins::runnable::Value;
 use crate::plugins::PluginError;
@@ -34,6 +34,7 @@ use crate::store::{self, pipelines, runs as rows};
 
 use super::accounts::Caller;
 use super::changes::CHANGES_POLL;
+use super::run_capacity::{RunCapacity, RunPermits};
 use super::run_writes::{NewRunRow, RunWrite, StateChangeRow};
 use super::{names, not_a_member, Registry, RegistryError, VersionInfo};
 
@@ -129,61 +130,6 @@ impl Default for RunLimits {
             max_per_pipeline: 2 * cores,
             idle_timeout: std::time::Duration::from_secs(5 * 60),
         }
-    }
-}
-
-/// Bounds on runs at once.
-pub struct RunCapacity {
-    total: Arc<Semaphore>,
-    per_pipeline: usize,
-    pipelines: Mutex<HashMap<String, Arc<Semaphore>>>,
-}
-
-impl RunCapacity {
-    pub fn new(total: usize, per_pipeline: usize) -> Self {
-        RunCapacity {
-            total: Arc::new(Semaphore::new(total.max(1))),
-            per_pipeline: per_pipeline.max(1),
-            pipelines: Mutex::default(),
-        }
-    }
-
-    fn of(&self, pipeline_id: &str) -> Arc<Semaphore> {
-        self.pipelines
-            .lock()
-            .unwrap()
-            .entry(pipeline_id.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.per_pipeline)))
-            .clone()
-    }
-
-    /// Both permits now, or None.
-    fn try_take(&self, pipeline_id: &str) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
-        let pipeline = self.of(pipeline_id).try_acquire_owned().ok()?;
-        let total = self.total.clone().try_acquire_owned().ok()?;
-        Some((pipeline, total))
-    }
-
-    async fn take(&self, pipeline_id: &str) -> (OwnedSemaphorePermit, OwnedSemaphorePermit) {
-        let pipeline = self
-            .of(pipeline_id)
-            .acquire_owned()
-            .await
-            .expect("never closed");
-        let total = self
-            .total
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("never closed");
-        (pipeline, total)
-    }
-}
-
-impl Default for RunCapacity {
-    fn default() -> Self {
-        let limits = RunLimits::default();
-        RunCapacity::new(limits.max_total, limits.max_per_pipeline)
     }
 }
 
@@ -570,7 +516,7 @@ impl Registry {
     pub fn with_run_limits(mut self, limits: RunLimits) -> Self {
         self.run_timeout = limits.timeout;
         self.idle_timeout = limits.idle_timeout;
-        self.run_capacity = Arc::new(RunCapacity::new(limits.max_total, limits.max_per_pipeline));
+        self.run_capacity = Arc::new(RunCapacity::on(&self.store, &limits));
         self
     }
 
@@ -624,12 +570,12 @@ impl Registry {
         };
         let pipeline_id = run.target.pipeline.id.clone();
         // Recorded: a row exists (and holds a lease renewed by `renewing`).
-        let (permits, recorded, renewing) = match self.run_capacity.try_take(&pipeline_id) {
+        let (permits, recorded, renewing) = match self.run_capacity.try_take(&pipeline_id).await? {
             Some(permits) => (permits, false, None),
             None if submission.wait_for_resources => {
                 self.insert_at_work(&run, "created").await?;
                 let renewing = self.renew_lease(&run.id);
-                let permits = self.run_capacity.take(&pipeline_id).await;
+                let permits = self.run_capacity.take(&pipeline_id).await?;
                 (permits, true, Some(renewing))
             }
             None => {
@@ -766,7 +712,7 @@ impl Registry {
         &self,
         run: Arc<AcceptedRun>,
         inputs: Vec<(String, InputValue)>,
-        permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+        permits: RunPermits,
         mut recorded: bool,
         mut renewing: Option<Renewing>,
     ) -> Result<RunRecord, RegistryError> {

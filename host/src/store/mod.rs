@@ -12,6 +12,7 @@ pub mod leases;
 pub mod pipelines;
 pub mod plugins;
 pub mod registrations;
+pub mod run_slots;
 pub mod runs;
 pub mod uploads;
 pub mod workbench;
