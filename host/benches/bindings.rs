@@ -79,6 +79,9 @@ async fn pair(dir: &std::path::Path, database_url: String) -> anyhow::Result<Pai
         registration: Default::default(),
         runs: Default::default(),
         admin_account: Some("platform".into()),
+        blob_store: None,
+        blob_store_settings: Vec::new(),
+        workcopy_dir: None,
     };
     let start = || async {
         let registry = build_registry(&config).await?;

@@ -357,6 +357,9 @@ impl InProcessServer {
             registration: Default::default(),
             runs: Default::default(),
             admin_account: None,
+            blob_store: None,
+            blob_store_settings: Vec::new(),
+            workcopy_dir: None,
         };
         let registry = build_registry(&config).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

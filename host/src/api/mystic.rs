@@ -468,7 +468,7 @@ async fn download_file(
 }
 
 /// Expiring, signed download links: HMAC-SHA256 over digest, name and expiry with the server's
-/// link key (shared by replicas through the data directory).
+/// link key (one per database, so shared by replicas).
 struct FileLinks<'a> {
     key: &'a [u8],
 }

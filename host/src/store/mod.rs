@@ -13,6 +13,7 @@ pub mod pipelines;
 pub mod plugins;
 pub mod registrations;
 pub mod runs;
+pub mod secrets;
 pub mod workbench;
 pub mod workflows;
 
