@@ -16,3 +16,4 @@ mod mystic;
 mod peers;
 mod plugin_host;
 mod plugins;
+mod replicas;
