@@ -275,3 +275,32 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_link_key_is_made_once_per_database_and_adopts_an_older_key_file() {
+        let shared = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", shared.path().join("db.sqlite").display());
+        let store = Store::connect(&url).await.unwrap();
+        // The first server had a key file from before the key moved into the database.
+        let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let older = vec![7u8; 32];
+        std::fs::write(first.path().join("link.key"), &older).unwrap();
+        assert_eq!(link_key(&store, first.path()).await.unwrap(), older);
+        // Another server, another data directory (no file): the same key.
+        assert_eq!(link_key(&store, second.path()).await.unwrap(), older);
+
+        let fresh = Store::connect(&format!(
+            "sqlite://{}",
+            shared.path().join("other.sqlite").display()
+        ))
+        .await
+        .unwrap();
+        let made = link_key(&fresh, second.path()).await.unwrap();
+        assert_eq!(made.len(), 32);
+        assert_eq!(link_key(&fresh, first.path()).await.unwrap(), made);
+    }
+}

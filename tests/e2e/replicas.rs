@@ -424,7 +424,10 @@ async fn a_plugin_activated_on_a_is_enforced_on_b(setup: Setup) {
             assert_eq!(status, 400);
             break;
         }
-        assert!(Instant::now() < deadline, "B never ran release-only: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "B never ran release-only: {body}"
+        );
         let _ = b
             .delete("/v1/pipelines/alice/churn/versions/1.0.0-rc.1", &alice)
             .await;
@@ -462,8 +465,10 @@ async fn an_acumos_record_made_on_a_is_updated_and_deleted_on_b(setup: Setup) {
             &format!("{WORKBENCH}/users/alice/pipelines"),
             Some(&alice),
         )
-        .json(&json!({"pipelineId": {"name": "churn", "versionId": {"label": "1.0"}},
-                      "description": "made on A", "pipelineType": "Jupyter"})),
+        .json(
+            &json!({"pipelineId": {"name": "churn", "versionId": {"label": "1.0"}},
+                      "description": "made on A", "pipelineType": "Jupyter"}),
+        ),
     )
     .await;
     assert_eq!(status, 201, "{created}");
@@ -479,8 +484,10 @@ async fn an_acumos_record_made_on_a_is_updated_and_deleted_on_b(setup: Setup) {
             &format!("{WORKBENCH}/users/alice/pipelines/{id}"),
             Some(&alice),
         )
-        .json(&json!({"pipelineId": {"name": "churn_v2", "versionId": {"label": "2.0"}},
-                      "description": "updated on B"})),
+        .json(
+            &json!({"pipelineId": {"name": "churn_v2", "versionId": {"label": "2.0"}},
+                      "description": "updated on B"}),
+        ),
     )
     .await;
     assert_eq!(status, 200, "{updated}");
@@ -624,8 +631,13 @@ async fn timings_of_push_and_file_run_against_s3_and_the_local_directory() {
             // A new version and a new upload each time: the run materializes the version's
             // files, reads the input and stores the output through the blob store.
             let started = Instant::now();
-            let uploaded =
-                upload_file(&server, &alice, "doc.txt", format!("line {i}\nx").as_bytes()).await;
+            let uploaded = upload_file(
+                &server,
+                &alice,
+                "doc.txt",
+                format!("line {i}\nx").as_bytes(),
+            )
+            .await;
             let (status, done) = server
                 .post(
                     "/v4/runs",
@@ -634,7 +646,11 @@ async fn timings_of_push_and_file_run_against_s3_and_the_local_directory() {
                 )
                 .await;
             runs.push(started.elapsed());
-            assert_eq!((status, &done["state"]), (200, &json!("completed")), "{done}");
+            assert_eq!(
+                (status, &done["state"]),
+                (200, &json!("completed")),
+                "{done}"
+            );
         }
         println!(
             "blob store {store}: push (CLI, end to end) median {:?}; upload + run with a file input median {:?} ({REPETITIONS} repetitions)",

@@ -86,10 +86,7 @@ pub enum BlobError {
     #[error("`{0}` is not a sha256 digest")]
     NotADigest(String),
     #[error("blob {digest} is not in the blob store {location}")]
-    Missing {
-        digest: String,
-        location: Arc<str>,
-    },
+    Missing { digest: String, location: Arc<str> },
     #[error("reading blob {digest} from {location}")]
     Read {
         digest: String,
@@ -145,12 +142,9 @@ impl BlobStore {
                         .with_context(|| format!("`{key}` is not an S3 setting"))?;
                     builder = builder.with_config(key, value);
                 }
-                let bucket_store = builder
-                    .with_bucket_name(bucket)
-                    .build()
-                    .with_context(|| {
-                        format!("configuring the S3 client for {location} (AWS_* environment)")
-                    })?;
+                let bucket_store = builder.with_bucket_name(bucket).build().with_context(|| {
+                    format!("configuring the S3 client for {location} (AWS_* environment)")
+                })?;
                 if prefix.is_empty() {
                     Arc::new(bucket_store)
                 } else {
@@ -266,7 +260,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::local(dir.path()).unwrap();
         let digest = store.put(b"hello").await.unwrap();
-        assert_eq!(store.put(b"hello").await.unwrap(), digest, "a second put is fine");
+        assert_eq!(
+            store.put(b"hello").await.unwrap(),
+            digest,
+            "a second put is fine"
+        );
         let hex = digest.strip_prefix("sha256:").unwrap();
         let on_disk = dir.path().join("sha256").join(&hex[..2]).join(&hex[2..]);
         assert_eq!(std::fs::read(on_disk).unwrap(), b"hello");
