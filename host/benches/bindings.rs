@@ -80,6 +80,9 @@ async fn pair(dir: &std::path::Path, database_url: String) -> anyhow::Result<Pai
         runs: Default::default(),
         admin_account: Some("platform".into()),
         uploads: Default::default(),
+        blob_store: None,
+        blob_store_settings: Vec::new(),
+        workcopy_dir: None,
     };
     let start = || async {
         let registry = build_registry(&config).await?;

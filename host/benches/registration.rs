@@ -243,7 +243,7 @@ async fn breakdown(
         std::hint::black_box(<sha2::Sha256 as sha2::Digest>::digest(bytes));
         hash.push(started.elapsed());
 
-        let blobs = pipewright::blobs::BlobStore::open(&dir.join(format!("blobs-{run}")))?;
+        let blobs = pipewright::blobs::BlobStore::local(&dir.join(format!("blobs-{run}")))?;
         let started = Instant::now();
         blobs.put(bytes).await?;
         blob.push(started.elapsed());
@@ -469,6 +469,9 @@ impl TestServer {
             runs: Default::default(),
             admin_account: None,
             uploads: Default::default(),
+            blob_store: None,
+            blob_store_settings: Vec::new(),
+            workcopy_dir: None,
         };
         let registry = build_registry(&config).await?;
         let token =

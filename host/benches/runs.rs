@@ -358,6 +358,9 @@ impl InProcessServer {
             runs: Default::default(),
             admin_account: None,
             uploads: Default::default(),
+            blob_store: None,
+            blob_store_settings: Vec::new(),
+            workcopy_dir: None,
         };
         let registry = build_registry(&config).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

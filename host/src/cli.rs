@@ -187,9 +187,20 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub storage: StorageArgs,
-    /// Compile cache for plugins. Default: `<data-dir>/cache`.
+    /// Compile cache for plugins. Default: `<data-dir>/cache`. Always per server.
     #[arg(long, env = "PIPEWRIGHT_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Where blobs (pipeline files, uploads, run outputs, plugin components) are kept:
+    /// `s3://BUCKET[/PREFIX]` on an S3-compatible store, configured by the standard `AWS_*`
+    /// environment (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_REGION`, `AWS_ALLOW_HTTP`). Default: the local directory `<data-dir>/blobs`, which
+    /// other replicas cannot see.
+    #[arg(long, env = "PIPEWRIGHT_BLOB_STORE", value_name = "URL")]
+    pub blob_store: Option<crate::blobs::BlobLocation>,
+    /// Where the Acumos pipelines' git working copies are kept. Replicas share it (a shared
+    /// volume, as JupyterHub deployments share home directories). Default: `<data-dir>/pipelines`.
+    #[arg(long, env = "PIPEWRIGHT_WORKCOPY_DIR")]
+    pub workcopy_dir: Option<PathBuf>,
     /// Deadline of one plugin call, in milliseconds.
     #[arg(long, env = "PIPEWRIGHT_PLUGIN_TIMEOUT_MS", default_value_t = 2000)]
     pub plugin_timeout_ms: u64,

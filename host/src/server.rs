@@ -1,5 +1,9 @@
-//! Starting the server: open the store, the blob directory and the plugin host, load the
-//! built-in plugins, and serve [`crate::api::app`] until Ctrl-C or SIGTERM.
+//! Starting the server: open the store, the blob store (local directory or S3), the working
+//! copies and the plugin host, load the built-in plugins, and serve [`crate::api::app`] until
+//! Ctrl-C or SIGTERM.
+//!
+//! Replicas share the database, the blob store and the working copies; what a server keeps in
+//! its data directory (the compile cache, materialized pipeline files, run scratch) is its own.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,7 +13,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::api::ApiConfig;
-use crate::blobs::BlobStore;
+use crate::blobs::{BlobLocation, BlobStore};
 use crate::cli::{ServeArgs, StorageArgs, JUPYTERHUB_TOKEN_ENV, ZEPPELIN_AUTHORIZATION_ENV};
 use crate::plugins::{Grants, Limits, PluginHost};
 use crate::registry::registration::RegistrationConfig;
@@ -17,7 +21,7 @@ use crate::registry::runs::RunLimits;
 use crate::registry::uploads::UploadLimits;
 use crate::registry::Registry;
 use crate::runs::RunEngine;
-use crate::store::Store;
+use crate::store::{Backend, Store};
 use crate::workcopies::WorkingCopies;
 
 /// What a server needs, resolved from the command line (or built by tests).
@@ -36,6 +40,13 @@ pub struct ServerConfig {
     /// Members of this account may change policy bindings.
     pub admin_account: Option<String>,
     pub uploads: UploadLimits,
+    /// Where blobs are kept. None: the local directory `<data-dir>/blobs`.
+    pub blob_store: Option<BlobLocation>,
+    /// `object_store` S3 settings applied over the `AWS_*` environment (see
+    /// [`BlobStore::open`]); the command line sets none.
+    pub blob_store_settings: Vec<(String, String)>,
+    /// The Acumos working copies. None: `<data-dir>/pipelines`.
+    pub workcopy_dir: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -88,7 +99,24 @@ impl ServerConfig {
                 max_bytes: args.upload_quota_bytes,
                 time_to_live: Duration::from_secs(args.upload_ttl_secs),
             },
+            blob_store: args.blob_store.clone(),
+            blob_store_settings: Vec::new(),
+            workcopy_dir: args.workcopy_dir.clone(),
         })
+    }
+
+    /// Where the blobs are: `--blob-store`, else `<data-dir>/blobs`.
+    pub fn blob_location(&self) -> BlobLocation {
+        self.blob_store
+            .clone()
+            .unwrap_or_else(|| BlobLocation::Local(self.data_dir.join("blobs")))
+    }
+
+    /// Where the Acumos working copies are: `--workcopy-dir`, else `<data-dir>/pipelines`.
+    pub fn workcopy_root(&self) -> PathBuf {
+        self.workcopy_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("pipelines"))
     }
 }
 
@@ -135,8 +163,21 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let store = Store::connect(&config.database_url).await?;
-    let blobs = BlobStore::open(&config.data_dir.join("blobs"))?;
-    let workcopies = WorkingCopies::open(&config.data_dir.join("pipelines"))?;
+    let link_key = link_key(&store, &config.data_dir)
+        .await
+        .context("reading the link-signing key")?;
+    let blob_location = config.blob_location();
+    let blobs = BlobStore::open(&blob_location, &config.blob_store_settings)
+        .with_context(|| format!("opening the blob store {blob_location}"))?;
+    if store.backend() != Backend::Sqlite && !blobs.is_shared() {
+        tracing::warn!(
+            blob_store = %blob_location,
+            "the database can be shared with other replicas, but the blobs are in a local \
+             directory they cannot see: pipelines, uploads and plugins stored here fail on them \
+             (give every replica the same --blob-store s3://...)"
+        );
+    }
+    let workcopies = WorkingCopies::open(&config.workcopy_root())?;
     let runs = RunEngine::open(&config.data_dir.join("runs"))?;
     let (cache_dir, limits) = (config.cache_dir.clone(), config.limits.clone());
     let grants = config.grants.clone();
@@ -151,7 +192,7 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
     let registry = Registry::new(store, blobs, Arc::new(plugins), workcopies, runs)
         .with_registration(config.registration.clone())
         .with_run_limits(config.runs.clone())
-        .with_link_key(link_key(&config.data_dir)?)
+        .with_link_key(link_key)
         .with_admin_account(config.admin_account.clone())
         .with_upload_limits(config.uploads.clone());
     registry
@@ -169,22 +210,25 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
     Ok(registry)
 }
 
-/// The key that signs download links, made once per data directory (replicas sharing the
-/// directory share it).
-fn link_key(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+/// The key that signs download links: one per database, so a link made by one replica opens on
+/// every other. The first server to start stores it; the others read it. A key that an older
+/// server kept in `<data-dir>/link.key` is what it offers, so links handed out before the
+/// upgrade keep working; the file is no longer written.
+async fn link_key(store: &Store, data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     use rand::RngCore;
-    let path = data_dir.join("link.key");
-    match std::fs::read(&path) {
-        Ok(key) if key.len() >= 32 => Ok(key),
+    const NAME: &str = "link-key";
+    let candidate = match std::fs::read(data_dir.join("link.key")) {
+        Ok(key) if key.len() >= 32 => key,
         _ => {
             let mut key = vec![0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut key);
-            let staging = data_dir.join(".link.key.new");
-            std::fs::write(&staging, &key).context("writing the link key")?;
-            std::fs::rename(&staging, &path).context("placing the link key")?;
-            Ok(key)
+            key
         }
-    }
+    };
+    let mut conn = store.pool().acquire().await?;
+    let stored =
+        crate::store::secrets::get_or_insert(&mut conn, NAME, &hex::encode(&candidate)).await?;
+    hex::decode(stored.trim()).context("the stored link key is not hex")
 }
 
 /// Serves on `listener`, with the registration workers running, until `shutdown` resolves.
@@ -248,4 +292,33 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_link_key_is_made_once_per_database_and_adopts_an_older_key_file() {
+        let shared = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", shared.path().join("db.sqlite").display());
+        let store = Store::connect(&url).await.unwrap();
+        // The first server had a key file from before the key moved into the database.
+        let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let older = vec![7u8; 32];
+        std::fs::write(first.path().join("link.key"), &older).unwrap();
+        assert_eq!(link_key(&store, first.path()).await.unwrap(), older);
+        // Another server, another data directory (no file): the same key.
+        assert_eq!(link_key(&store, second.path()).await.unwrap(), older);
+
+        let fresh = Store::connect(&format!(
+            "sqlite://{}",
+            shared.path().join("other.sqlite").display()
+        ))
+        .await
+        .unwrap();
+        let made = link_key(&fresh, second.path()).await.unwrap();
+        assert_eq!(made.len(), 32);
+        assert_eq!(link_key(&fresh, first.path()).await.unwrap(), made);
+    }
 }

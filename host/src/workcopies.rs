@@ -1,18 +1,28 @@
 //! The pipeline store's working copies: one git repository per workbench pipeline, at
-//! `<data-dir>/pipelines/{uuid}` (its `repositoryUrl` is `/pipelines/{uuid}`), seeded with the
+//! `<workcopy-dir>/{uuid}` (default `<data-dir>/pipelines`; its `repositoryUrl` is
+//! `/pipelines/{uuid}`), seeded with the
 //! type handler's `scaffold` files in a first commit. A launched pipeline server (JupyterHub,
 //! Zeppelin) saves into it.
 //!
 //! Creation and removal are two-phase so that the registry can keep a record and its working
 //! copy in step with its database transaction (nothing half-written): a new copy is built in a
-//! `.new-{uuid}` folder and renamed into place; a removed one is first renamed to
-//! `.trash-{uuid}`, which [`Removal::finish`] deletes after the commit and [`Removal::undo`]
-//! puts back if the commit failed. Leftovers of a crash are swept at open.
+//! `.new-…` folder and renamed into place; a removed one is first renamed to
+//! `.trash-…`, which [`Removal::finish`] deletes after the commit and [`Removal::undo`]
+//! puts back if the commit failed.
+//!
+//! The folder may be shared by replicas (`--workcopy-dir` on a shared volume), so a staging
+//! folder seen at start may be another replica's create or delete in progress, not a crash's
+//! leftover. Each staging name carries the time it was made (`.new-{uuid}.{unix millis}`), and
+//! the sweep at open removes only those older than [`STALE_AFTER`]: far longer than any create
+//! or removal takes (a git init of a few files; one database commit), and it works across
+//! machines, where an owner's pid or host name could not be checked. Names from before the
+//! stamp fall back to the folder's modification time.
 //!
 //! Everything here blocks (file system, libgit2): async callers use `spawn_blocking`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
@@ -30,22 +40,48 @@ pub struct WorkingCopies {
 const NEW_PREFIX: &str = ".new-";
 const TRASH_PREFIX: &str = ".trash-";
 
+/// A staging folder older than this is a crash's leftover, swept at start; a younger one may be
+/// another replica's work in progress (see the module doc).
+pub const STALE_AFTER: Duration = Duration::from_secs(60 * 60);
+
 impl WorkingCopies {
-    /// Opens (creating) the folder of working copies and sweeps what a crash left behind.
+    /// Opens (creating) the folder of working copies and sweeps what a crash left behind long
+    /// enough ago ([`STALE_AFTER`]).
     pub fn open(root: &Path) -> anyhow::Result<Self> {
         fs::create_dir_all(root)
             .with_context(|| format!("creating the pipeline store {}", root.display()))?;
+        let now = SystemTime::now();
         for entry in fs::read_dir(root)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(NEW_PREFIX) || name.starts_with(TRASH_PREFIX) {
-                tracing::warn!(path = %entry.path().display(), "removing a working copy left half-made or half-removed");
-                fs::remove_dir_all(entry.path())?;
+            if !(name.starts_with(NEW_PREFIX) || name.starts_with(TRASH_PREFIX)) {
+                continue;
+            }
+            let made = staged_at(&name).or_else(|| entry.metadata().ok()?.modified().ok());
+            let age = made.and_then(|made| now.duration_since(made).ok());
+            if age.is_none_or(|age| age < STALE_AFTER) {
+                continue; // perhaps another replica's create or removal in progress
+            }
+            tracing::warn!(path = %entry.path().display(), "removing a working copy left half-made or half-removed");
+            // Another replica sweeping at the same moment may have taken it already.
+            if let Err(error) = fs::remove_dir_all(entry.path()) {
+                if error.kind() != std::io::ErrorKind::NotFound {
+                    tracing::error!(path = %entry.path().display(), %error, "could not sweep a leftover working copy");
+                }
             }
         }
         Ok(WorkingCopies {
             root: root.to_path_buf(),
         })
+    }
+
+    /// A staging folder's path: `prefix`, the pipeline id and the time it is made.
+    fn staging_path(&self, prefix: &str, id: &uuid::Uuid) -> PathBuf {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        self.root.join(format!("{prefix}{id}.{millis}"))
     }
 
     /// The wire form of a pipeline's location, as Acumos gives it.
@@ -74,7 +110,7 @@ impl WorkingCopies {
             "working copy {} exists already",
             target.display()
         );
-        let staging = self.root.join(format!("{NEW_PREFIX}{id}"));
+        let staging = self.staging_path(NEW_PREFIX, id);
         let made = seed_repository(&staging, files, author, message)
             .and_then(|()| fs::rename(&staging, &target).map_err(anyhow::Error::from));
         if let Err(error) = made {
@@ -88,7 +124,7 @@ impl WorkingCopies {
     /// without a working copy (never made) gives a removal that does nothing.
     pub fn remove(&self, id: &uuid::Uuid) -> anyhow::Result<Removal> {
         let target = self.path(id);
-        let trash = self.root.join(format!("{TRASH_PREFIX}{id}"));
+        let trash = self.staging_path(TRASH_PREFIX, id);
         if !target.exists() {
             return Ok(Removal { moved: None });
         }
@@ -135,6 +171,13 @@ impl Removal {
         }
         Ok(())
     }
+}
+
+/// When the staging folder `name` was made, from its stamp; None for a name without one.
+fn staged_at(name: &str) -> Option<SystemTime> {
+    let (_, millis) = name.rsplit_once('.')?;
+    let millis: u64 = millis.parse().ok()?;
+    UNIX_EPOCH.checked_add(Duration::from_millis(millis))
 }
 
 fn seed_repository(
@@ -220,16 +263,36 @@ mod tests {
     }
 
     #[test]
-    fn open_sweeps_leftovers_of_a_crash() {
+    fn open_sweeps_only_leftovers_older_than_any_work_in_progress() {
         let dir = tempfile::tempdir().unwrap();
-        fs::create_dir_all(dir.path().join(".new-x/a")).unwrap();
-        fs::create_dir_all(dir.path().join(".trash-y")).unwrap();
+        let stamp = |age: Duration| {
+            (SystemTime::now() - age)
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        };
+        let old = stamp(STALE_AFTER + Duration::from_secs(60));
+        let young = stamp(Duration::from_secs(5));
+        let id = uuid::Uuid::new_v4();
+        fs::create_dir_all(dir.path().join(format!(".new-{id}.{old}/a"))).unwrap();
+        fs::create_dir_all(dir.path().join(format!(".trash-{id}.{old}"))).unwrap();
+        // Another replica's create and removal in progress.
+        let in_progress = [format!(".new-{id}.{young}"), format!(".trash-{id}.{young}")];
+        for name in &in_progress {
+            fs::create_dir_all(dir.path().join(name)).unwrap();
+        }
+        // An unstamped name (an older server's) made just now: its mtime says it is young.
+        fs::create_dir_all(dir.path().join(".new-legacy")).unwrap();
         fs::create_dir_all(dir.path().join("kept")).unwrap();
         WorkingCopies::open(dir.path()).unwrap();
-        let left: Vec<_> = fs::read_dir(dir.path())
+        let mut left: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert_eq!(left, ["kept"]);
+        left.sort();
+        let mut expected = vec![".new-legacy".to_string(), "kept".to_string()];
+        expected.extend(in_progress);
+        expected.sort();
+        assert_eq!(left, expected);
     }
 }

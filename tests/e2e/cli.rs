@@ -50,11 +50,17 @@ pub fn token_create(args: &[&str]) -> String {
 /// can be taken by another test's server between choosing and binding it: then this child exits
 /// (and a health answer came from someone else's server), so it tries another port.
 pub async fn serve_binary(args: &[&str]) -> (Running, String) {
+    serve_binary_with_env(args, &[]).await
+}
+
+/// [`serve_binary`] with environment variables `env` set for the server.
+pub async fn serve_binary_with_env(args: &[&str], env: &[(&str, &str)]) -> (Running, String) {
     for _ in 0..5 {
         let port = free_port();
         let child = Command::new(BIN)
             .arg("serve")
             .args(args)
+            .envs(env.iter().copied())
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

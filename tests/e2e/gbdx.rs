@@ -123,14 +123,14 @@ fn assert_error(answer: &(u16, Value), status: u16, message: &str) {
 
 /// A content source that answers only when the test says so: the `registering` window is then
 /// as long as the test wants, not as long as a timer.
-struct HeldSource {
+pub struct HeldSource {
     gate: Arc<tokio::sync::Semaphore>,
     hits: Arc<std::sync::atomic::AtomicUsize>,
     server: Option<Loopback>,
 }
 
 impl HeldSource {
-    fn start(bytes: &'static [u8]) -> HeldSource {
+    pub fn start(bytes: &'static [u8]) -> HeldSource {
         let gate = Arc::new(tokio::sync::Semaphore::new(0));
         let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = hits.clone();
@@ -154,15 +154,15 @@ impl HeldSource {
     }
 
     /// Requests received so far.
-    fn hits(&self) -> usize {
+    pub fn hits(&self) -> usize {
         self.hits.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("{}/component.wasm", self.server.as_ref().unwrap().url())
     }
 
-    fn release(&self) {
+    pub fn release(&self) {
         self.gate.add_permits(1000);
     }
 }
@@ -705,7 +705,7 @@ async fn replicas_never_run_one_registration_twice(backend: Backend) {
 const WORKFLOWS: &str = "/workflows/v1/workflows";
 
 /// The `hello` example pipeline (input `text`, output `greeting`), built by host/build.rs.
-fn hello_component() -> Vec<u8> {
+pub fn hello_component() -> Vec<u8> {
     let dir = pipewright::plugins::builtin::GUEST_ARTIFACT_DIR;
     std::fs::read(format!("{dir}/example_hello.wasm")).expect("the hello example is built")
 }

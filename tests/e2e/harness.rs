@@ -121,6 +121,9 @@ impl TestServer {
             runs: Default::default(),
             admin_account: None,
             uploads: Default::default(),
+            blob_store: None,
+            blob_store_settings: Vec::new(),
+            workcopy_dir: None,
         };
         configure(&mut config);
         let registry = build_registry(&config)
@@ -182,6 +185,57 @@ impl TestServer {
             postgres_database: None,
             config: self.config.clone(),
         }
+    }
+
+    /// Another server on the same database, blob store and working copies, with a data directory
+    /// of its own (a replica on another machine: with the default local blob directory it
+    /// cannot see this server's blobs). Without `registration_worker` it takes no registration
+    /// jobs (as if its worker were stopped); it still follows plugin and binding changes.
+    /// It must be dropped before `self`, which owns the database.
+    pub async fn replica_with_own_data_dir(&self, registration_worker: bool) -> TestServer {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = self.config.clone();
+        config.data_dir = data_dir.path().to_path_buf();
+        config.workcopy_dir = Some(self.config.workcopy_root());
+        let registry = build_registry(&config)
+            .await
+            .expect("building the replica's registry");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (served, api) = (registry.clone(), config.api.clone());
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            if registration_worker {
+                serve_on(listener, served, api, shutdown)
+                    .await
+                    .expect("serving");
+            } else {
+                // serve_on without its registration worker.
+                let changes = served.watch_changes();
+                axum::serve(listener, pipewright::api::app(served, api))
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                    .expect("serving");
+                changes.abort();
+            }
+        });
+        TestServer {
+            base,
+            client: Client::new(),
+            registry,
+            _data_dir: Some(data_dir),
+            shutdown: Some(tx),
+            postgres_database: None,
+            config,
+        }
+    }
+
+    /// How the server was configured (its database URL, blob store, directories).
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
     }
 
     /// The server's data directory (database, blobs, working copies).

@@ -17,4 +17,5 @@ mod mystic;
 mod peers;
 mod plugin_host;
 mod plugins;
+mod replicas;
 mod tenancy;

@@ -338,7 +338,7 @@ async fn push_hostile(server: &TestServer, token: &str) {
     assert!(ok, "{stderr}");
 }
 
-fn hostile(mode: &str) -> Value {
+pub fn hostile(mode: &str) -> Value {
     json!({"pipeline": "alice/hostile:0.1.0", "inputs": [{"type": "string", "value": mode}]})
 }
 

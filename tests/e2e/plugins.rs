@@ -11,7 +11,7 @@ use crate::harness::{call, code, Backend, TestServer, ADMIN_ACCOUNT};
 use crate::on_both_stores;
 
 /// A guest built by host/build.rs for the tests.
-fn guest(file: &str) -> Vec<u8> {
+pub fn guest(file: &str) -> Vec<u8> {
     let path = format!(
         "{}/{file}",
         pipewright::plugins::builtin::GUEST_ARTIFACT_DIR
@@ -29,7 +29,7 @@ fn builtin(name: &str) -> Vec<u8> {
 }
 
 /// `POST /v1/plugins/{name}/versions/{version}[?activate=true]` with the component as body.
-async fn upload(
+pub async fn upload(
     server: &TestServer,
     token: &str,
     plugin: &str,

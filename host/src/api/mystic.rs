@@ -473,9 +473,10 @@ async fn download_file(
 }
 
 /// Expiring, signed download links: HMAC-SHA256 over digest, name and expiry with the server's
-/// link key. Links are absolute (the client downloads them with a plain GET) and built on the
-/// operator's `--public-url`, never on request headers: a forged `Host` or
-/// `X-Forwarded-Proto` must not get a validly signed link to somewhere else.
+/// link key (one per database, so shared by replicas). Links are absolute (the client
+/// downloads them with a plain GET) and built on the operator's `--public-url`, never on request
+/// headers: a forged `Host` or `X-Forwarded-Proto` must not get a validly signed link to
+/// somewhere else.
 struct FileLinks<'a> {
     key: &'a [u8],
     public_url: &'a str,

@@ -100,6 +100,12 @@ impl RegistryError {
     }
 }
 
+impl From<crate::blobs::BlobError> for RegistryError {
+    fn from(error: crate::blobs::BlobError) -> Self {
+        RegistryError::Internal(error.into())
+    }
+}
+
 impl From<sqlx::Error> for RegistryError {
     fn from(error: sqlx::Error) -> Self {
         RegistryError::Internal(anyhow::Error::new(error).context("database"))
@@ -996,7 +1002,7 @@ impl Registry {
         &self.link_key
     }
 
-    /// The same registry with another link key (the server keeps one in its data directory).
+    /// The same registry with another link key (the server keeps one in the database, see `store::secrets`).
     pub fn with_link_key(mut self, key: Vec<u8>) -> Self {
         self.link_key = key.into();
         self

@@ -318,12 +318,20 @@ impl Registry {
         for row in &file_rows {
             content.push(plugins::File {
                 path: row.path.clone(),
-                contents: self.blobs.get(&row.digest).await.map_err(internal)?,
+                contents: self
+                    .blobs
+                    .get(&row.digest)
+                    .await
+                    .map_err(|e| internal(e.into()))?,
             });
         }
         let mut file = None;
         if let Some(bytes) = &fetched {
-            let digest = self.blobs.put(bytes).await.map_err(internal)?;
+            let digest = self
+                .blobs
+                .put(bytes)
+                .await
+                .map_err(|e| internal(e.into()))?;
             let row = rows::FileRow {
                 path: source.path.clone(),
                 digest,

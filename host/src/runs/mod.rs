@@ -60,6 +60,12 @@ pub enum RunFailure {
     Internal(#[from] anyhow::Error),
 }
 
+impl From<crate::blobs::BlobError> for RunFailure {
+    fn from(error: crate::blobs::BlobError) -> Self {
+        RunFailure::Internal(error.into())
+    }
+}
+
 /// Where runs keep their files.
 #[derive(Clone, Debug)]
 pub struct RunEngine {

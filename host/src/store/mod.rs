@@ -14,6 +14,7 @@ pub mod plugins;
 pub mod registrations;
 pub mod run_slots;
 pub mod runs;
+pub mod secrets;
 pub mod uploads;
 pub mod workbench;
 pub mod workflows;
