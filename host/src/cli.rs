@@ -213,6 +213,23 @@ pub struct ServeArgs {
     /// Allows `file://` content sources under this directory (refused otherwise).
     #[arg(long, env = "PIPEWRIGHT_REGISTRATION_FILE_ROOT")]
     pub registration_file_root: Option<PathBuf>,
+    /// Lets the server fetch from these otherwise refused addresses (repeatable; comma-separated
+    /// in the environment). What the server fetches for callers (a GBDX task's `properties.url`,
+    /// a plugin added by URL, and every redirect on the way) goes only to global addresses:
+    /// loopback, private, link-local (cloud metadata), CGNAT, multicast, broadcast, unspecified
+    /// and reserved addresses, IPv4 and IPv6, are refused. `CIDR[:PORT]` allows the resolved
+    /// addresses in the range (`10.0.0.0/8:443`, `127.0.0.1:8080`, `[fd00::/8]:80`; a bare
+    /// address is one address); `HOST[:PORT]` allows the URL's host name exactly
+    /// (case-insensitive), whatever it resolves to. No port: every port. The service URLs
+    /// (`--jupyterhub-url`, `--zeppelin-url`) need no rule: each is allowed, for its own plugin's
+    /// grant only.
+    #[arg(
+        long = "allow-fetch",
+        env = "PIPEWRIGHT_ALLOW_FETCH",
+        value_delimiter = ',',
+        value_name = "HOST|CIDR[:PORT]"
+    )]
+    pub allow_fetch: Vec<crate::outbound::AllowRule>,
     /// Wall-clock deadline of one pipeline run (and of one workflow task).
     #[arg(long, env = "PIPEWRIGHT_RUN_TIMEOUT_SECS", default_value_t = 60)]
     pub run_timeout_secs: u64,
