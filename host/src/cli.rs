@@ -281,3 +281,36 @@ pub struct TokenCreateArgs {
     #[command(flatten)]
     pub storage: StorageArgs,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    fn serve(args: &[&str]) -> Result<Vec<String>, String> {
+        let cli = Cli::try_parse_from(["pipewright", "serve"].iter().chain(args))
+            .map_err(|e| e.to_string())?;
+        let Command::Serve(serve) = cli.command else {
+            unreachable!("parsed `serve`")
+        };
+        Ok(serve.allow_fetch.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn allow_fetch_is_repeatable_and_comma_separated() {
+        assert_eq!(serve(&[]).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            serve(&[
+                "--allow-fetch",
+                "10.0.0.0/8:443",
+                "--allow-fetch",
+                "[fd00::/8]:80,Registry.Internal"
+            ])
+            .unwrap(),
+            ["10.0.0.0/8:443", "[fd00::/8]:80", "registry.internal"]
+        );
+        let error = serve(&["--allow-fetch", "10.0.0.1/8"]).unwrap_err();
+        assert!(error.contains("10.0.0.0/8"), "{error}");
+    }
+}
