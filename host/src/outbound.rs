@@ -130,12 +130,7 @@ impl AddressClass {
 /// (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`) or 6to4 (`2002:AABB:CCDD::/48`).
 fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
-    let low = Ipv4Addr::new(
-        (s[6] >> 8) as u8,
-        s[6] as u8,
-        (s[7] >> 8) as u8,
-        s[7] as u8,
-    );
+    let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     match s {
         [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0, 0, _, _] => Some(low),
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(low),
@@ -241,7 +236,9 @@ pub enum AllowRuleError {
     Empty,
     #[error("`{0}` is not an address range (ADDRESS or ADDRESS/PREFIX)")]
     BadNetwork(String),
-    #[error("`{0}` has bits set after its prefix: write the range's first address (like 10.0.0.0/8)")]
+    #[error(
+        "`{0}` has bits set after its prefix: write the range's first address (like 10.0.0.0/8)"
+    )]
     HostBitsSet(String),
     #[error("`{0}` is not a port (1-65535)")]
     BadPort(String),
@@ -704,7 +701,12 @@ mod tests {
 
     #[test]
     fn rules_print_as_they_parse() {
-        for text in ["10.0.0.0/8:443", "[fd00::/8]:80", "fd00::/8", "host.example:80"] {
+        for text in [
+            "10.0.0.0/8:443",
+            "[fd00::/8]:80",
+            "fd00::/8",
+            "host.example:80",
+        ] {
             assert_eq!(rule(text).to_string(), text);
         }
     }
@@ -766,7 +768,10 @@ mod tests {
         assert!(!admitted("127.0.0.1", "127.0.0.1:5432"), "other port");
         assert!(!admitted("127.0.0.2", "127.0.0.2:8080"), "other address");
         assert!(admitted("anything", "10.9.8.7:22"), "any port");
-        assert!(admitted("[::ffff:10.0.0.1]", "[::ffff:10.0.0.1]:1"), "mapped");
+        assert!(
+            admitted("[::ffff:10.0.0.1]", "[::ffff:10.0.0.1]:1"),
+            "mapped"
+        );
         assert!(admitted("v6.internal", "[fd12::1]:80"));
         assert!(!admitted("v6.internal", "[fd12::1]:81"));
         assert!(!admitted("v6.internal", "[fe80::1]:80"));
@@ -859,9 +864,7 @@ mod tests {
             "127.0.0.1:{}",
             listener.local_addr().unwrap().port()
         ))])
-        .agent(
-            ureq::Agent::config_builder().timeout_global(Some(Duration::from_millis(300))),
-        );
+        .agent(ureq::Agent::config_builder().timeout_global(Some(Duration::from_millis(300))));
         let error = allowed.get(&url).call().unwrap_err();
         assert!(refusal_of(&error).is_none(), "{error}");
     }

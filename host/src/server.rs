@@ -204,10 +204,12 @@ pub async fn serve_on(
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServerConfig::from_args(&args)?;
     tracing::info!(grants = ?config.grants, "plugin grants (secret header values not shown)");
-    let allow_fetch: Vec<String> = (config.registration.fetch_policy.exceptions().iter())
-        .map(ToString::to_string)
-        .collect();
-    tracing::info!(?allow_fetch, "fetches for callers reach global addresses and these");
+    let exceptions = config.registration.fetch_policy.exceptions();
+    let allow_fetch: Vec<String> = exceptions.iter().map(ToString::to_string).collect();
+    tracing::info!(
+        ?allow_fetch,
+        "fetches for callers reach global addresses and these"
+    );
     let registry = build_registry(&config).await?;
     let listener = TcpListener::bind(args.listen)
         .await

@@ -675,7 +675,12 @@ async fn registration_resumes_after_sigkill(backend: Backend) {
     let serve_args: Vec<&str> = storage
         .iter()
         .copied()
-        .chain(["--registration-lease-secs", "1", "--allow-fetch", "127.0.0.1"])
+        .chain([
+            "--registration-lease-secs",
+            "1",
+            "--allow-fetch",
+            "127.0.0.1",
+        ])
         .collect();
     let client = reqwest::Client::new();
 
@@ -994,7 +999,11 @@ async fn a_task_url_the_server_may_not_fetch_is_refused_at_the_request(backend: 
         ),
     ] {
         let answer = post(&server, &alice, &wasm_task("sneaky", "0.0.1", &url)).await;
-        assert_error(&answer, 400, &format!("fetching {url} is refused: {reason}"));
+        assert_error(
+            &answer,
+            400,
+            &format!("fetching {url} is refused: {reason}"),
+        );
     }
     let (_, list) = server.get(TASKS, &alice).await;
     assert_eq!(list, json!({"tasks": []}));
@@ -1037,7 +1046,10 @@ async fn a_redirect_to_a_refused_address_fails_the_version_without_retries(backe
     assert_eq!(status, 202, "the first hop is allowed: {body}");
 
     let failed = wait_for_state(&server, &alice, "hop", "1.0.0", "failed").await;
-    assert_eq!(failed["registration"]["attempts"], 1, "not retried: {failed}");
+    assert_eq!(
+        failed["registration"]["attempts"], 1,
+        "not retried: {failed}"
+    );
     let error = failed["registration"]["last_error"].as_str().unwrap();
     assert_eq!(
         error,
@@ -1045,7 +1057,11 @@ async fn a_redirect_to_a_refused_address_fails_the_version_without_retries(backe
             "fetching {url} is refused: 127.0.0.1 is an address this server may not fetch from (loopback)"
         )
     );
-    assert_eq!(target.hits(), 0, "the redirect's target was never connected to");
+    assert_eq!(
+        target.hits(),
+        0,
+        "the redirect's target was never connected to"
+    );
     let answer = server.get(&format!("{TASKS}/hop:1.0.0"), &alice).await;
     let registration = assert_not_ready(&answer, 500, "hop has failed registration.", "failed");
     assert_eq!(registration["lastError"], error);

@@ -369,41 +369,35 @@ async fn get_task(
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, Response> {
-    caller(&state, &headers).await.map_err(|v| v.into_response())?;
+    caller(&state, &headers)
+        .await
+        .map_err(|v| v.into_response())?;
     let (name, version) = reference(path).map_err(|v| v.into_response())?;
-    match state
+    let error = match state
         .registry
         .resolve(NAMESPACE, &name, version.as_deref())
         .await
     {
-        Ok(resolved) => Ok(Json(task_body(&resolved))),
-        Err(RegistryError::NotReady {
-            name: task,
-            version,
-            state: version_state,
-        }) => {
-            let registration = state
-                .registry
-                .version(NAMESPACE, &task, Some(&version))
-                .await
-                .ok()
-                .map(|info| registration_body(&info));
-            let violation = Violation::from_core(
-                RegistryError::NotReady {
-                    name: task,
-                    version,
-                    state: version_state,
-                },
-                false,
-            );
+        Ok(resolved) => return Ok(Json(task_body(&resolved))),
+        Err(error) => error,
+    };
+    let registration = match &error {
+        RegistryError::NotReady { name, version, .. } => state
+            .registry
+            .version(NAMESPACE, name, Some(version))
+            .await
+            .ok()
+            .map(|info| registration_body(&info)),
+        _ => None,
+    };
+    let violation = Violation::from_core(error, false);
+    match registration {
+        Some(registration) => {
             let (status, message) = violation.wording();
-            Err((
-                status,
-                Json(json!({ "Error": message, "registration": registration })),
-            )
-                .into_response())
+            let body = json!({ "Error": message, "registration": registration });
+            Err((status, Json(body)).into_response())
         }
-        Err(error) => Err(Violation::from_core(error, false).into_response()),
+        None => Err(violation.into_response()),
     }
 }
 

@@ -336,15 +336,15 @@ impl PluginGrants {
                 return format!("plugin {plugin}: fetching {url} is refused: {refusal}");
             }
             match e {
-            ureq::Error::Timeout(_) => format!(
-                "{url} did not answer within {:.1} s (the call's remaining time)",
-                timeout.as_secs_f64()
-            ),
-            ureq::Error::HostNotFound => format!("{url} is unreachable: host not found"),
-            ureq::Error::ConnectionFailed | ureq::Error::Io(_) => {
-                format!("{url} is unreachable: {e}")
-            }
-            other => format!("fetching {url} failed: {other}"),
+                ureq::Error::Timeout(_) => format!(
+                    "{url} did not answer within {:.1} s (the call's remaining time)",
+                    timeout.as_secs_f64()
+                ),
+                ureq::Error::HostNotFound => format!("{url} is unreachable: host not found"),
+                ureq::Error::ConnectionFailed | ureq::Error::Io(_) => {
+                    format!("{url} is unreachable: {e}")
+                }
+                other => format!("fetching {url} failed: {other}"),
             }
         })?;
         let status = response.status().as_u16();
@@ -477,9 +477,8 @@ mod tests {
             let (mut stream, _) = listener.accept().unwrap();
             let mut request = [0u8; 4096];
             let _ = stream.read(&mut request);
-            let _ = stream.write_all(
-                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-            );
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
         });
         port
     }
@@ -500,7 +499,10 @@ mod tests {
                 None,
             )
             .unwrap();
-        assert_eq!((response.status, response.body.as_slice()), (200, &b"ok"[..]));
+        assert_eq!(
+            (response.status, response.body.as_slice()),
+            (200, &b"ok"[..])
+        );
     }
 
     #[test]
@@ -508,7 +510,10 @@ mod tests {
         let g = grants("http://127.0.0.1:8000/api");
         let agent = &g.http[0].agent;
         for (url, class) in [
-            ("http://127.0.0.1:8001/api", outbound::AddressClass::Loopback),
+            (
+                "http://127.0.0.1:8001/api",
+                outbound::AddressClass::Loopback,
+            ),
             (
                 "http://169.254.169.254/latest/meta-data",
                 outbound::AddressClass::LinkLocal,

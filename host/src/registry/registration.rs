@@ -459,7 +459,9 @@ impl Registry {
         if parsed.scheme() == "file" {
             return match self.registration.file_root {
                 Some(_) => Ok(()),
-                None => Err(format!("file URLs are not allowed on this server (`{url}`)")),
+                None => Err(format!(
+                    "file URLs are not allowed on this server (`{url}`)"
+                )),
             };
         }
         self.registration
@@ -490,7 +492,9 @@ impl Registry {
                 let refused = |message: String| FetchError::Refused(message);
                 let failed = |message: String| FetchError::Failed(message);
                 let root = config.file_root.as_ref().ok_or_else(|| {
-                    refused(format!("file URLs are not allowed on this server (`{url}`)"))
+                    refused(format!(
+                        "file URLs are not allowed on this server (`{url}`)"
+                    ))
                 })?;
                 let path = parsed
                     .to_file_path()
