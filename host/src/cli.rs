@@ -224,6 +224,23 @@ pub struct ServeArgs {
     /// Allows `file://` content sources under this directory (refused otherwise).
     #[arg(long, env = "PIPEWRIGHT_REGISTRATION_FILE_ROOT")]
     pub registration_file_root: Option<PathBuf>,
+    /// Lets the server fetch from these otherwise refused addresses (repeatable; comma-separated
+    /// in the environment). What the server fetches for callers (a GBDX task's `properties.url`,
+    /// a plugin added by URL, and every redirect on the way) goes only to global addresses:
+    /// loopback, private, link-local (cloud metadata), CGNAT, multicast, broadcast, unspecified
+    /// and reserved addresses, IPv4 and IPv6, are refused. `CIDR[:PORT]` allows the resolved
+    /// addresses in the range (`10.0.0.0/8:443`, `127.0.0.1:8080`, `[fd00::/8]:80`; a bare
+    /// address is one address); `HOST[:PORT]` allows the URL's host name exactly
+    /// (case-insensitive), whatever it resolves to. No port: every port. The service URLs
+    /// (`--jupyterhub-url`, `--zeppelin-url`) need no rule: each is allowed, for its own plugin's
+    /// grant only.
+    #[arg(
+        long = "allow-fetch",
+        env = "PIPEWRIGHT_ALLOW_FETCH",
+        value_delimiter = ',',
+        value_name = "HOST|CIDR[:PORT]"
+    )]
+    pub allow_fetch: Vec<crate::outbound::AllowRule>,
     /// Wall-clock deadline of one pipeline run (and of one workflow task).
     #[arg(long, env = "PIPEWRIGHT_RUN_TIMEOUT_SECS", default_value_t = 60)]
     pub run_timeout_secs: u64,
@@ -303,4 +320,37 @@ fn parse_public_url(text: &str) -> Result<String, String> {
         return Err(format!("`{text}` must not have a query or a fragment"));
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    fn serve(args: &[&str]) -> Result<Vec<String>, String> {
+        let cli = Cli::try_parse_from(["pipewright", "serve"].iter().chain(args))
+            .map_err(|e| e.to_string())?;
+        let Command::Serve(serve) = cli.command else {
+            unreachable!("parsed `serve`")
+        };
+        Ok(serve.allow_fetch.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn allow_fetch_is_repeatable_and_comma_separated() {
+        assert_eq!(serve(&[]).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            serve(&[
+                "--allow-fetch",
+                "10.0.0.0/8:443",
+                "--allow-fetch",
+                "[fd00::/8]:80,Registry.Internal"
+            ])
+            .unwrap(),
+            ["10.0.0.0/8:443", "[fd00::/8]:80", "registry.internal"]
+        );
+        let error = serve(&["--allow-fetch", "10.0.0.1/8"]).unwrap_err();
+        assert!(error.contains("10.0.0.0/8"), "{error}");
+    }
 }

@@ -6,6 +6,7 @@
 //! - [`store`]: SQLite / PostgreSQL; [`blobs`]: content by digest; [`workcopies`]: the git
 //!   working copy of each workbench pipeline;
 //! - [`plugins`]: wasmtime, the compile cache, limits, the built-in plugins;
+//! - [`outbound`]: where the server may connect when it fetches for a caller (`--allow-fetch`);
 //! - [`cli`] and [`server`]: what `main.rs` calls; [`kit`]: `pipewright plugin …`, the plugin
 //!   author's kit; [`push`]: `pipewright pipeline push`.
 
@@ -13,6 +14,7 @@ pub mod api;
 pub mod blobs;
 pub mod cli;
 pub mod kit;
+pub mod outbound;
 pub mod plugins;
 pub mod push;
 pub mod registry;

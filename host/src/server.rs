@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use crate::api::ApiConfig;
 use crate::blobs::{BlobLocation, BlobStore};
 use crate::cli::{ServeArgs, StorageArgs, JUPYTERHUB_TOKEN_ENV, ZEPPELIN_AUTHORIZATION_ENV};
+use crate::outbound::FetchPolicy;
 use crate::plugins::{Grants, Limits, PluginHost};
 use crate::registry::registration::RegistrationConfig;
 use crate::registry::runs::RunLimits;
@@ -81,6 +82,7 @@ impl ServerConfig {
                 retry_window: Duration::from_secs(args.registration_retry_window_secs),
                 lease: Duration::from_secs(args.registration_lease_secs.max(1)),
                 file_root: args.registration_file_root.clone(),
+                fetch_policy: FetchPolicy::allowing(args.allow_fetch.iter().cloned()),
                 ..RegistrationConfig::default()
             },
             runs: RunLimits {
@@ -264,6 +266,12 @@ pub async fn serve_on(
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServerConfig::from_args(&args)?;
     tracing::info!(grants = ?config.grants, "plugin grants (secret header values not shown)");
+    let exceptions = config.registration.fetch_policy.exceptions();
+    let allow_fetch: Vec<String> = exceptions.iter().map(ToString::to_string).collect();
+    tracing::info!(
+        ?allow_fetch,
+        "fetches for callers reach global addresses and these"
+    );
     let registry = build_registry(&config).await?;
     let listener = TcpListener::bind(args.listen)
         .await

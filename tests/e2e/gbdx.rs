@@ -10,6 +10,7 @@ use axum::routing::get;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use pipewright::outbound::FetchPolicy;
 use pipewright::registry::registration::RegistrationConfig;
 
 use crate::harness::{b64, call, Backend, TestServer};
@@ -34,6 +35,22 @@ pub fn quick_registration() -> RegistrationConfig {
 async fn start(backend: Backend) -> TestServer {
     TestServer::start_with(backend, |config| {
         config.registration = quick_registration();
+    })
+    .await
+}
+
+/// `--allow-fetch 127.0.0.1`: where the tests' content sources listen.
+pub fn loopback_allowed() -> FetchPolicy {
+    FetchPolicy::allowing(["127.0.0.1".parse().unwrap()])
+}
+
+/// A server that may fetch from the tests' loopback content sources (by default it may not).
+async fn start_fetching_from_loopback(backend: Backend) -> TestServer {
+    TestServer::start_with(backend, |config| {
+        config.registration = RegistrationConfig {
+            fetch_policy: loopback_allowed(),
+            ..quick_registration()
+        };
     })
     .await
 }
@@ -119,6 +136,16 @@ pub async fn wait_for_state(
 fn assert_error(answer: &(u16, Value), status: u16, message: &str) {
     assert_eq!(answer.1, json!({"Error": message}), "body");
     assert_eq!(answer.0, status, "status of `{message}`");
+}
+
+/// The seed's error for a GET of a version not ready, with its `registration` beside it (the
+/// state, attempts and last error say why it is not ready). Returns the registration.
+fn assert_not_ready(answer: &(u16, Value), status: u16, message: &str, state: &str) -> Value {
+    assert_eq!(answer.1["Error"], message, "body: {}", answer.1);
+    assert_eq!(answer.0, status, "status of `{message}`");
+    let registration = &answer.1["registration"];
+    assert_eq!(registration["state"], state, "body: {}", answer.1);
+    registration.clone()
 }
 
 /// A content source that answers only when the test says so: the `registering` window is then
@@ -227,7 +254,7 @@ async fn row_lower_version_be_incremented(backend: Backend) {
 }
 
 async fn row_get_while_registering(backend: Backend) {
-    let server = start(backend).await;
+    let server = start_fetching_from_loopback(backend).await;
     let alice = server.token("alice").await;
     let source = HeldSource::start(component_bytes());
     let (status, body) = post(
@@ -240,10 +267,11 @@ async fn row_get_while_registering(backend: Backend) {
     assert_eq!(body["registration"]["state"], "registering");
     for path in ["test-success:0.0.1", "test-success"] {
         let answer = server.get(&format!("{TASKS}/{path}"), &alice).await;
-        assert_error(
+        assert_not_ready(
             &answer,
             403,
             "test-success has been submitted for registration",
+            "registering",
         );
     }
     let (_, list) = server.get(TASKS, &alice).await;
@@ -260,7 +288,7 @@ async fn row_get_while_registering(backend: Backend) {
 }
 
 async fn row_delete_while_registering(backend: Backend) {
-    let server = start(backend).await;
+    let server = start_fetching_from_loopback(backend).await;
     let alice = server.token("alice").await;
     let source = HeldSource::start(component_bytes());
     post(
@@ -286,7 +314,7 @@ async fn row_delete_while_registering(backend: Backend) {
 }
 
 async fn row_failed_registration(backend: Backend) {
-    let server = start(backend).await;
+    let server = start_fetching_from_loopback(backend).await;
     let alice = server.token("alice").await;
     // Content whose digest never matches: every attempt fails until the retry window closes.
     let source = HeldSource::start(component_bytes());
@@ -309,7 +337,18 @@ async fn row_failed_registration(backend: Backend) {
     );
     for path in ["test-success:0.0.1", "test-success"] {
         let answer = server.get(&format!("{TASKS}/{path}"), &alice).await;
-        assert_error(&answer, 500, "test-success has failed registration.");
+        let registration = assert_not_ready(
+            &answer,
+            500,
+            "test-success has failed registration.",
+            "failed",
+        );
+        assert!(
+            registration["lastError"]
+                .as_str()
+                .is_some_and(|e| e.contains("digest")),
+            "{registration}"
+        );
     }
     // Re-registering the failed number is the seed's error; an increment is accepted.
     let answer = post(&server, &alice, &docker_task("test-success", "0.0.1")).await;
@@ -340,6 +379,7 @@ async fn an_attempt_past_its_timeout_is_retried_then_failed(backend: Backend) {
     let server = TestServer::start_with(backend, |config| {
         config.registration = RegistrationConfig {
             attempt_timeout: Duration::from_millis(300),
+            fetch_policy: loopback_allowed(),
             ..quick_registration()
         };
     })
@@ -360,7 +400,12 @@ async fn an_attempt_past_its_timeout_is_retried_then_failed(backend: Backend) {
     let error = failed["registration"]["last_error"].as_str().unwrap();
     assert!(error.contains("took longer than"), "{error}");
     let answer = server.get(&format!("{TASKS}/test-success"), &alice).await;
-    assert_error(&answer, 500, "test-success has failed registration.");
+    assert_not_ready(
+        &answer,
+        500,
+        "test-success has failed registration.",
+        "failed",
+    );
 }
 
 async fn versions_list_get_and_latest(backend: Backend) {
@@ -398,7 +443,7 @@ async fn versions_list_get_and_latest(backend: Backend) {
 }
 
 async fn previous_version_serves_while_a_new_one_registers(backend: Backend) {
-    let server = start(backend).await;
+    let server = start_fetching_from_loopback(backend).await;
     let alice = server.token("alice").await;
     post(&server, &alice, &docker_task("test-success", "0.0.1")).await;
     wait_for_state(&server, &alice, "test-success", "0.0.1", "ready").await;
@@ -414,10 +459,11 @@ async fn previous_version_serves_while_a_new_one_registers(backend: Backend) {
     let answer = server
         .get(&format!("{TASKS}/test-success:0.0.2"), &alice)
         .await;
-    assert_error(
+    assert_not_ready(
         &answer,
         403,
         "test-success has been submitted for registration",
+        "registering",
     );
     source.release();
     wait_for_state(&server, &alice, "test-success", "0.0.2", "ready").await;
@@ -629,7 +675,12 @@ async fn registration_resumes_after_sigkill(backend: Backend) {
     let serve_args: Vec<&str> = storage
         .iter()
         .copied()
-        .chain(["--registration-lease-secs", "1"])
+        .chain([
+            "--registration-lease-secs",
+            "1",
+            "--allow-fetch",
+            "127.0.0.1",
+        ])
         .collect();
     let client = reqwest::Client::new();
 
@@ -744,7 +795,7 @@ on_both_stores!(
 );
 
 async fn row_workflow_with_a_registering_task(backend: Backend) {
-    let server = start(backend).await;
+    let server = start_fetching_from_loopback(backend).await;
     let alice = server.token("alice").await;
     let source = HeldSource::start(component_bytes());
     post(
@@ -895,4 +946,166 @@ async fn workflow_wiring_is_checked(backend: Backend) {
         )
         .await;
     assert_eq!(status, 404);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server-side fetches reach only global addresses and what `--allow-fetch` opens.
+
+on_both_stores!(
+    a_task_url_the_server_may_not_fetch_is_refused_at_the_request,
+    a_redirect_to_a_refused_address_fails_the_version_without_retries,
+    a_registering_task_shows_its_last_error,
+);
+
+async fn a_task_url_the_server_may_not_fetch_is_refused_at_the_request(backend: Backend) {
+    let server = start(backend).await; // no --allow-fetch
+    let alice = server.token("alice").await;
+    // A loopback port that answers: the refusal must read the same as for one that does not.
+    let listening = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listening.set_nonblocking(true).unwrap();
+    let port = listening.local_addr().unwrap().port();
+    let before = server.stored_files();
+    let refused = |host: &str, verb: &str, class: &str| {
+        format!("{host} {verb} an address this server may not fetch from ({class})")
+    };
+    for (url, reason) in [
+        (
+            "http://127.0.0.1:5432/x.wasm".to_string(),
+            refused("127.0.0.1", "is", "loopback"),
+        ),
+        (
+            format!("http://127.0.0.1:{port}/x.wasm"),
+            refused("127.0.0.1", "is", "loopback"),
+        ),
+        (
+            "http://169.254.169.254/latest/meta-data".to_string(),
+            refused("169.254.169.254", "is", "link-local"),
+        ),
+        (
+            "http://[::1]:1/x".to_string(),
+            refused("::1", "is", "loopback"),
+        ),
+        (
+            "http://10.0.0.1/x".to_string(),
+            refused("10.0.0.1", "is", "private"),
+        ),
+        (
+            format!("http://localhost:{port}/x.wasm"),
+            refused("localhost", "resolves to", "loopback"),
+        ),
+        (
+            "http://no-such-host.invalid/x.wasm".to_string(),
+            "no-such-host.invalid does not resolve to any address".to_string(),
+        ),
+    ] {
+        let answer = post(&server, &alice, &wasm_task("sneaky", "0.0.1", &url)).await;
+        assert_error(
+            &answer,
+            400,
+            &format!("fetching {url} is refused: {reason}"),
+        );
+    }
+    let (_, list) = server.get(TASKS, &alice).await;
+    assert_eq!(list, json!({"tasks": []}));
+    assert_eq!(server.get(&format!("{TASKS}/sneaky"), &alice).await.0, 404);
+    let (status, body) = server
+        .get("/v1/pipelines/gbdx/sneaky/versions/0.0.1", &alice)
+        .await;
+    assert_eq!(status, 404, "nothing was registered: {body}");
+    assert_eq!(server.stored_files(), before, "nothing was stored");
+    assert!(
+        listening.accept().is_err(),
+        "nothing connected to the loopback port"
+    );
+}
+
+async fn a_redirect_to_a_refused_address_fails_the_version_without_retries(backend: Backend) {
+    // The redirect's target: on loopback, on a port no rule allows. It must never be reached.
+    let target = HeldSource::start(component_bytes());
+    target.release();
+    let location = target.url();
+    let redirecting = Loopback::serve(axum::Router::new().route(
+        "/component.wasm",
+        get(move || async move { axum::response::Redirect::temporary(&location) }),
+    ));
+    let allowed_port = redirecting.url().rsplit_once(':').unwrap().1.to_string();
+    let server = TestServer::start_with(backend, |config| {
+        config.registration = RegistrationConfig {
+            fetch_policy: FetchPolicy::allowing([format!("127.0.0.1:{allowed_port}")
+                .parse()
+                .unwrap()]),
+            // Long enough that a retried failure would still be registering when the test ends.
+            retry_window: Duration::from_secs(600),
+            ..quick_registration()
+        };
+    })
+    .await;
+    let alice = server.token("alice").await;
+    let url = format!("{}/component.wasm", redirecting.url());
+    let (status, body) = post(&server, &alice, &wasm_task("hop", "1.0.0", &url)).await;
+    assert_eq!(status, 202, "the first hop is allowed: {body}");
+
+    let failed = wait_for_state(&server, &alice, "hop", "1.0.0", "failed").await;
+    assert_eq!(
+        failed["registration"]["attempts"], 1,
+        "not retried: {failed}"
+    );
+    let error = failed["registration"]["last_error"].as_str().unwrap();
+    assert_eq!(
+        error,
+        format!(
+            "fetching {url} is refused: 127.0.0.1 is an address this server may not fetch from (loopback)"
+        )
+    );
+    assert_eq!(
+        target.hits(),
+        0,
+        "the redirect's target was never connected to"
+    );
+    let answer = server.get(&format!("{TASKS}/hop:1.0.0"), &alice).await;
+    let registration = assert_not_ready(&answer, 500, "hop has failed registration.", "failed");
+    assert_eq!(registration["lastError"], error);
+}
+
+/// A transient failure (here a 503) is retried; meanwhile both surfaces show why.
+async fn a_registering_task_shows_its_last_error(backend: Backend) {
+    let unavailable = Loopback::serve(axum::Router::new().route(
+        "/component.wasm",
+        get(|| async { axum::http::StatusCode::SERVICE_UNAVAILABLE }),
+    ));
+    let server = TestServer::start_with(backend, |config| {
+        config.registration = RegistrationConfig {
+            fetch_policy: loopback_allowed(),
+            retry_window: Duration::from_secs(600),
+            ..quick_registration()
+        };
+    })
+    .await;
+    let alice = server.token("alice").await;
+    let url = format!("{}/component.wasm", unavailable.url());
+    let (status, body) = post(&server, &alice, &wasm_task("flaky", "1.0.0", &url)).await;
+    assert_eq!(status, 202, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let registration = loop {
+        let answer = server.get(&format!("{TASKS}/flaky:1.0.0"), &alice).await;
+        let registration = assert_not_ready(
+            &answer,
+            403,
+            "flaky has been submitted for registration",
+            "registering",
+        );
+        if registration["attempts"].as_i64().unwrap_or(0) >= 2 {
+            break registration;
+        }
+        assert!(Instant::now() < deadline, "never retried: {registration}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let expected = format!("fetching {url}: HTTP 503 Service Unavailable");
+    assert_eq!(registration["lastError"], expected);
+    let (status, version) = server
+        .get("/v1/pipelines/gbdx/flaky/versions/1.0.0", &alice)
+        .await;
+    assert_eq!(status, 200, "{version}");
+    assert_eq!(version["state"], "registering");
+    assert_eq!(version["registration"]["last_error"], expected);
 }

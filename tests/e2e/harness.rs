@@ -243,6 +243,28 @@ impl TestServer {
         &self.config.data_dir
     }
 
+    /// Every file the server keeps under its data directory but the SQLite database (blobs,
+    /// working copies, run files, keys), sorted: to show that a refused request stored nothing.
+    pub fn stored_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if !entry.file_name().to_string_lossy().starts_with("test.db") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(self.data_dir(), &mut files);
+        files.sort();
+        files
+    }
+
     /// A token for `user` in their personal account.
     pub async fn token(&self, user: &str) -> String {
         self.token_in(user, None).await

@@ -692,3 +692,62 @@ async fn a_version_is_added_from_a_url_and_checked_against_its_digest() {
     assert_eq!(body["digest"], digest);
     assert_eq!(body["active"], false);
 }
+
+on_both_stores!(a_plugin_url_the_server_may_not_fetch_is_refused_and_nothing_stored);
+
+/// A plugin added by URL is fetched only from where the server may fetch: a loopback source
+/// without `--allow-fetch` is a 400 before any connection, and nothing is stored; with the rule,
+/// the same URL is added.
+async fn a_plugin_url_the_server_may_not_fetch_is_refused_and_nothing_stored(backend: Backend) {
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    let bytes = guest("release_only.wasm");
+    let source = crate::peers::Loopback::serve(axum::Router::new().route(
+        "/release_only.wasm",
+        axum::routing::get(move || async move {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            bytes
+        }),
+    ));
+    let url = format!("{}/release_only.wasm", source.url());
+    let add = |server: &TestServer, admin: String| {
+        server
+            .request(
+                Method::POST,
+                "/v1/plugins/release-only/versions/1.0.0",
+                Some(&admin),
+            )
+            .json(&json!({ "url": url }))
+    };
+
+    let server = TestServer::start_with_admin(backend).await;
+    let admin = server.token_in("ops", Some(ADMIN_ACCOUNT)).await;
+    let before = server.stored_files();
+    let (status, body) = call(add(&server, admin.clone())).await;
+    assert_eq!((status, code(&body)), (400, "fetch-refused"), "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        format!(
+            "fetching {url} is refused: 127.0.0.1 is an address this server may not fetch from (loopback)"
+        ),
+        "{body}"
+    );
+    let (status, _) = server.get("/v1/plugins/release-only", &admin).await;
+    assert_eq!(status, 404, "no version row");
+    assert_eq!(server.stored_files(), before, "no blob");
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "never connected"
+    );
+    drop(server);
+
+    let allowed = TestServer::start_with(backend, |config| {
+        config.admin_account = Some(ADMIN_ACCOUNT.into());
+        config.registration.fetch_policy = crate::gbdx::loopback_allowed();
+    })
+    .await;
+    let admin = allowed.token_in("ops", Some(ADMIN_ACCOUNT)).await;
+    let (status, body) = call(add(&allowed, admin)).await;
+    assert_eq!(status, 201, "{body}");
+}

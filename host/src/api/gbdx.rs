@@ -7,7 +7,9 @@
 //! server cannot run it) or `WASM` with `properties.url` (http, https, or file under the
 //! operator's root) or `properties.upload` (base64), and an optional `properties.digest`. Either
 //! way the new version is `registering` (the seed's "Docker migration") until the registration
-//! workers have fetched, verified, validated and compiled it.
+//! workers have fetched, verified, validated and compiled it. A `properties.url` the server will
+//! never fetch (not http, https or an allowed file; a host that does not resolve; an address
+//! [`crate::outbound`] refuses) is a 400 at the request, and nothing is registered.
 //!
 //! Errors are `{"Error": "…"}` with the seed's exact text; [`Violation::wording`] is the table.
 
@@ -363,20 +365,44 @@ impl ListingBody {
     }
 }
 
-/// `GET /tasks/{name}` (latest ready) or `/tasks/{name}:{version}`.
+/// `GET /tasks/{name}` (latest ready) or `/tasks/{name}:{version}`. A version still registering
+/// (or failed) is the seed's error, with the version's `registration` beside it: its attempts
+/// and last error are what the caller needs to see why it is not ready yet.
 async fn get_task(
     State(state): State<AppState>,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
-) -> Answer<Json<Value>> {
-    caller(&state, &headers).await?;
-    let (name, version) = reference(path)?;
-    let resolved = state
+) -> Result<Json<Value>, Response> {
+    let caller = caller(&state, &headers)
+        .await
+        .map_err(|v| v.into_response())?;
+    let (name, version) = reference(path).map_err(|v| v.into_response())?;
+    let error = match state
         .registry
         .resolve(NAMESPACE, &name, version.as_deref())
         .await
-        .map_err(|e| Violation::from_core(e, false))?;
-    Ok(Json(task_body(&resolved)))
+    {
+        Ok(resolved) => return Ok(Json(task_body(&resolved))),
+        Err(error) => error,
+    };
+    let registration = match &error {
+        RegistryError::NotReady { name, version, .. } => state
+            .registry
+            .version(&caller, NAMESPACE, name, Some(version))
+            .await
+            .ok()
+            .map(|info| registration_body(&info)),
+        _ => None,
+    };
+    let violation = Violation::from_core(error, false);
+    match registration {
+        Some(registration) => {
+            let (status, message) = violation.wording();
+            let body = json!({ "Error": message, "registration": registration });
+            Err((status, Json(body)).into_response())
+        }
+        None => Err(violation.into_response()),
+    }
 }
 
 /// `PUT /tasks/{name}:{version}`: a new definition; never a new name or version.
@@ -568,15 +594,17 @@ fn task_body(version: &VersionInfo) -> Value {
     };
     body.insert("name".into(), Value::String(version.name.clone()));
     body.insert("version".into(), Value::String(version.version.clone()));
-    body.insert(
-        "registration".into(),
-        json!({
-            "state": version.state,
-            "attempts": version.registration.attempts,
-            "lastError": version.registration.last_error,
-            "approvedBy": version.approved_by,
-            "contentDigest": version.content_digest,
-        }),
-    );
+    body.insert("registration".into(), registration_body(version));
     Value::Object(body)
+}
+
+/// Where a version's registration is: state, attempts, last error, approvals, digest.
+fn registration_body(version: &VersionInfo) -> Value {
+    json!({
+        "state": version.state,
+        "attempts": version.registration.attempts,
+        "lastError": version.registration.last_error,
+        "approvedBy": version.approved_by,
+        "contentDigest": version.content_digest,
+    })
 }

@@ -18,15 +18,24 @@
 //!   the secret attached), no proxy from the environment is used, and a response body larger than
 //!   [`MAX_RESPONSE_BYTES`] is an error.
 //!
+//! - Each grant fetches through its own [`FetchPolicy`] agent ([`crate::outbound`]) whose only
+//!   exception is the grant's own origin: the operator named that host and port (as
+//!   `--jupyterhub-url` or `--zeppelin-url`), so it is allowed even on loopback or a private
+//!   network, without an `--allow-fetch` rule. Any other non-global address is refused before
+//!   connecting, whatever [`PluginGrants::authorize`] let through.
+//!
 //! What this does not cover: what a granted service does with the requests (the grant is to the
-//! service, with the rights of its token), and DNS (a granted host name is resolved as given).
+//! service, with the rights of its token), and DNS (a granted host name is resolved as given, and
+//! trusted wherever it leads, as an `--allow-fetch` host rule is).
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use url::Url;
+
+use crate::outbound::{self, AllowRule, FetchPolicy};
 
 /// The largest response body handed to a guest.
 pub const MAX_RESPONSE_BYTES: u64 = 4 << 20;
@@ -57,6 +66,8 @@ pub enum GrantError {
 pub struct HttpGrant {
     base: Url,
     headers: Vec<(String, String)>,
+    /// The client of this grant's fetches: reaches global addresses and the base's origin.
+    agent: ureq::Agent,
 }
 
 impl fmt::Debug for HttpGrant {
@@ -110,7 +121,18 @@ impl HttpGrant {
                 return Err(GrantError::BadHeader { name: name.clone() });
             }
         }
-        Ok(HttpGrant { base: url, headers })
+        let origin = AllowRule::for_origin(&url).ok_or_else(|| refused("it has no host"))?;
+        let agent = FetchPolicy::default().with(origin).agent(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .user_agent("pipewright-plugin-host"),
+        );
+        Ok(HttpGrant {
+            base: url,
+            headers,
+            agent,
+        })
     }
 
     pub fn base(&self) -> &str {
@@ -303,22 +325,27 @@ impl PluginGrants {
             .body(body)
             .map_err(|e| format!("invalid request to {url}: {e}"))?;
 
-        let agent = agent();
+        let agent = &grant.agent;
         let http_request = agent
             .configure_request(http_request)
             .timeout_global(Some(timeout))
             .build();
         let started = Instant::now();
-        let mut response = agent.run(http_request).map_err(|e| match e {
-            ureq::Error::Timeout(_) => format!(
-                "{url} did not answer within {:.1} s (the call's remaining time)",
-                timeout.as_secs_f64()
-            ),
-            ureq::Error::HostNotFound => format!("{url} is unreachable: host not found"),
-            ureq::Error::ConnectionFailed | ureq::Error::Io(_) => {
-                format!("{url} is unreachable: {e}")
+        let mut response = agent.run(http_request).map_err(|e| {
+            if let Some(refusal) = outbound::refusal_of(&e) {
+                return format!("plugin {plugin}: fetching {url} is refused: {refusal}");
             }
-            other => format!("fetching {url} failed: {other}"),
+            match e {
+                ureq::Error::Timeout(_) => format!(
+                    "{url} did not answer within {:.1} s (the call's remaining time)",
+                    timeout.as_secs_f64()
+                ),
+                ureq::Error::HostNotFound => format!("{url} is unreachable: host not found"),
+                ureq::Error::ConnectionFailed | ureq::Error::Io(_) => {
+                    format!("{url} is unreachable: {e}")
+                }
+                other => format!("fetching {url} failed: {other}"),
+            }
         })?;
         let status = response.status().as_u16();
         let headers = response
@@ -353,21 +380,6 @@ impl PluginGrants {
             body,
         })
     }
-}
-
-/// The one client of every plugin fetch: no redirects (the guest sees the 3xx and decides, and
-/// a redirect target is checked like any URL), no proxy from the environment, statuses as data.
-fn agent() -> &'static ureq::Agent {
-    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
-    AGENT.get_or_init(|| {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .proxy(None)
-            .user_agent("pipewright-plugin-host")
-            .build()
-            .new_agent()
-    })
 }
 
 #[cfg(test)]
@@ -454,6 +466,65 @@ mod tests {
         assert!(jupyter.config.values().all(|v| !v.contains("s3cret")));
         assert_eq!(jupyter.http[0].base(), "http://127.0.0.1:8000/hub/api");
         assert!(all.for_plugin(ZEPPELIN_PLUGIN).http.is_empty());
+    }
+
+    /// Serves one HTTP request on loopback with `200 ok`; the port.
+    fn answer_once() -> u16 {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        });
+        port
+    }
+
+    #[test]
+    fn a_grant_reaches_its_own_origin_even_on_loopback() {
+        let port = answer_once();
+        let g = grants(&format!("http://127.0.0.1:{port}/api"));
+        let response = g
+            .fetch(
+                "p",
+                FetchRequest {
+                    method: "GET".into(),
+                    url: format!("http://127.0.0.1:{port}/api/x"),
+                    headers: vec![],
+                    body: None,
+                },
+                None,
+            )
+            .unwrap();
+        assert_eq!(
+            (response.status, response.body.as_slice()),
+            (200, &b"ok"[..])
+        );
+    }
+
+    #[test]
+    fn a_grants_client_refuses_every_other_non_global_address() {
+        let g = grants("http://127.0.0.1:8000/api");
+        let agent = &g.http[0].agent;
+        for (url, class) in [
+            (
+                "http://127.0.0.1:8001/api",
+                outbound::AddressClass::Loopback,
+            ),
+            (
+                "http://169.254.169.254/latest/meta-data",
+                outbound::AddressClass::LinkLocal,
+            ),
+            ("http://10.0.0.1:8000/api", outbound::AddressClass::Private),
+            ("http://[::1]:8000/api", outbound::AddressClass::Loopback),
+        ] {
+            let error = agent.get(url).call().unwrap_err();
+            let refusal = outbound::refusal_of(&error).unwrap_or_else(|| panic!("{url}: {error}"));
+            assert_eq!(refusal.class, class, "{url}");
+        }
     }
 
     #[test]

@@ -585,6 +585,10 @@ impl Registry {
         names::check_version(&new.version).map_err(RegistryError::invalid)?;
         require_writable_by(namespace, surface)?;
         check_files(&new.files)?;
+        if let Some(source) = &new.source {
+            // A URL that can never be fetched is refused now, not queued and retried.
+            self.check_source(source).await?;
+        }
         let deferred = new.source.is_some();
         let content: Vec<plugins::File> = new
             .files

@@ -18,6 +18,7 @@ use crate::plugins::{builtin, LoadedPlugin, PluginError};
 use crate::store::{self, plugins as rows};
 
 use super::accounts::Caller;
+use super::registration::FETCH_REFUSED;
 use super::{Finding, Registry, RegistryError};
 
 /// One version of a plugin, as `/v1/plugins` shows it.
@@ -165,8 +166,11 @@ impl Registry {
         let bytes = match source {
             PluginSource::Upload(bytes) => bytes,
             PluginSource::Url { url, digest } => {
+                self.check_fetchable(&url).await.map_err(|reason| {
+                    RegistryError::invalid(Finding::new(FETCH_REFUSED, "url", reason))
+                })?;
                 let bytes = self.fetch_url(&url).await.map_err(|detail| {
-                    RegistryError::invalid(Finding::new("unfetchable", "url", detail))
+                    RegistryError::invalid(Finding::new("unfetchable", "url", detail.to_string()))
                 })?;
                 if let Some(expected) = digest {
                     let actual = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));

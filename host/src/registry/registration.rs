@@ -8,7 +8,12 @@
 //! mid-attempt leaves a lease that lapses and is taken again after a restart (or by another
 //! replica). An attempt that runs past [`RegistrationConfig::attempt_timeout`] or fails is
 //! retried with exponential backoff until the version's retry window closes; then the version is
-//! `failed` with the last error.
+//! `failed` with the last error. A failure no later attempt can mend (a URL the
+//! [`FetchPolicy`] refuses, say after its DNS changed) fails the version at once.
+//!
+//! Every http(s) fetch goes through the [`FetchPolicy`]'s agent, which connects only to admitted
+//! addresses, redirects included; [`Registry::check_fetchable`] makes the same check at the
+//! request, so what is refused is answered there and never queued.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,11 +21,15 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::outbound::{self, FetchPolicy};
 use crate::plugins;
 use crate::store::registrations::{self as jobs, LeasedJob, Outcome};
 use crate::store::{self, pipelines as rows};
 
-use super::{manifest_digest, Registry};
+use super::{manifest_digest, Finding, Registry, RegistryError};
+
+/// The violation code of a URL this server will not fetch from.
+pub const FETCH_REFUSED: &str = "fetch-refused";
 
 /// Where a registering version's content comes from.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -66,6 +75,9 @@ pub struct RegistrationConfig {
     pub max_content_bytes: u64,
     /// `file://` sources must lie under this directory; none: `file://` is refused.
     pub file_root: Option<std::path::PathBuf>,
+    /// Where http(s) sources may be fetched from (`--allow-fetch`). The default: global
+    /// addresses only. Also what plugins added by URL are fetched under.
+    pub fetch_policy: FetchPolicy,
 }
 
 impl Default for RegistrationConfig {
@@ -80,6 +92,7 @@ impl Default for RegistrationConfig {
             workers: 4,
             max_content_bytes: 256 << 20,
             file_root: None,
+            fetch_policy: FetchPolicy::default(),
         }
     }
 }
@@ -91,6 +104,57 @@ impl RegistrationConfig {
         self.backoff_base
             .saturating_mul(2u32.saturating_pow(doublings))
             .min(self.backoff_max)
+    }
+}
+
+/// Why a fetch failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The URL is not fetched by this server (refused before anything was connected to):
+    /// another attempt would be refused too.
+    #[error("{0}")]
+    Refused(String),
+    /// Anything else (a timeout, an HTTP error status, a reset, a missing file): another
+    /// attempt may succeed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Why an attempt failed: the reason shown to users, and whether to try again.
+#[derive(Debug)]
+enum AttemptError {
+    /// Retried with backoff while the retry window is open.
+    Retryable(String),
+    /// No later attempt can do better: the version fails now.
+    Final(String),
+}
+
+impl AttemptError {
+    fn message(&self) -> &str {
+        match self {
+            AttemptError::Retryable(message) | AttemptError::Final(message) => message,
+        }
+    }
+}
+
+impl From<String> for AttemptError {
+    fn from(message: String) -> Self {
+        AttemptError::Retryable(message)
+    }
+}
+
+impl From<&str> for AttemptError {
+    fn from(message: &str) -> Self {
+        AttemptError::Retryable(message.to_string())
+    }
+}
+
+impl From<FetchError> for AttemptError {
+    fn from(error: FetchError) -> Self {
+        match error {
+            FetchError::Refused(message) => AttemptError::Final(message),
+            FetchError::Failed(message) => AttemptError::Retryable(message),
+        }
     }
 }
 
@@ -198,7 +262,7 @@ impl Registry {
         let result = tokio::select! {
             result = tokio::time::timeout(config.attempt_timeout, self.attempt(&job)) => match result {
                 Ok(result) => result,
-                Err(_) => Err(format!("the attempt took longer than {:?}", config.attempt_timeout)),
+                Err(_) => Err(format!("the attempt took longer than {:?}", config.attempt_timeout).into()),
             },
             () = renewing => {
                 tracing::warn!(version_id = %job.id, "registration lease lost (deleted, or taken after a stall); attempt abandoned");
@@ -214,7 +278,7 @@ impl Registry {
         &self,
         job: &LeasedJob,
         owner: &str,
-        result: Result<Fetched, String>,
+        result: Result<Fetched, AttemptError>,
     ) -> anyhow::Result<()> {
         let now = store::now_millis();
         let mut tx = self.store.begin().await?;
@@ -231,10 +295,12 @@ impl Registry {
                     "ready",
                 )
             }
-            Err(error) => {
+            Err(failure) => {
+                let error = failure.message();
                 let retry_at = now + self.registration.backoff(job.attempts).as_millis() as i64;
                 let window_open = job.retry_until.is_none_or(|until| retry_at < until);
-                let (outcome, state) = if window_open {
+                let retryable = matches!(failure, AttemptError::Retryable(_));
+                let (outcome, state) = if retryable && window_open {
                     (
                         Outcome::RetryAt {
                             error,
@@ -265,7 +331,8 @@ impl Registry {
             Ok(_) => {
                 tracing::info!(version_id = %job.id, version = %job.version, state, "registration finished")
             }
-            Err(error) => {
+            Err(failure) => {
+                let error = failure.message();
                 tracing::warn!(version_id = %job.id, version = %job.version, state, %error, "registration attempt failed")
             }
         }
@@ -273,7 +340,7 @@ impl Registry {
     }
 
     /// Fetch, verify, validate, compile. The error is the reason shown to users.
-    async fn attempt(&self, job: &LeasedJob) -> Result<Fetched, String> {
+    async fn attempt(&self, job: &LeasedJob) -> Result<Fetched, AttemptError> {
         let source: ContentSource = serde_json::from_str(&job.source)
             .map_err(|e| format!("unreadable content source: {e}"))?;
         let fetched = match &source.location {
@@ -291,7 +358,8 @@ impl Registry {
             if !actual.eq_ignore_ascii_case(expected) {
                 return Err(format!(
                     "the content's digest is {actual}, not the expected {expected}"
-                ));
+                )
+                .into());
             }
         }
 
@@ -390,66 +458,112 @@ impl Registry {
         })
     }
 
-    /// The bytes at `url`, at most `max_content_bytes`.
-    pub(super) async fn fetch_url(&self, url: &str) -> Result<Vec<u8>, String> {
-        let config = self.registration.clone();
+    /// Refuses now what a fetch of `url` would refuse later: not a URL, a scheme this server
+    /// does not fetch, `file://` on a server without a file root, a host that does not resolve
+    /// or resolves only to addresses the [`FetchPolicy`] refuses. For answering at the request
+    /// instead of queueing what can never succeed. `Err` is the reason, naming `url`.
+    pub async fn check_fetchable(&self, url: &str) -> Result<(), String> {
         let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+        if parsed.scheme() == "file" {
+            return match self.registration.file_root {
+                Some(_) => Ok(()),
+                None => Err(format!(
+                    "file URLs are not allowed on this server (`{url}`)"
+                )),
+            };
+        }
+        self.registration
+            .fetch_policy
+            .check_url(url)
+            .await
+            .map_err(|refused| format!("fetching {url} is refused: {refused}"))
+    }
+
+    /// [`Registry::check_fetchable`] for a version's source, as the core's refusal
+    /// (`fetch-refused`, field `url`). Sources that are not URLs pass.
+    pub(super) async fn check_source(&self, source: &ContentSource) -> Result<(), RegistryError> {
+        match &source.location {
+            SourceLocation::Url { url } => self.check_fetchable(url).await.map_err(|reason| {
+                RegistryError::invalid(Finding::new(FETCH_REFUSED, "url", reason))
+            }),
+            SourceLocation::Blob { .. } | SourceLocation::Nothing => Ok(()),
+        }
+    }
+
+    /// The bytes at `url`, at most `max_content_bytes`.
+    pub(super) async fn fetch_url(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        let config = self.registration.clone();
+        let parsed = url::Url::parse(url)
+            .map_err(|e| FetchError::Refused(format!("`{url}` is not a URL: {e}")))?;
         match parsed.scheme() {
             "file" => {
-                let root = config
-                    .file_root
-                    .as_ref()
-                    .ok_or_else(|| format!("file URLs are not allowed on this server (`{url}`)"))?;
+                let refused = |message: String| FetchError::Refused(message);
+                let failed = |message: String| FetchError::Failed(message);
+                let root = config.file_root.as_ref().ok_or_else(|| {
+                    refused(format!(
+                        "file URLs are not allowed on this server (`{url}`)"
+                    ))
+                })?;
                 let path = parsed
                     .to_file_path()
-                    .map_err(|()| format!("`{url}` names no local file"))?;
+                    .map_err(|()| refused(format!("`{url}` names no local file")))?;
                 let (root, path) = (
-                    root.canonicalize().map_err(|e| format!("file root: {e}"))?,
+                    root.canonicalize()
+                        .map_err(|e| failed(format!("file root: {e}")))?,
                     path.canonicalize()
-                        .map_err(|e| format!("reading {url}: {e}"))?,
+                        .map_err(|e| failed(format!("reading {url}: {e}")))?,
                 );
                 if !path.starts_with(&root) {
-                    return Err(format!("`{url}` is outside the allowed file root"));
+                    return Err(refused(format!("`{url}` is outside the allowed file root")));
                 }
                 let bytes = tokio::fs::read(&path)
                     .await
-                    .map_err(|e| format!("reading {url}: {e}"))?;
+                    .map_err(|e| failed(format!("reading {url}: {e}")))?;
                 if bytes.len() as u64 > config.max_content_bytes {
-                    return Err(format!(
+                    return Err(failed(format!(
                         "{url} is larger than {} bytes",
                         config.max_content_bytes
-                    ));
+                    )));
                 }
                 Ok(bytes)
             }
             "http" | "https" => {
-                let url = url.to_string();
+                // What is sent is the parsed URL, the one the policy's resolver sees.
+                let url = parsed.to_string();
                 tokio::task::spawn_blocking(move || {
-                    let agent = ureq::Agent::config_builder()
-                        .timeout_global(Some(config.attempt_timeout))
-                        .http_status_as_error(false)
-                        .build()
-                        .new_agent();
-                    let mut response = agent
-                        .get(&url)
-                        .call()
-                        .map_err(|e| format!("fetching {url}: {e}"))?;
+                    let agent = config.fetch_policy.agent(
+                        ureq::Agent::config_builder()
+                            .timeout_global(Some(config.attempt_timeout))
+                            .http_status_as_error(false),
+                    );
+                    let mut response = agent.get(&url).call().map_err(|e| {
+                        match outbound::refusal_of(&e) {
+                            // Also when a redirect led there: every hop is checked.
+                            Some(refusal) => {
+                                FetchError::Refused(format!("fetching {url} is refused: {refusal}"))
+                            }
+                            None => FetchError::Failed(format!("fetching {url}: {e}")),
+                        }
+                    })?;
                     if !response.status().is_success() {
-                        return Err(format!("fetching {url}: HTTP {}", response.status()));
+                        return Err(FetchError::Failed(format!(
+                            "fetching {url}: HTTP {}",
+                            response.status()
+                        )));
                     }
                     response
                         .body_mut()
                         .with_config()
                         .limit(config.max_content_bytes)
                         .read_to_vec()
-                        .map_err(|e| format!("fetching {url}: {e}"))
+                        .map_err(|e| FetchError::Failed(format!("fetching {url}: {e}")))
                 })
                 .await
-                .map_err(|e| format!("fetch task failed: {e}"))?
+                .map_err(|e| FetchError::Failed(format!("fetch task failed: {e}")))?
             }
-            other => Err(format!(
+            other => Err(FetchError::Refused(format!(
                 "`{other}` URLs are not supported (http, https, file)"
-            )),
+            ))),
         }
     }
 }
