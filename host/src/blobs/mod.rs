@@ -56,6 +56,20 @@ impl BlobStore {
             .with_context(|| format!("reading blob {digest}"))
     }
 
+    /// Whether the store takes writes now (`/readyz`): writes a small probe file beside the
+    /// blobs and removes it. A stat would miss a read-only or full disk; this costs one tiny
+    /// write per check. Another backend answers the same question its own way (an object store:
+    /// put and delete a probe key). Does not check that stored blobs are still readable.
+    pub async fn probe(&self) -> anyhow::Result<()> {
+        let probe = self.root.join(format!(".probe-{}", uuid::Uuid::new_v4()));
+        tokio::fs::write(&probe, b"probe")
+            .await
+            .with_context(|| format!("writing {}", probe.display()))?;
+        tokio::fs::remove_file(&probe)
+            .await
+            .with_context(|| format!("removing {}", probe.display()))
+    }
+
     fn path_of(&self, hex: &str) -> PathBuf {
         self.root.join(&hex[..2]).join(&hex[2..])
     }
