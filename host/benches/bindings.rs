@@ -79,6 +79,7 @@ async fn pair(dir: &std::path::Path, database_url: String) -> anyhow::Result<Pai
         registration: Default::default(),
         runs: Default::default(),
         admin_account: Some("platform".into()),
+        shutdown_grace: pipewright::drain::DEFAULT_GRACE,
     };
     let start = || async {
         let registry = build_registry(&config).await?;

@@ -468,6 +468,7 @@ impl TestServer {
             },
             runs: Default::default(),
             admin_account: None,
+            shutdown_grace: pipewright::drain::DEFAULT_GRACE,
         };
         let registry = build_registry(&config).await?;
         let token =

@@ -357,6 +357,7 @@ impl InProcessServer {
             registration: Default::default(),
             runs: Default::default(),
             admin_account: None,
+            shutdown_grace: pipewright::drain::DEFAULT_GRACE,
         };
         let registry = build_registry(&config).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

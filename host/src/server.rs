@@ -34,6 +34,8 @@ pub struct ServerConfig {
     pub runs: RunLimits,
     /// Members of this account may change policy bindings.
     pub admin_account: Option<String>,
+    /// How long requests in flight may take to finish once shutdown starts.
+    pub shutdown_grace: Duration,
 }
 
 impl ServerConfig {
@@ -80,6 +82,7 @@ impl ServerConfig {
                 idle_timeout: Duration::from_secs(args.idle_timeout_secs),
             },
             admin_account: args.admin_account.clone(),
+            shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
         })
     }
 }
@@ -178,19 +181,38 @@ fn link_key(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-/// Serves on `listener`, with the registration workers running, until `shutdown` resolves.
+/// Serves on `listener`, with the registration workers running, until `shutdown` resolves;
+/// then drains for at most [`crate::drain::DEFAULT_GRACE`] (see [`serve_draining`]).
 pub async fn serve_on(
     listener: TcpListener,
     registry: Registry,
     api: ApiConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_draining(
+        listener,
+        registry,
+        api,
+        shutdown,
+        crate::drain::DEFAULT_GRACE,
+    )
+    .await
+}
+
+/// [`serve_on`], letting the requests in flight when `shutdown` resolves finish for at most
+/// `grace` ([`crate::drain`]).
+pub async fn serve_draining(
+    listener: TcpListener,
+    registry: Registry,
+    api: ApiConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> anyhow::Result<()> {
     // Stopping mid-attempt is safe: the attempt's lease lapses and it runs again.
     let registrar = registry.spawn_registrar();
     let changes = registry.watch_changes();
     let app = crate::api::app(registry, api);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    let served = crate::drain::serve(listener, app, shutdown, grace)
         .await
         .context("serving HTTP");
     registrar.abort();
@@ -208,7 +230,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let backend = registry.store().backend();
     tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), ?backend, "pipewright listening");
-    serve_on(listener, registry, config.api, shutdown_signal()).await
+    serve_draining(
+        listener,
+        registry,
+        config.api,
+        shutdown_signal(),
+        config.shutdown_grace,
+    )
+    .await
 }
 
 async fn shutdown_signal() {

@@ -120,6 +120,7 @@ impl TestServer {
             registration: Default::default(),
             runs: Default::default(),
             admin_account: None,
+            shutdown_grace: pipewright::drain::DEFAULT_GRACE,
         };
         configure(&mut config);
         let registry = build_registry(&config)
