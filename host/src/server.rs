@@ -224,6 +224,8 @@ pub async fn serve_draining(
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServerConfig::from_args(&args)?;
     tracing::info!(grants = ?config.grants, "plugin grants (secret header values not shown)");
+    // Before the plugins load: their compiles and cache loads are counted from the start.
+    crate::api::ops::metrics_handle();
     let registry = build_registry(&config).await?;
     let listener = TcpListener::bind(args.listen)
         .await

@@ -306,7 +306,8 @@ impl Served {
                 .args(["--listen", &format!("127.0.0.1:{port}")])
                 .args(["--shutdown-grace-secs", &grace_secs.to_string()])
                 .arg("--log-json")
-                .env("RUST_LOG", "info")
+                // tower_http at debug: the request span's own lines (started, finished).
+                .env("RUST_LOG", "info,tower_http=debug")
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -469,6 +470,18 @@ async fn sigterm_lets_a_request_in_flight_finish_then_exits(backend: Backend) {
     assert!(
         served.log.wait_for_message("drained").is_some(),
         "{:#?}",
+        served.log.seen
+    );
+    // Its log lines carry its id, from the request's span.
+    let of_the_request = served
+        .log
+        .seen
+        .iter()
+        .filter(|line| line["span"]["request_id"] == "drained-request")
+        .count();
+    assert!(
+        of_the_request >= 2,
+        "started and finished: {:#?}",
         served.log.seen
     );
     let status = served.exit_status();
