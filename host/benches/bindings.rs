@@ -83,6 +83,7 @@ async fn pair(dir: &std::path::Path, database_url: String) -> anyhow::Result<Pai
         blob_store: None,
         blob_store_settings: Vec::new(),
         workcopy_dir: None,
+        shutdown_grace: pipewright::drain::DEFAULT_GRACE,
     };
     let start = || async {
         let registry = build_registry(&config).await?;

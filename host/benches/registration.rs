@@ -472,6 +472,7 @@ impl TestServer {
             blob_store: None,
             blob_store_settings: Vec::new(),
             workcopy_dir: None,
+            shutdown_grace: pipewright::drain::DEFAULT_GRACE,
         };
         let registry = build_registry(&config).await?;
         let token =

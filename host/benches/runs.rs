@@ -361,6 +361,7 @@ impl InProcessServer {
             blob_store: None,
             blob_store_settings: Vec::new(),
             workcopy_dir: None,
+            shutdown_grace: pipewright::drain::DEFAULT_GRACE,
         };
         let registry = build_registry(&config).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -277,6 +277,12 @@ pub struct ServeArgs {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "PIPEWRIGHT_LOG_JSON")]
     pub log_json: bool,
+    /// On SIGTERM or Ctrl-C the server stops accepting connections and lets the requests in
+    /// flight finish for at most this long; then it exits, cutting off what is left (and
+    /// logging how many). Background runs are not waited for (their leases lapse and they are
+    /// failed by the next server's sweep).
+    #[arg(long, env = "PIPEWRIGHT_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
     /// JupyterHub's public base URL (e.g. `http://127.0.0.1:8000`): grants the `jupyter` plugin
     /// its REST API, to launch notebook servers. Its API token comes only from the environment
     /// variable `PIPEWRIGHT_JUPYTERHUB_TOKEN` (a flag would show in `ps`).

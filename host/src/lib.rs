@@ -7,12 +7,14 @@
 //!   working copy of each workbench pipeline;
 //! - [`plugins`]: wasmtime, the compile cache, limits, the built-in plugins;
 //! - [`outbound`]: where the server may connect when it fetches for a caller (`--allow-fetch`);
-//! - [`cli`] and [`server`]: what `main.rs` calls; [`kit`]: `pipewright plugin …`, the plugin
+//! - [`cli`] and [`server`]: what `main.rs` calls; [`drain`]: a bounded graceful shutdown;
+//!   [`kit`]: `pipewright plugin …`, the plugin
 //!   author's kit; [`push`]: `pipewright pipeline push`.
 
 pub mod api;
 pub mod blobs;
 pub mod cli;
+pub mod drain;
 pub mod kit;
 pub mod outbound;
 pub mod plugins;

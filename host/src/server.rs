@@ -48,6 +48,8 @@ pub struct ServerConfig {
     pub blob_store_settings: Vec<(String, String)>,
     /// The Acumos working copies. None: `<data-dir>/pipelines`.
     pub workcopy_dir: Option<PathBuf>,
+    /// How long requests in flight may take to finish once shutdown starts.
+    pub shutdown_grace: Duration,
 }
 
 impl ServerConfig {
@@ -104,6 +106,7 @@ impl ServerConfig {
             blob_store: args.blob_store.clone(),
             blob_store_settings: Vec::new(),
             workcopy_dir: args.workcopy_dir.clone(),
+            shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
         })
     }
 
@@ -233,12 +236,32 @@ async fn link_key(store: &Store, data_dir: &std::path::Path) -> anyhow::Result<V
     hex::decode(stored.trim()).context("the stored link key is not hex")
 }
 
-/// Serves on `listener`, with the registration workers running, until `shutdown` resolves.
+/// Serves on `listener`, with the registration workers running, until `shutdown` resolves;
+/// then drains for at most [`crate::drain::DEFAULT_GRACE`] (see [`serve_draining`]).
 pub async fn serve_on(
+    listener: TcpListener,
+    registry: Registry,
+    api: ApiConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve_draining(
+        listener,
+        registry,
+        api,
+        shutdown,
+        crate::drain::DEFAULT_GRACE,
+    )
+    .await
+}
+
+/// [`serve_on`], letting the requests in flight when `shutdown` resolves finish for at most
+/// `grace` ([`crate::drain`]).
+pub async fn serve_draining(
     listener: TcpListener,
     registry: Registry,
     mut api: ApiConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: Duration,
 ) -> anyhow::Result<()> {
     if api.public_url.is_none() {
         let address = listener.local_addr().context("the listen address")?;
@@ -252,8 +275,7 @@ pub async fn serve_on(
     let changes = registry.watch_changes();
     let sweeper = registry.spawn_upload_sweeper();
     let app = crate::api::app(registry, api);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    let served = crate::drain::serve(listener, app, shutdown, grace)
         .await
         .context("serving HTTP");
     registrar.abort();
@@ -272,13 +294,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ?allow_fetch,
         "fetches for callers reach global addresses and these"
     );
+    // Before the plugins load: their compiles and cache loads are counted from the start.
+    crate::api::ops::metrics_handle();
     let registry = build_registry(&config).await?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let backend = registry.store().backend();
     tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), ?backend, "pipewright listening");
-    serve_on(listener, registry, config.api, shutdown_signal()).await
+    serve_draining(
+        listener,
+        registry,
+        config.api,
+        shutdown_signal(),
+        config.shutdown_grace,
+    )
+    .await
 }
 
 async fn shutdown_signal() {

@@ -124,6 +124,7 @@ impl TestServer {
             blob_store: None,
             blob_store_settings: Vec::new(),
             workcopy_dir: None,
+            shutdown_grace: pipewright::drain::DEFAULT_GRACE,
         };
         configure(&mut config);
         let registry = build_registry(&config)

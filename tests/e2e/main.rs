@@ -14,6 +14,7 @@ mod harness;
 mod kit;
 mod launch;
 mod mystic;
+mod ops;
 mod peers;
 mod plugin_host;
 mod plugins;

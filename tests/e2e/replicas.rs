@@ -178,6 +178,8 @@ impl Replicas {
             config.admin_account = Some(ADMIN_ACCOUNT.into());
             config.registration = quick_registration();
             config.registration.poll_interval = poll;
+            // The kill test's content source is a loopback server of the test's own.
+            config.registration.fetch_policy = crate::gbdx::loopback_allowed();
         };
         match setup {
             Setup::Embedded => Replicas {
@@ -241,6 +243,8 @@ impl Replicas {
             workcopies.to_str().unwrap(),
             "--registration-lease-secs",
             "1",
+            "--allow-fetch",
+            "127.0.0.1",
         ]
         .map(String::from)
         .to_vec();

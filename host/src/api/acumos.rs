@@ -156,6 +156,10 @@ pub struct ServiceState {
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_message: Option<String>,
+    /// On an ERROR only: the request's id (`x-request-id`), beside the original's fields, in
+    /// their camelCase; what finds the refusal in the server log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// `status` is ACTIVE or ARCHIVED.
@@ -230,6 +234,7 @@ impl Pipeline {
             service_status: Some(ServiceState {
                 status: "COMPLETED".into(),
                 status_message: None,
+                request_id: None,
             }),
             artifact_status: Some(ArtifactState {
                 status: if record.archived {
@@ -424,6 +429,7 @@ impl IntoResponse for Refusal {
             service_status: Some(ServiceState {
                 status: "ERROR".into(),
                 status_message: Some(self.message.into_owned()),
+                request_id: super::request_id::current(),
             }),
             ..Pipeline::default()
         };
@@ -706,6 +712,7 @@ fn completed(message: &str) -> ServiceState {
     ServiceState {
         status: "COMPLETED".into(),
         status_message: Some(message.into()),
+        request_id: None,
     }
 }
 

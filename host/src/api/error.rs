@@ -1,5 +1,6 @@
-//! The native API's one error type: `{ "error": { "code", "message", "details"? } }` with the
-//! status its kind calls for. A 5xx tells the client little and logs the detail.
+//! The native API's one error type: `{ "error": { "code", "message", "details"?, "request_id"? } }`
+//! with the status its kind calls for. A 5xx tells the client little and logs the detail; its
+//! `request_id` (see [`super::request_id`]) is what finds that detail in the log.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
@@ -32,6 +33,9 @@ pub struct ErrorObject {
     /// Every rule the request broke, when there are several.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<Finding>,
+    /// The request's id, as in its `x-request-id` answer header (absent outside a request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl ApiError {
@@ -56,6 +60,7 @@ impl IntoResponse for ApiError {
                 code: self.code,
                 message: self.message,
                 details: self.details,
+                request_id: super::request_id::current(),
             },
         };
         (self.status, axum::Json(body)).into_response()

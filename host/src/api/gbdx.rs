@@ -178,7 +178,12 @@ impl Violation {
 impl IntoResponse for Violation {
     fn into_response(self) -> Response {
         let (status, message) = self.wording();
-        (status, Json(json!({ "Error": message }))).into_response()
+        // `request_id` beside the seed's one field: clients read `Error` and ignore the rest.
+        let body = match super::request_id::current() {
+            Some(request_id) => json!({ "Error": message, "request_id": request_id }),
+            None => json!({ "Error": message }),
+        };
+        (status, Json(body)).into_response()
     }
 }
 

@@ -1,12 +1,14 @@
 //! The HTTP surfaces. One module per surface, each exposing `router()`; [`app`] merges them with
-//! the operational routes and the layers every request goes through (a tracing span, metrics).
-//! Handlers are thin: parse the wire shape, call the registry, map the answer.
+//! the operational routes and the layers every request goes through (a request id, a tracing
+//! span that carries it, metrics). Handlers are thin: parse the wire shape, call the registry,
+//! map the answer.
 
 pub mod acumos;
 pub mod error;
 pub mod gbdx;
 pub mod mystic;
 pub mod ops;
+pub mod request_id;
 pub mod routes;
 pub mod time;
 pub mod v1;
@@ -21,6 +23,7 @@ use axum::Router;
 use tower_http::trace::TraceLayer;
 
 use crate::registry::Registry;
+use request_id::RequestId;
 
 /// Everything a handler may reach.
 #[derive(Clone)]
@@ -61,7 +64,7 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
 /// Largest request body accepted (version uploads carry their files).
 pub const MAX_BODY_BYTES: usize = 64 << 20;
 
-/// The whole server: every surface, `/healthz`, `/metrics`, `/v1/openapi.json`.
+/// The whole server: every surface, `/healthz`, `/readyz`, `/metrics`, `/v1/openapi.json`.
 pub fn app(registry: Registry, config: ApiConfig) -> Router {
     let (v1_router, openapi) = v1::router().split_for_parts();
     let state = AppState {
@@ -80,8 +83,11 @@ pub fn app(registry: Registry, config: ApiConfig) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-            tracing::info_span!("request", method = %request.method(), uri = %request.uri(), route, user = tracing::field::Empty)
+            let request_id = request.extensions().get::<RequestId>().map(|id| id.to_string());
+            tracing::info_span!("request", method = %request.method(), uri = %request.uri(), route, request_id, user = tracing::field::Empty)
         }))
+        // Outermost: the span above reads the id, and every answer (even one a layer made) has it.
+        .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(state)
 }
 

@@ -57,7 +57,12 @@ struct Detail(StatusCode, String);
 
 impl IntoResponse for Detail {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "detail": self.1 }))).into_response()
+        // `request_id` beside `detail`: Mystic's client reads `detail` and ignores the rest.
+        let body = match super::request_id::current() {
+            Some(request_id) => json!({ "detail": self.1, "request_id": request_id }),
+            None => json!({ "detail": self.1 }),
+        };
+        (self.0, Json(body)).into_response()
     }
 }
 

@@ -1,13 +1,23 @@
-//! Operational routes: `/healthz` (the database answers), `/metrics` (Prometheus text) and the
-//! served OpenAPI document, generated from the handlers' annotations.
+//! Operational routes: `/healthz` (the process answers and its database does), `/readyz` (every
+//! dependency a request needs is usable), `/metrics` (Prometheus text) and the served OpenAPI
+//! document, generated from the handlers' annotations. None needs a token.
+//!
+//! `/healthz` is for liveness (restart me if this fails); `/readyz` for traffic (send me
+//! requests only when this passes): a blob store that takes no writes makes the server unready,
+//! not dead.
+//!
+//! The metrics are true to their type: histograms are exported with buckets (a summary's
+//! quantiles cannot be aggregated across replicas), counters only ever increase (counts since
+//! the process started), and a value that goes up and down is a gauge.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::error::ApiError;
 use super::routes::Routes;
@@ -17,22 +27,120 @@ use crate::route;
 pub fn routes() -> Routes {
     let routes = Routes::new("ops");
     let routes = route!(routes, "/healthz", get(healthz));
+    let routes = route!(routes, "/readyz", get(readyz));
     let routes = route!(routes, "/metrics", get(metrics_text));
     route!(routes, "/v1/openapi.json", get(openapi))
 }
+
+/// Upper bounds (seconds) of the buckets of every histogram but the run durations': HTTP
+/// answers, from a cached read to a large upload.
+const REQUEST_SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Upper bounds (seconds) of the run durations' buckets: a trivial run takes a millisecond, a
+/// long one up to the run timeout (`--run-timeout-secs`).
+const RUN_SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    120.0, 300.0, 600.0, 1800.0,
+];
+
+/// How often recorded histogram samples are folded into their buckets when nobody scrapes:
+/// without it they pile up in memory until the next scrape.
+const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// The process-wide Prometheus recorder (installed once, whatever number of apps is built).
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(REQUEST_SECONDS_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("pipewright_run_duration_seconds".into()),
+                        RUN_SECONDS_BUCKETS,
+                    )
+                })
+                .expect("the bucket lists are not empty")
+                .build_recorder();
             let handle = recorder.handle();
             // Another recorder may be installed by an embedding program; ours still renders.
-            let _ = metrics::set_global_recorder(recorder);
+            if metrics::set_global_recorder(recorder).is_ok() {
+                describe_metrics();
+            }
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(METRICS_UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                });
             handle
         })
         .clone()
+}
+
+/// HELP lines, and the metrics that must be exported before their first event (a counter of
+/// failures that has not failed yet reads 0, not "absent").
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "pipewright_http_requests_total",
+        "HTTP requests answered, by method, matched route and status"
+    );
+    describe_histogram!(
+        "pipewright_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer an HTTP request (to its headers), by method and matched route"
+    );
+    describe_gauge!(
+        "pipewright_http_requests_in_flight",
+        "HTTP requests received and not yet answered"
+    );
+    describe_gauge!(
+        "pipewright_runs_active",
+        "Runs of runnable pipelines executing now (not those waiting for capacity)"
+    );
+    describe_histogram!(
+        "pipewright_run_duration_seconds",
+        Unit::Seconds,
+        "Time a run executed, by the state it ended in (completed, failed, stopped)"
+    );
+    describe_counter!("pipewright_runs_total", "Runs executed, by outcome");
+    describe_gauge!(
+        "pipewright_registrations_pending",
+        "Versions still registering (in the store: on every replica), read at each scrape"
+    );
+    describe_counter!(
+        "pipewright_registration_attempts_total",
+        "Registration attempts started by this process"
+    );
+    describe_counter!(
+        "pipewright_registration_failures_total",
+        "Registration attempts that failed, by what followed: retrying, or failed for good"
+    );
+    describe_counter!(
+        "pipewright_plugin_compiles_total",
+        "Components compiled (not found in the compile cache)"
+    );
+    describe_counter!(
+        "pipewright_plugin_cache_loads_total",
+        "Components loaded from the compile cache"
+    );
+    describe_counter!(
+        "pipewright_plugin_calls_total",
+        "Plugin calls, by plugin, export and outcome"
+    );
+    for counter in [
+        "pipewright_registration_attempts_total",
+        "pipewright_plugin_compiles_total",
+        "pipewright_plugin_cache_loads_total",
+    ] {
+        metrics::counter!(counter).increment(0);
+    }
+    metrics::gauge!("pipewright_runs_active").increment(0.0);
+    metrics::gauge!("pipewright_http_requests_in_flight").increment(0.0);
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
@@ -51,13 +159,80 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
-    let cache = state.registry.plugins().cache_stats();
-    metrics::gauge!("pipewright_plugin_compiles").set(cache.compiled as f64);
-    metrics::gauge!("pipewright_plugin_cache_loads").set(cache.loaded_from_cache as f64);
+    match state.registry.registrations_pending().await {
+        Ok(pending) => metrics::gauge!("pipewright_registrations_pending").set(pending as f64),
+        // The last value read stays; the failure shows in /readyz and the log.
+        Err(error) => tracing::warn!(
+            error = format!("{error:#}"),
+            "metrics: could not count the registering versions"
+        ),
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+}
+
+/// How long one readiness check may take before it counts as failed: a hung database must
+/// make `/readyz` answer 503, not hang the prober.
+const READINESS_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// 200 when the store answers a query, the blob store takes a write and the built-in plugins
+/// are loaded; 503 otherwise. The body names each check and its state (`ok` or `failed`); why
+/// one failed goes to the log only (the route is open to anyone, the reason may name paths).
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let registry = &state.registry;
+    let (database, blob_store) = tokio::join!(
+        within_deadline(registry.store().ping()),
+        within_deadline(registry.blobs().probe()),
+    );
+    let builtin_plugins = if registry.plugins().builtins_loaded() {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!("the built-in plugins are not loaded"))
+    };
+    let mut ready = true;
+    let mut checks = serde_json::Map::new();
+    for (name, result) in [
+        ("database", database),
+        ("blob_store", blob_store),
+        ("builtin_plugins", builtin_plugins),
+    ] {
+        let state = match result {
+            Ok(()) => "ok",
+            Err(error) => {
+                tracing::warn!(
+                    check = name,
+                    error = format!("{error:#}"),
+                    "readiness check failed"
+                );
+                ready = false;
+                "failed"
+            }
+        };
+        checks.insert(name.into(), state.into());
+    }
+    let (status, word) = if ready {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    };
+    (
+        status,
+        Json(serde_json::json!({ "status": word, "checks": checks })),
+    )
+}
+
+/// A readiness check's result, failed when it takes longer than [`READINESS_CHECK_TIMEOUT`].
+async fn within_deadline<E: Into<anyhow::Error>>(
+    check: impl std::future::Future<Output = Result<(), E>>,
+) -> anyhow::Result<()> {
+    match tokio::time::timeout(READINESS_CHECK_TIMEOUT, check).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(anyhow::anyhow!(
+            "no answer within {READINESS_CHECK_TIMEOUT:?}"
+        )),
+    }
 }
 
 async fn openapi(State(state): State<AppState>) -> impl IntoResponse {

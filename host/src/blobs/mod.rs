@@ -237,6 +237,21 @@ impl BlobStore {
             }),
         }
     }
+
+    /// Whether the store takes writes now (`/readyz`): puts a small probe object beside the
+    /// blobs and deletes it. A listing or a stat would miss a read-only disk or a bucket that
+    /// refuses writes. Does not check that stored blobs are still readable.
+    pub async fn probe(&self) -> anyhow::Result<()> {
+        let probe = ObjectPath::from(format!("probe/{}", uuid::Uuid::new_v4()));
+        self.objects
+            .put(&probe, PutPayload::from_static(b"probe"))
+            .await
+            .with_context(|| format!("writing a probe to {}", self.location))?;
+        self.objects
+            .delete(&probe)
+            .await
+            .with_context(|| format!("deleting a probe from {}", self.location))
+    }
 }
 
 /// `sha256/<2 hex>/<62 hex>`: the local directory's layout from before the object store, kept

@@ -13,7 +13,9 @@ use anyhow::Context;
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-/// How the cache has been used since start; tests and `/metrics` read it.
+/// How one cache has been used since start; tests read it. `/metrics` counts every cache of the
+/// process instead (`pipewright_plugin_compiles_total`, `pipewright_plugin_cache_loads_total`,
+/// incremented where the work happens, so they only ever increase).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
     pub compiled: u64,
@@ -61,6 +63,7 @@ impl CompileCache {
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(component) => {
                     self.loaded.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("pipewright_plugin_cache_loads_total").increment(1);
                     return Ok(component);
                 }
                 Err(e) => {
@@ -73,6 +76,7 @@ impl CompileCache {
             .map_err(anyhow::Error::from)
             .context("compiling the component")?;
         self.compiled.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("pipewright_plugin_compiles_total").increment(1);
         self.store(&path, &artifact)?;
         // SAFETY: `artifact` was produced by this engine a moment ago.
         unsafe { Component::deserialize(engine, &artifact) }

@@ -211,6 +211,8 @@ pub struct PluginHost {
     /// engine of their own (async calls, pooled instances) with its linker and compile cache.
     runnables: RwLock<std::collections::HashMap<String, Arc<runnable::RunnablePipeline>>>,
     runnable_engine: runnable::RunnableEngine,
+    /// Set once [`PluginHost::load_builtins`] has loaded every built-in (`/readyz`).
+    builtins_loaded: std::sync::atomic::AtomicBool,
     _ticker: EpochTicker,
 }
 
@@ -247,6 +249,7 @@ impl PluginHost {
             runnables: RwLock::default(),
             runnable_engine,
             started: std::time::Instant::now(),
+            builtins_loaded: Default::default(),
             _ticker: ticker,
         })
     }
@@ -257,7 +260,16 @@ impl PluginHost {
             self.load(name, version, bytes)
                 .with_context(|| format!("loading built-in plugin {name}@{version}"))?;
         }
+        self.builtins_loaded
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(())
+    }
+
+    /// Whether every built-in plugin has been loaded. A built-in that an admin later deactivates
+    /// or replaces by another version still counts: that is a choice, not a fault.
+    pub fn builtins_loaded(&self) -> bool {
+        self.builtins_loaded
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Replaces what the operator grants plugins (HTTP base URLs with their secret headers,

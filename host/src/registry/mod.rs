@@ -370,6 +370,10 @@ impl Registry {
         &self.plugins
     }
 
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
     pub fn bindings(&self) -> &PolicyBindings {
         &self.bindings
     }

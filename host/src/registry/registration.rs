@@ -171,6 +171,13 @@ impl Registry {
         tokio::spawn(async move { registry.registrar_loop().await })
     }
 
+    /// Versions still `registering`, in the store (so on every replica): `/metrics` reads it at
+    /// each scrape rather than keep a count that a restart or another replica would make wrong.
+    pub async fn registrations_pending(&self) -> anyhow::Result<i64> {
+        let mut conn = self.store.pool().acquire().await?;
+        Ok(jobs::count_registering(&mut conn).await?)
+    }
+
     async fn registrar_loop(self) {
         let owner = format!("worker-{}", uuid::Uuid::new_v4().simple());
         let config = self.registration.clone();
@@ -240,6 +247,7 @@ impl Registry {
     async fn run_job(&self, job: LeasedJob, owner: &str) {
         let config = self.registration.clone();
         tracing::info!(version_id = %job.id, version = %job.version, attempt = job.attempts, "registration attempt");
+        metrics::counter!("pipewright_registration_attempts_total").increment(1);
         let renewing = {
             let (store, id, owner) = (self.store.clone(), job.id.clone(), owner.to_string());
             let (every, lease) = (config.lease / 3, config.lease);
@@ -333,6 +341,9 @@ impl Registry {
             }
             Err(failure) => {
                 let error = failure.message();
+                // By what the failure led to: another attempt, or the version `failed`.
+                metrics::counter!("pipewright_registration_failures_total", "state" => state)
+                    .increment(1);
                 tracing::warn!(version_id = %job.id, version = %job.version, state, %error, "registration attempt failed")
             }
         }

@@ -24,6 +24,34 @@ use crate::plugins::runnable::{NamedValue, RunError, Value};
 use crate::plugins::{PluginError, PluginHost, PluginId, Preopen};
 use crate::registry::VersionInfo;
 
+/// A run being executed: counted in the gauge `pipewright_runs_active` while it lives, and its
+/// duration recorded in the histogram `pipewright_run_duration_seconds` by the state it ended
+/// in: `completed`, `failed` (any [`RunFailure`]: bad input, trap, timeout, memory), or
+/// `stopped` when it was dropped before it ended (its client hung up, the server stopped).
+/// The time waiting for capacity is not in it: a run starts here once it holds its permits.
+struct RunAtWork {
+    started: std::time::Instant,
+    state: &'static str,
+}
+
+impl RunAtWork {
+    fn start() -> Self {
+        metrics::gauge!("pipewright_runs_active").increment(1.0);
+        RunAtWork {
+            started: std::time::Instant::now(),
+            state: "stopped",
+        }
+    }
+}
+
+impl Drop for RunAtWork {
+    fn drop(&mut self) {
+        metrics::gauge!("pipewright_runs_active").decrement(1.0);
+        metrics::histogram!("pipewright_run_duration_seconds", "state" => self.state)
+            .record(self.started.elapsed().as_secs_f64());
+    }
+}
+
 /// An input: a value, or a file (placed under `/inputs`) given by its bytes or by its digest
 /// in the blob store.
 #[derive(Clone, Debug)]
@@ -87,9 +115,41 @@ impl RunEngine {
 
     /// Runs `version`, whose component is its file `component_path`, with `inputs`. Without
     /// `file_outputs` (the manifest declares none) and without file inputs, `/outputs` is
-    /// read-only and empty (see the module doc).
+    /// read-only and empty (see the module doc). Counted in the run metrics (see
+    /// [`RunAtWork`]), whichever surface asked for it.
     #[allow(clippy::too_many_arguments)]
     pub async fn run(
+        &self,
+        plugins: &std::sync::Arc<PluginHost>,
+        blobs: &BlobStore,
+        version: &VersionInfo,
+        component_path: &str,
+        inputs: Vec<(String, InputValue)>,
+        file_outputs: bool,
+        timeout: Duration,
+    ) -> Result<Vec<(String, OutputValue)>, RunFailure> {
+        let mut at_work = RunAtWork::start();
+        let outcome = self
+            .execute(
+                plugins,
+                blobs,
+                version,
+                component_path,
+                inputs,
+                file_outputs,
+                timeout,
+            )
+            .await;
+        at_work.state = if outcome.is_ok() {
+            "completed"
+        } else {
+            "failed"
+        };
+        outcome
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn execute(
         &self,
         plugins: &std::sync::Arc<PluginHost>,
         blobs: &BlobStore,

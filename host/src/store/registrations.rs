@@ -51,6 +51,14 @@ pub async fn lease_next(
     .await
 }
 
+/// How many versions are `registering` (waiting for an attempt or in one), whichever replica
+/// works on them: the registration queue's depth.
+pub async fn count_registering(conn: &mut AnyConnection) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM pipeline_versions WHERE state = 'registering'")
+        .fetch_one(conn)
+        .await
+}
+
 /// Extends a held lease; false if it was lost (lapsed and taken, or the version deleted).
 pub async fn renew_lease(
     conn: &mut AnyConnection,
