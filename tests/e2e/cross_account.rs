@@ -291,7 +291,7 @@ fn row(w: &World, method: &str, template: &str) -> Option<Row> {
         ("POST", "/v4/pipelines") => answered("/v4/pipelines".into(), None),
 
         // Operations: no account's data.
-        ("GET", "/healthz") | ("GET", "/metrics") | ("GET", "/v1/openapi.json") => answered(template.into(), None),
+        ("GET", "/healthz") | ("GET", "/readyz") | ("GET", "/metrics") | ("GET", "/v1/openapi.json") => answered(template.into(), None),
 
         // /v1
         ("DELETE", "/v1/pipelines/{namespace}/{name}/versions/{version}") => refused("/v1/pipelines/alice/alices-secret/versions/1.0.0".into(), None),

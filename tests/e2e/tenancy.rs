@@ -211,13 +211,11 @@ async fn projects_are_their_accounts_own(backend: Backend) {
         format!("{ACUMOS}/users/bob/pipelines"),
         format!("{ACUMOS}/users/bob/projects/{id}/pipelines"),
     ] {
-        let answer = server.post(&path, &bob, create.clone()).await;
+        let (status, body) = server.post(&path, &bob, create.clone()).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_eq!(body["serviceStatus"]["status"], "ERROR");
         assert_eq!(
-            answer,
-            (
-                404,
-                json!({"serviceStatus": {"status": "ERROR", "statusMessage": "ProjectId does not exist."}})
-            ),
+            body["serviceStatus"]["statusMessage"], "ProjectId does not exist.",
             "{path}"
         );
     }

@@ -270,7 +270,7 @@ impl Registry {
         let result = tokio::select! {
             result = tokio::time::timeout(config.attempt_timeout, self.attempt(&job)) => match result {
                 Ok(result) => result,
-                Err(_) => Err(format!("the attempt took longer than {:?}", config.attempt_timeout).into()),
+                Err(_) => Err(attempt_too_long(&config).into()),
             },
             () = renewing => {
                 tracing::warn!(version_id = %job.id, "registration lease lost (deleted, or taken after a stall); attempt abandoned");
@@ -542,6 +542,12 @@ impl Registry {
                 // What is sent is the parsed URL, the one the policy's resolver sees.
                 let url = parsed.to_string();
                 tokio::task::spawn_blocking(move || {
+                    // The fetch's own deadline is the attempt's: whichever of the two timers
+                    // fires first, the attempt fails with the same words.
+                    let failed = |url: &str, e: ureq::Error| match e {
+                        ureq::Error::Timeout(_) => FetchError::Failed(attempt_too_long(&config)),
+                        e => FetchError::Failed(format!("fetching {url}: {e}")),
+                    };
                     let agent = config.fetch_policy.agent(
                         ureq::Agent::config_builder()
                             .timeout_global(Some(config.attempt_timeout))
@@ -553,7 +559,7 @@ impl Registry {
                             Some(refusal) => {
                                 FetchError::Refused(format!("fetching {url} is refused: {refusal}"))
                             }
-                            None => FetchError::Failed(format!("fetching {url}: {e}")),
+                            None => failed(&url, e),
                         }
                     })?;
                     if !response.status().is_success() {
@@ -567,7 +573,7 @@ impl Registry {
                         .with_config()
                         .limit(config.max_content_bytes)
                         .read_to_vec()
-                        .map_err(|e| FetchError::Failed(format!("fetching {url}: {e}")))
+                        .map_err(|e| failed(&url, e))
                 })
                 .await
                 .map_err(|e| FetchError::Failed(format!("fetch task failed: {e}")))?
@@ -577,6 +583,11 @@ impl Registry {
             ))),
         }
     }
+}
+
+/// The failure of an attempt past its deadline, whichever timer noticed it.
+fn attempt_too_long(config: &RegistrationConfig) -> String {
+    format!("the attempt took longer than {:?}", config.attempt_timeout)
 }
 
 #[cfg(test)]
