@@ -260,6 +260,19 @@ fn object_path(hex: &str) -> ObjectPath {
     ObjectPath::from_iter(["sha256", &hex[..2], &hex[2..]])
 }
 
+/// The digest (`sha256:<hex>`) a blob of `bytes` is stored under.
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The hex of a `sha256:<64 hex>` digest; anything else is refused (it becomes a path).
+fn hex_of(digest: &str) -> Result<&str, BlobError> {
+    digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| BlobError::NotADigest(digest.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,17 +345,4 @@ mod tests {
         }
         found
     }
-}
-
-/// The digest (`sha256:<hex>`) a blob of `bytes` is stored under.
-pub fn digest_of(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
-/// The hex of a `sha256:<64 hex>` digest; anything else is refused (it becomes a path).
-fn hex_of(digest: &str) -> Result<&str, BlobError> {
-    digest
-        .strip_prefix("sha256:")
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| BlobError::NotADigest(digest.to_string()))
 }
