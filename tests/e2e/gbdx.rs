@@ -382,6 +382,7 @@ on_both_stores!(
     put_replaces_the_definition_only,
     delete_needs_a_version_and_frees_it,
     uploaded_component_is_compiled_and_ready,
+    an_upload_that_cannot_register_is_refused_at_the_request,
 );
 
 async fn an_attempt_past_its_timeout_is_retried_then_failed(backend: Backend) {
@@ -612,6 +613,46 @@ async fn delete_needs_a_version_and_frees_it(backend: Backend) {
     let (status, body) = post(&server, &alice, &docker_task("test-success", "0.0.1")).await;
     assert_eq!(status, 202, "{body}");
     wait_for_state(&server, &alice, "test-success", "0.0.1", "ready").await;
+}
+
+/// What can be told of uploaded bytes at the request is told there (400), never queued: bytes
+/// that are no component, and bytes whose digest is not the one the descriptor names.
+async fn an_upload_that_cannot_register_is_refused_at_the_request(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    let before = server.stored_files();
+    let with_upload = |bytes: &[u8], digest: Option<String>| {
+        let mut task = docker_task("uploaded", "1.0.0");
+        task["containerDescriptors"] =
+            json!([{"type": "WASM", "properties": {"upload": b64(bytes), "digest": digest}}]);
+        task
+    };
+    for (task, says) in [
+        (
+            with_upload(b"not a component", None),
+            "not a WebAssembly component",
+        ),
+        (
+            with_upload(b"\0asm\x01\0\0\0", None),
+            "not a WebAssembly component",
+        ),
+        (
+            with_upload(
+                component_bytes(),
+                Some(format!("sha256:{}", "0".repeat(64))),
+            ),
+            "digest",
+        ),
+    ] {
+        let (status, body) = post(&server, &alice, &task).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body["Error"].as_str().unwrap().contains(says), "{body}");
+    }
+    let (_, listed) = server.get(TASKS, &alice).await;
+    assert_eq!(listed, json!({"tasks": []}));
+    let (status, _) = server.get("/v1/pipelines/gbdx/uploaded", &alice).await;
+    assert_eq!(status, 404, "no task was made");
+    assert_eq!(server.stored_files(), before, "nothing stored");
 }
 
 async fn uploaded_component_is_compiled_and_ready(backend: Backend) {

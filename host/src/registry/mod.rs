@@ -591,7 +591,8 @@ impl Registry {
         check_files(&new.files)?;
         if let Some(source) = &new.source {
             // A URL that can never be fetched is refused now, not queued and retried.
-            self.check_source(source).await?;
+            self.check_source(source, new.source_upload.as_deref())
+                .await?;
         }
         let deferred = new.source.is_some();
         let content: Vec<plugins::File> = new

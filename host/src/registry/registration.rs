@@ -492,12 +492,35 @@ impl Registry {
 
     /// [`Registry::check_fetchable`] for a version's source, as the core's refusal
     /// (`fetch-refused`, field `url`). Sources that are not URLs pass.
-    pub(super) async fn check_source(&self, source: &ContentSource) -> Result<(), RegistryError> {
-        match &source.location {
-            SourceLocation::Url { url } => self.check_fetchable(url).await.map_err(|reason| {
+    pub(super) async fn check_source(
+        &self,
+        source: &ContentSource,
+        upload: Option<&[u8]>,
+    ) -> Result<(), RegistryError> {
+        match (&source.location, upload) {
+            (SourceLocation::Url { url }, _) => self.check_fetchable(url).await.map_err(|reason| {
                 RegistryError::invalid(Finding::new(FETCH_REFUSED, "url", reason))
             }),
-            SourceLocation::Blob { .. } | SourceLocation::Nothing => Ok(()),
+            // Uploaded bytes are here already: what can be told of them is told now.
+            (SourceLocation::Blob { digest: stored }, Some(bytes)) => {
+                let invalid = |message: String| {
+                    RegistryError::invalid(Finding::new("invalid-content", "upload", message))
+                };
+                if let Some(expected) = &source.digest {
+                    if !stored.eq_ignore_ascii_case(expected) {
+                        return Err(invalid(format!(
+                            "the upload's digest is {stored}, not the expected {expected}"
+                        )));
+                    }
+                }
+                if source.compile && !is_component(bytes) {
+                    return Err(invalid(
+                        "the upload is not a WebAssembly component".to_string(),
+                    ));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
 
@@ -585,6 +608,12 @@ impl Registry {
     }
 }
 
+/// Whether `bytes` begin as a WebAssembly component does (the magic, then the component
+/// layer's version): a cheap check at the request; compiling it is the worker's.
+fn is_component(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\0asm") && bytes.get(4..8) == Some(&[0x0d, 0x00, 0x01, 0x00][..])
+}
+
 /// The failure of an attempt past its deadline, whichever timer noticed it.
 fn attempt_too_long(config: &RegistrationConfig) -> String {
     format!("the attempt took longer than {:?}", config.attempt_timeout)
@@ -593,6 +622,15 @@ fn attempt_too_long(config: &RegistrationConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_component_is_told_from_a_core_module_and_from_garbage() {
+        let component = crate::plugins::builtin::BUILTIN_PLUGINS[0].2;
+        assert!(is_component(component));
+        assert!(!is_component(b"\0asm\x01\0\0\0"), "a core module");
+        assert!(!is_component(b"not wasm at all"));
+        assert!(!is_component(b""));
+    }
 
     #[test]
     fn backoff_doubles_up_to_its_cap() {
