@@ -23,6 +23,7 @@ pub mod resolve;
 pub mod run_capacity;
 pub mod run_writes;
 pub mod runs;
+pub mod service;
 pub mod uploads;
 pub mod versions;
 pub mod workbench;

@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::AppState;
+use crate::registry::service::PipelineType;
 use crate::registry::{self, Caller, PipelineInfo, RegistryError, Surface, VersionInfo};
 
 #[derive(OpenApi)]
@@ -280,34 +281,14 @@ async fn delete_version(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A pipeline type, as its handler describes it.
-#[derive(Serialize, ToSchema)]
-pub struct TypeView {
-    pub id: String,
-    pub display_name: String,
-    pub content_kinds: Vec<String>,
-    pub default_files: Vec<String>,
-    /// `plugin@version` of the handler.
-    pub handler: String,
-}
-
 /// The registered pipeline types.
 #[utoipa::path(get, path = "/v1/types", tag = "types",
-    responses((status = 200, body = Vec<TypeView>), (status = 401, body = ErrorBody)))]
-async fn list_types(State(state): State<AppState>, _caller: Authenticated) -> Json<Vec<TypeView>> {
-    let types = state.registry.plugins().type_handlers();
-    Json(
-        types
-            .iter()
-            .map(|t| TypeView {
-                id: t.info.id.clone(),
-                display_name: t.info.display_name.clone(),
-                content_kinds: t.info.content_kinds.clone(),
-                default_files: t.info.default_files.clone(),
-                handler: t.id.to_string(),
-            })
-            .collect(),
-    )
+    responses((status = 200, body = Vec<PipelineType>), (status = 401, body = ErrorBody)))]
+async fn list_types(
+    State(state): State<AppState>,
+    _caller: Authenticated,
+) -> Json<Vec<PipelineType>> {
+    Json(state.registry.pipeline_types())
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -328,25 +309,10 @@ async fn scaffold(
 ) -> Result<Json<Vec<UploadedFile>>, ApiError> {
     let Path(type_id) = path?;
     let Query(query) = query?;
-    let handler = state
+    let files = state
         .registry
-        .plugins()
-        .type_handler(&type_id)
-        .ok_or_else(|| RegistryError::NotFound(format!("pipeline type {type_id}")))?;
-    let pipeline = crate::plugins::Pipeline {
-        namespace: caller.account,
-        name: query.name,
-        version: None,
-        type_: handler.info.id.clone(),
-        description: None,
-        inputs: Vec::new(),
-        outputs: Vec::new(),
-        properties: Vec::new(),
-    };
-    let files = tokio::task::spawn_blocking(move || handler.scaffold(&pipeline))
-        .await
-        .map_err(|e| RegistryError::Internal(anyhow::anyhow!("scaffold task failed: {e}")))?
-        .map_err(RegistryError::from)?;
+        .scaffold(&caller, &type_id, &query.name)
+        .await?;
     Ok(Json(
         files
             .into_iter()
