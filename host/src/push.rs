@@ -33,7 +33,7 @@ pub fn push(dir: &Path, server: &str, token: &str) -> anyhow::Result<String> {
     let manifest_path = dir.join("pipeline.yaml");
     let text = std::fs::read_to_string(&manifest_path)
         .with_context(|| format!("reading {}", manifest_path.display()))?;
-    let mut manifest: Value = serde_yaml::from_str(&text)
+    let mut manifest: Value = serde_norway::from_str(&text)
         .with_context(|| format!("parsing {}", manifest_path.display()))?;
     let component = manifest
         .get("component")

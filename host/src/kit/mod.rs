@@ -150,7 +150,7 @@ impl PluginCrate {
         if pipeline_manifest.is_file() {
             let text = std::fs::read_to_string(&pipeline_manifest)
                 .with_context(|| format!("reading {}", pipeline_manifest.display()))?;
-            let pipeline: Value = serde_yaml::from_str(&text)
+            let pipeline: Value = serde_norway::from_str(&text)
                 .with_context(|| format!("parsing {}", pipeline_manifest.display()))?;
             let field = |key: &str| {
                 pipeline[key]
