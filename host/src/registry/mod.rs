@@ -339,7 +339,7 @@ impl Registry {
             listings: Arc::default(),
             run_targets: Arc::default(),
             runs,
-            run_timeout: workflows::DEFAULT_RUN_TIMEOUT,
+            run_timeout: runs::DEFAULT_RUN_TIMEOUT,
             run_capacity,
             idle_timeout: runs::RunLimits::default().idle_timeout,
             link_key: Arc::from(uuid::Uuid::new_v4().as_bytes().as_slice()),

@@ -110,6 +110,9 @@ pub struct RunErrorRecord {
     pub message: String,
 }
 
+/// The deadline of one run (a `/v4` run's or a workflow task's), unless configured otherwise.
+pub const DEFAULT_RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// How long a run may take and how many may run at once.
 #[derive(Clone, Debug)]
 pub struct RunLimits {
@@ -124,7 +127,7 @@ impl Default for RunLimits {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         RunLimits {
-            timeout: super::workflows::DEFAULT_RUN_TIMEOUT,
+            timeout: DEFAULT_RUN_TIMEOUT,
             // Each executing run takes a slot of the instance pool.
             max_total: (4 * cores).min(crate::plugins::runnable::RUN_SLOTS as usize),
             max_per_pipeline: 2 * cores,

@@ -9,7 +9,6 @@
 //! component (a `DOCKER` task) fails the workflow with a message saying so.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -462,6 +461,3 @@ fn declared_ports(definition: &serde_json::Value, field: &str) -> Vec<String> {
         })
         .unwrap_or_default()
 }
-
-/// The deadline of one task's run, unless configured otherwise.
-pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(60);
