@@ -266,6 +266,27 @@ pub fn reserving_surface(namespace: &str) -> Option<Surface> {
         .find(|s| s.reserved_namespace().is_some_and(|n| names::key(n) == key))
 }
 
+/// A pipeline as policies and type handlers see it: its names, version, type and description
+/// (ports and properties stay in the definition). Every check builds it here.
+pub(crate) fn candidate(
+    namespace: &str,
+    name: &str,
+    version: Option<&str>,
+    type_id: &str,
+    description: Option<String>,
+) -> plugins::Pipeline {
+    plugins::Pipeline {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        version: version.map(str::to_string),
+        type_: type_id.to_string(),
+        description,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        properties: Vec::new(),
+    }
+}
+
 /// Refuses a write into a namespace another surface reserves.
 fn require_writable_by(namespace: &str, surface: Surface) -> Result<(), RegistryError> {
     match reserving_surface(namespace) {
@@ -630,19 +651,15 @@ impl Registry {
                 .collect();
             drop(conn);
 
-            let candidate = plugins::Pipeline {
-                namespace: pipeline.namespace.clone(),
-                name: pipeline.name.clone(),
-                version: Some(new.version.clone()),
-                type_: pipeline.pipeline_type.clone(),
-                description: new
-                    .description
+            let candidate = candidate(
+                &pipeline.namespace,
+                &pipeline.name,
+                Some(&new.version),
+                &pipeline.pipeline_type,
+                new.description
                     .clone()
                     .or_else(|| pipeline.description.clone()),
-                inputs: Vec::new(),
-                outputs: Vec::new(),
-                properties: Vec::new(),
-            };
+            );
             let context = plugins::PolicyContext {
                 surface: surface.as_str().into(),
                 account: caller.account.clone(),
@@ -951,16 +968,13 @@ impl Registry {
                     pipeline.pipeline_type
                 ))
             })?;
-        let candidate = plugins::Pipeline {
-            namespace: pipeline.namespace.clone(),
-            name: pipeline.name.clone(),
-            version: Some(row.version.clone()),
-            type_: pipeline.pipeline_type.clone(),
-            description: description.clone(),
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            properties: Vec::new(),
-        };
+        let candidate = candidate(
+            &pipeline.namespace,
+            &pipeline.name,
+            Some(&row.version),
+            &pipeline.pipeline_type,
+            description.clone(),
+        );
         let findings = tokio::task::spawn_blocking(move || handler.validate(&candidate, &content))
             .await
             .map_err(|e| RegistryError::Internal(anyhow::anyhow!("validation task failed: {e}")))??

@@ -429,16 +429,13 @@ impl Registry {
             .plugins
             .type_handler(&pipeline.pipeline_type)
             .ok_or_else(|| format!("no type handler for `{}` is loaded", pipeline.pipeline_type))?;
-        let candidate = plugins::Pipeline {
-            namespace: pipeline.namespace.clone(),
-            name: pipeline.name.clone(),
-            version: Some(version.version.clone()),
-            type_: pipeline.pipeline_type.clone(),
-            description: version.description.clone(),
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            properties: Vec::new(),
-        };
+        let candidate = super::candidate(
+            &pipeline.namespace,
+            &pipeline.name,
+            Some(&version.version),
+            &pipeline.pipeline_type,
+            version.description.clone(),
+        );
         let plugins = self.plugins.clone();
         let compile = fetched.filter(|_| source.compile);
         tokio::task::spawn_blocking(move || -> Result<(), String> {

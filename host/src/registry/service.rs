@@ -62,16 +62,7 @@ impl Registry {
             .plugins
             .type_handler(type_id)
             .ok_or_else(|| RegistryError::NotFound(format!("pipeline type {type_id}")))?;
-        let pipeline = plugins::Pipeline {
-            namespace: caller.account.clone(),
-            name: name.to_string(),
-            version: None,
-            type_: handler.info.id.clone(),
-            description: None,
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            properties: Vec::new(),
-        };
+        let pipeline = super::candidate(&caller.account, name, None, &handler.info.id, None);
         Ok(
             tokio::task::spawn_blocking(move || handler.scaffold(&pipeline))
                 .await

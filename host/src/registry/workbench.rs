@@ -644,16 +644,7 @@ impl Registry {
         type_id: &str,
         description: Option<String>,
     ) -> plugins::Pipeline {
-        plugins::Pipeline {
-            namespace: caller.user.clone(),
-            name: name.to_string(),
-            version: version.map(str::to_string),
-            type_: type_id.to_string(),
-            description,
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            properties: Vec::new(),
-        }
+        super::candidate(&caller.user, name, version, type_id, description)
     }
 
     /// The policy chain of the Acumos surface on a name and version, then the structural rule
