@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use pipewright::outbound::FetchPolicy;
 use pipewright::registry::registration::RegistrationConfig;
 
-use crate::harness::{b64, call, Backend, TestServer};
+use crate::harness::{b64, call, code, Backend, TestServer};
 use crate::on_both_stores;
 use crate::peers::Loopback;
 
@@ -288,6 +288,13 @@ async fn row_get_while_registering(backend: Backend) {
         list,
         json!({"tasks": []}),
         "a migrating task is not in the registry yet"
+    );
+    // One resolver of "latest": /v1 gives the same reason, in its own shape.
+    let (status, body) = server.get("/v1/pipelines/gbdx/test-success", &alice).await;
+    assert_eq!(
+        (status, code(&body)),
+        (409, "version-registering"),
+        "{body}"
     );
     source.release();
     wait_for_state(&server, &alice, "test-success", "0.0.1", "ready").await;

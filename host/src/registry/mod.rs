@@ -809,10 +809,7 @@ impl Registry {
             Some(v) => names::key(v),
             None => {
                 let all = rows::versions_of(&mut conn, &pipeline.id).await?;
-                let latest = versions::latest(&all).ok_or_else(|| {
-                    RegistryError::NotFound(format!("a ready version of {namespace}/{name}"))
-                })?;
-                names::key(&latest.version)
+                names::key(&resolve::latest_or_why(all, namespace, &pipeline.name)?.version)
             }
         };
         self.version_info(&mut conn, &pipeline, &version_key).await

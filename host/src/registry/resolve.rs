@@ -47,14 +47,7 @@ impl Registry {
                         RegistryError::NotFound(format!("{namespace}/{name}:{version}"))
                     })?
             }
-            None => match versions::latest(&all) {
-                Some(latest) => latest.clone(),
-                // Nothing ready: the newest version tells why.
-                None => all
-                    .into_iter()
-                    .max_by_key(|v| v.registered_at)
-                    .ok_or_else(|| RegistryError::NotFound(format!("{namespace}/{name}")))?,
-            },
+            None => latest_or_newest(all, namespace, name)?,
         };
         match chosen.state() {
             VersionState::Ready => {
@@ -69,7 +62,43 @@ impl Registry {
             }),
         }
     }
+}
 
+/// The latest ready version of `all` (a pipeline's versions); when none is ready, the newest,
+/// whose state tells why ([`latest_or_why`]). NotFound when there is no version at all.
+fn latest_or_newest(
+    all: Vec<rows::VersionRow>,
+    namespace: &str,
+    name: &str,
+) -> Result<rows::VersionRow, RegistryError> {
+    match versions::latest(&all) {
+        Some(latest) => Ok(latest.clone()),
+        None => all
+            .into_iter()
+            .max_by_key(|v| v.registered_at)
+            .ok_or_else(|| RegistryError::NotFound(format!("{namespace}/{name}"))),
+    }
+}
+
+/// The latest ready version of `all`, or why there is none: the one resolver of "latest" (a
+/// newest version registering or failed is [`RegistryError::NotReady`], whatever surface asks).
+pub(super) fn latest_or_why(
+    all: Vec<rows::VersionRow>,
+    namespace: &str,
+    name: &str,
+) -> Result<rows::VersionRow, RegistryError> {
+    let chosen = latest_or_newest(all, namespace, name)?;
+    match chosen.state() {
+        VersionState::Ready => Ok(chosen),
+        state => Err(RegistryError::NotReady {
+            name: name.to_string(),
+            version: chosen.version,
+            state,
+        }),
+    }
+}
+
+impl Registry {
     /// Every ready version in `namespace` as (name, version), ordered by name, then
     /// [`versions::listing_order`]. Served from memory while the namespace's change counter
     /// (one indexed read) has not moved, so a large registry lists in milliseconds.
