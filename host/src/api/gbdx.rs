@@ -146,6 +146,7 @@ impl Violation {
             RegistryError::Invalid(findings) => {
                 let first = findings.into_iter().next();
                 match first.as_ref().map(|f| f.code.as_str()) {
+                    Some("name-or-version-changed") => Violation::NameOrVersionChanged,
                     Some("version-not-incremented") => Violation::NotIncremented,
                     Some("version-lower-than-latest") => Violation::LowerThanLatest,
                     Some("task-owner-email-missing") => Violation::OwnerEmailMissing,
@@ -424,28 +425,20 @@ async fn replace(
         "A request to update a task must include the task's version number".into(),
     ))?;
     let mut task = definition(&bytes)?;
-    let same = |field: &str, expected: &str| {
-        task.get(field).and_then(Value::as_str).is_none_or(|given| {
-            crate::registry::names::key(given) == crate::registry::names::key(expected)
-        })
-    };
-    if !same("name", &name) || !same("version", &version) {
-        return Err(Violation::NameOrVersionChanged);
-    }
-    let current = state
-        .registry
-        .version(&caller, NAMESPACE, &name, Some(&version))
-        .await
-        .map_err(|e| Violation::from_core(e, false))?;
-    task.insert("name".into(), Value::String(current.name.clone()));
-    task.insert("version".into(), Value::String(current.version.clone()));
+    // A definition without them gets them; one that names others is refused by the core
+    // (`name-or-version-changed`), which stores them spelled as the version is.
+    task.entry("name")
+        .or_insert_with(|| Value::String(name.clone()));
+    task.entry("version")
+        .or_insert_with(|| Value::String(version.clone()));
     let description = task
         .get("description")
         .and_then(Value::as_str)
         .map(str::to_string);
     let definition = Value::Object(task);
     let replacement = Definition {
-        files: vec![(DEFINITION_FILE.into(), definition.to_string().into_bytes())],
+        files: Vec::new(),
+        definition_file: Some(DEFINITION_FILE.into()),
         definition,
         description,
     };

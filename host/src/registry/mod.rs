@@ -215,9 +215,13 @@ pub struct NewVersion {
 /// A new definition for an existing version: the definition, its description, and the
 /// files it replaces.
 pub struct Definition {
+    /// Free JSON. When it is an object naming a `name` or `version`, they must be the version's
+    /// own (invariant 2: they never change); they are kept spelled as the version spells them.
     pub definition: serde_json::Value,
     pub description: Option<String>,
     pub files: Vec<(String, Vec<u8>)>,
+    /// A file whose content is the definition itself (GBDX's `task.json`), written as stored.
+    pub definition_file: Option<String>,
 }
 
 /// Which API surface is asking; passed to policies as context, and a policy scope.
@@ -264,6 +268,32 @@ pub fn reserving_surface(namespace: &str) -> Option<Surface> {
     [Surface::V1, Surface::Acumos, Surface::Gbdx, Surface::Mystic]
         .into_iter()
         .find(|s| s.reserved_namespace().is_some_and(|n| names::key(n) == key))
+}
+
+/// Invariant 2 on a replaced definition: a `name` or `version` it names must be the version's
+/// own (case-insensitively, as names are); both are then spelled as stored.
+fn keep_identity(
+    definition: &mut serde_json::Value,
+    name: &str,
+    version: &str,
+) -> Result<(), RegistryError> {
+    let Some(fields) = definition.as_object_mut() else {
+        return Ok(());
+    };
+    for (field, own) in [("name", name), ("version", version)] {
+        let given = fields.get(field).and_then(serde_json::Value::as_str);
+        if given.is_some_and(|given| names::key(given) != names::key(own)) {
+            return Err(RegistryError::invalid(Finding::new(
+                "name-or-version-changed",
+                field,
+                format!("the {field} of a version never changes (it is {own})"),
+            )));
+        }
+        if fields.contains_key(field) {
+            fields.insert(field.into(), own.into());
+        }
+    }
+    Ok(())
 }
 
 /// A pipeline as policies and type handlers see it: its names, version, type and description
@@ -919,15 +949,21 @@ impl Registry {
     ) -> Result<VersionInfo, RegistryError> {
         require_writable_by(namespace, surface)?;
         let Definition {
-            definition,
+            mut definition,
             description,
-            files,
+            mut files,
+            definition_file,
         } = replacement;
         check_files(&files)?;
         let mut conn = self.store.pool().acquire().await?;
         let (pipeline, row) = self
             .settled_version(&mut conn, caller, namespace, name, version)
             .await?;
+        keep_identity(&mut definition, &pipeline.name, &row.version)?;
+        if let Some(path) = definition_file {
+            files.retain(|(p, _)| *p != path);
+            files.push((path, definition.to_string().into_bytes()));
+        }
         let mut stored = rows::files_of(&mut conn, &row.id).await?;
         drop(conn);
         let mut content = Vec::with_capacity(stored.len() + files.len());
@@ -1289,5 +1325,34 @@ mod tests {
             manifest_digest(&[a.clone(), b.clone()]),
             manifest_digest(&[b, a])
         );
+    }
+
+    #[test]
+    fn a_replaced_definition_keeps_its_name_and_version() {
+        use serde_json::json;
+        let cases = [
+            (
+                json!({"name": "Hello", "version": "1.0.0", "x": 1}),
+                Ok(json!({"name": "hello", "version": "1.0.0", "x": 1})),
+            ),
+            (json!({"x": 1}), Ok(json!({"x": 1}))),
+            (json!({"name": "other"}), Err("name")),
+            (json!({"version": "2.0.0"}), Err("version")),
+            (
+                json!(["not", "an", "object"]),
+                Ok(json!(["not", "an", "object"])),
+            ),
+        ];
+        for (mut given, expected) in cases {
+            let result = keep_identity(&mut given, "hello", "1.0.0");
+            match (result, expected) {
+                (Ok(()), Ok(kept)) => assert_eq!(given, kept),
+                (Err(RegistryError::Invalid(findings)), Err(field)) => {
+                    assert_eq!(findings[0].code, "name-or-version-changed");
+                    assert_eq!(findings[0].field.as_deref(), Some(field));
+                }
+                (result, expected) => panic!("{result:?} where {expected:?} was expected"),
+            }
+        }
     }
 }
