@@ -845,18 +845,20 @@ impl Registry {
         self.version_info(&mut conn, &pipeline, &version_key).await
     }
 
-    /// `name` at `version` for the server's own work (a workflow's pinned task): no caller,
-    /// so no read check; never answer a caller with it.
+    /// `name` at `version` for the server's own work (a workflow's pinned task), with its
+    /// pipeline's id: no caller, so no read check; never answer a caller with it.
     pub(crate) async fn pinned_version(
         &self,
         namespace: &str,
         name: &str,
         version: &str,
-    ) -> Result<VersionInfo, RegistryError> {
+    ) -> Result<(String, VersionInfo), RegistryError> {
         let mut conn = self.store.pool().acquire().await?;
         let pipeline = self.find_pipeline(&mut conn, namespace, name).await?;
-        self.version_info(&mut conn, &pipeline, &names::key(version))
-            .await
+        let info = self
+            .version_info(&mut conn, &pipeline, &names::key(version))
+            .await?;
+        Ok((pipeline.id, info))
     }
 
     /// Every version of a pipeline, in [`versions::listing_order`].

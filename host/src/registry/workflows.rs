@@ -383,7 +383,7 @@ impl Registry {
         task: &rows::TaskRow,
         outputs: &HashMap<String, HashMap<String, String>>,
     ) -> Result<Vec<PortValue>, String> {
-        let version = self
+        let (pipeline_id, version) = self
             .pinned_version(namespace, &task.task_name, &task.task_version)
             .await
             .map_err(|e| e.to_string())?;
@@ -413,6 +413,13 @@ impl Registry {
                 InputValue::Value(Value::String(value)),
             ));
         }
+        // A task's run takes capacity as a `/v4` run does, waiting for it: the workflow is
+        // already accepted, and its tasks run one after another.
+        let _permits = self
+            .run_capacity
+            .take(&pipeline_id)
+            .await
+            .map_err(|e| e.to_string())?;
         let produced = self
             .runs
             .run(
