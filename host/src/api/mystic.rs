@@ -25,7 +25,7 @@ use super::routes::Routes;
 use super::time::iso_instant;
 use super::AppState;
 use crate::plugins::runnable::Value;
-use crate::registry::runs::{RunArgument, RunRecord, RunSubmission};
+use crate::registry::runs::{RunArgument, RunRecord, RunState, RunSubmission};
 use crate::registry::{Caller, RegistryError};
 use crate::route;
 
@@ -345,14 +345,14 @@ async fn submit_run(
     };
     let record = state.registry.submit_run(&caller, submission).await?;
     let body = Json(run_body(&state, &record));
-    Ok(match record.state.as_str() {
-        "no_resources_available" => (
+    Ok(match record.state {
+        RunState::NoResourcesAvailable => (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, RETRY_AFTER_SECS.to_string())],
             body,
         )
             .into_response(),
-        "created" | "running" => (StatusCode::ACCEPTED, body).into_response(),
+        RunState::Created | RunState::Running => (StatusCode::ACCEPTED, body).into_response(),
         _ => (StatusCode::OK, body).into_response(),
     })
 }
@@ -403,7 +403,7 @@ fn run_body(state: &AppState, run: &RunRecord) -> Json_ {
         "state": run.state,
         "queue_position": null,
         "inputs": run.inputs,
-        "outputs": if run.state == "completed" { Json_::Array(outputs) } else { Json_::Null },
+        "outputs": if run.state == RunState::Completed { Json_::Array(outputs) } else { Json_::Null },
         "error": error,
     })
 }

@@ -71,6 +71,43 @@ pub struct RunSubmission {
     pub refused_input: Option<String>,
 }
 
+/// Where a run is: Mystic's run states, as the store and the wire spell them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Accepted, waiting for capacity.
+    Created,
+    Running,
+    Completed,
+    Failed,
+    /// Refused for want of capacity (the client did not ask to wait).
+    NoResourcesAvailable,
+}
+
+impl RunState {
+    const ALL: [RunState; 5] = [
+        RunState::Created,
+        RunState::Running,
+        RunState::Completed,
+        RunState::Failed,
+        RunState::NoResourcesAvailable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Created => "created",
+            RunState::Running => "running",
+            RunState::Completed => "completed",
+            RunState::Failed => "failed",
+            RunState::NoResourcesAvailable => "no_resources_available",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RunState> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
 /// A run as recorded.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunRecord {
@@ -78,8 +115,7 @@ pub struct RunRecord {
     /// `namespace/name`.
     pub pipeline: String,
     pub version: String,
-    /// created, running, completed, failed or no_resources_available.
-    pub state: String,
+    pub state: RunState,
     pub inputs: Json,
     pub outputs: Vec<RunOutput>,
     pub error: Option<RunErrorRecord>,
@@ -311,7 +347,7 @@ impl Drop for Abandoned<'_> {
                 message: "the client went away before the run finished; it was stopped".into(),
             };
             if let Err(error) = registry
-                .record_finished(&run, true, Err(RunState::Failed(error)))
+                .record_finished(&run, true, Err(Unfinished::Failed(error)))
                 .await
             {
                 tracing::warn!(run = %run.id, %error, "could not record an abandoned run");
@@ -335,7 +371,7 @@ struct AcceptedRun {
 impl AcceptedRun {
     fn new_row(
         &self,
-        state: &'static str,
+        state: RunState,
         outputs: Option<String>,
         error: Option<String>,
         lease_until: Option<i64>,
@@ -347,7 +383,7 @@ impl AcceptedRun {
             version: self.target.version.version.clone(),
             submitted_by: self.submitted_by.clone(),
             account_id: self.account_id.clone(),
-            state,
+            state: state.as_str(),
             inputs: self.inputs_text.clone(),
             outputs,
             error,
@@ -360,7 +396,7 @@ impl AcceptedRun {
     /// The run as recorded with `state`, as `run_record` would read it back.
     fn record(
         &self,
-        state: &str,
+        state: RunState,
         outputs: Vec<RunOutput>,
         error: Option<RunErrorRecord>,
         updated_at_ms: i64,
@@ -372,7 +408,7 @@ impl AcceptedRun {
                 self.target.pipeline.namespace, self.target.pipeline.name
             ),
             version: self.target.version.version.clone(),
-            state: state.to_string(),
+            state,
             inputs: self.inputs.clone(),
             outputs,
             error,
@@ -394,7 +430,7 @@ impl Drop for Renewing {
 }
 
 /// How a run ended without outputs.
-enum RunState {
+enum Unfinished {
     Failed(RunErrorRecord),
     NoResources,
 }
@@ -567,7 +603,7 @@ impl Registry {
                     message,
                 };
                 return self
-                    .record_finished(&run, false, Err(RunState::Failed(error)))
+                    .record_finished(&run, false, Err(Unfinished::Failed(error)))
                     .await;
             }
         };
@@ -576,14 +612,14 @@ impl Registry {
         let (permits, recorded, renewing) = match self.run_capacity.try_take(&pipeline_id).await? {
             Some(permits) => (permits, false, None),
             None if submission.wait_for_resources => {
-                self.insert_at_work(&run, "created").await?;
+                self.insert_at_work(&run, RunState::Created).await?;
                 let renewing = self.renew_lease(&run.id);
                 let permits = self.run_capacity.take(&pipeline_id).await?;
                 (permits, true, Some(renewing))
             }
             None => {
                 return self
-                    .record_finished(&run, false, Err(RunState::NoResources))
+                    .record_finished(&run, false, Err(Unfinished::NoResources))
                     .await;
             }
         };
@@ -595,7 +631,7 @@ impl Registry {
                     renewing
                 }
                 None => {
-                    self.insert_at_work(&run, "running").await?;
+                    self.insert_at_work(&run, RunState::Running).await?;
                     self.renew_lease(&run.id)
                 }
             };
@@ -605,7 +641,7 @@ impl Registry {
                     .execute_run(executing, inputs, permits, true, Some(renewing))
                     .await;
             });
-            return Ok(run.record("running", Vec::new(), None, store::now_millis()));
+            return Ok(run.record(RunState::Running, Vec::new(), None, store::now_millis()));
         }
         if recorded {
             self.set_running(&run.id).await?;
@@ -752,7 +788,7 @@ impl Registry {
                 _ = tokio::time::sleep(RECORD_RUNNING_AFTER) => {
                     // Queued before the first await: if we are dropped, it is still written.
                     abandoned.recorded = true;
-                    match self.insert_at_work(&run, "running").await {
+                    match self.insert_at_work(&run, RunState::Running).await {
                         Ok(()) => {
                             recorded = true;
                             renewing = Some(self.renew_lease(&run.id));
@@ -773,7 +809,7 @@ impl Registry {
                     .map(|(name, value)| output_of(name, value))
                     .collect()
             })
-            .map_err(|failure| RunState::Failed(error_of(&failure)));
+            .map_err(|failure| Unfinished::Failed(error_of(&failure)));
         // The outcome is queued at the first poll of `record_finished`: nothing left to do on
         // a drop from here on.
         std::mem::forget(abandoned);
@@ -789,14 +825,14 @@ impl Registry {
         &self,
         run: &AcceptedRun,
         recorded: bool,
-        outcome: Result<Vec<RunOutput>, RunState>,
+        outcome: Result<Vec<RunOutput>, Unfinished>,
     ) -> Result<RunRecord, RegistryError> {
         let (state, outputs, error) = match outcome {
-            Ok(outputs) => ("completed", outputs, None),
-            Err(RunState::Failed(error)) => ("failed", Vec::new(), Some(error)),
-            Err(RunState::NoResources) => ("no_resources_available", Vec::new(), None),
+            Ok(outputs) => (RunState::Completed, outputs, None),
+            Err(Unfinished::Failed(error)) => (RunState::Failed, Vec::new(), Some(error)),
+            Err(Unfinished::NoResources) => (RunState::NoResourcesAvailable, Vec::new(), None),
         };
-        let outputs_json = (state == "completed")
+        let outputs_json = (state == RunState::Completed)
             .then(|| serde_json::to_string(&outputs).expect("outputs serialize"));
         let error_json = error
             .as_ref()
@@ -805,7 +841,7 @@ impl Registry {
         let write = if recorded {
             RunWrite::SetState(StateChangeRow {
                 id: run.id.clone(),
-                state,
+                state: state.as_str(),
                 outputs: outputs_json,
                 error: error_json,
                 lease_until: None,
@@ -822,7 +858,7 @@ impl Registry {
     async fn insert_at_work(
         &self,
         run: &AcceptedRun,
-        state: &'static str,
+        state: RunState,
     ) -> Result<(), RegistryError> {
         let now = store::now_millis();
         let lease_until = now + self.registration.lease.as_millis() as i64;
@@ -837,7 +873,7 @@ impl Registry {
         self.run_writes
             .write(RunWrite::SetState(StateChangeRow {
                 id: id.to_string(),
-                state: "running",
+                state: RunState::Running.as_str(),
                 outputs: None,
                 error: None,
                 lease_until: Some(until),
@@ -868,7 +904,8 @@ impl Registry {
             id: row.id,
             pipeline: row.pipeline,
             version: row.version,
-            state: row.state,
+            // A state this server does not know (written by a newer one) reads as failed.
+            state: RunState::parse(&row.state).unwrap_or(RunState::Failed),
             inputs: serde_json::from_str(&row.inputs).unwrap_or(Json::Null),
             outputs: row
                 .outputs
@@ -897,5 +934,22 @@ impl Registry {
             tracing::warn!(failed, "runs interrupted by a server stop were failed");
         }
         Ok(failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunState;
+
+    #[test]
+    fn run_states_read_back_as_written_and_serialize_as_mystic_spells_them() {
+        for state in RunState::ALL {
+            assert_eq!(RunState::parse(state.as_str()), Some(state));
+            assert_eq!(
+                serde_json::to_value(state).unwrap(),
+                serde_json::json!(state.as_str())
+            );
+        }
+        assert_eq!(RunState::parse("queued"), None);
     }
 }
