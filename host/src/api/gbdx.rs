@@ -26,7 +26,7 @@ use super::routes::Routes;
 use super::AppState;
 use crate::registry::registration::{ContentSource, SourceLocation};
 use crate::registry::resolve::Listing;
-use crate::registry::workflows::{PortInput, TaskSpec, WorkflowInfo, WorkflowSpec};
+use crate::registry::workflows::{PortInput, StepState, TaskSpec, WorkflowInfo, WorkflowSpec};
 use crate::registry::{
     Caller, Definition, NewVersion, RegistryError, Surface, VersionInfo, VersionState,
 };
@@ -546,13 +546,13 @@ async fn get_workflow(
 }
 
 /// GBDX's `{state, event}` pair for a workflow or task state.
-fn gbdx_state(state: &str) -> Value {
+fn gbdx_state(state: StepState) -> Value {
     let (state, event) = match state {
-        "pending" => ("pending", "submitted"),
-        "running" => ("running", "started"),
-        "succeeded" => ("complete", "succeeded"),
-        "skipped" => ("complete", "cancelled"),
-        _ => ("complete", "failed"),
+        StepState::Pending => ("pending", "submitted"),
+        StepState::Running => ("running", "started"),
+        StepState::Succeeded => ("complete", "succeeded"),
+        StepState::Skipped => ("complete", "cancelled"),
+        StepState::Failed => ("complete", "failed"),
     };
     json!({ "state": state, "event": event })
 }
@@ -565,7 +565,7 @@ fn workflow_body(workflow: &WorkflowInfo) -> Value {
             json!({
                 "name": t.name,
                 "taskType": format!("{}:{}", t.task, t.version),
-                "state": gbdx_state(&t.state),
+                "state": gbdx_state(t.state),
                 "inputs": t.inputs,
                 "outputs": t.outputs,
                 "note": t.error,
@@ -578,7 +578,7 @@ fn workflow_body(workflow: &WorkflowInfo) -> Value {
         "owner": workflow.submitted_by,
         "submitted_time": workflow.created_at_ms,
         "completed_time": workflow.finished_at_ms,
-        "state": gbdx_state(&workflow.state),
+        "state": gbdx_state(workflow.state),
         "error": workflow.error,
         "tasks": tasks,
     })

@@ -69,13 +69,52 @@ pub struct PortValue {
     pub value: String,
 }
 
+/// Where a workflow, or one of its tasks, is. A workflow is never `skipped`; a task is, when
+/// one before it failed. Spelled once, for the store and the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+impl StepState {
+    const ALL: [StepState; 5] = [
+        StepState::Pending,
+        StepState::Running,
+        StepState::Succeeded,
+        StepState::Failed,
+        StepState::Skipped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Running => "running",
+            StepState::Succeeded => "succeeded",
+            StepState::Failed => "failed",
+            StepState::Skipped => "skipped",
+        }
+    }
+
+    /// A state this server does not know (written by a newer one) reads as failed.
+    fn read(text: &str) -> StepState {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .unwrap_or(StepState::Failed)
+    }
+}
+
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct WorkflowInfo {
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// pending, running, succeeded or failed.
-    pub state: String,
+    pub state: StepState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub submitted_by: String,
@@ -91,8 +130,7 @@ pub struct WorkflowTaskInfo {
     pub task: String,
     /// The version pinned at submission.
     pub version: String,
-    /// pending, running, succeeded, failed or skipped.
-    pub state: String,
+    pub state: StepState,
     pub inputs: Vec<PortInput>,
     pub outputs: Vec<PortValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -250,7 +288,7 @@ impl Registry {
         Ok(WorkflowInfo {
             id: row.id,
             name: row.name,
-            state: row.state,
+            state: StepState::read(&row.state),
             error: row.error,
             submitted_by: row.submitted_by,
             created_at_ms: row.created_at,
@@ -261,7 +299,7 @@ impl Registry {
                     name: t.name,
                     task: t.task_name,
                     version: t.task_version,
-                    state: t.state,
+                    state: StepState::read(&t.state),
                     inputs: serde_json::from_str(&t.inputs).unwrap_or_default(),
                     outputs: t
                         .outputs
@@ -288,11 +326,26 @@ impl Registry {
         let now = store::now_millis();
         match &result {
             Ok(()) => {
-                rows::set_workflow_state(&mut conn, id, "succeeded", None, None, Some(now)).await?
+                rows::set_workflow_state(
+                    &mut conn,
+                    id,
+                    StepState::Succeeded.as_str(),
+                    None,
+                    None,
+                    Some(now),
+                )
+                .await?
             }
             Err(error) => {
-                rows::set_workflow_state(&mut conn, id, "failed", Some(error), None, Some(now))
-                    .await?
+                rows::set_workflow_state(
+                    &mut conn,
+                    id,
+                    StepState::Failed.as_str(),
+                    Some(error),
+                    None,
+                    Some(now),
+                )
+                .await?
             }
         }
         tracing::info!(workflow = %id, outcome = ?result, "workflow finished");
@@ -305,9 +358,16 @@ impl Registry {
         let mut conn = self.store.pool().acquire().await.map_err(db)?;
         let tasks = rows::tasks(&mut conn, id).await.map_err(db)?;
         let lease_until = store::now_millis() + self.registration.lease.as_millis() as i64;
-        rows::set_workflow_state(&mut conn, id, "running", None, Some(lease_until), None)
-            .await
-            .map_err(db)?;
+        rows::set_workflow_state(
+            &mut conn,
+            id,
+            StepState::Running.as_str(),
+            None,
+            Some(lease_until),
+            None,
+        )
+        .await
+        .map_err(db)?;
         drop(conn);
         let mut outputs: HashMap<String, HashMap<String, String>> = HashMap::new();
         let mut failure = None;
@@ -320,7 +380,7 @@ impl Registry {
                     &mut conn,
                     id,
                     task.position,
-                    "skipped",
+                    StepState::Skipped.as_str(),
                     None,
                     Some(&skipped),
                     now,
@@ -329,9 +389,17 @@ impl Registry {
                 .map_err(db)?;
                 continue;
             }
-            rows::set_task_state(&mut conn, id, task.position, "running", None, None, now)
-                .await
-                .map_err(db)?;
+            rows::set_task_state(
+                &mut conn,
+                id,
+                task.position,
+                StepState::Running.as_str(),
+                None,
+                None,
+                now,
+            )
+            .await
+            .map_err(db)?;
             drop(conn);
             let outcome = self.run_task(namespace, task, &outputs).await;
             let mut conn = self.store.pool().acquire().await.map_err(db)?;
@@ -343,7 +411,7 @@ impl Registry {
                         &mut conn,
                         id,
                         task.position,
-                        "succeeded",
+                        StepState::Succeeded.as_str(),
                         Some(&json),
                         None,
                         now,
@@ -363,7 +431,7 @@ impl Registry {
                         &mut conn,
                         id,
                         task.position,
-                        "failed",
+                        StepState::Failed.as_str(),
                         None,
                         Some(&error),
                         now,
@@ -467,4 +535,21 @@ fn declared_ports(definition: &serde_json::Value, field: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StepState;
+
+    #[test]
+    fn step_states_read_back_as_written_and_unknown_ones_as_failed() {
+        for state in StepState::ALL {
+            assert_eq!(StepState::read(state.as_str()), state);
+            assert_eq!(
+                serde_json::to_value(state).unwrap(),
+                serde_json::json!(state.as_str())
+            );
+        }
+        assert_eq!(StepState::read("paused"), StepState::Failed);
+    }
 }
