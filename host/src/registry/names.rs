@@ -9,10 +9,9 @@ use super::Finding;
 /// Longest namespace, name or version accepted.
 pub const MAX_NAME_CHARS: usize = 128;
 
-/// The key a name is looked up by.
-pub fn key(name: &str) -> String {
-    name.to_lowercase()
-}
+/// The key a name is looked up by (invariant 1: case-insensitive). Defined by the store, which
+/// keeps it in every `*_key` column, so that the store depends on nothing above it.
+pub use crate::store::name_key as key;
 
 /// The structural rules every name obeys on every surface: 1 to 128 characters, no `/` (it
 /// separates namespace and name), no `:` (it separates name and version), no whitespace or

@@ -26,6 +26,12 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
+/// The key a name is stored and looked up by: case-folded, so `Test-Success` and
+/// `test-success` are one name (DESIGN invariant 1). Every `*_key` column holds it.
+pub fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
 /// Which database a URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {

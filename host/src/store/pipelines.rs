@@ -23,9 +23,9 @@ impl PipelineRow {
         NewPipeline {
             id: &self.id,
             namespace: &self.namespace,
-            namespace_key: crate::registry::names::key(&self.namespace),
+            namespace_key: super::name_key(&self.namespace),
             name: &self.name,
-            name_key: crate::registry::names::key(&self.name),
+            name_key: super::name_key(&self.name),
             pipeline_type: &self.pipeline_type,
             description: self.description.as_deref(),
             owner_account_id: &self.owner_account_id,

@@ -144,8 +144,8 @@ pub struct NewRecord<'a> {
 /// The key a name and an optional version are unique under, per owner.
 pub fn keys(name: &str, version: Option<&str>) -> (String, String) {
     (
-        crate::registry::names::key(name),
-        version.map(crate::registry::names::key).unwrap_or_default(),
+        super::name_key(name),
+        version.map(super::name_key).unwrap_or_default(),
     )
 }
 
