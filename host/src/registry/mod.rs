@@ -2,9 +2,12 @@
 //! Every API surface is a thin adapter over the operations here; no rule is written twice.
 //!
 //! A pipeline is `namespace/name` (keyed case-folded, see [`names`]) and owned by an account.
-//! A namespace named after an account is reserved to its members; any other namespace is shared
-//! and the first account to create a name there owns it. Only members of the owning account may
-//! register or delete versions ([`RegistryError::Forbidden`] otherwise).
+//! A namespace named after an account is its members' alone: only they read it (anyone else is
+//! answered as if it were empty) or write to it, and every refusal there reads the same whether
+//! or not the pipeline exists. Any other namespace is shared, readable by every caller, and the
+//! first account to create a name there owns it. Only members of the owning account may
+//! register or delete versions ([`RegistryError::Forbidden`] otherwise). A namespace a surface
+//! reserves (`gbdx`) takes writes from that surface only ([`reserving_surface`]).
 //!
 //! Registering a version runs the policy chain bound to it ([`policies`]) and the type handler's
 //! `validate`, stores the content in the blob store, and commits the version row, its files and
