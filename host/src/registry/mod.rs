@@ -10,7 +10,7 @@
 //!   registered inline; content fetched from elsewhere goes through the durable workers of
 //!   [`registration`] on the same rows.
 //! - [`versions`] and [`resolve`]: states and which version "latest" means.
-//! - Runs ([`runs`], [`run_capacity`], [`run_writes`]), GBDX workflows ([`workflows`]), the
+//! - Runs ([`runs`], [`run_targets`], [`run_capacity`], [`run_writes`]), GBDX workflows ([`workflows`]), the
 //!   Acumos records ([`workbench`]), uploads ([`uploads`]), plugins ([`plugin_versions`],
 //!   [`policy_admin`]), accounts and tokens ([`accounts`]), following other servers
 //!   ([`changes`]), and what the surfaces ask of the server itself ([`service`]).
@@ -28,6 +28,7 @@ pub mod policy_admin;
 pub mod registration;
 pub mod resolve;
 pub mod run_capacity;
+pub mod run_targets;
 pub mod run_writes;
 pub mod runs;
 pub mod service;
@@ -229,7 +230,7 @@ pub struct Registry {
     registration_wakeup: Arc<tokio::sync::Notify>,
     listings: Arc<resolve::ListingCache>,
     /// What `/v4` runs resolved to, kept while their namespace's change counter stays.
-    run_targets: Arc<runs::RunTargets>,
+    run_targets: Arc<run_targets::RunTargets>,
     /// Every write of a run's row, group-committed.
     run_writes: Arc<run_writes::RunWrites>,
     runs: crate::runs::RunEngine,

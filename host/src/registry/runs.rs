@@ -19,10 +19,7 @@
 //! pipeline. A request that finds either taken waits (`wait_for_resources`) or is recorded
 //! `no_resources_available`.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{json, Value as Json};
@@ -30,13 +27,13 @@ use serde_json::{json, Value as Json};
 use crate::plugins::runnable::Value;
 use crate::plugins::PluginError;
 use crate::runs::{InputValue, OutputValue, RunFailure};
-use crate::store::{self, pipelines, runs as rows};
+use crate::store::{self, runs as rows};
 
 use super::accounts::Caller;
-use super::changes::CHANGES_POLL;
 use super::run_capacity::{RunCapacity, RunPermits};
+use super::run_targets::{bind_inputs, kind_of, RunTarget};
 use super::run_writes::{NewRunRow, RunWrite, StateChangeRow};
-use super::{names, not_a_member, Registry, RegistryError, VersionInfo};
+use super::{Registry, RegistryError};
 
 /// How long a synchronous run may go without a row of its own: past this it is written
 /// `running` with a lease (a restart then fails it). Shorter runs, the common case, commit once.
@@ -172,155 +169,6 @@ impl Default for RunLimits {
     }
 }
 
-/// The manifest's declared inputs, outputs and component, as (name, type) pairs.
-struct Manifest {
-    component: String,
-    inputs: Vec<(String, String)>,
-    outputs: Vec<(String, String)>,
-}
-
-fn manifest(version: &VersionInfo) -> Result<Manifest, String> {
-    let definition = &version.definition;
-    let component = definition
-        .get("component")
-        .and_then(Json::as_str)
-        .ok_or("the pipeline's manifest names no component")?
-        .to_string();
-    let ports = |key: &str| -> Vec<(String, String)> {
-        definition
-            .get(key)
-            .and_then(Json::as_array)
-            .map(|ports| {
-                ports
-                    .iter()
-                    .map(|p| {
-                        let text = |field: &str| {
-                            p.get(field)
-                                .and_then(Json::as_str)
-                                .unwrap_or_default()
-                                .to_string()
-                        };
-                        (text("name"), text("type"))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    Ok(Manifest {
-        component,
-        inputs: ports("inputs"),
-        outputs: ports("outputs"),
-    })
-}
-
-/// A ready runnable version as runs need it: its pipeline, the version with its files, and its
-/// manifest read (or why it cannot be: every run of it is then an `input_error`).
-struct RunTarget {
-    pipeline: pipelines::PipelineRow,
-    version: VersionInfo,
-    manifest: Result<Manifest, String>,
-}
-
-/// `namespace/name[:version]` by keys; no version: the latest ready one.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct RunTargetKey {
-    namespace: String,
-    name: String,
-    version: Option<String>,
-}
-
-/// Run targets, each with the namespace's change counter (migration 0004) it was read at: that
-/// counter moves in the commit of any change to the versions of the namespace (set, states,
-/// definitions, files), so an entry is used only while nothing it holds can have changed.
-///
-/// A run does not read that counter each time: an entry checked against the store less than
-/// [`CHANGES_POLL`] ago is used as it is, unless this server changed a namespace since (the
-/// local generation, moved after each such commit). So a change made through this server is
-/// seen by its next run, and one made through another server within [`CHANGES_POLL`], the same
-/// bound as for policy bindings and plugin activations. Membership of the owner is kept only
-/// when found (members are never removed); a non-member is checked against the store each time.
-#[derive(Default)]
-pub struct RunTargets {
-    entries: Mutex<HashMap<RunTargetKey, CachedTarget>>,
-    generation: AtomicU64,
-}
-
-struct CachedTarget {
-    revision: i64,
-    target: Arc<RunTarget>,
-    /// When the counter was last read equal to `revision`, and this server's generation then.
-    checked_at: Instant,
-    generation: u64,
-    /// Callers found members of the owning account.
-    members: HashSet<String>,
-}
-
-/// Targets kept at most; past it the cache starts over (a cheap bound, not an LRU).
-const MAX_RUN_TARGETS: usize = 1024;
-
-impl RunTargets {
-    /// To read before the store: an entry put with it is known stale once a change commits.
-    fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// This server committed a change to some namespace's versions.
-    pub(super) fn namespace_changed(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// The target, if it was checked recently enough to run as it is for `user_id`.
-    fn fresh(&self, key: &RunTargetKey, user_id: &str) -> Option<Arc<RunTarget>> {
-        let generation = self.generation();
-        let entries = self.entries.lock().unwrap();
-        let entry = entries.get(key)?;
-        (entry.generation == generation
-            && entry.checked_at.elapsed() < CHANGES_POLL
-            && entry.members.contains(user_id))
-        .then(|| entry.target.clone())
-    }
-
-    fn get(&self, key: &RunTargetKey) -> Option<(i64, Arc<RunTarget>)> {
-        let entries = self.entries.lock().unwrap();
-        entries.get(key).map(|e| (e.revision, e.target.clone()))
-    }
-
-    /// The store's counter still reads `revision` for the entry, and `user_id` is a member.
-    fn confirm(&self, key: &RunTargetKey, revision: i64, generation: u64, user_id: &str) {
-        let mut entries = self.entries.lock().unwrap();
-        if let Some(entry) = entries.get_mut(key).filter(|e| e.revision == revision) {
-            entry.checked_at = Instant::now();
-            entry.generation = generation;
-            entry.members.insert(user_id.to_string());
-        }
-    }
-
-    fn put(
-        &self,
-        key: RunTargetKey,
-        revision: i64,
-        generation: u64,
-        target: Arc<RunTarget>,
-        member: &str,
-    ) {
-        let mut entries = self.entries.lock().unwrap();
-        if entries.len() >= MAX_RUN_TARGETS && !entries.contains_key(&key) {
-            entries.clear();
-        }
-        // Keep the newest: a slow reader must not put back an older target.
-        if entries.get(&key).is_none_or(|e| e.revision <= revision) {
-            let entry = CachedTarget {
-                revision,
-                target,
-                checked_at: Instant::now(),
-                generation,
-                members: HashSet::from([member.to_string()]),
-            };
-            entries.insert(key, entry);
-        }
-    }
-}
-
 /// A synchronous run runs on its request's task, so a client that hangs up midway stops it (no
 /// one could see its outcome: the client never received its id). Dropped before the run's
 /// outcome was queued, this writes what happened to a run that already has a row (one that
@@ -433,69 +281,6 @@ impl Drop for Renewing {
 enum Unfinished {
     Failed(RunErrorRecord),
     NoResources,
-}
-
-/// The manifest type a value is of.
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::String(_) => "string",
-        Value::Integer(_) => "integer",
-        Value::Float(_) => "float",
-        Value::Boolean(_) => "boolean",
-        Value::Dictionary(_) => "dictionary",
-        Value::Array(_) => "array",
-        Value::File(_) => "file",
-    }
-}
-
-/// Pairs the arguments with the manifest's inputs, converting where the manifest is more
-/// precise (an integer `1` for a boolean input, an integer for a float). Err is an
-/// `input_error` message.
-fn bind_inputs(
-    manifest: &Manifest,
-    arguments: Vec<RunArgument>,
-) -> Result<Vec<(String, InputValue)>, String> {
-    if arguments.len() != manifest.inputs.len() {
-        return Err(format!(
-            "the pipeline takes {} input(s) ({}), not {}",
-            manifest.inputs.len(),
-            manifest
-                .inputs
-                .iter()
-                .map(|(n, t)| format!("{n}: {t}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            arguments.len()
-        ));
-    }
-    let mut bound = Vec::with_capacity(arguments.len());
-    for ((name, expected), argument) in manifest.inputs.iter().zip(arguments) {
-        let input = match (expected.as_str(), argument) {
-            ("file", RunArgument::File { file_name, digest }) => {
-                InputValue::StoredFile { file_name, digest }
-            }
-            (_, RunArgument::File { .. }) => {
-                return Err(format!("input `{name}` is a {expected}, not a file"))
-            }
-            ("boolean", RunArgument::Value(Value::Integer(i))) if i == 0 || i == 1 => {
-                InputValue::Value(Value::Boolean(i == 1))
-            }
-            ("float", RunArgument::Value(Value::Integer(i))) => {
-                InputValue::Value(Value::Float(i as f64))
-            }
-            (_, RunArgument::Value(value)) if kind_of(&value) == expected => {
-                InputValue::Value(value)
-            }
-            (_, RunArgument::Value(value)) => {
-                return Err(format!(
-                    "input `{name}` is a {expected}, not a {}",
-                    kind_of(&value)
-                ))
-            }
-        };
-        bound.push((name.clone(), input));
-    }
-    Ok(bound)
 }
 
 /// Mystic's error kind for a failed run.
@@ -669,79 +454,6 @@ impl Registry {
             }
         }
         Ok(Ok(inputs))
-    }
-
-    /// What `submission` runs, checked against the caller: from memory while recently checked
-    /// (see [`RunTargets`]); else the namespace's change counter and the caller's membership of
-    /// the owner are read in one query, and the target itself only when the counter moved.
-    async fn run_target(
-        &self,
-        caller: &Caller,
-        submission: &RunSubmission,
-    ) -> Result<Arc<RunTarget>, RegistryError> {
-        let key = RunTargetKey {
-            namespace: names::key(&submission.namespace),
-            name: names::key(&submission.name),
-            version: submission.version.as_deref().map(names::key),
-        };
-        if let Some(target) = self.run_targets.fresh(&key, &caller.user_id) {
-            return Ok(target);
-        }
-        // Before the store: a change committed after this read is not missed.
-        let generation = self.run_targets.generation();
-        let mut conn = self.store.pool().acquire().await?;
-        let cached = self.run_targets.get(&key);
-        let (revision, member) = match &cached {
-            Some((_, target)) => {
-                pipelines::namespace_revision_and_membership(
-                    &mut conn,
-                    &key.namespace,
-                    &target.pipeline.owner_account_id,
-                    &caller.user_id,
-                )
-                .await?
-            }
-            None => (
-                pipelines::namespace_revision(&mut conn, &key.namespace).await?,
-                false,
-            ),
-        };
-        let target = match cached {
-            Some((at, target)) if at == revision => {
-                if !member {
-                    return Err(not_a_member(&target.pipeline, caller));
-                }
-                self.run_targets
-                    .confirm(&key, revision, generation, &caller.user_id);
-                target
-            }
-            _ => {
-                self.require_namespace_member(&mut conn, caller, &submission.namespace)
-                    .await?;
-                // Read after the counter: a change in between makes this entry one that the
-                // next run re-reads, never one that is kept past a change.
-                let (pipeline, version) = self
-                    .resolve_with(
-                        &mut conn,
-                        &submission.namespace,
-                        &submission.name,
-                        submission.version.as_deref(),
-                    )
-                    .await?;
-                // Running takes the owner's capacity and sees its files: the owning account's
-                // only.
-                self.require_owner(&mut conn, caller, &pipeline).await?;
-                let target = Arc::new(RunTarget {
-                    manifest: manifest(&version),
-                    pipeline,
-                    version,
-                });
-                self.run_targets
-                    .put(key, revision, generation, target.clone(), &caller.user_id);
-                target
-            }
-        };
-        Ok(target)
     }
 
     /// Executes an accepted run holding its permits and records its outcome. A run without a
