@@ -10,10 +10,10 @@
 //!   registered inline; content fetched from elsewhere goes through the durable workers of
 //!   [`registration`] on the same rows.
 //! - [`versions`] and [`resolve`]: states and which version "latest" means.
-//! - Runs ([`runs`], [`run_targets`], [`run_capacity`], [`run_writes`]), GBDX workflows ([`workflows`]), the
-//!   Acumos records ([`workbench`]), uploads ([`uploads`]), plugins ([`plugin_versions`],
-//!   [`policy_admin`]), accounts and tokens ([`accounts`]), following other servers
-//!   ([`changes`]), and what the surfaces ask of the server itself ([`service`]).
+//! - Runs ([`runs`], [`run_targets`], [`run_capacity`], [`run_writes`]), GBDX workflows
+//!   ([`workflows`]), the Acumos records ([`workbench`]), uploads ([`uploads`]), plugins
+//!   ([`plugin_versions`], [`policy_admin`]), accounts and tokens ([`accounts`]), following
+//!   other servers ([`changes`]), and what the surfaces ask of the server itself ([`service`]).
 //!
 //! This module holds what they share: the errors, the wire-neutral views of versions, and the
 //! [`Registry`] handle.
