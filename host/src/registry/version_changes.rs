@@ -109,17 +109,7 @@ pub(super) fn approve(
     let handler = plugins
         .type_handler(type_id)
         .ok_or_else(|| RegistryError::Internal(anyhow::anyhow!("no handler for type {type_id}")))?;
-    let errors: Vec<Finding> = handler
-        .validate(&candidate, content)?
-        .into_iter()
-        .filter(|d| d.severity == plugins::Severity::Error)
-        .map(|d| Finding {
-            code: d.code,
-            field: d.field,
-            message: d.message,
-            source: Some(handler.id.to_string()),
-        })
-        .collect();
+    let errors = findings_of(handler.validate(&candidate, content)?, &handler.id);
     if errors.is_empty() {
         Ok(approvals)
     } else {
@@ -129,6 +119,21 @@ pub(super) fn approve(
 
 /// Paths are relative, `/`-separated, without `.`/`..` segments or a `.git` folder, unique;
 /// at most [`MAX_FILES`].
+/// A type handler's error diagnostics as findings, credited to the handler (`plugin@version`);
+/// warnings are not refusals.
+fn findings_of(diagnostics: Vec<plugins::Diagnostic>, handler: &plugins::PluginId) -> Vec<Finding> {
+    diagnostics
+        .into_iter()
+        .filter(|d| d.severity == plugins::Severity::Error)
+        .map(|d| Finding {
+            code: d.code,
+            field: d.field,
+            message: d.message,
+            source: Some(handler.to_string()),
+        })
+        .collect()
+}
+
 pub(super) fn check_files(files: &[(String, Vec<u8>)]) -> Result<(), RegistryError> {
     check_paths(files.iter().map(|(path, _)| path.as_str()))
 }
@@ -509,18 +514,14 @@ impl Registry {
             &pipeline.pipeline_type,
             description.clone(),
         );
-        let findings = tokio::task::spawn_blocking(move || handler.validate(&candidate, &content))
-            .await
-            .map_err(|e| RegistryError::Internal(anyhow::anyhow!("validation task failed: {e}")))??
-            .into_iter()
-            .filter(|d| d.severity == plugins::Severity::Error)
-            .map(|d| Finding {
-                code: d.code,
-                field: d.field,
-                message: d.message,
-                source: Some(pipeline.pipeline_type.clone()),
-            })
-            .collect::<Vec<_>>();
+        let handler_id = handler.id.clone();
+        let diagnostics =
+            tokio::task::spawn_blocking(move || handler.validate(&candidate, &content))
+                .await
+                .map_err(|e| {
+                    RegistryError::Internal(anyhow::anyhow!("validation task failed: {e}"))
+                })??;
+        let findings = findings_of(diagnostics, &handler_id);
         if !findings.is_empty() {
             return Err(RegistryError::Invalid(findings));
         }
