@@ -7,8 +7,8 @@
 //! slots to lapse after the run deadline plus [`SLOT_LEASE_MARGIN`]. On SQLite one server owns
 //! the database, and the semaphores alone are the limit (no store round trip per run).
 //!
-//! Not covered: `--max-runs` stays per server (it bounds this process's instance pool), and
-//! workflow tasks do not take capacity yet.
+//! `/v4` runs and workflow tasks take the same capacity. Not covered: `--max-runs` stays per
+//! server (it bounds this process's instance pool).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
