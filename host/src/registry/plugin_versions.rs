@@ -18,7 +18,6 @@ use crate::plugins::{builtin, LoadedPlugin, PluginError};
 use crate::store::{self, plugins as rows};
 
 use super::accounts::Caller;
-use super::registration::FETCH_REFUSED;
 use super::{Finding, Registry, RegistryError};
 
 /// One version of a plugin, as `/v1/plugins` shows it.
@@ -166,9 +165,7 @@ impl Registry {
         let bytes = match source {
             PluginSource::Upload(bytes) => bytes,
             PluginSource::Url { url, digest } => {
-                self.check_fetchable(&url).await.map_err(|reason| {
-                    RegistryError::invalid(Finding::new(FETCH_REFUSED, "url", reason))
-                })?;
+                self.check_fetchable(&url).await?;
                 let bytes = self.fetch_url(&url).await.map_err(|detail| {
                     RegistryError::invalid(Finding::new("unfetchable", "url", detail.to_string()))
                 })?;

@@ -469,35 +469,38 @@ impl Registry {
     /// Refuses now what a fetch of `url` would refuse later: not a URL, a scheme this server
     /// does not fetch, `file://` on a server without a file root, a host that does not resolve
     /// or resolves only to addresses the [`FetchPolicy`] refuses. For answering at the request
-    /// instead of queueing what can never succeed. `Err` is the reason, naming `url`.
-    pub async fn check_fetchable(&self, url: &str) -> Result<(), String> {
-        let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    /// instead of queueing what can never succeed. The refusal is the core's `fetch-refused` on
+    /// field `url`, its message naming `url`.
+    pub async fn check_fetchable(&self, url: &str) -> Result<(), RegistryError> {
+        let refused =
+            |reason: String| RegistryError::invalid(Finding::new(FETCH_REFUSED, "url", reason));
+        let parsed =
+            url::Url::parse(url).map_err(|e| refused(format!("`{url}` is not a URL: {e}")))?;
         if parsed.scheme() == "file" {
             return match self.registration.file_root {
                 Some(_) => Ok(()),
-                None => Err(format!(
+                None => Err(refused(format!(
                     "file URLs are not allowed on this server (`{url}`)"
-                )),
+                ))),
             };
         }
         self.registration
             .fetch_policy
             .check_url(url)
             .await
-            .map_err(|refused| format!("fetching {url} is refused: {refused}"))
+            .map_err(|refusal| refused(format!("fetching {url} is refused: {refusal}")))
     }
 
-    /// [`Registry::check_fetchable`] for a version's source, as the core's refusal
-    /// (`fetch-refused`, field `url`). Sources that are not URLs pass.
+    /// What can be told of a version's source at the request: a URL through
+    /// [`Registry::check_fetchable`], uploaded bytes by their digest and their kind. Other
+    /// sources pass.
     pub(super) async fn check_source(
         &self,
         source: &ContentSource,
         upload: Option<&[u8]>,
     ) -> Result<(), RegistryError> {
         match (&source.location, upload) {
-            (SourceLocation::Url { url }, _) => self.check_fetchable(url).await.map_err(|reason| {
-                RegistryError::invalid(Finding::new(FETCH_REFUSED, "url", reason))
-            }),
+            (SourceLocation::Url { url }, _) => self.check_fetchable(url).await,
             // Uploaded bytes are here already: what can be told of them is told now.
             (SourceLocation::Blob { digest: stored }, Some(bytes)) => {
                 let invalid = |message: String| {
