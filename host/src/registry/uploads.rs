@@ -113,7 +113,10 @@ impl Registry {
             },
         )
         .await?;
+        // No database connection held while the bytes travel (to S3, it may be a while).
+        drop(conn);
         if let Err(error) = self.blobs.put(bytes).await {
+            let mut conn = self.store.pool().acquire().await?;
             rows::delete(&mut conn, &id).await?;
             return Err(error.into());
         }
