@@ -64,14 +64,9 @@ impl World {
         let alice = server.token("alice").await;
         let bob = server.token("bob").await;
 
-        server
-            .create_pipeline(&alice, "alice", "alices-secret", "jupyter")
+        let notebook_digest = server
+            .notebook_digest(&alice, "alice", "alices-secret")
             .await;
-        let (status, version) = server
-            .register_notebook(&alice, "alice", "alices-secret", "1.0.0")
-            .await;
-        assert_eq!(status, 201, "{version}");
-        let notebook_digest = version["files"][0]["digest"].as_str().unwrap().to_string();
 
         let (status, project) = server
             .post("/v1/projects", &alice, json!({"name": "alices-project"}))

@@ -336,6 +336,18 @@ impl TestServer {
         body
     }
 
+    /// Creates the jupyter pipeline `namespace/name` with a notebook at 1.0.0; the notebook's
+    /// digest, as its owner sees it. Panics unless both are made.
+    pub async fn notebook_digest(&self, token: &str, namespace: &str, name: &str) -> String {
+        self.create_pipeline(token, namespace, name, "jupyter")
+            .await;
+        let (status, version) = self
+            .register_notebook(token, namespace, name, "1.0.0")
+            .await;
+        assert_eq!(status, 201, "{version}");
+        version["files"][0]["digest"].as_str().unwrap().to_string()
+    }
+
     /// Registers `version` of a jupyter pipeline with a valid empty notebook.
     pub async fn register_notebook(
         &self,

@@ -59,22 +59,12 @@ async fn run_with_file(server: &TestServer, token: &str, pointer: &str, path: &s
 
 /// Every blob file under the data directory's blob store.
 fn blob_count(server: &TestServer) -> usize {
-    fn walk(dir: &std::path::Path) -> usize {
-        std::fs::read_dir(dir).map_or(0, |entries| {
-            entries
-                .flatten()
-                .map(|e| {
-                    let path = e.path();
-                    if path.is_dir() {
-                        walk(&path)
-                    } else {
-                        1
-                    }
-                })
-                .sum()
-        })
-    }
-    walk(&server.data_dir().join("blobs"))
+    let blobs = server.data_dir().join("blobs");
+    server
+        .stored_files()
+        .iter()
+        .filter(|path| path.starts_with(&blobs))
+        .count()
 }
 
 async fn a_run_cannot_take_another_accounts_file_by_digest(backend: Backend) {
@@ -84,14 +74,7 @@ async fn a_run_cannot_take_another_accounts_file_by_digest(backend: Backend) {
     let (status, secret) = upload(&server, &alice, b"alice's secret", "secret.txt").await;
     assert_eq!(status, 200, "{secret}");
     // Alice's private notebook: its file's digest, as alice sees it.
-    server
-        .create_pipeline(&alice, "alice", "diary", "jupyter")
-        .await;
-    let (status, version) = server
-        .register_notebook(&alice, "alice", "diary", "1.0.0")
-        .await;
-    assert_eq!(status, 201, "{version}");
-    let notebook = version["files"][0]["digest"].as_str().unwrap().to_string();
+    let notebook = server.notebook_digest(&alice, "alice", "diary").await;
 
     let pointer = push_shout(&server, &bob, "shout");
     for path in [
@@ -117,13 +100,7 @@ async fn a_run_cannot_take_another_accounts_file_by_digest(backend: Backend) {
     let run = run_with_file(&server, &bob, &pointer, own["path"].as_str().unwrap()).await;
     assert_eq!(run["state"], "completed", "{run}");
     // And a file of a version bob may read (a shared namespace's) is his to use.
-    server
-        .create_pipeline(&alice, "commons", "notes", "jupyter")
-        .await;
-    let (_, shared) = server
-        .register_notebook(&alice, "commons", "notes", "1.0.0")
-        .await;
-    let shared = shared["files"][0]["digest"].as_str().unwrap().to_string();
+    let shared = server.notebook_digest(&alice, "commons", "notes").await;
     let run = run_with_file(&server, &bob, &pointer, &format!("files/{shared}/n")).await;
     assert_eq!(run["state"], "completed", "{run}");
 }
