@@ -361,7 +361,7 @@ async fn a_pipeline_pushed_on_a_runs_on_b(setup: Setup) {
         );
         let local = a.data_dir().join("blobs");
         assert!(
-            !local.exists() || walk_files(&local) == 0,
+            !a.stored_files().iter().any(|path| path.starts_with(&local)),
             "nothing in A's local blob directory"
         );
     }
@@ -596,17 +596,6 @@ async fn a_killed_server_s_registration_is_finished_and_its_run_failed_by_anothe
     );
 }
 
-fn walk_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .map(|e| e.unwrap().path())
-                .map(|p| if p.is_dir() { walk_files(&p) } else { 1 })
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 /// The measurement: a push and a run with a file input, against moto and against the
 /// local directory (one server on SQLite each, so only the blob store differs). Prints medians;
 /// asserts nothing about time. `cargo test -p pipewright --test e2e replicas::timings -- --nocapture`.
@@ -617,6 +606,8 @@ async fn timings_of_push_and_file_run_against_s3_and_the_local_directory() {
     };
     const REPETITIONS: usize = 7;
     let moto = Moto::start(&moto_binary).await;
+    // (push median, run median) of the local directory, the baseline of the ratios.
+    let mut baseline: Option<(Duration, Duration)> = None;
     for store in ["local directory", "S3 (moto)"] {
         let server = TestServer::start_with(Backend::Sqlite, |config| {
             if store.starts_with("S3") {
@@ -656,11 +647,18 @@ async fn timings_of_push_and_file_run_against_s3_and_the_local_directory() {
                 "{done}"
             );
         }
+        let (push, run) = (median(&mut pushes), median(&mut runs));
         println!(
-            "blob store {store}: push (CLI, end to end) median {:?}; upload + run with a file input median {:?} ({REPETITIONS} repetitions)",
-            median(&mut pushes),
-            median(&mut runs)
+            "blob store {store}: push (CLI, end to end) median {push:?}; upload + run with a file input median {run:?} ({REPETITIONS} repetitions)"
         );
+        match baseline {
+            None => baseline = Some((push, run)),
+            Some((local_push, local_run)) => println!(
+                "{store} / local directory: push {:.2}x, upload + run {:.2}x",
+                push.as_secs_f64() / local_push.as_secs_f64(),
+                run.as_secs_f64() / local_run.as_secs_f64()
+            ),
+        }
     }
 }
 
