@@ -26,7 +26,7 @@ use common::{ratio, Percentiles};
 use pipewright::plugins::Limits;
 use pipewright::registry::policies::evaluate;
 use pipewright::registry::Registry;
-use pipewright::server::{build_registry, ServerConfig};
+use pipewright::server::{build_services, ServerConfig};
 use serde_json::{json, Value};
 
 const SWAPS: usize = 40;
@@ -86,8 +86,9 @@ async fn pair(dir: &std::path::Path, database_url: String) -> anyhow::Result<Pai
         shutdown_grace: pipewright::drain::DEFAULT_GRACE,
     };
     let start = || async {
-        let registry = build_registry(&config).await?;
-        let served = common::serve(registry.clone(), config.api.clone()).await?;
+        let services = build_services(&config).await?;
+        let registry = services.registry.clone();
+        let served = common::serve(services, config.api.clone()).await?;
         anyhow::Ok(Server { registry, served })
     };
     let (first, replica) = (start().await?, start().await?);

@@ -27,7 +27,7 @@ use axum::http::StatusCode;
 use pipewright::plugins::Limits;
 use pipewright::registry::registration::RegistrationConfig;
 use pipewright::registry::Registry;
-use pipewright::server::{build_registry, ServerConfig};
+use pipewright::server::{build_services, ServerConfig};
 use serde_json::{json, Value};
 use wasmtime::{Config, Engine};
 
@@ -474,10 +474,11 @@ impl TestServer {
             workcopy_dir: None,
             shutdown_grace: pipewright::drain::DEFAULT_GRACE,
         };
-        let registry = build_registry(&config).await?;
+        let services = build_services(&config).await?;
+        let registry = services.registry.clone();
         let token =
             pipewright::registry::accounts::create_token(registry.store(), "alice", None).await?;
-        let served = common::serve(registry.clone(), config.api.clone()).await?;
+        let served = common::serve(services, config.api.clone()).await?;
         Ok(TestServer {
             base: served.base.clone(),
             client: reqwest::Client::new(),

@@ -37,7 +37,7 @@ use pipewright::plugins::bindings::pipeline_v0_1_0::{Runnable, RunnablePre};
 use pipewright::plugins::runnable::{NamedValue, Value};
 use pipewright::plugins::{Grants, Limits, PluginId};
 use pipewright::registry::Registry;
-use pipewright::server::{build_registry, serve_on, ServerConfig};
+use pipewright::server::{build_services, serve_on, ServerConfig};
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -363,13 +363,13 @@ impl InProcessServer {
             workcopy_dir: None,
             shutdown_grace: pipewright::drain::DEFAULT_GRACE,
         };
-        let registry = build_registry(&config).await?;
+        let services = build_services(&config).await?;
+        let registry = services.registry.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let served = registry.clone();
         tokio::spawn(async move {
-            serve_on(listener, served, config.api, async {
+            serve_on(listener, services, config.api, async {
                 let _ = rx.await;
             })
             .await

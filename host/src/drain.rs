@@ -7,7 +7,7 @@
 //! What the grace does not cover: background work that no request waits for (an async run, a
 //! registration attempt). It is stopped, not drained; its lease lapses and another server, or
 //! this one after a restart, takes it over or fails it (see [`crate::registry::registration`]
-//! and [`crate::registry::runs`]).
+//! and [`crate::runs`]).
 
 use std::future::{Future, IntoFuture};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,8 @@
 //! Starting the server: open the store, the blob store (local directory or S3), the working
-//! copies and the plugin host, load the built-in plugins, and serve [`crate::api::app`] until
-//! Ctrl-C or SIGTERM.
+//! copies and the plugin host, load the built-in plugins, build the registry and the runs over
+//! it ([`Services`]), and serve [`crate::api::app`] until Ctrl-C or SIGTERM, with the background
+//! work running beside it (registration workers, change following, the upload sweeper, the runs'
+//! upkeep).
 //!
 //! Replicas share the database, the blob store and the working copies; what a server keeps in
 //! its data directory (the compile cache, materialized pipeline files, run scratch) is its own.
@@ -18,10 +20,9 @@ use crate::cli::{ServeArgs, StorageArgs, JUPYTERHUB_TOKEN_ENV, ZEPPELIN_AUTHORIZ
 use crate::outbound::FetchPolicy;
 use crate::plugins::{Grants, Limits, PluginHost};
 use crate::registry::registration::RegistrationConfig;
-use crate::registry::runs::RunLimits;
 use crate::registry::uploads::UploadLimits;
 use crate::registry::Registry;
-use crate::runs::RunEngine;
+use crate::runs::{RunEngine, RunLimits, Runs};
 use crate::store::{Backend, Store};
 use crate::workcopies::WorkingCopies;
 
@@ -168,9 +169,6 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let store = Store::connect(&config.database_url).await?;
-    let link_key = link_key(&store, &config.data_dir)
-        .await
-        .context("reading the link-signing key")?;
     let blob_location = config.blob_location();
     let blobs = BlobStore::open(&blob_location, &config.blob_store_settings)
         .with_context(|| format!("opening the blob store {blob_location}"))?;
@@ -183,7 +181,6 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
         );
     }
     let workcopies = WorkingCopies::open(&config.workcopy_root())?;
-    let runs = RunEngine::open(&config.data_dir.join("runs"))?;
     let (cache_dir, limits) = (config.cache_dir.clone(), config.limits.clone());
     let grants = config.grants.clone();
     let plugins = tokio::task::spawn_blocking(move || -> anyhow::Result<PluginHost> {
@@ -194,10 +191,8 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
     })
     .await
     .context("plugin loading task")??;
-    let registry = Registry::new(store, blobs, Arc::new(plugins), workcopies, runs)
+    let registry = Registry::new(store, blobs, Arc::new(plugins), workcopies)
         .with_registration(config.registration.clone())
-        .with_run_limits(config.runs.clone())
-        .with_link_key(link_key)
         .with_admin_account(config.admin_account.clone())
         .with_upload_limits(config.uploads.clone());
     registry
@@ -213,6 +208,35 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
         .await
         .context("loading policy bindings")?;
     Ok(registry)
+}
+
+/// What one server is made of: the registry, the runs over it, and the key its download links
+/// are signed with (Mystic's `/v3/pipeline_files` links, see [`crate::api::mystic`]).
+#[derive(Clone)]
+pub struct Services {
+    pub registry: Registry,
+    pub runs: Runs,
+    pub link_key: Arc<[u8]>,
+}
+
+/// The registry ([`build_registry`]) and the runs over it.
+pub async fn build_services(config: &ServerConfig) -> anyhow::Result<Services> {
+    let registry = build_registry(config).await?;
+    let link_key = link_key(registry.store(), &config.data_dir)
+        .await
+        .context("reading the link-signing key")?;
+    let engine = RunEngine::open(&config.data_dir.join("runs"))?;
+    let runs = Runs::new(
+        registry.clone(),
+        engine,
+        config.runs.clone(),
+        config.registration.lease,
+    );
+    Ok(Services {
+        registry,
+        runs,
+        link_key: link_key.into(),
+    })
 }
 
 /// The key that signs download links: one per database, so a link made by one replica opens on
@@ -240,13 +264,13 @@ async fn link_key(store: &Store, data_dir: &std::path::Path) -> anyhow::Result<V
 /// then drains for at most [`crate::drain::DEFAULT_GRACE`] (see [`serve_draining`]).
 pub async fn serve_on(
     listener: TcpListener,
-    registry: Registry,
+    services: Services,
     api: ApiConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     serve_draining(
         listener,
-        registry,
+        services,
         api,
         shutdown,
         crate::drain::DEFAULT_GRACE,
@@ -258,7 +282,7 @@ pub async fn serve_on(
 /// `grace` ([`crate::drain`]).
 pub async fn serve_draining(
     listener: TcpListener,
-    registry: Registry,
+    services: Services,
     mut api: ApiConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     grace: Duration,
@@ -271,16 +295,19 @@ pub async fn serve_draining(
         api.public_url = Some(format!("http://{address}"));
     }
     // Stopping mid-attempt is safe: the attempt's lease lapses and it runs again.
-    let registrar = registry.spawn_registrar();
-    let changes = registry.watch_changes();
-    let sweeper = registry.spawn_upload_sweeper();
-    let app = crate::api::app(registry, api);
+    let background = [
+        services.registry.spawn_registrar(),
+        services.registry.watch_changes(),
+        services.registry.spawn_upload_sweeper(),
+        services.runs.spawn_upkeep(),
+    ];
+    let app = crate::api::app(services, api);
     let served = crate::drain::serve(listener, app, shutdown, grace)
         .await
         .context("serving HTTP");
-    registrar.abort();
-    changes.abort();
-    sweeper.abort();
+    for task in background {
+        task.abort();
+    }
     served
 }
 
@@ -296,15 +323,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     // Before the plugins load: their compiles and cache loads are counted from the start.
     crate::api::ops::metrics_handle();
-    let registry = build_registry(&config).await?;
+    let services = build_services(&config).await?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    let backend = registry.store().backend();
+    let backend = services.registry.store().backend();
     tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), ?backend, "pipewright listening");
     serve_draining(
         listener,
-        registry,
+        services,
         config.api,
         shutdown_signal(),
         config.shutdown_grace,

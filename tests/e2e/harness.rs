@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use pipewright::plugins::{Grants, Limits};
 use pipewright::registry::Registry;
-use pipewright::server::{build_registry, serve_on, ServerConfig};
+use pipewright::server::{build_services, serve_on, ServerConfig};
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::Value;
 use sqlx::Connection;
@@ -77,6 +77,8 @@ pub struct TestServer {
     pub base: String,
     pub client: Client,
     pub registry: Registry,
+    /// The key its download links are signed with.
+    pub link_key: std::sync::Arc<[u8]>,
     /// Kept so the directory lives as long as the server (None: a replica's, owned by another).
     _data_dir: Option<tempfile::TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -127,13 +129,13 @@ impl TestServer {
             shutdown_grace: pipewright::drain::DEFAULT_GRACE,
         };
         configure(&mut config);
-        let registry = build_registry(&config)
+        let services = build_services(&config)
             .await
             .expect("building the registry");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let served = registry.clone();
+        let served = services.clone();
         let api = config.api.clone();
         tokio::spawn(async move {
             serve_on(listener, served, api, async {
@@ -152,7 +154,8 @@ impl TestServer {
         TestServer {
             base,
             client: Client::new(),
-            registry,
+            registry: services.registry,
+            link_key: services.link_key,
             _data_dir: Some(data_dir),
             shutdown: Some(tx),
             postgres_database,
@@ -163,13 +166,13 @@ impl TestServer {
     /// Another server on the same database and data directory (a second replica). It must be
     /// dropped before `self`, which owns the directory and the database.
     pub async fn replica(&self) -> TestServer {
-        let registry = build_registry(&self.config)
+        let services = build_services(&self.config)
             .await
             .expect("building the replica's registry");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (served, api) = (registry.clone(), self.config.api.clone());
+        let (served, api) = (services.clone(), self.config.api.clone());
         tokio::spawn(async move {
             serve_on(listener, served, api, async {
                 let _ = rx.await;
@@ -180,7 +183,8 @@ impl TestServer {
         TestServer {
             base,
             client: Client::new(),
-            registry,
+            registry: services.registry,
+            link_key: services.link_key,
             _data_dir: None,
             shutdown: Some(tx),
             postgres_database: None,
@@ -198,13 +202,13 @@ impl TestServer {
         let mut config = self.config.clone();
         config.data_dir = data_dir.path().to_path_buf();
         config.workcopy_dir = Some(self.config.workcopy_root());
-        let registry = build_registry(&config)
+        let services = build_services(&config)
             .await
             .expect("building the replica's registry");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (served, api) = (registry.clone(), config.api.clone());
+        let (served, api) = (services.clone(), config.api.clone());
         tokio::spawn(async move {
             let shutdown = async {
                 let _ = rx.await;
@@ -215,7 +219,7 @@ impl TestServer {
                     .expect("serving");
             } else {
                 // serve_on without its registration worker.
-                let changes = served.watch_changes();
+                let changes = served.registry.watch_changes();
                 axum::serve(listener, pipewright::api::app(served, api))
                     .with_graceful_shutdown(shutdown)
                     .await
@@ -226,7 +230,8 @@ impl TestServer {
         TestServer {
             base,
             client: Client::new(),
-            registry,
+            registry: services.registry,
+            link_key: services.link_key,
             _data_dir: Some(data_dir),
             shutdown: Some(tx),
             postgres_database: None,

@@ -392,11 +392,7 @@ async fn an_upload_on_a_is_a_run_input_on_b_and_links_open_on_either(setup: Setu
     let fetched = reqwest::get(on_server(upload_link, b)).await.unwrap();
     assert_eq!(fetched.status(), 200, "{upload_link} through B");
     assert_eq!(fetched.text().await.unwrap(), "one\ntwo");
-    assert_eq!(
-        a.registry.link_key(),
-        b.registry.link_key(),
-        "one key in the database"
-    );
+    assert_eq!(a.link_key, b.link_key, "one key in the database");
 }
 
 async fn a_plugin_activated_on_a_is_enforced_on_b(setup: Setup) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use pipewright::api::ApiConfig;
 use pipewright::plugins::{Pipeline, PolicyContext};
-use pipewright::registry::Registry;
+use pipewright::server::Services;
 
 /// What the policy benches check: `name` at 1.0.10 of a jupyter pipeline, with ten versions
 /// before it, asked through `surface`.
@@ -39,8 +39,8 @@ pub struct Served {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-/// Serves `registry` on a free loopback port (with its background workers, as `serve` does).
-pub async fn serve(registry: Registry, api: ApiConfig) -> anyhow::Result<Served> {
+/// Serves `services` on a free loopback port (with its background workers, as `serve` does).
+pub async fn serve(services: Services, api: ApiConfig) -> anyhow::Result<Served> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -48,7 +48,7 @@ pub async fn serve(registry: Registry, api: ApiConfig) -> anyhow::Result<Served>
         let stopped = async {
             let _ = rx.await;
         };
-        if let Err(error) = pipewright::server::serve_on(listener, registry, api, stopped).await {
+        if let Err(error) = pipewright::server::serve_on(listener, services, api, stopped).await {
             eprintln!("the server stopped: {error:#}");
         }
     });

@@ -26,11 +26,11 @@ use super::routes::Routes;
 use super::AppState;
 use crate::registry::registration::{ContentSource, SourceLocation};
 use crate::registry::resolve::Listing;
-use crate::registry::workflows::{PortInput, StepState, TaskSpec, WorkflowInfo, WorkflowSpec};
 use crate::registry::{
     Caller, Definition, NewVersion, RegistryError, Surface, VersionInfo, VersionState,
 };
 use crate::route;
+use crate::runs::workflows::{PortInput, StepState, TaskSpec, WorkflowInfo, WorkflowSpec};
 
 /// The namespace every task lives in.
 pub const NAMESPACE: &str = crate::registry::GBDX_NAMESPACE;
@@ -522,7 +522,7 @@ async fn submit_workflow(
         tasks,
     };
     let submitted = state
-        .registry
+        .runs
         .submit_workflow(&caller, NAMESPACE, spec)
         .await
         .map_err(|e| Violation::from_core(e, false))?;
@@ -538,7 +538,7 @@ async fn get_workflow(
     let caller = caller(&state, &headers).await?;
     let Path(id) = path.map_err(|r| Violation::Other(StatusCode::BAD_REQUEST, r.body_text()))?;
     let workflow = state
-        .registry
+        .runs
         .workflow(&caller, &id)
         .await
         .map_err(|e| Violation::from_core(e, false))?;

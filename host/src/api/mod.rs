@@ -1,7 +1,7 @@
 //! The HTTP surfaces. One module per surface, each exposing `router()`; [`app`] merges them with
 //! the operational routes and the layers every request goes through (a request id, a tracing
-//! span that carries it, metrics). Handlers are thin: parse the wire shape, call the registry,
-//! map the answer.
+//! span that carries it, metrics). Handlers are thin: parse the wire shape, call the registry
+//! or the runs, map the answer.
 
 pub mod acumos;
 pub mod error;
@@ -23,12 +23,17 @@ use axum::Router;
 use tower_http::trace::TraceLayer;
 
 use crate::registry::Registry;
+use crate::runs::Runs;
+use crate::server::Services;
 use request_id::RequestId;
 
 /// Everything a handler may reach.
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Registry,
+    pub runs: Runs,
+    /// Signs Mystic's download links.
+    pub link_key: Arc<[u8]>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub openapi: Arc<utoipa::openapi::OpenApi>,
     pub config: ApiConfig,
@@ -65,10 +70,12 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
 pub const MAX_BODY_BYTES: usize = 64 << 20;
 
 /// The whole server: every surface, `/healthz`, `/readyz`, `/metrics`, `/v1/openapi.json`.
-pub fn app(registry: Registry, config: ApiConfig) -> Router {
+pub fn app(services: Services, config: ApiConfig) -> Router {
     let (v1_router, openapi) = v1::router().split_for_parts();
     let state = AppState {
-        registry,
+        registry: services.registry,
+        runs: services.runs,
+        link_key: services.link_key,
         metrics: ops::metrics_handle(),
         openapi: Arc::new(openapi),
         config,

@@ -24,10 +24,9 @@ use sha2::Sha256;
 use super::routes::Routes;
 use super::time::iso_instant;
 use super::AppState;
-use crate::plugins::runnable::Value;
-use crate::registry::runs::{RunArgument, RunRecord, RunState, RunSubmission};
 use crate::registry::{Caller, RegistryError};
 use crate::route;
+use crate::runs::{RunArgument, RunRecord, RunState, RunSubmission, Value};
 
 pub fn routes() -> Routes {
     let mut routes = Routes::new("mystic");
@@ -343,7 +342,7 @@ async fn submit_run(
         wait_for_resources: request.wait_for_resources.unwrap_or(false),
         refused_input: refused,
     };
-    let record = state.registry.submit_run(&caller, submission).await?;
+    let record = state.runs.submit_run(&caller, submission).await?;
     let body = Json(run_body(&state, &record));
     Ok(match record.state {
         RunState::NoResourcesAvailable => (
@@ -364,7 +363,7 @@ async fn get_run(
     Path(id): Path<String>,
 ) -> Result<Json<Json_>, Detail> {
     let caller = caller(&state, &headers).await?;
-    let record = state.registry.run_record(&caller, &id).await?;
+    let record = state.runs.run_record(&caller, &id).await?;
     Ok(Json(run_body(&state, &record)))
 }
 
@@ -490,7 +489,7 @@ struct FileLinks<'a> {
 impl<'a> FileLinks<'a> {
     fn new(state: &'a AppState) -> Self {
         FileLinks {
-            key: state.registry.link_key(),
+            key: &state.link_key,
             public_url: state
                 .config
                 .public_url

@@ -17,6 +17,18 @@ use super::Registry;
 pub const CHANGES_POLL: Duration = Duration::from_millis(250);
 
 impl Registry {
+    /// A number that moves after every commit through this server that changes some namespace's
+    /// versions (set, states, definitions, files). Read it before reading the store: whatever
+    /// is kept from that read is stale once the number moved.
+    pub fn change_generation(&self) -> u64 {
+        self.change_generation.load(Ordering::Acquire)
+    }
+
+    /// This server committed a change to some namespace's versions.
+    pub(super) fn namespace_changed(&self) {
+        self.change_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Follows the store's change counters until the handle is aborted.
     pub fn watch_changes(&self) -> tokio::task::JoinHandle<()> {
         let registry = self.clone();

@@ -10,10 +10,14 @@
 //!   registered inline; content fetched from elsewhere goes through the durable workers of
 //!   [`registration`] on the same rows.
 //! - [`versions`] and [`resolve`]: states and which version "latest" means.
-//! - Runs ([`runs`], [`run_targets`], [`run_capacity`], [`run_writes`]), GBDX workflows
-//!   ([`workflows`]), the Acumos records ([`workbench`]), uploads ([`uploads`]), plugins
-//!   ([`plugin_versions`], [`policy_admin`]), accounts and tokens ([`accounts`]), following
-//!   other servers ([`changes`]), and what the surfaces ask of the server itself ([`service`]).
+//! - The Acumos records ([`workbench`]), uploads ([`uploads`]), plugins ([`plugin_versions`],
+//!   [`policy_admin`]), accounts and tokens ([`accounts`]), following other servers and
+//!   publishing this one's changes ([`changes`]), and what the surfaces ask of the server itself
+//!   ([`service`]).
+//!
+//! Runs and workflows are not here: [`crate::runs`] uses the registry (to resolve what to run,
+//! check the caller, read files) and follows its change generation
+//! ([`Registry::change_generation`]); the registry does not know runs exist.
 //!
 //! This module holds what they share: the errors, the wire-neutral views of versions, and the
 //! [`Registry`] handle.
@@ -27,16 +31,11 @@ pub mod policies;
 pub mod policy_admin;
 pub mod registration;
 pub mod resolve;
-pub mod run_capacity;
-pub mod run_targets;
-pub mod run_writes;
-pub mod runs;
 pub mod service;
 pub mod uploads;
 pub mod version_changes;
 pub mod versions;
 pub mod workbench;
-pub mod workflows;
 
 use std::sync::Arc;
 
@@ -46,10 +45,9 @@ use utoipa::ToSchema;
 
 use crate::blobs::BlobStore;
 use crate::plugins::{PluginError, PluginHost};
-use crate::store::{self, pipelines as rows, Store};
+use crate::store::{pipelines as rows, Store};
 use crate::workcopies::WorkingCopies;
 pub use accounts::Caller;
-use pipelines::not_a_member;
 pub use pipelines::{reserving_surface, NewPipeline, PipelineInfo, GBDX_NAMESPACE};
 pub use policies::{PolicyBindings, Scope};
 use version_changes::{candidate, check_paths, manifest_digest};
@@ -229,17 +227,8 @@ pub struct Registry {
     /// Wakes this server's registration workers when a job is submitted here.
     registration_wakeup: Arc<tokio::sync::Notify>,
     listings: Arc<resolve::ListingCache>,
-    /// What `/v4` runs resolved to, kept while their namespace's change counter stays.
-    run_targets: Arc<run_targets::RunTargets>,
-    /// Every write of a run's row, group-committed.
-    run_writes: Arc<run_writes::RunWrites>,
-    runs: crate::runs::RunEngine,
-    /// The deadline of one run (a workflow task's or a `/v4` run's).
-    run_timeout: std::time::Duration,
-    run_capacity: Arc<run_capacity::RunCapacity>,
-    /// Runnable pipelines idle this long are scaled to zero.
-    idle_timeout: std::time::Duration,
-    link_key: Arc<[u8]>,
+    /// Moved after every commit here that changes some namespace's versions (see [`changes`]).
+    change_generation: Arc<std::sync::atomic::AtomicU64>,
     /// Members of this account may change policy bindings.
     admin_account: Option<String>,
     /// The stored bindings' change counter when they were last loaded.
@@ -257,14 +246,8 @@ impl Registry {
         blobs: BlobStore,
         plugins: Arc<PluginHost>,
         workcopies: WorkingCopies,
-        runs: crate::runs::RunEngine,
     ) -> Self {
-        let run_capacity = Arc::new(run_capacity::RunCapacity::on(
-            &store,
-            &runs::RunLimits::default(),
-        ));
         Registry {
-            run_writes: Arc::new(run_writes::RunWrites::new(store.clone())),
             store,
             blobs,
             plugins,
@@ -273,12 +256,7 @@ impl Registry {
             registration: Arc::default(),
             registration_wakeup: Arc::default(),
             listings: Arc::default(),
-            run_targets: Arc::default(),
-            runs,
-            run_timeout: runs::DEFAULT_RUN_TIMEOUT,
-            run_capacity,
-            idle_timeout: runs::RunLimits::default().idle_timeout,
-            link_key: Arc::from(uuid::Uuid::new_v4().as_bytes().as_slice()),
+            change_generation: Arc::default(),
             admin_account: None,
             bindings_revision: Arc::default(),
             plugins_revision: Arc::default(),
@@ -379,17 +357,6 @@ impl Registry {
         Ok(self.blobs.get(digest).await?)
     }
 
-    /// The key that signs download links (see `api::mystic`).
-    pub fn link_key(&self) -> &[u8] {
-        &self.link_key
-    }
-
-    /// The same registry with another link key (the server keeps one in the database, see `store::secrets`).
-    pub fn with_link_key(mut self, key: Vec<u8>) -> Self {
-        self.link_key = key.into();
-        self
-    }
-
     /// Ids of every registered pipeline type.
     pub fn type_ids(&self) -> Vec<String> {
         self.plugins
@@ -397,6 +364,17 @@ impl Registry {
             .iter()
             .map(|t| t.info.id.clone())
             .collect()
+    }
+
+    /// Whether `caller` acts for `account_id`: it is their token's account, or one they belong to.
+    pub(crate) async fn acts_for(
+        &self,
+        conn: &mut AnyConnection,
+        caller: &Caller,
+        account_id: &str,
+    ) -> Result<bool, RegistryError> {
+        Ok(caller.account_id == account_id
+            || self.is_member(conn, account_id, &caller.user_id).await?)
     }
 
     async fn version_info(
@@ -416,41 +394,6 @@ impl Registry {
         let files = rows::files_of(conn, &row.id).await?;
         Ok(version_info(pipeline, row, files))
     }
-}
-
-/// Renews the lease of `id` in `table` every third of `lease` until the returned task is
-/// aborted (the work is done, or the server stops and the lease lapses).
-fn keep_lease(
-    store: Store,
-    table: store::leases::Leased,
-    id: &str,
-    lease: std::time::Duration,
-) -> tokio::task::JoinHandle<()> {
-    let id = id.to_string();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(lease / 3).await;
-            if let Ok(mut conn) = store.pool().acquire().await {
-                let until = store::now_millis() + lease.as_millis() as i64;
-                if let Err(error) = store::leases::renew(&mut conn, table, &id, until).await {
-                    tracing::warn!(%id, %error, "could not renew a lease");
-                }
-            }
-        }
-    })
-}
-
-/// Whether `caller` acts for `account_id`: it is their token's account, or one they belong to.
-async fn acts_for(
-    registry: &Registry,
-    conn: &mut AnyConnection,
-    caller: &Caller,
-    account_id: &str,
-) -> Result<bool, RegistryError> {
-    Ok(caller.account_id == account_id
-        || registry
-            .is_member(conn, account_id, &caller.user_id)
-            .await?)
 }
 
 fn version_info(

@@ -61,7 +61,7 @@ pub(super) fn require_writable_by(namespace: &str, surface: Surface) -> Result<(
 
 /// The refusal of a non-member. In an account's own namespace it names the namespace only, as
 /// [`foreign_namespace`] does for a pipeline that does not exist there.
-pub(super) fn not_a_member(pipeline: &rows::PipelineRow, caller: &Caller) -> RegistryError {
+pub(crate) fn not_a_member(pipeline: &rows::PipelineRow, caller: &Caller) -> RegistryError {
     if names::key(&pipeline.namespace) == names::key(&pipeline.owner_account) {
         return foreign_namespace(&pipeline.namespace);
     }
@@ -220,7 +220,7 @@ impl Registry {
     /// The pipeline, if the caller may read it: a pipeline in an account's namespace is its
     /// members' alone; one in a shared namespace (no account of that name) is everyone's. Any
     /// other is answered as absent, so that neither it nor its files' digests are revealed.
-    pub(super) async fn find_readable(
+    pub(crate) async fn find_readable(
         &self,
         conn: &mut AnyConnection,
         caller: &Caller,
@@ -257,7 +257,7 @@ impl Registry {
     /// Refuses, before anything is looked up, a caller who is not a member of the account a
     /// namespace is named after: what is in a private namespace is not revealed by a refusal
     /// that differs between a pipeline that exists and one that does not.
-    pub(super) async fn require_namespace_member(
+    pub(crate) async fn require_namespace_member(
         &self,
         conn: &mut AnyConnection,
         caller: &Caller,
@@ -272,7 +272,7 @@ impl Registry {
     }
 
     /// Refuses a caller who is not a member of the pipeline's owning account.
-    pub(super) async fn require_owner(
+    pub(crate) async fn require_owner(
         &self,
         conn: &mut AnyConnection,
         caller: &Caller,

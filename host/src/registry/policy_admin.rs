@@ -143,7 +143,7 @@ impl Registry {
         let allowed = match admin {
             Some(id) => {
                 let mut conn = self.store.pool().acquire().await?;
-                super::acts_for(self, &mut conn, caller, &id).await?
+                self.acts_for(&mut conn, caller, &id).await?
             }
             None => false,
         };

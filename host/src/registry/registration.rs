@@ -182,7 +182,6 @@ impl Registry {
         let owner = format!("worker-{}", uuid::Uuid::new_v4().simple());
         let config = self.registration.clone();
         let slots = Arc::new(tokio::sync::Semaphore::new(config.workers.max(1)));
-        let mut last_sweep: Option<std::time::Instant> = None;
         tracing::info!(%owner, "registration worker started");
         loop {
             let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -198,19 +197,6 @@ impl Registry {
                 }
                 Ok(None) => {
                     drop(slot);
-                    // Idle: also the moment to scale idle pipelines to zero, and to fail runs
-                    // and workflows whose server stopped (at most once a lease, since a lapsed
-                    // lease is what that looks for).
-                    self.plugins.drop_idle_runnables(self.idle_timeout);
-                    if last_sweep.is_none_or(|at| at.elapsed() >= config.lease) {
-                        last_sweep = Some(std::time::Instant::now());
-                        if let Err(error) = self.fail_abandoned_workflows().await {
-                            tracing::warn!(error = %error, "could not sweep abandoned workflows");
-                        }
-                        if let Err(error) = self.fail_abandoned_runs().await {
-                            tracing::warn!(error = %error, "could not sweep abandoned runs");
-                        }
-                    }
                     tokio::select! {
                         _ = self.registration_wakeup.notified() => {}
                         _ = tokio::time::sleep(config.poll_interval) => {}
@@ -334,7 +320,7 @@ impl Registry {
             rows::bump_namespace_revision_of(&mut tx, &job.id).await?;
         }
         tx.commit().await?;
-        self.run_targets.namespace_changed();
+        self.namespace_changed();
         match result {
             Ok(_) => {
                 tracing::info!(version_id = %job.id, version = %job.version, state, "registration finished")

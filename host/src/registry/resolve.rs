@@ -29,7 +29,7 @@ impl Registry {
     }
 
     /// The same on `conn`, with the pipeline's row.
-    pub(super) async fn resolve_with(
+    pub(crate) async fn resolve_with(
         &self,
         conn: &mut sqlx::AnyConnection,
         namespace: &str,

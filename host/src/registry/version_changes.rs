@@ -374,7 +374,7 @@ impl Registry {
                 .version_info(&mut tx, &pipeline, &names::key(&new.version))
                 .await?;
             tx.commit().await?;
-            self.run_targets.namespace_changed();
+            self.namespace_changed();
             if deferred {
                 self.registration_wakeup.notify_one();
             }
@@ -436,7 +436,7 @@ impl Registry {
             )));
         }
         tx.commit().await?;
-        self.run_targets.namespace_changed();
+        self.namespace_changed();
         tracing::info!(pipeline = %format!("{namespace}/{name}"), version, "version deleted");
         Ok(())
     }
@@ -546,7 +546,7 @@ impl Registry {
             .version_info(&mut tx, &pipeline, &names::key(version))
             .await?;
         tx.commit().await?;
-        self.run_targets.namespace_changed();
+        self.namespace_changed();
         tracing::info!(pipeline = %format!("{namespace}/{name}"), version, "definition replaced");
         Ok(updated)
     }

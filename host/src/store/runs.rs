@@ -121,7 +121,7 @@ pub async fn fail_abandoned(conn: &mut AnyConnection, error: &str, now: i64) -> 
 }
 
 /// The two writes of run records on a SQLite connection of their own, called synchronously on
-/// the caller's thread: what `registry::run_writes` commits runs with on SQLite (its module
+/// the caller's thread: what `runs::writes` commits runs with on SQLite (its module
 /// doc says why). The SQL is the pool's, above.
 pub mod direct {
     use std::path::Path;

@@ -18,8 +18,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::store::{self, run_slots, Store};
 
-use super::runs::RunLimits;
-use super::RegistryError;
+use super::RunLimits;
+use crate::registry::RegistryError;
 
 /// A slot held in the store outlives its run's deadline by this much before another server may
 /// take it over (a run is stopped at its deadline, so only a stopped server leaves one held).

@@ -1,7 +1,7 @@
 //! Workflows: a set of tasks (registered versions) wired output port → input port, run in
-//! dependency order through the run engine ([`crate::runs`]).
+//! dependency order through the run engine ([`super::engine`]).
 //!
-//! At submission every task is resolved ([`super::resolve`]) and pinned to one ready version
+//! At submission every task is resolved ([`crate::registry::resolve`]) and pinned to one ready version
 //! (the latest when none is named), the wiring is checked (known tasks and ports, no cycle),
 //! and the workflow is recorded `pending`. It then runs on the server that accepted it, which
 //! renews a lease meanwhile; a workflow whose lease lapsed (that server died) is failed by any
@@ -13,12 +13,11 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::plugins::runnable::Value;
-use crate::runs::{value_as_text, InputValue, RunFailure};
+use crate::registry::{Caller, RegistryError};
 use crate::store::{self, workflows as rows};
 
-use super::accounts::Caller;
-use super::{Registry, RegistryError};
+use super::engine::{value_as_text, InputValue, RunFailure};
+use super::{Runs, Value};
 
 /// The file of a version that a workflow runs.
 pub const COMPONENT_FILE: &str = "component.wasm";
@@ -138,7 +137,11 @@ pub struct WorkflowTaskInfo {
 }
 
 fn invalid(message: String) -> RegistryError {
-    RegistryError::invalid(super::Finding::new("invalid-workflow", "tasks", message))
+    RegistryError::invalid(crate::registry::Finding::new(
+        "invalid-workflow",
+        "tasks",
+        message,
+    ))
 }
 
 /// The tasks in an order where every source runs before the tasks it feeds (declaration order
@@ -186,7 +189,7 @@ fn run_order(tasks: &[TaskSpec]) -> Result<Vec<usize>, RegistryError> {
     Ok(order)
 }
 
-impl Registry {
+impl Runs {
     /// Resolves, pins and records a workflow of tasks in `namespace`, then starts running it.
     pub async fn submit_workflow(
         &self,
@@ -202,6 +205,7 @@ impl Registry {
         for &i in &order {
             let task = &spec.tasks[i];
             let version = self
+                .registry
                 .resolve(namespace, &task.task, task.version.as_deref())
                 .await?;
             pinned.push((task, version));
@@ -235,7 +239,7 @@ impl Registry {
 
         let id = uuid::Uuid::new_v4().to_string();
         let now = store::now_millis();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store().begin().await?;
         rows::insert_workflow(
             &mut tx,
             &rows::NewWorkflow {
@@ -243,7 +247,7 @@ impl Registry {
                 name: spec.name.as_deref(),
                 submitted_by: &caller.user_id,
                 account_id: &caller.account_id,
-                lease_until: now + self.registration.lease.as_millis() as i64,
+                lease_until: self.lease_until(now),
                 now,
             },
         )
@@ -264,9 +268,9 @@ impl Registry {
         tx.commit().await?;
         tracing::info!(workflow = %id, tasks = pinned.len(), by = %caller.user, "workflow submitted");
 
-        let (registry, workflow_id, namespace) = (self.clone(), id.clone(), namespace.to_string());
+        let (runs, workflow_id, namespace) = (self.clone(), id.clone(), namespace.to_string());
         tokio::spawn(async move {
-            if let Err(error) = registry.execute_workflow(&workflow_id, &namespace).await {
+            if let Err(error) = runs.execute_workflow(&workflow_id, &namespace).await {
                 tracing::error!(workflow = %workflow_id, error = format!("{error:#}"), "workflow could not be run; its lease will lapse and it will be failed");
             }
         });
@@ -275,11 +279,15 @@ impl Registry {
 
     /// A workflow the caller's account submitted.
     pub async fn workflow(&self, caller: &Caller, id: &str) -> Result<WorkflowInfo, RegistryError> {
-        let mut conn = self.store.pool().acquire().await?;
+        let mut conn = self.store().pool().acquire().await?;
         let row = rows::workflow(&mut conn, id)
             .await?
             .ok_or_else(|| RegistryError::NotFound(format!("workflow {id}")))?;
-        if !super::acts_for(self, &mut conn, caller, &row.account_id).await? {
+        if !self
+            .registry
+            .acts_for(&mut conn, caller, &row.account_id)
+            .await?
+        {
             return Err(RegistryError::Forbidden(format!(
                 "workflow {id} belongs to another account"
             )));
@@ -313,16 +321,10 @@ impl Registry {
 
     /// Runs the tasks in order, recording each one's state and outputs.
     async fn execute_workflow(&self, id: &str, namespace: &str) -> anyhow::Result<()> {
-        let lease = self.registration.lease;
-        let renewing = super::keep_lease(
-            self.store.clone(),
-            crate::store::leases::Leased::Workflows,
-            id,
-            lease,
-        );
+        let renewing = self.keep_lease(store::leases::Leased::Workflows, id);
         let result = self.run_tasks(id, namespace).await;
         renewing.abort();
-        let mut conn = self.store.pool().acquire().await?;
+        let mut conn = self.store().pool().acquire().await?;
         let now = store::now_millis();
         match &result {
             Ok(()) => {
@@ -355,9 +357,9 @@ impl Registry {
     /// Ok when every task succeeded; Err is the workflow's error (the failed task's).
     async fn run_tasks(&self, id: &str, namespace: &str) -> Result<(), String> {
         let db = |e: sqlx::Error| format!("database: {e}");
-        let mut conn = self.store.pool().acquire().await.map_err(db)?;
+        let mut conn = self.store().pool().acquire().await.map_err(db)?;
         let tasks = rows::tasks(&mut conn, id).await.map_err(db)?;
-        let lease_until = store::now_millis() + self.registration.lease.as_millis() as i64;
+        let lease_until = self.lease_until(store::now_millis());
         rows::set_workflow_state(
             &mut conn,
             id,
@@ -372,7 +374,7 @@ impl Registry {
         let mut outputs: HashMap<String, HashMap<String, String>> = HashMap::new();
         let mut failure = None;
         for task in &tasks {
-            let mut conn = self.store.pool().acquire().await.map_err(db)?;
+            let mut conn = self.store().pool().acquire().await.map_err(db)?;
             let now = store::now_millis();
             if let Some(reason) = &failure {
                 let skipped = format!("not run: {reason}");
@@ -402,7 +404,7 @@ impl Registry {
             .map_err(db)?;
             drop(conn);
             let outcome = self.run_task(namespace, task, &outputs).await;
-            let mut conn = self.store.pool().acquire().await.map_err(db)?;
+            let mut conn = self.store().pool().acquire().await.map_err(db)?;
             let now = store::now_millis();
             match outcome {
                 Ok(produced) => {
@@ -452,6 +454,7 @@ impl Registry {
         outputs: &HashMap<String, HashMap<String, String>>,
     ) -> Result<Vec<PortValue>, String> {
         let (pipeline_id, version) = self
+            .registry
             .pinned_version(namespace, &task.task_name, &task.task_version)
             .await
             .map_err(|e| e.to_string())?;
@@ -484,21 +487,21 @@ impl Registry {
         // A task's run takes capacity as a `/v4` run does, waiting for it: the workflow is
         // already accepted, and its tasks run one after another.
         let _permits = self
-            .run_capacity
+            .capacity
             .take(&pipeline_id)
             .await
             .map_err(|e| e.to_string())?;
         let produced = self
-            .runs
+            .engine
             .run(
-                &self.plugins,
-                &self.blobs,
+                self.registry.plugins(),
+                self.registry.blobs(),
                 &version,
                 COMPONENT_FILE,
                 inputs,
                 // A task's ports are strings, but its outputs may name files it wrote.
                 true,
-                self.run_timeout,
+                self.limits.timeout,
             )
             .await
             .map_err(|e: RunFailure| e.to_string())?;
@@ -513,7 +516,7 @@ impl Registry {
 
     /// Fails the workflows whose server stopped running them. Any server may call it.
     pub async fn fail_abandoned_workflows(&self) -> Result<u64, RegistryError> {
-        let mut conn = self.store.pool().acquire().await?;
+        let mut conn = self.store().pool().acquire().await?;
         let failed = rows::fail_abandoned(&mut conn, store::now_millis()).await?;
         if failed > 0 {
             tracing::warn!(failed, "workflows interrupted by a server stop were failed");

@@ -31,7 +31,7 @@ use tokio::sync::oneshot;
 
 use crate::store::{runs as rows, Store};
 
-use super::RegistryError;
+use crate::registry::RegistryError;
 
 /// One write of a run's row, owning its values (it crosses to the writer task).
 #[derive(Debug)]

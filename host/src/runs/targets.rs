@@ -3,20 +3,19 @@
 //! a run's arguments bind to the manifest's declared inputs ([`bind_inputs`]).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::Value as Json;
 
-use crate::plugins::runnable::Value;
-use crate::runs::InputValue;
-use crate::store::pipelines;
+use crate::registry::changes::CHANGES_POLL;
+use crate::registry::pipelines::not_a_member;
+use crate::registry::{Caller, RegistryError, VersionInfo};
+use crate::store::{name_key, pipelines};
 
-use super::accounts::Caller;
-use super::changes::CHANGES_POLL;
-use super::runs::{RunArgument, RunSubmission};
-use super::{names, not_a_member, Registry, RegistryError, VersionInfo};
+use super::engine::InputValue;
+use super::submit::{RunArgument, RunSubmission};
+use super::{Runs, Value};
 
 /// The manifest's declared inputs, outputs and component, as (name, type) pairs.
 pub(super) struct Manifest {
@@ -81,14 +80,14 @@ pub(super) struct RunTargetKey {
 ///
 /// A run does not read that counter each time: an entry checked against the store less than
 /// [`CHANGES_POLL`] ago is used as it is, unless this server changed a namespace since (the
-/// local generation, moved after each such commit). So a change made through this server is
+/// registry's change generation, [`crate::registry::Registry::change_generation`], moved after
+/// each such commit). So a change made through this server is
 /// seen by its next run, and one made through another server within [`CHANGES_POLL`], the same
 /// bound as for policy bindings and plugin activations. Membership of the owner is kept only
 /// when found (members are never removed); a non-member is checked against the store each time.
 #[derive(Default)]
 pub struct RunTargets {
     entries: Mutex<HashMap<RunTargetKey, CachedTarget>>,
-    generation: AtomicU64,
 }
 
 pub(super) struct CachedTarget {
@@ -105,19 +104,13 @@ pub(super) struct CachedTarget {
 const MAX_RUN_TARGETS: usize = 1024;
 
 impl RunTargets {
-    /// To read before the store: an entry put with it is known stale once a change commits.
-    pub(super) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// This server committed a change to some namespace's versions.
-    pub(super) fn namespace_changed(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-    }
-
     /// The target, if it was checked recently enough to run as it is for `user_id`.
-    pub(super) fn fresh(&self, key: &RunTargetKey, user_id: &str) -> Option<Arc<RunTarget>> {
-        let generation = self.generation();
+    pub(super) fn fresh(
+        &self,
+        key: &RunTargetKey,
+        user_id: &str,
+        generation: u64,
+    ) -> Option<Arc<RunTarget>> {
         let entries = self.entries.lock().unwrap();
         let entry = entries.get(key)?;
         (entry.generation == generation
@@ -236,7 +229,7 @@ pub(super) fn bind_inputs(
     Ok(bound)
 }
 
-impl Registry {
+impl Runs {
     /// What `submission` runs, checked against the caller: from memory while recently checked
     /// (see [`RunTargets`]); else the namespace's change counter and the caller's membership of
     /// the owner are read in one query, and the target itself only when the counter moved.
@@ -246,17 +239,17 @@ impl Registry {
         submission: &RunSubmission,
     ) -> Result<Arc<RunTarget>, RegistryError> {
         let key = RunTargetKey {
-            namespace: names::key(&submission.namespace),
-            name: names::key(&submission.name),
-            version: submission.version.as_deref().map(names::key),
+            namespace: name_key(&submission.namespace),
+            name: name_key(&submission.name),
+            version: submission.version.as_deref().map(name_key),
         };
-        if let Some(target) = self.run_targets.fresh(&key, &caller.user_id) {
+        // Before the store: a change committed after this read is not missed.
+        let generation = self.registry.change_generation();
+        if let Some(target) = self.targets.fresh(&key, &caller.user_id, generation) {
             return Ok(target);
         }
-        // Before the store: a change committed after this read is not missed.
-        let generation = self.run_targets.generation();
-        let mut conn = self.store.pool().acquire().await?;
-        let cached = self.run_targets.get(&key);
+        let mut conn = self.store().pool().acquire().await?;
+        let cached = self.targets.get(&key);
         let (revision, member) = match &cached {
             Some((_, target)) => {
                 pipelines::namespace_revision_and_membership(
@@ -277,16 +270,18 @@ impl Registry {
                 if !member {
                     return Err(not_a_member(&target.pipeline, caller));
                 }
-                self.run_targets
+                self.targets
                     .confirm(&key, revision, generation, &caller.user_id);
                 target
             }
             _ => {
-                self.require_namespace_member(&mut conn, caller, &submission.namespace)
+                self.registry
+                    .require_namespace_member(&mut conn, caller, &submission.namespace)
                     .await?;
                 // Read after the counter: a change in between makes this entry one that the
                 // next run re-reads, never one that is kept past a change.
                 let (pipeline, version) = self
+                    .registry
                     .resolve_with(
                         &mut conn,
                         &submission.namespace,
@@ -296,13 +291,15 @@ impl Registry {
                     .await?;
                 // Running takes the owner's capacity and sees its files: the owning account's
                 // only.
-                self.require_owner(&mut conn, caller, &pipeline).await?;
+                self.registry
+                    .require_owner(&mut conn, caller, &pipeline)
+                    .await?;
                 let target = Arc::new(RunTarget {
                     manifest: manifest(&version),
                     pipeline,
                     version,
                 });
-                self.run_targets
+                self.targets
                     .put(key, revision, generation, target.clone(), &caller.user_id);
                 target
             }

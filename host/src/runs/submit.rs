@@ -1,6 +1,6 @@
 //! Runs of runnable pipelines (the core behind Mystic's `/v4/runs`): resolve the pipeline,
 //! check the inputs against its manifest, record the run, take capacity, execute it through the
-//! run engine ([`crate::runs`]) and record its outputs or its error.
+//! run engine ([`super::engine`]) and record its outputs or its error.
 //!
 //! Every run answered is a row in the store, committed before the answer. A background run
 //! (and one waiting for capacity) is written when accepted, `running` or `created` with a lease
@@ -15,7 +15,7 @@
 //! kinds Mystic's client knows (`input_error`, `pipeline_error`, `timeout`, `oom`, ...), not as
 //! HTTP errors.
 //!
-//! Capacity ([`super::run_capacity`]): a bounded number of runs at once in total and per
+//! Capacity ([`super::capacity`]): a bounded number of runs at once in total and per
 //! pipeline. A request that finds either taken waits (`wait_for_resources`) or is recorded
 //! `no_resources_available`.
 
@@ -24,16 +24,15 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{json, Value as Json};
 
-use crate::plugins::runnable::Value;
 use crate::plugins::PluginError;
-use crate::runs::{InputValue, OutputValue, RunFailure};
+use crate::registry::{Caller, RegistryError};
 use crate::store::{self, runs as rows};
 
-use super::accounts::Caller;
-use super::run_capacity::{RunCapacity, RunPermits};
-use super::run_targets::{bind_inputs, kind_of, RunTarget};
-use super::run_writes::{NewRunRow, RunWrite, StateChangeRow};
-use super::{Registry, RegistryError};
+use super::capacity::RunPermits;
+use super::engine::{InputValue, OutputValue, RunFailure};
+use super::targets::{bind_inputs, kind_of, RunTarget};
+use super::writes::{NewRunRow, RunWrite, StateChangeRow};
+use super::{Runs, Value};
 
 /// How long a synchronous run may go without a row of its own: past this it is written
 /// `running` with a lease (a restart then fails it). Shorter runs, the common case, commit once.
@@ -175,7 +174,7 @@ impl Default for RunLimits {
 /// outlasted [`RECORD_RUNNING_AFTER`]), rather than leave it to the sweep. A run without a row
 /// leaves nothing, as one cut short by a crash.
 struct Abandoned<'a> {
-    registry: &'a Registry,
+    runs: &'a Runs,
     run: &'a Arc<AcceptedRun>,
     recorded: bool,
 }
@@ -188,13 +187,13 @@ impl Drop for Abandoned<'_> {
         if !self.recorded {
             return;
         }
-        let (registry, run) = (self.registry.clone(), self.run.clone());
+        let (runs, run) = (self.runs.clone(), self.run.clone());
         runtime.spawn(async move {
             let error = RunErrorRecord {
                 kind: "unknown".into(),
                 message: "the client went away before the run finished; it was stopped".into(),
             };
-            if let Err(error) = registry
+            if let Err(error) = runs
                 .record_finished(&run, true, Err(Unfinished::Failed(error)))
                 .await
             {
@@ -335,15 +334,7 @@ fn output_of(name: String, value: OutputValue) -> RunOutput {
     }
 }
 
-impl Registry {
-    /// The same registry with other run limits.
-    pub fn with_run_limits(mut self, limits: RunLimits) -> Self {
-        self.run_timeout = limits.timeout;
-        self.idle_timeout = limits.idle_timeout;
-        self.run_capacity = Arc::new(RunCapacity::on(&self.store, &limits));
-        self
-    }
-
+impl Runs {
     /// Accepts a run and executes it now, or in the background when asked (see the module doc
     /// for when its record is written).
     pub async fn submit_run(
@@ -394,12 +385,12 @@ impl Registry {
         };
         let pipeline_id = run.target.pipeline.id.clone();
         // Recorded: a row exists (and holds a lease renewed by `renewing`).
-        let (permits, recorded, renewing) = match self.run_capacity.try_take(&pipeline_id).await? {
+        let (permits, recorded, renewing) = match self.capacity.try_take(&pipeline_id).await? {
             Some(permits) => (permits, false, None),
             None if submission.wait_for_resources => {
                 self.insert_at_work(&run, RunState::Created).await?;
                 let renewing = self.renew_lease(&run.id);
-                let permits = self.run_capacity.take(&pipeline_id).await?;
+                let permits = self.capacity.take(&pipeline_id).await?;
                 (permits, true, Some(renewing))
             }
             None => {
@@ -420,9 +411,9 @@ impl Registry {
                     self.renew_lease(&run.id)
                 }
             };
-            let (registry, executing) = (self.clone(), run.clone());
+            let (runs, executing) = (self.clone(), run.clone());
             tokio::spawn(async move {
-                let _ = registry
+                let _ = runs
                     .execute_run(executing, inputs, permits, true, Some(renewing))
                     .await;
             });
@@ -437,7 +428,7 @@ impl Registry {
     }
 
     /// Refuses (as an `input_error` message) a file input naming a blob the caller may not use
-    /// (see [`Registry::may_use_file`]); the same answer whether or not the blob exists, so a
+    /// (see [`crate::registry::Registry::may_use_file`]); the same answer whether or not the blob exists, so a
     /// guessed or leaked digest tells nothing.
     async fn check_file_inputs(
         &self,
@@ -446,7 +437,7 @@ impl Registry {
     ) -> Result<Result<Vec<(String, InputValue)>, String>, RegistryError> {
         for (name, input) in &inputs {
             if let InputValue::StoredFile { digest, .. } = input {
-                if !self.may_use_file(caller, digest).await? {
+                if !self.registry.may_use_file(caller, digest).await? {
                     return Ok(Err(format!(
                         "input `{name}`: {digest} is neither an upload of your account nor a file of a pipeline you may read"
                     )));
@@ -477,18 +468,18 @@ impl Registry {
             .as_ref()
             .map(|m| m.component.as_str())
             .unwrap_or_default();
-        let work = self.runs.run(
-            &self.plugins,
-            &self.blobs,
+        let work = self.engine.run(
+            self.registry.plugins(),
+            self.registry.blobs(),
             &target.version,
             component,
             inputs,
             file_outputs,
-            self.run_timeout,
+            self.limits.timeout,
         );
         tokio::pin!(work);
         let mut abandoned = Abandoned {
-            registry: self,
+            runs: self,
             run: &run,
             recorded,
         };
@@ -562,7 +553,7 @@ impl Registry {
         } else {
             run.new_row(state, outputs_json, error_json, None, now)
         };
-        self.run_writes.write(write).await?;
+        self.writes.write(write).await?;
         Ok(run.record(state, outputs, error, now))
     }
 
@@ -573,16 +564,16 @@ impl Registry {
         state: RunState,
     ) -> Result<(), RegistryError> {
         let now = store::now_millis();
-        let lease_until = now + self.registration.lease.as_millis() as i64;
-        self.run_writes
+        let lease_until = self.lease_until(now);
+        self.writes
             .write(run.new_row(state, None, None, Some(lease_until), now))
             .await
     }
 
     async fn set_running(&self, id: &str) -> Result<(), RegistryError> {
         let now = store::now_millis();
-        let until = now + self.registration.lease.as_millis() as i64;
-        self.run_writes
+        let until = self.lease_until(now);
+        self.writes
             .write(RunWrite::SetState(StateChangeRow {
                 id: id.to_string(),
                 state: RunState::Running.as_str(),
@@ -595,21 +586,20 @@ impl Registry {
     }
 
     fn renew_lease(&self, id: &str) -> Renewing {
-        Renewing(super::keep_lease(
-            self.store.clone(),
-            crate::store::leases::Leased::Runs,
-            id,
-            self.registration.lease,
-        ))
+        Renewing(self.keep_lease(store::leases::Leased::Runs, id))
     }
 
     /// A run the caller's account submitted.
     pub async fn run_record(&self, caller: &Caller, id: &str) -> Result<RunRecord, RegistryError> {
-        let mut conn = self.store.pool().acquire().await?;
+        let mut conn = self.store().pool().acquire().await?;
         let row = rows::run(&mut conn, id)
             .await?
             .ok_or_else(|| RegistryError::NotFound(format!("run {id}")))?;
-        if !super::acts_for(self, &mut conn, caller, &row.account_id).await? {
+        if !self
+            .registry
+            .acts_for(&mut conn, caller, &row.account_id)
+            .await?
+        {
             return Err(RegistryError::NotFound(format!("run {id}")));
         }
         Ok(RunRecord {
@@ -635,7 +625,7 @@ impl Registry {
             kind: "unknown".into(),
             message: "the server stopped while the run was in progress".into(),
         };
-        let mut conn = self.store.pool().acquire().await?;
+        let mut conn = self.store().pool().acquire().await?;
         let failed = rows::fail_abandoned(
             &mut conn,
             &serde_json::to_string(&error).expect("an error serializes"),
