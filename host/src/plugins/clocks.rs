@@ -9,14 +9,13 @@
 //! check stops it. A zero-length sleep still yields once, as wasmtime-wasi's does (a guest busy
 //! polling must not starve the runtime).
 //!
-//! Instants are read from the store's own monotonic clock ([`CallClock`]), so `subscribe-instant`
+//! Instants are read from the store's own monotonic clock ([`super::limits::CallClock`]), so `subscribe-instant`
 //! and `now` agree.
 
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Linker, Resource};
 use wasmtime::StoreContextMut;
-use wasmtime_wasi::clocks::HostMonotonicClock;
 use wasmtime_wasi::p2::{subscribe, DynPollable, Pollable};
 
 use super::limits::PluginState;
@@ -24,27 +23,6 @@ use super::limits::PluginState;
 /// The interface the shadowed functions live in: the version wasmtime-wasi 48 defines (guests
 /// importing any 0.2.x resolve to it).
 const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
-
-/// A monotonic clock counting nanoseconds since `origin` (the store's creation).
-#[derive(Clone, Copy)]
-pub struct CallClock {
-    pub origin: Instant,
-}
-
-impl CallClock {
-    pub fn nanos_at(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.origin).as_nanos() as u64
-    }
-}
-
-impl HostMonotonicClock for CallClock {
-    fn resolution(&self) -> u64 {
-        1
-    }
-    fn now(&self) -> u64 {
-        self.nanos_at(Instant::now())
-    }
-}
 
 /// How long a sleep asked for at `now` may last: at most until `deadline`.
 pub fn bounded(requested: Duration, now: Instant, deadline: Option<Instant>) -> Duration {

@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter};
+use wasmtime_wasi::clocks::HostMonotonicClock;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::clocks::CallClock;
 use super::grants::PluginGrants;
 use super::PluginId;
 
@@ -101,6 +101,28 @@ pub struct Preopen {
     pub host: std::path::PathBuf,
     pub guest: &'static str,
     pub writable: bool,
+}
+
+/// A monotonic clock counting nanoseconds since `origin` (the store's creation): the
+/// guest's `now`, and what the bounded sleeps of [`super::clocks`] measure against.
+#[derive(Clone, Copy)]
+pub struct CallClock {
+    pub origin: Instant,
+}
+
+impl CallClock {
+    pub fn nanos_at(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.origin).as_nanos() as u64
+    }
+}
+
+impl HostMonotonicClock for CallClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+    fn now(&self) -> u64 {
+        self.nanos_at(Instant::now())
+    }
 }
 
 /// The data of every plugin `Store`: WASI with nothing granted, the limiter, and who it is.
