@@ -52,7 +52,8 @@ pub use pipelines::{reserving_surface, NewPipeline, PipelineInfo, GBDX_NAMESPACE
 pub use policies::{PolicyBindings, Scope};
 use version_changes::{candidate, check_paths, manifest_digest};
 pub use version_changes::{Definition, NewVersion, MAX_FILES};
-pub use versions::VersionState;
+use versions::version_info;
+pub use versions::{FileInfo, Registration, VersionInfo, VersionState};
 
 /// One reason a request was refused: a machine code, the field, a message, and the policy or
 /// type handler that said so (none for the core's structural rules).
@@ -121,64 +122,6 @@ impl From<crate::blobs::BlobError> for RegistryError {
 impl From<sqlx::Error> for RegistryError {
     fn from(error: sqlx::Error) -> Self {
         RegistryError::Internal(anyhow::Error::new(error).context("database"))
-    }
-}
-
-/// A file of a version's content; the bytes are in the blob store under `digest`.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct FileInfo {
-    pub path: String,
-    pub digest: String,
-    pub size: i64,
-}
-
-/// Where a version is in `registering → ready | failed`.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct Registration {
-    pub attempts: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attempt_deadline_ms: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_until_ms: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub finished_at_ms: Option<i64>,
-}
-
-/// One version of a pipeline.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct VersionInfo {
-    pub namespace: String,
-    pub name: String,
-    pub version: String,
-    #[serde(rename = "type")]
-    pub pipeline_type: String,
-    pub state: VersionState,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// The definition given at registration (free JSON: ports, properties, ...).
-    #[schema(value_type = Object)]
-    pub definition: serde_json::Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub content_digest: Option<String>,
-    pub files: Vec<FileInfo>,
-    /// `plugin@version` of every policy that approved this version.
-    pub approved_by: Vec<String>,
-    pub registered_by: String,
-    pub registered_at_ms: i64,
-    pub registration: Registration,
-}
-
-impl versions::Versioned for rows::VersionRow {
-    fn version(&self) -> &str {
-        &self.version
-    }
-    fn state(&self) -> VersionState {
-        VersionState::parse(&self.state).unwrap_or(VersionState::Failed)
-    }
-    fn registered_at(&self) -> i64 {
-        self.registered_at
     }
 }
 
@@ -393,40 +336,5 @@ impl Registry {
             })?;
         let files = rows::files_of(conn, &row.id).await?;
         Ok(version_info(pipeline, row, files))
-    }
-}
-
-fn version_info(
-    pipeline: &rows::PipelineRow,
-    row: rows::VersionRow,
-    files: Vec<rows::FileRow>,
-) -> VersionInfo {
-    VersionInfo {
-        namespace: pipeline.namespace.clone(),
-        name: pipeline.name.clone(),
-        state: versions::Versioned::state(&row),
-        version: row.version,
-        pipeline_type: pipeline.pipeline_type.clone(),
-        description: row.description,
-        definition: serde_json::from_str(&row.definition).unwrap_or(serde_json::Value::Null),
-        content_digest: row.content_digest,
-        files: files
-            .into_iter()
-            .map(|f| FileInfo {
-                path: f.path,
-                digest: f.digest,
-                size: f.size,
-            })
-            .collect(),
-        approved_by: serde_json::from_str(&row.approved_by).unwrap_or_default(),
-        registered_by: row.registered_by,
-        registered_at_ms: row.registered_at,
-        registration: Registration {
-            attempts: row.attempts,
-            attempt_deadline_ms: row.attempt_deadline,
-            retry_until_ms: row.retry_until,
-            last_error: row.last_error,
-            finished_at_ms: row.finished_at,
-        },
     }
 }

@@ -4,10 +4,17 @@
 //! release exists; a version still registering, or failed, is never latest. When no ready version
 //! is semver, the most recently registered one is latest. Equal precedence (build metadata
 //! differs) is settled by registration time.
+//!
+//! Also the wire-neutral view of a version ([`VersionInfo`]) that every surface maps to its own
+//! shape.
 
 use std::cmp::Ordering;
 
 use semver::Version;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::store::pipelines as rows;
 
 /// `registering → ready | failed`.
 #[derive(
@@ -95,6 +102,100 @@ pub fn latest<V: Versioned>(versions: &[V]) -> Option<&V> {
     match best_semver {
         Some((_, v)) => Some(v),
         None => ready().max_by_key(|v| v.registered_at()),
+    }
+}
+
+/// A file of a version's content; the bytes are in the blob store under `digest`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct FileInfo {
+    pub path: String,
+    pub digest: String,
+    pub size: i64,
+}
+
+/// Where a version is in `registering → ready | failed`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Registration {
+    pub attempts: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt_deadline_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_until_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at_ms: Option<i64>,
+}
+
+/// One version of a pipeline.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct VersionInfo {
+    pub namespace: String,
+    pub name: String,
+    pub version: String,
+    #[serde(rename = "type")]
+    pub pipeline_type: String,
+    pub state: VersionState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The definition given at registration (free JSON: ports, properties, ...).
+    #[schema(value_type = Object)]
+    pub definition: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_digest: Option<String>,
+    pub files: Vec<FileInfo>,
+    /// `plugin@version` of every policy that approved this version.
+    pub approved_by: Vec<String>,
+    pub registered_by: String,
+    pub registered_at_ms: i64,
+    pub registration: Registration,
+}
+
+impl Versioned for rows::VersionRow {
+    fn version(&self) -> &str {
+        &self.version
+    }
+    fn state(&self) -> VersionState {
+        VersionState::parse(&self.state).unwrap_or(VersionState::Failed)
+    }
+    fn registered_at(&self) -> i64 {
+        self.registered_at
+    }
+}
+
+/// A version row with its files, as callers see it.
+pub(super) fn version_info(
+    pipeline: &rows::PipelineRow,
+    row: rows::VersionRow,
+    files: Vec<rows::FileRow>,
+) -> VersionInfo {
+    VersionInfo {
+        namespace: pipeline.namespace.clone(),
+        name: pipeline.name.clone(),
+        state: Versioned::state(&row),
+        version: row.version,
+        pipeline_type: pipeline.pipeline_type.clone(),
+        description: row.description,
+        definition: serde_json::from_str(&row.definition).unwrap_or(serde_json::Value::Null),
+        content_digest: row.content_digest,
+        files: files
+            .into_iter()
+            .map(|f| FileInfo {
+                path: f.path,
+                digest: f.digest,
+                size: f.size,
+            })
+            .collect(),
+        approved_by: serde_json::from_str(&row.approved_by).unwrap_or_default(),
+        registered_by: row.registered_by,
+        registered_at_ms: row.registered_at,
+        registration: Registration {
+            attempts: row.attempts,
+            attempt_deadline_ms: row.attempt_deadline,
+            retry_until_ms: row.retry_until,
+            last_error: row.last_error,
+            finished_at_ms: row.finished_at,
+        },
     }
 }
 
