@@ -8,8 +8,10 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::cli::BIN;
+use crate::gbdx;
 use crate::harness::{call, Backend, TestServer};
 use crate::on_both_stores;
+use pipewright::registry::registration::RegistrationConfig;
 
 /// A pipeline directory of an example component (`example_<name>.wasm` as `<file>`), with
 /// `extra` files beside it.
@@ -596,15 +598,31 @@ async fn a_run_interrupted_by_a_restart_is_failed() {
     }
 }
 
+/// Scale-down has a timer of its own: here the only registration worker is busy for the whole
+/// test (its content source never answers), and the idle pipeline still leaves memory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_pipeline_scales_to_zero_and_starts_again_from_the_cache() {
     let server = TestServer::start_with(Backend::Sqlite, |config| {
         config.runs.idle_timeout = Duration::from_millis(200);
-        config.registration.poll_interval = Duration::from_millis(50);
+        config.registration = RegistrationConfig {
+            workers: 1,
+            attempt_timeout: Duration::from_secs(120),
+            fetch_policy: gbdx::loopback_allowed(),
+            ..gbdx::quick_registration()
+        };
     })
     .await;
     let alice = server.token("alice").await;
     push_hello(&server, &alice, "0.1.0").await;
+    let held = gbdx::HeldSource::start(gbdx::component_bytes());
+    let task = gbdx::wasm_task("held-task", "0.0.1", &held.url());
+    let (status, body) = server.post("/workflows/v1/tasks", &alice, task).await;
+    assert_eq!(status, 202, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while held.hits() == 0 {
+        assert!(Instant::now() < deadline, "the registration never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let request =
         json!({"pipeline": "alice/hello:0.1.0", "inputs": [{"type": "string", "value": "a"}]});
     let (status, _) = run(&server, &alice, request.clone()).await;
@@ -624,6 +642,7 @@ async fn an_idle_pipeline_scales_to_zero_and_starts_again_from_the_cache() {
         "started from the compiled artifact"
     );
     assert_eq!(plugins.loaded_runnables(), 1);
+    assert_eq!(held.hits(), 1, "the registration was at work throughout");
 }
 
 // ---------------------------------------------------------------------------------------------
