@@ -1,15 +1,21 @@
 //! pipewright: a registry of versioned pipelines and a host for WebAssembly plugins.
 //!
 //! Where to look:
-//! - [`api`]: the HTTP surfaces (`/v1`, Acumos `/mlWorkbench`; thin adapters) and `/healthz`, `/metrics`, OpenAPI;
-//! - [`registry`]: the core rules (names, versions, latest, ownership, policies);
+//! - [`api`]: the HTTP surfaces, thin adapters over the core, one router each: native `/v1`,
+//!   the Acumos ML Workbench pipeline service (`/mlWorkbench`), GBDX tasks and workflows
+//!   (`/workflows/v1`), Mystic's `/v4` (and its `/v3` file links); with `/healthz`, `/readyz`,
+//!   `/metrics` and the OpenAPI document;
+//! - [`registry`]: the core rules (names, versions, latest, ownership, approval through
+//!   policies and type handlers, durable registration, the Acumos records);
+//! - [`runs`]: runs and workflows beside the registry (it uses the registry; the registry does
+//!   not know it);
 //! - [`store`]: SQLite / PostgreSQL; [`blobs`]: content by digest; [`workcopies`]: the git
 //!   working copy of each workbench pipeline;
 //! - [`plugins`]: wasmtime, the compile cache, limits, the built-in plugins;
 //! - [`outbound`]: where the server may connect when it fetches for a caller (`--allow-fetch`);
 //! - [`cli`] and [`server`]: what `main.rs` calls; [`drain`]: a bounded graceful shutdown;
-//!   [`kit`]: `pipewright plugin …`, the plugin
-//!   author's kit; [`push`]: `pipewright pipeline push`.
+//!   [`kit`]: `pipewright plugin …`, the plugin author's kit; [`push`]: `pipewright pipeline
+//!   push`.
 
 pub mod api;
 pub mod blobs;
