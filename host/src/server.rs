@@ -225,7 +225,11 @@ pub async fn build_services(config: &ServerConfig) -> anyhow::Result<Services> {
     let link_key = link_key(registry.store(), &config.data_dir)
         .await
         .context("reading the link-signing key")?;
-    let engine = RunEngine::open(&config.data_dir.join("runs"))?;
+    let engine = RunEngine::open(
+        &config.data_dir.join("runs"),
+        registry.plugins().clone(),
+        registry.blobs().clone(),
+    )?;
     let runs = Runs::new(
         registry.clone(),
         engine,

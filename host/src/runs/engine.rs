@@ -94,52 +94,50 @@ impl From<crate::blobs::BlobError> for RunFailure {
     }
 }
 
-/// Where runs keep their files.
-#[derive(Clone, Debug)]
+/// Where runs keep their files, and what they run on: the plugin host, and the blob store that
+/// holds versions' files, stored inputs and file outputs.
+#[derive(Clone)]
 pub struct RunEngine {
     root: PathBuf,
+    plugins: Arc<PluginHost>,
+    blobs: BlobStore,
     /// Content digests whose files are on disk already: a run of one finds its folder without
     /// asking the file system.
     materialized: Arc<RwLock<HashSet<String>>>,
 }
 
+/// One run to execute: `version`, whose component is its file `component_path`, with `inputs`,
+/// under a deadline of `timeout`.
+pub struct Execution<'a> {
+    pub version: &'a VersionInfo,
+    pub component_path: &'a str,
+    pub inputs: Vec<(String, InputValue)>,
+    /// The manifest declares file outputs: `/outputs` is writable. Without it (and without file
+    /// inputs) `/outputs` is read-only and empty (see the module doc).
+    pub file_outputs: bool,
+    pub timeout: Duration,
+}
+
 impl RunEngine {
-    pub fn open(root: &Path) -> anyhow::Result<Self> {
+    pub fn open(root: &Path, plugins: Arc<PluginHost>, blobs: BlobStore) -> anyhow::Result<Self> {
         std::fs::create_dir_all(root.join("pipelines"))?;
         std::fs::create_dir_all(root.join("scratch"))?;
         Ok(RunEngine {
             root: root.to_path_buf(),
+            plugins,
+            blobs,
             materialized: Arc::default(),
         })
     }
 
-    /// Runs `version`, whose component is its file `component_path`, with `inputs`. Without
-    /// `file_outputs` (the manifest declares none) and without file inputs, `/outputs` is
-    /// read-only and empty (see the module doc). Counted in the run metrics (see
-    /// [`RunAtWork`]), whichever surface asked for it.
-    #[allow(clippy::too_many_arguments)]
+    /// Executes one run. Counted in the run metrics (see [`RunAtWork`]), whichever surface
+    /// asked for it.
     pub async fn run(
         &self,
-        plugins: &std::sync::Arc<PluginHost>,
-        blobs: &BlobStore,
-        version: &VersionInfo,
-        component_path: &str,
-        inputs: Vec<(String, InputValue)>,
-        file_outputs: bool,
-        timeout: Duration,
+        execution: Execution<'_>,
     ) -> Result<Vec<(String, OutputValue)>, RunFailure> {
         let mut at_work = RunAtWork::start();
-        let outcome = self
-            .execute(
-                plugins,
-                blobs,
-                version,
-                component_path,
-                inputs,
-                file_outputs,
-                timeout,
-            )
-            .await;
+        let outcome = self.execute(execution).await;
         at_work.state = if outcome.is_ok() {
             "completed"
         } else {
@@ -148,17 +146,17 @@ impl RunEngine {
         outcome
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn execute(
         &self,
-        plugins: &std::sync::Arc<PluginHost>,
-        blobs: &BlobStore,
-        version: &VersionInfo,
-        component_path: &str,
-        inputs: Vec<(String, InputValue)>,
-        file_outputs: bool,
-        timeout: Duration,
+        Execution {
+            version,
+            component_path,
+            inputs,
+            file_outputs,
+            timeout,
+        }: Execution<'_>,
     ) -> Result<Vec<(String, OutputValue)>, RunFailure> {
+        let (plugins, blobs) = (&self.plugins, &self.blobs);
         let component = version
             .files
             .iter()
@@ -176,7 +174,7 @@ impl RunEngine {
             Some(_) => Vec::new(),
             None => blobs.get(&component.digest).await?,
         };
-        let pipeline_dir = self.materialize(blobs, version).await?;
+        let pipeline_dir = self.materialize(version).await?;
         let file_inputs = inputs.iter().any(|(_, input)| {
             matches!(
                 input,
@@ -208,29 +206,26 @@ impl RunEngine {
         let outputs_dir = scratch_dir("outputs", file_outputs)?;
         let mut values = Vec::with_capacity(inputs.len());
         for (name, input) in inputs {
-            let value = match input {
-                InputValue::Value(value) => value,
-                InputValue::File { file_name, bytes } => {
-                    let file_name = safe_file_name(&file_name)?;
-                    let inputs_dir = inputs_dir.as_ref().expect("made for file inputs");
-                    tokio::fs::write(inputs_dir.join(&file_name), bytes)
-                        .await
-                        .context("writing a file input")?;
-                    Value::File(format!("/inputs/{file_name}"))
+            let (file_name, bytes) = match input {
+                InputValue::Value(value) => {
+                    values.push(NamedValue { name, value });
+                    continue;
                 }
+                InputValue::File { file_name, bytes } => (file_name, bytes),
                 InputValue::StoredFile { file_name, digest } => {
-                    let file_name = safe_file_name(&file_name)?;
                     let bytes = blobs
                         .get(&digest)
                         .await
                         .map_err(|e| RunFailure::Invalid(format!("input `{name}`: {e:#}")))?;
-                    let inputs_dir = inputs_dir.as_ref().expect("made for file inputs");
-                    tokio::fs::write(inputs_dir.join(&file_name), bytes)
-                        .await
-                        .context("writing a file input")?;
-                    Value::File(format!("/inputs/{file_name}"))
+                    (file_name, bytes)
                 }
             };
+            let file_name = safe_file_name(&file_name)?;
+            let inputs_dir = inputs_dir.as_ref().expect("made for file inputs");
+            tokio::fs::write(inputs_dir.join(&file_name), bytes)
+                .await
+                .context("writing a file input")?;
+            let value = Value::File(format!("/inputs/{file_name}"));
             values.push(NamedValue { name, value });
         }
         let id = PluginId {
@@ -286,11 +281,8 @@ impl RunEngine {
     }
 
     /// The version's files on disk, written once per content digest.
-    async fn materialize(
-        &self,
-        blobs: &BlobStore,
-        version: &VersionInfo,
-    ) -> anyhow::Result<PathBuf> {
+    async fn materialize(&self, version: &VersionInfo) -> anyhow::Result<PathBuf> {
+        let blobs = &self.blobs;
         let digest = version
             .content_digest
             .as_deref()

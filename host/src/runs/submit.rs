@@ -29,7 +29,7 @@ use crate::registry::{Caller, RegistryError};
 use crate::store::{self, runs as rows};
 
 use super::capacity::RunPermits;
-use super::engine::{InputValue, OutputValue, RunFailure};
+use super::engine::{Execution, InputValue, OutputValue, RunFailure};
 use super::targets::{bind_inputs, kind_of, RunTarget};
 use super::writes::{NewRunRow, RunWrite, StateChangeRow};
 use super::{Runs, Value};
@@ -468,15 +468,13 @@ impl Runs {
             .as_ref()
             .map(|m| m.component.as_str())
             .unwrap_or_default();
-        let work = self.engine.run(
-            self.registry.plugins(),
-            self.registry.blobs(),
-            &target.version,
-            component,
+        let work = self.engine.run(Execution {
+            version: &target.version,
+            component_path: component,
             inputs,
             file_outputs,
-            self.limits.timeout,
-        );
+            timeout: self.limits.timeout,
+        });
         tokio::pin!(work);
         let mut abandoned = Abandoned {
             runs: self,

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use crate::registry::{Caller, RegistryError};
 use crate::store::{self, workflows as rows};
 
-use super::engine::{value_as_text, InputValue, RunFailure};
+use super::engine::{value_as_text, Execution, InputValue, RunFailure};
 use super::{Runs, Value};
 
 /// The file of a version that a workflow runs.
@@ -493,16 +493,14 @@ impl Runs {
             .map_err(|e| e.to_string())?;
         let produced = self
             .engine
-            .run(
-                self.registry.plugins(),
-                self.registry.blobs(),
-                &version,
-                COMPONENT_FILE,
+            .run(Execution {
+                version: &version,
+                component_path: COMPONENT_FILE,
                 inputs,
                 // A task's ports are strings, but its outputs may name files it wrote.
-                true,
-                self.limits.timeout,
-            )
+                file_outputs: true,
+                timeout: self.limits.timeout,
+            })
             .await
             .map_err(|e: RunFailure| e.to_string())?;
         Ok(produced
