@@ -16,14 +16,30 @@ use serde_json::{Map, Value};
 /// `pipeline.yaml`, as JSON.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunManifest {
-    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub version: Option<String>,
     /// The path of the component in the pipeline's files.
-    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub component: Option<String>,
-    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
     /// The values a run takes, in the order its arguments are given.
     #[serde(default)]
@@ -229,7 +245,10 @@ mod tests {
                 port("log", PortType::File)
             ]
         );
-        assert_eq!(manifest.other, json!({"tags": ["demo"]}).as_object().cloned().unwrap());
+        assert_eq!(
+            manifest.other,
+            json!({"tags": ["demo"]}).as_object().cloned().unwrap()
+        );
     }
 
     #[test]
@@ -266,7 +285,11 @@ mod tests {
             ),
         ];
         for (given, read) in cases {
-            assert_eq!(RunManifest::from_json(&given).as_ref(), Some(&read), "{given}");
+            assert_eq!(
+                RunManifest::from_json(&given).as_ref(),
+                Some(&read),
+                "{given}"
+            );
         }
         assert!(Ports::NotAList(json!(1)).as_slice().is_empty());
     }
