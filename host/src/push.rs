@@ -21,6 +21,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use base64::Engine as _;
+use pipewright_manifest::RunManifest;
 use serde_json::{json, Value};
 
 /// Folders never uploaded.
@@ -35,11 +36,11 @@ pub fn push(dir: &Path, server: &str, token: &str) -> anyhow::Result<String> {
         .with_context(|| format!("reading {}", manifest_path.display()))?;
     let mut manifest: Value = serde_norway::from_str(&text)
         .with_context(|| format!("parsing {}", manifest_path.display()))?;
-    let component = manifest
-        .get("component")
-        .and_then(Value::as_str)
-        .context("pipeline.yaml needs `component`")?
-        .to_string();
+    // Read as the server reads it; sent as written (fields it does not name included).
+    let component = RunManifest::from_json(&manifest)
+        .unwrap_or_default()
+        .component
+        .context("pipeline.yaml needs `component`")?;
     let mut files = collect_files(dir, dir)?;
     let component_dir = dir.join(&component);
     if component_dir.join("Cargo.toml").is_file() {

@@ -304,6 +304,9 @@ async fn register(
         _ => return Err(Violation::Missing("name")),
     };
     let version = quoted_version(&task)?;
+    // The task type handler owns this rule (and answers it on PUT), but a registration's content
+    // is validated only in the worker, once fetched: the seed's 400 at the request is answered
+    // here, before anything is queued.
     if task
         .get("taskOwnerEmail")
         .and_then(Value::as_str)

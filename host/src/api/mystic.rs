@@ -223,20 +223,20 @@ async fn push_pipeline(
             format!("invalid push: {e}"),
         )
     })?;
-    let field = |key: &str| {
-        request
-            .manifest
-            .get(key)
-            .and_then(Json_::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| {
-                Detail(
-                    StatusCode::BAD_REQUEST,
-                    format!("the manifest needs `{key}`"),
-                )
-            })
+    let manifest =
+        pipewright_manifest::RunManifest::from_json(&request.manifest).unwrap_or_default();
+    let field = |key: &str, value: Option<String>| {
+        value.ok_or_else(|| {
+            Detail(
+                StatusCode::BAD_REQUEST,
+                format!("the manifest needs `{key}`"),
+            )
+        })
     };
-    let (name, version) = (field("name")?, field("version")?);
+    let (name, version) = (
+        field("name", manifest.name)?,
+        field("version", manifest.version)?,
+    );
     let mut files = Vec::with_capacity(request.files.len() + 1);
     for file in request.files {
         let bytes = base64::engine::general_purpose::STANDARD
@@ -256,11 +256,7 @@ async fn push_pipeline(
     ));
     let new = crate::registry::NewVersion {
         version,
-        description: request
-            .manifest
-            .get("description")
-            .and_then(Json_::as_str)
-            .map(str::to_string),
+        description: manifest.description,
         definition: request.manifest,
         files,
         source: None,

@@ -152,14 +152,13 @@ impl PluginCrate {
                 .with_context(|| format!("reading {}", pipeline_manifest.display()))?;
             let pipeline: Value = serde_norway::from_str(&text)
                 .with_context(|| format!("parsing {}", pipeline_manifest.display()))?;
-            let field = |key: &str| {
-                pipeline[key]
-                    .as_str()
-                    .map(str::to_string)
-                    .with_context(|| format!("{} needs `{key}`", pipeline_manifest.display()))
+            let pipeline =
+                pipewright_manifest::RunManifest::from_json(&pipeline).unwrap_or_default();
+            let field = |key: &str, value: Option<String>| {
+                value.with_context(|| format!("{} needs `{key}`", pipeline_manifest.display()))
             };
-            krate.name = field("name")?;
-            krate.version = field("version")?;
+            krate.name = field("name", pipeline.name)?;
+            krate.version = field("version", pipeline.version)?;
             krate.runnable = true;
         }
         Ok(krate)

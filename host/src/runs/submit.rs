@@ -459,14 +459,17 @@ impl Runs {
         mut renewing: Option<Renewing>,
     ) -> Result<RunRecord, RegistryError> {
         let target = &run.target;
-        let file_outputs = target
-            .manifest
-            .as_ref()
-            .is_ok_and(|m| m.outputs.iter().any(|(_, kind)| kind == "file"));
+        let file_outputs = target.manifest.as_ref().is_ok_and(|m| {
+            m.outputs
+                .as_slice()
+                .iter()
+                .any(|p| p.r#type == pipewright_manifest::PortType::File)
+        });
         let component = target
             .manifest
             .as_ref()
-            .map(|m| m.component.as_str())
+            .ok()
+            .and_then(|m| m.component.as_deref())
             .unwrap_or_default();
         let work = self.engine.run(Execution {
             version: &target.version,

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use serde_json::Value as Json;
+use pipewright_manifest::RunManifest;
 
 use crate::registry::changes::CHANGES_POLL;
 use crate::registry::pipelines::not_a_member;
@@ -17,45 +17,14 @@ use super::engine::InputValue;
 use super::submit::{RunArgument, RunSubmission};
 use super::{Runs, Value};
 
-/// The manifest's declared inputs, outputs and component, as (name, type) pairs.
-pub(super) struct Manifest {
-    pub(super) component: String,
-    pub(super) inputs: Vec<(String, String)>,
-    pub(super) outputs: Vec<(String, String)>,
-}
-
-pub(super) fn manifest(version: &VersionInfo) -> Result<Manifest, String> {
-    let definition = &version.definition;
-    let component = definition
-        .get("component")
-        .and_then(Json::as_str)
-        .ok_or("the pipeline's manifest names no component")?
-        .to_string();
-    let ports = |key: &str| -> Vec<(String, String)> {
-        definition
-            .get(key)
-            .and_then(Json::as_array)
-            .map(|ports| {
-                ports
-                    .iter()
-                    .map(|p| {
-                        let text = |field: &str| {
-                            p.get(field)
-                                .and_then(Json::as_str)
-                                .unwrap_or_default()
-                                .to_string()
-                        };
-                        (text("name"), text("type"))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    Ok(Manifest {
-        component,
-        inputs: ports("inputs"),
-        outputs: ports("outputs"),
-    })
+/// The manifest of a runnable version, read from its definition. Err (every run's
+/// `input_error`) when it names no component.
+pub(super) fn manifest(definition: &serde_json::Value) -> Result<RunManifest, String> {
+    let manifest = RunManifest::from_json(definition).unwrap_or_default();
+    if manifest.component.is_none() {
+        return Err("the pipeline's manifest names no component".into());
+    }
+    Ok(manifest)
 }
 
 /// A ready runnable version as runs need it: its pipeline, the version with its files, and its
@@ -63,7 +32,7 @@ pub(super) fn manifest(version: &VersionInfo) -> Result<Manifest, String> {
 pub(super) struct RunTarget {
     pub(super) pipeline: pipelines::PipelineRow,
     pub(super) version: VersionInfo,
-    pub(super) manifest: Result<Manifest, String>,
+    pub(super) manifest: Result<RunManifest, String>,
 }
 
 /// `namespace/name[:version]` by keys; no version: the latest ready one.
@@ -183,25 +152,26 @@ pub(super) fn kind_of(value: &Value) -> &'static str {
 /// precise (an integer `1` for a boolean input, an integer for a float). Err is an
 /// `input_error` message.
 pub(super) fn bind_inputs(
-    manifest: &Manifest,
+    manifest: &RunManifest,
     arguments: Vec<RunArgument>,
 ) -> Result<Vec<(String, InputValue)>, String> {
-    if arguments.len() != manifest.inputs.len() {
+    let inputs = manifest.inputs.as_slice();
+    if arguments.len() != inputs.len() {
         return Err(format!(
             "the pipeline takes {} input(s) ({}), not {}",
-            manifest.inputs.len(),
-            manifest
-                .inputs
+            inputs.len(),
+            inputs
                 .iter()
-                .map(|(n, t)| format!("{n}: {t}"))
+                .map(|p| format!("{}: {}", p.name, p.r#type.as_str()))
                 .collect::<Vec<_>>()
                 .join(", "),
             arguments.len()
         ));
     }
     let mut bound = Vec::with_capacity(arguments.len());
-    for ((name, expected), argument) in manifest.inputs.iter().zip(arguments) {
-        let input = match (expected.as_str(), argument) {
+    for (port, argument) in inputs.iter().zip(arguments) {
+        let (name, expected) = (&port.name, port.r#type.as_str());
+        let input = match (expected, argument) {
             ("file", RunArgument::File { file_name, digest }) => {
                 InputValue::StoredFile { file_name, digest }
             }
@@ -295,7 +265,7 @@ impl Runs {
                     .require_owner(&mut conn, caller, &pipeline)
                     .await?;
                 let target = Arc::new(RunTarget {
-                    manifest: manifest(&version),
+                    manifest: manifest(&version.definition),
                     pipeline,
                     version,
                 });
@@ -305,5 +275,77 @@ impl Runs {
             }
         };
         Ok(target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_definition_without_a_component_runs_nothing() {
+        for definition in [json!(null), json!([]), json!({}), json!({"component": 7})] {
+            assert_eq!(
+                manifest(&definition).err().as_deref(),
+                Some("the pipeline's manifest names no component"),
+                "{definition}"
+            );
+        }
+        // Ports that are not a list are read as none, as ever.
+        let read = manifest(&json!({"component": "c.wasm", "inputs": "text"})).unwrap();
+        assert!(read.inputs.as_slice().is_empty());
+    }
+
+    #[test]
+    fn arguments_bind_to_the_declared_inputs() {
+        let read = manifest(&json!({"component": "c.wasm", "inputs": [
+            {"name": "flag", "type": "boolean"}, {"name": "ratio", "type": "float"},
+            {"name": "data", "type": "file"}, {"name": "odd", "type": "pkl"}]}))
+        .unwrap();
+        let value = |v: Value| RunArgument::Value(v);
+        let file = || RunArgument::File {
+            file_name: "a.csv".into(),
+            digest: "sha256:1".into(),
+        };
+        let bound = bind_inputs(
+            &read,
+            vec![
+                value(Value::Integer(1)),
+                value(Value::Integer(2)),
+                file(),
+                value(Value::String("x".into())),
+            ],
+        );
+        assert_eq!(bound.unwrap_err(), "input `odd` is a pkl, not a string");
+        let cases = [
+            (
+                vec![value(Value::Integer(1))],
+                "the pipeline takes 4 input(s) (flag: boolean, ratio: float, data: file, odd: pkl), not 1",
+            ),
+            (
+                vec![value(Value::Integer(2)), value(Value::Integer(2)), file(), file()],
+                "input `flag` is a boolean, not a integer",
+            ),
+            (
+                vec![value(Value::Boolean(true)), file(), file(), file()],
+                "input `ratio` is a float, not a file",
+            ),
+        ];
+        for (arguments, refusal) in cases {
+            assert_eq!(bind_inputs(&read, arguments).unwrap_err(), refusal);
+        }
+        let bound = bind_inputs(
+            &manifest(&json!({"component": "c.wasm", "inputs": [
+                {"name": "flag", "type": "boolean"}, {"name": "ratio", "type": "float"}]}))
+            .unwrap(),
+            vec![value(Value::Integer(0)), value(Value::Integer(3))],
+        )
+        .unwrap();
+        assert!(matches!(
+            &bound[..],
+            [(_, InputValue::Value(Value::Boolean(false))), (_, InputValue::Value(Value::Float(f)))] if *f == 3.0
+        ));
     }
 }

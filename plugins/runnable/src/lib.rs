@@ -3,22 +3,14 @@
 //! `version`, `component`, `inputs`, `outputs`), the component it names, and any other files,
 //! which a run sees read-only at `/pipeline`.
 
+use pipewright_manifest::{Port, PortType, Ports, RunManifest};
 use pipewright_sdk::type_handler::{
     Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline, PluginError, TypeInfo,
 };
-use serde_json::Value;
 
 pub const MANIFEST_FILE: &str = "pipeline.json";
 /// The value types a manifest may declare (Mystic's, minus Python's pickles and streams).
-pub const VALUE_TYPES: &[&str] = &[
-    "string",
-    "integer",
-    "float",
-    "boolean",
-    "dictionary",
-    "array",
-    "file",
-];
+pub const VALUE_TYPES: &[&str] = PortType::NAMES;
 const WASM_MAGIC: &[u8] = b"\0asm";
 
 // Constructed only by the export glue, which exists on wasm32 alone.
@@ -40,16 +32,24 @@ impl Guest for Runnable {
     }
 
     fn scaffold(pipeline: Pipeline) -> Vec<File> {
-        let manifest = serde_json::json!({
-            "name": pipeline.name,
-            "version": pipeline.version.unwrap_or_else(|| "0.1.0".into()),
-            "component": "pipeline.wasm",
-            "inputs": [{"name": "text", "type": "string"}],
-            "outputs": [{"name": "result", "type": "string"}],
-        });
+        let port = |name: &str| Port {
+            name: name.into(),
+            r#type: PortType::String,
+            other: Default::default(),
+        };
+        let manifest = RunManifest {
+            name: Some(pipeline.name),
+            version: Some(pipeline.version.unwrap_or_else(|| "0.1.0".into())),
+            component: Some("pipeline.wasm".into()),
+            inputs: Ports::List(vec![port("text")]),
+            outputs: Ports::List(vec![port("result")]),
+            ..RunManifest::default()
+        };
+        // Through a JSON value: its fields in the order every other JSON object here has.
+        let manifest = serde_json::to_value(&manifest).expect("a manifest serializes");
         vec![File {
             path: MANIFEST_FILE.into(),
-            contents: serde_json::to_vec_pretty(&manifest).expect("a literal serializes"),
+            contents: serde_json::to_vec_pretty(&manifest).expect("a value serializes"),
         }]
     }
 
@@ -74,55 +74,54 @@ pub fn validate_files(content: &[File]) -> Vec<Diagnostic> {
             format!("the content holds no `{MANIFEST_FILE}`"),
         )];
     };
-    let manifest: Value = match serde_json::from_slice(&manifest.contents) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => return vec![invalid(None, "the manifest is not a JSON object")],
+    let manifest = serde_json::from_slice(&manifest.contents)
+        .ok()
+        .as_ref()
+        .and_then(RunManifest::from_json);
+    let Some(manifest) = manifest else {
+        return vec![invalid(None, "the manifest is not a JSON object")];
     };
     let mut findings = Vec::new();
-    for field in ["name", "version", "component"] {
-        if manifest
-            .get(field)
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
+    for (field, value) in [
+        ("name", &manifest.name),
+        ("version", &manifest.version),
+        ("component", &manifest.component),
+    ] {
+        if value.as_deref().is_none_or(str::is_empty) {
             findings.push(invalid(
                 Some(field),
                 format!("the manifest needs `{field}`"),
             ));
         }
     }
-    for field in ["inputs", "outputs"] {
-        let ports = match manifest.get(field) {
-            None | Some(Value::Null) => continue,
-            Some(Value::Array(ports)) => ports,
-            Some(_) => {
-                findings.push(invalid(Some(field), format!("`{field}` must be a list")));
-                continue;
-            }
+    for (field, ports) in [("inputs", &manifest.inputs), ("outputs", &manifest.outputs)] {
+        let Ports::List(ports) = ports else {
+            findings.push(invalid(Some(field), format!("`{field}` must be a list")));
+            continue;
         };
         let mut seen = std::collections::HashSet::new();
         for port in ports {
-            let name = port.get("name").and_then(Value::as_str).unwrap_or_default();
-            let kind = port.get("type").and_then(Value::as_str).unwrap_or_default();
+            let name = port.name.as_str();
             if name.is_empty() || !seen.insert(name) {
                 findings.push(invalid(
                     Some(field),
                     format!("every entry of `{field}` needs its own name"),
                 ));
             }
-            if !VALUE_TYPES.contains(&kind) {
+            if !port.r#type.is_known() {
                 findings.push(invalid(
                     Some(field),
                     format!(
-                        "`{name}` has type `{kind}`; the types are {}",
-                        VALUE_TYPES.join(", ")
+                        "`{name}` has type `{}`; the types are {}",
+                        port.r#type.as_str(),
+                        PortType::NAMES.join(", ")
                     ),
                 ));
             }
         }
     }
-    if let Some(component) = manifest.get("component").and_then(Value::as_str) {
-        match content.iter().find(|f| f.path == component) {
+    if let Some(component) = &manifest.component {
+        match content.iter().find(|f| f.path == *component) {
             None => findings.push(Diagnostic::error(
                 "missing-component",
                 Some("component"),
@@ -146,6 +145,7 @@ pipewright_sdk::export_type_handler!(Runnable);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     fn codes(manifest: Value, component: Option<&[u8]>) -> Vec<String> {
         let mut files = vec![File {
@@ -178,5 +178,82 @@ mod tests {
         let mut manifest = hello();
         manifest["inputs"][0]["type"] = "pkl".into();
         assert_eq!(codes(manifest, Some(b"\0asm")), ["invalid-manifest"]);
+    }
+
+    /// Every finding of a manifest, as (code, field, message).
+    fn findings(manifest: &[u8]) -> Vec<(String, Option<String>, String)> {
+        let files = [
+            File {
+                path: MANIFEST_FILE.into(),
+                contents: manifest.to_vec(),
+            },
+            File {
+                path: "hello.wasm".into(),
+                contents: b"\0asm".to_vec(),
+            },
+        ];
+        validate_files(&files)
+            .into_iter()
+            .map(|d| (d.code, d.field, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn every_problem_is_named_with_its_field() {
+        let types = "string, integer, float, boolean, dictionary, array, file";
+        let invalid = |field: Option<&str>, message: &str| {
+            (
+                "invalid-manifest".to_string(),
+                field.map(str::to_string),
+                message.to_string(),
+            )
+        };
+        let cases: Vec<(Vec<u8>, Vec<_>)> = vec![
+            (
+                b"not json".to_vec(),
+                vec![invalid(None, "the manifest is not a JSON object")],
+            ),
+            (
+                b"[1]".to_vec(),
+                vec![invalid(None, "the manifest is not a JSON object")],
+            ),
+            (
+                json!({"name": 5, "version": "", "component": "hello.wasm", "inputs": {}, "outputs": null})
+                    .to_string()
+                    .into_bytes(),
+                vec![
+                    invalid(Some("name"), "the manifest needs `name`"),
+                    invalid(Some("version"), "the manifest needs `version`"),
+                    invalid(Some("inputs"), "`inputs` must be a list"),
+                ],
+            ),
+            (
+                json!({"name": "a", "version": "1", "component": "other.wasm",
+                    "inputs": [3, {"name": "x", "type": "pkl"}, {"name": "x", "type": "file"}],
+                    "outputs": [{"name": "y", "type": 7}]})
+                .to_string()
+                .into_bytes(),
+                vec![
+                    invalid(Some("inputs"), "every entry of `inputs` needs its own name"),
+                    invalid(Some("inputs"), &format!("`` has type ``; the types are {types}")),
+                    invalid(Some("inputs"), &format!("`x` has type `pkl`; the types are {types}")),
+                    invalid(Some("inputs"), "every entry of `inputs` needs its own name"),
+                    invalid(Some("outputs"), &format!("`y` has type ``; the types are {types}")),
+                    (
+                        "missing-component".into(),
+                        Some("component".into()),
+                        "the component `other.wasm` is not in the content".into(),
+                    ),
+                ],
+            ),
+        ];
+        for (manifest, expected) in cases {
+            assert_eq!(
+                findings(&manifest),
+                expected,
+                "{}",
+                String::from_utf8_lossy(&manifest)
+            );
+        }
     }
 }
