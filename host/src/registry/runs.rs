@@ -606,11 +606,10 @@ impl Registry {
     /// A run the caller's account submitted.
     pub async fn run_record(&self, caller: &Caller, id: &str) -> Result<RunRecord, RegistryError> {
         let mut conn = self.store.pool().acquire().await?;
-        let row = rows::run(&mut conn, id)
-            .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("run {id}")))?;
+        let not_found = || crate::registry::Refusal::RunNotFound { id: id.to_string() };
+        let row = rows::run(&mut conn, id).await?.ok_or_else(not_found)?;
         if !super::acts_for(self, &mut conn, caller, &row.account_id).await? {
-            return Err(RegistryError::NotFound(format!("run {id}")));
+            return Err(not_found().into());
         }
         Ok(RunRecord {
             id: row.id,

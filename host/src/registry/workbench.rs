@@ -25,7 +25,7 @@ use crate::store::{self, workbench as rows};
 use crate::workcopies::{SeedFile, WorkingCopies};
 
 use super::accounts::Caller;
-use super::{check_paths, names, policies, Finding, Registry, RegistryError, Surface};
+use super::{check_paths, names, policies, Finding, Refusal, Registry, RegistryError, Surface};
 
 /// Why a workbench operation was refused. Each surface words these its own way.
 #[derive(Debug, thiserror::Error)]
@@ -170,10 +170,11 @@ impl Registry {
         .await
         {
             Err(e) if store::is_unique_violation(&e) => {
-                return Err(RegistryError::Conflict(format!(
-                    "{} has a project named {name} already",
-                    caller.user
-                )))
+                return Err(Refusal::ProjectExists {
+                    user: caller.user.clone(),
+                    name: name.to_string(),
+                }
+                .into())
             }
             other => other?,
         }
@@ -200,7 +201,7 @@ impl Registry {
         find_project(&mut conn, caller, id)
             .await?
             .map(project_info)
-            .ok_or_else(|| RegistryError::NotFound(format!("project {id}")))
+            .ok_or_else(|| Refusal::ProjectNotFound { id: id.to_string() }.into())
     }
 
     /// Creates a workbench pipeline owned by the caller, with its working copy.

@@ -278,11 +278,11 @@ impl Registry {
         let mut conn = self.store.pool().acquire().await?;
         let row = rows::workflow(&mut conn, id)
             .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("workflow {id}")))?;
+            .ok_or_else(|| crate::registry::Refusal::WorkflowNotFound { id: id.to_string() })?;
         if !super::acts_for(self, &mut conn, caller, &row.account_id).await? {
-            return Err(RegistryError::Forbidden(format!(
-                "workflow {id} belongs to another account"
-            )));
+            return Err(
+                crate::registry::Refusal::WorkflowOfAnotherAccount { id: id.to_string() }.into(),
+            );
         }
         let tasks = rows::tasks(&mut conn, id).await?;
         Ok(WorkflowInfo {
