@@ -349,7 +349,9 @@ impl Refusal {
         let check = match error {
             WorkbenchError::PipelineNotFound => Check::PipelineNotFound,
             WorkbenchError::ProjectNotFound(_) => Check::ProjectNotFound,
-            WorkbenchError::PermissionDenied(_) => Check::PermissionDenied,
+            WorkbenchError::OwnsNeither { .. } | WorkbenchError::NotAllowed { .. } => {
+                Check::PermissionDenied
+            }
             WorkbenchError::Archived(_) => Check::Archived,
             WorkbenchError::Duplicate { .. } => Check::Duplicate,
             WorkbenchError::LaunchFailed { code, message } => {

@@ -218,25 +218,61 @@ pub(crate) fn not_ready_message(name: &str, version: &str, state: VersionState) 
     format!("{name} version {version} is {}", state.as_str())
 }
 
+/// The workbench's refusals, in the native words.
 impl From<WorkbenchError> for ApiError {
     fn from(error: WorkbenchError) -> Self {
-        let message = error.to_string();
-        match error {
-            WorkbenchError::PipelineNotFound | WorkbenchError::ProjectNotFound(_) => {
-                ApiError::new(StatusCode::NOT_FOUND, "not-found", message)
+        use WorkbenchError::*;
+        let (status, code, message) = match error {
+            PipelineNotFound => (
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "pipeline not found".into(),
+            ),
+            ProjectNotFound(id) => (
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("project {id} does not exist"),
+            ),
+            OwnsNeither { user } => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("{user} owns neither the project nor the pipeline"),
+            ),
+            NotAllowed {
+                pipeline,
+                owner,
+                user,
+            } => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("pipeline {pipeline} belongs to {owner}; {user} may not act on it"),
+            ),
+            Archived(id) => (
+                StatusCode::CONFLICT,
+                "archived",
+                format!("pipeline {id} is archived"),
+            ),
+            Duplicate {
+                name,
+                version,
+                user,
+            } => {
+                let version = version.map(|v| format!(" version {v}")).unwrap_or_default();
+                (
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    format!("a pipeline named {name}{version} exists already for {user}"),
+                )
             }
-            WorkbenchError::PermissionDenied(_) => {
-                ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
-            }
-            WorkbenchError::Archived(_) => ApiError::new(StatusCode::CONFLICT, "archived", message),
-            WorkbenchError::Duplicate { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", message)
-            }
-            WorkbenchError::LaunchFailed { .. } => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "launch-failed", message)
-            }
-            WorkbenchError::Registry(error) => error.into(),
-        }
+            // The type handler's own words, attributed to it.
+            LaunchFailed { code, message } => (
+                StatusCode::BAD_GATEWAY,
+                "launch-failed",
+                format!("launch failed ({code}): {message}"),
+            ),
+            Registry(error) => return error.into(),
+        };
+        ApiError::new(status, code, message)
     }
 }
 
@@ -339,6 +375,84 @@ pub(crate) mod tests {
                     json!({"error": {"code": family, "message": message}})
                 ),
                 "{code}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn every_refusal_of_the_workbench_answers_with_its_row() {
+        let user = || "bob".to_string();
+        let table: Vec<(WorkbenchError, u16, &str, &str)> = vec![
+            (
+                WorkbenchError::PipelineNotFound,
+                404,
+                "not-found",
+                "pipeline not found",
+            ),
+            (
+                WorkbenchError::ProjectNotFound("pr1".into()),
+                404,
+                "not-found",
+                "project pr1 does not exist",
+            ),
+            (
+                WorkbenchError::OwnsNeither { user: user() },
+                403,
+                "forbidden",
+                "bob owns neither the project nor the pipeline",
+            ),
+            (
+                WorkbenchError::NotAllowed {
+                    pipeline: "p1".into(),
+                    owner: "alice".into(),
+                    user: user(),
+                },
+                403,
+                "forbidden",
+                "pipeline p1 belongs to alice; bob may not act on it",
+            ),
+            (
+                WorkbenchError::Archived("p1".into()),
+                409,
+                "archived",
+                "pipeline p1 is archived",
+            ),
+            (
+                WorkbenchError::Duplicate {
+                    name: "churn".into(),
+                    version: Some("1.0".into()),
+                    user: user(),
+                },
+                409,
+                "conflict",
+                "a pipeline named churn version 1.0 exists already for bob",
+            ),
+            (
+                WorkbenchError::Duplicate {
+                    name: "churn".into(),
+                    version: None,
+                    user: user(),
+                },
+                409,
+                "conflict",
+                "a pipeline named churn exists already for bob",
+            ),
+            (
+                WorkbenchError::LaunchFailed {
+                    code: "no-hub".into(),
+                    message: "JupyterHub is down".into(),
+                },
+                502,
+                "launch-failed",
+                "launch failed (no-hub): JupyterHub is down",
+            ),
+        ];
+        for (error, status, code, message) in table {
+            let response = ApiError::from(error).into_response();
+            assert_eq!(
+                answer_of(response).await,
+                (status, json!({"error": {"code": code, "message": message}})),
+                "{message}"
             );
         }
     }
