@@ -729,7 +729,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::api::error::tests::{answer_of, native_rows};
+    use crate::api::error::tests::{answer_of, rows};
 
     /// The refusals of the core, refused to an update: the seed's words for the checks they
     /// fail (permission, project, pipeline), the native words for the conflicts it is silent on.
@@ -756,12 +756,8 @@ mod tests {
             ("project-not-found", 404, "Project Id is invalid"),
             ("workflow-not-found", 404, "Requested Pipeline Not found"),
         ];
-        for (refusal, native_status, native_message) in native_rows() {
+        for (refusal, status, message) in rows(seed) {
             let code = refusal.code();
-            let (status, message) = seed
-                .iter()
-                .find(|row| row.0 == code)
-                .map_or((native_status, native_message), |row| (row.1, row.2));
             let refused = Refusal::from_registry(Op::Update, refusal.into());
             assert_eq!(
                 answer_of(refused.into_response()).await,

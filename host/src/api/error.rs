@@ -333,19 +333,29 @@ pub(crate) mod tests {
         ("no-earlier-plugin-version", 409, "plugin house has no earlier active version to roll back to"),
     ];
 
-    /// Every refusal with its row of [`NATIVE`]; fails unless the table has one row per refusal.
-    pub(crate) fn native_rows() -> Vec<(Refusal, u16, &'static str)> {
+    /// Every refusal with the status and words a surface answers it with: its row of `seed`
+    /// (the surface's own words) if it has one, else its row of [`NATIVE`]. Fails unless
+    /// [`NATIVE`] has one row per refusal and every row of `seed` names one.
+    pub(crate) fn rows(
+        seed: &[(&'static str, u16, &'static str)],
+    ) -> Vec<(Refusal, u16, &'static str)> {
         let examples = Refusal::examples();
         let codes: Vec<&str> = examples.iter().map(Refusal::code).collect();
-        let rows: Vec<&str> = NATIVE.iter().map(|row| row.0).collect();
+        let native: Vec<&str> = NATIVE.iter().map(|row| row.0).collect();
         assert_eq!(
-            codes, rows,
+            codes, native,
             "one row per refusal, in the order of the examples"
         );
+        for (code, _, _) in seed {
+            assert!(codes.contains(code), "no refusal `{code}`");
+        }
         examples
             .into_iter()
             .zip(NATIVE)
-            .map(|(refusal, (_, status, message))| (refusal, *status, *message))
+            .map(|(refusal, native)| {
+                let row = seed.iter().find(|row| row.0 == native.0).unwrap_or(native);
+                (refusal, row.1, row.2)
+            })
             .collect()
     }
 
@@ -360,7 +370,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn every_refusal_answers_with_its_row() {
-        for (refusal, status, message) in native_rows() {
+        for (refusal, status, message) in rows(&[]) {
             let code = refusal.code();
             let family = match status {
                 403 => "forbidden",

@@ -620,7 +620,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::api::error::tests::{answer_of, native_rows};
+    use crate::api::error::tests::{answer_of, rows};
 
     /// The refusals of the core this surface words: the seed's where it has words (its
     /// "403: Forbidden" for every refusal of the forbidden family), the native ones elsewhere.
@@ -633,12 +633,8 @@ mod tests {
             ("not-an-admin", 403, "Forbidden"),
             ("workflow-of-another-account", 403, "Forbidden"),
         ];
-        for (refusal, native_status, native_message) in native_rows() {
+        for (refusal, status, message) in rows(seed) {
             let code = refusal.code();
-            let (status, message) = seed
-                .iter()
-                .find(|row| row.0 == code)
-                .map_or((native_status, native_message), |row| (row.1, row.2));
             let violation = Violation::from_core(refusal.into(), false);
             assert_eq!(
                 answer_of(violation.into_response()).await,

@@ -540,13 +540,13 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::api::error::tests::{answer_of, native_rows};
+    use crate::api::error::tests::{answer_of, rows};
 
     /// The seed words no refusal of the core: every one answers in the native words, as
     /// `{"detail": …}`.
     #[tokio::test]
     async fn every_refusal_of_the_core_answers_in_the_native_words() {
-        for (refusal, status, message) in native_rows() {
+        for (refusal, status, message) in rows(&[]) {
             let code = refusal.code();
             let detail = Detail::from(RegistryError::from(refusal));
             assert_eq!(
