@@ -25,7 +25,7 @@ use super::routes::Routes;
 use super::time::{iso_instant, sql_timestamp};
 use super::AppState;
 use crate::registry::workbench::{NewRecord, RecordUpdate, WorkbenchError, WorkbenchPipeline};
-use crate::registry::{Caller, RegistryError};
+use crate::registry::{Caller, Refusal as CoreRefusal, RefusalKind, RegistryError};
 use crate::route;
 
 pub const PREFIX: &str = "/mlWorkbench/v1/pipeline";
@@ -349,7 +349,9 @@ impl Refusal {
         let check = match error {
             WorkbenchError::PipelineNotFound => Check::PipelineNotFound,
             WorkbenchError::ProjectNotFound(_) => Check::ProjectNotFound,
-            WorkbenchError::PermissionDenied(_) => Check::PermissionDenied,
+            WorkbenchError::OwnsNeither { .. } | WorkbenchError::NotAllowed { .. } => {
+                Check::PermissionDenied
+            }
             WorkbenchError::Archived(_) => Check::Archived,
             WorkbenchError::Duplicate { .. } => Check::Duplicate,
             WorkbenchError::LaunchFailed { code, message } => {
@@ -385,24 +387,33 @@ impl Refusal {
                 }
             }
             RegistryError::Unauthenticated => Check::UserIdMissing,
-            RegistryError::Forbidden(_) => Check::PermissionDenied,
-            RegistryError::NotFound(_) => Check::PipelineNotFound,
-            RegistryError::Conflict(message) => {
-                return Refusal {
-                    status: StatusCode::CONFLICT,
-                    message: message.into(),
+            RegistryError::Refused(refusal) => match (refusal.kind(), &refusal) {
+                (_, CoreRefusal::ProjectNotFound { .. }) => Check::ProjectNotFound,
+                (RefusalKind::NotFound, _) => Check::PipelineNotFound,
+                (RefusalKind::Forbidden, _) => Check::PermissionDenied,
+                // The seed is silent on conflicts of the core: the native words.
+                (RefusalKind::Conflict, _) => {
+                    let (status, _, message) = super::error::refusal_wording(&refusal);
+                    return Refusal {
+                        status,
+                        message: message.into(),
+                    };
                 }
-            }
+            },
             RegistryError::QuotaExceeded(quota) => {
                 return Refusal {
                     status: StatusCode::PAYLOAD_TOO_LARGE,
                     message: quota.to_string().into(),
                 }
             }
-            error @ RegistryError::NotReady { .. } => {
+            RegistryError::NotReady {
+                name,
+                version,
+                state,
+            } => {
                 return Refusal {
                     status: StatusCode::CONFLICT,
-                    message: error.to_string().into(),
+                    message: super::error::not_ready_message(&name, &version, state).into(),
                 }
             }
             RegistryError::Plugin(error) => {
@@ -700,10 +711,7 @@ async fn require_project(state: &AppState, op: Op, caller: &Caller, target: &Tar
             .project(caller, id)
             .await
             .map(|_| ())
-            .map_err(|e| match e {
-                RegistryError::NotFound(_) => Refusal::of(op, Check::ProjectNotFound),
-                other => Refusal::from_registry(op, other),
-            }),
+            .map_err(|e| Refusal::from_registry(op, e)),
         None => Ok(()),
     }
 }
@@ -718,7 +726,49 @@ fn completed(message: &str) -> ServiceState {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::api::error::tests::{answer_of, rows};
+
+    /// The refusals of the core, refused to an update: the seed's words for the checks they
+    /// fail (permission, project, pipeline), the native words for the conflicts it is silent on.
+    #[tokio::test]
+    async fn every_refusal_of_the_core_answers_as_the_table_says() {
+        let seed: &[(&str, u16, &str)] = &[
+            ("namespace-reserved", 403, "Permission denied"),
+            ("not-a-member", 403, "Permission denied"),
+            ("namespace-of-another-account", 403, "Permission denied"),
+            ("not-an-admin", 403, "Permission denied"),
+            ("workflow-of-another-account", 403, "Permission denied"),
+            ("pipeline-not-found", 404, "Requested Pipeline Not found"),
+            ("version-not-found", 404, "Requested Pipeline Not found"),
+            ("no-version", 404, "Requested Pipeline Not found"),
+            ("plugin-not-found", 404, "Requested Pipeline Not found"),
+            (
+                "plugin-version-not-found",
+                404,
+                "Requested Pipeline Not found",
+            ),
+            ("binding-not-found", 404, "Requested Pipeline Not found"),
+            ("run-not-found", 404, "Requested Pipeline Not found"),
+            ("type-not-found", 404, "Requested Pipeline Not found"),
+            ("project-not-found", 404, "Project Id is invalid"),
+            ("workflow-not-found", 404, "Requested Pipeline Not found"),
+        ];
+        for (refusal, status, message) in rows(seed) {
+            let code = refusal.code();
+            let refused = Refusal::from_registry(Op::Update, refusal.into());
+            assert_eq!(
+                answer_of(refused.into_response()).await,
+                (
+                    status,
+                    json!({"serviceStatus": {"status": "ERROR", "statusMessage": message}})
+                ),
+                "{code}"
+            );
+        }
+    }
 
     #[test]
     fn project_uuid_in_either_shape() {

@@ -12,6 +12,8 @@
 //! [`crate::outbound`] refuses) is a 400 at the request, and nothing is registered.
 //!
 //! Errors are `{"Error": "…"}` with the seed's exact text; [`Violation::wording`] is the table.
+//! Where the seed is silent on a refusal of the core (a task or workflow not found, a conflict)
+//! it answers in the native words (`api::error::refusal_wording`).
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
@@ -27,7 +29,8 @@ use super::AppState;
 use crate::registry::registration::{ContentSource, SourceLocation};
 use crate::registry::resolve::Listing;
 use crate::registry::{
-    Caller, Definition, NewVersion, RegistryError, Surface, VersionInfo, VersionState,
+    Caller, Definition, NewVersion, Refusal, RefusalKind, RegistryError, Surface, VersionInfo,
+    VersionState,
 };
 use crate::route;
 use crate::runs::workflows::{PortInput, StepState, TaskSpec, WorkflowInfo, WorkflowSpec};
@@ -55,7 +58,7 @@ pub fn routes() -> Routes {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Violation {
     Unauthenticated,
-    /// Another account owns the name.
+    /// Another account owns the name (any refusal of the core's forbidden family).
     NotOwner,
     /// The same version number again (the seed: "doesn't increment").
     NotIncremented,
@@ -72,7 +75,8 @@ pub enum Violation {
     DeleteNeedsVersion,
     /// A PUT that would change the name or version.
     NameOrVersionChanged,
-    NotFound(String),
+    /// Any other refusal of the core: not found, or a conflict.
+    Refused(Refusal),
     /// Any other rule, worded by whoever made it (a policy, the type handler, the core).
     Other(StatusCode, String),
 }
@@ -127,7 +131,10 @@ impl Violation {
                 StatusCode::BAD_REQUEST,
                 "The name and version number of a task cannot be changed".into(),
             ),
-            NotFound(what) => (StatusCode::NOT_FOUND, format!("{what} not found")),
+            Refused(refusal) => {
+                let (status, _, message) = super::error::refusal_wording(refusal);
+                (status, message)
+            }
             Other(status, message) => (*status, message.clone()),
         }
     }
@@ -136,8 +143,10 @@ impl Violation {
     fn from_core(error: RegistryError, deleting: bool) -> Self {
         match error {
             RegistryError::Unauthenticated => Violation::Unauthenticated,
-            RegistryError::Forbidden(_) => Violation::NotOwner,
-            RegistryError::NotFound(what) => Violation::NotFound(what),
+            RegistryError::Refused(refusal) => match refusal.kind() {
+                RefusalKind::Forbidden => Violation::NotOwner,
+                RefusalKind::NotFound | RefusalKind::Conflict => Violation::Refused(refusal),
+            },
             RegistryError::NotReady { name, state, .. } => match state {
                 VersionState::Failed => Violation::FailedRegistration(name),
                 _ if deleting => Violation::DeleteWhileRegistering(name),
@@ -158,7 +167,6 @@ impl Violation {
                     ),
                 }
             }
-            RegistryError::Conflict(message) => Violation::Other(StatusCode::CONFLICT, message),
             RegistryError::QuotaExceeded(quota) => {
                 Violation::Other(StatusCode::PAYLOAD_TOO_LARGE, quota.to_string())
             }
@@ -608,4 +616,34 @@ fn registration_body(version: &VersionInfo) -> Value {
         "approvedBy": version.approved_by,
         "contentDigest": version.content_digest,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::error::tests::{answer_of, rows};
+
+    /// The refusals of the core this surface words: the seed's where it has words (its
+    /// "403: Forbidden" for every refusal of the forbidden family), the native ones elsewhere.
+    #[tokio::test]
+    async fn every_refusal_of_the_core_answers_as_the_table_says() {
+        let seed: &[(&str, u16, &str)] = &[
+            ("namespace-reserved", 403, "Forbidden"),
+            ("not-a-member", 403, "Forbidden"),
+            ("namespace-of-another-account", 403, "Forbidden"),
+            ("not-an-admin", 403, "Forbidden"),
+            ("workflow-of-another-account", 403, "Forbidden"),
+        ];
+        for (refusal, status, message) in rows(seed) {
+            let code = refusal.code();
+            let violation = Violation::from_core(refusal.into(), false);
+            assert_eq!(
+                answer_of(violation.into_response()).await,
+                (status, json!({ "Error": message })),
+                "{code}"
+            );
+        }
+    }
 }

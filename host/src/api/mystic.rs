@@ -71,8 +71,10 @@ impl From<RegistryError> for Detail {
             RegistryError::Unauthenticated => {
                 Detail(StatusCode::UNAUTHORIZED, "Invalid token".into())
             }
-            RegistryError::NotFound(what) => {
-                Detail(StatusCode::NOT_FOUND, format!("{what} not found"))
+            // The seed words none of them: the native words.
+            RegistryError::Refused(refusal) => {
+                let (status, _, message) = super::error::refusal_wording(&refusal);
+                Detail(status, message)
             }
             RegistryError::NotReady {
                 name,
@@ -82,7 +84,6 @@ impl From<RegistryError> for Detail {
                 StatusCode::NOT_FOUND,
                 format!("{name}:{version} is {} and cannot run", state.as_str()),
             ),
-            RegistryError::Forbidden(message) => Detail(StatusCode::FORBIDDEN, message),
             RegistryError::Invalid(findings) => Detail(
                 StatusCode::BAD_REQUEST,
                 findings
@@ -90,7 +91,6 @@ impl From<RegistryError> for Detail {
                     .map(|f| f.message.clone())
                     .unwrap_or_default(),
             ),
-            RegistryError::Conflict(message) => Detail(StatusCode::CONFLICT, message),
             RegistryError::QuotaExceeded(quota) => {
                 Detail(StatusCode::PAYLOAD_TOO_LARGE, quota.to_string())
             }
@@ -528,4 +528,27 @@ fn now_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::error::tests::{answer_of, rows};
+
+    /// The seed words no refusal of the core: every one answers in the native words, as
+    /// `{"detail": …}`.
+    #[tokio::test]
+    async fn every_refusal_of_the_core_answers_in_the_native_words() {
+        for (refusal, status, message) in rows(&[]) {
+            let code = refusal.code();
+            let detail = Detail::from(RegistryError::from(refusal));
+            assert_eq!(
+                answer_of(detail.into_response()).await,
+                (status, json!({ "detail": message })),
+                "{code}"
+            );
+        }
+    }
 }

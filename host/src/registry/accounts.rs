@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 
 use crate::store::{self, accounts as rows, Store};
 
-use super::{names, Registry, RegistryError};
+use super::{names, Refusal, Registry, RegistryError};
 
 /// An authenticated caller: a user acting for one account.
 #[derive(Clone, Debug)]
@@ -109,9 +109,10 @@ async fn ensure_user(
         .await?
         .is_some()
     {
-        return Err(RegistryError::Conflict(format!(
-            "an account named `{user}` exists already; it cannot become user {user}'s personal account"
-        )));
+        return Err(Refusal::AccountNameTaken {
+            user: user.to_string(),
+        }
+        .into());
     }
     let account_id = uuid::Uuid::new_v4().to_string();
     rows::insert_account(conn, &account_id, user, &names::key(user), now).await?;

@@ -29,6 +29,7 @@ pub mod pipelines;
 pub mod plugin_versions;
 pub mod policies;
 pub mod policy_admin;
+pub mod refusals;
 pub mod registration;
 pub mod resolve;
 pub mod service;
@@ -50,6 +51,7 @@ use crate::workcopies::WorkingCopies;
 pub use accounts::Caller;
 pub use pipelines::{reserving_surface, NewPipeline, PipelineInfo, GBDX_NAMESPACE};
 pub use policies::{PolicyBindings, Scope};
+pub use refusals::{AdminAction, Refusal, RefusalKind};
 use version_changes::{candidate, check_paths, manifest_digest};
 pub use version_changes::{Definition, NewVersion, MAX_FILES};
 use versions::version_info;
@@ -82,12 +84,9 @@ impl Finding {
 pub enum RegistryError {
     #[error("a valid API token is required")]
     Unauthenticated,
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
+    /// A rule of the core says no: not allowed, not found, or in conflict (see [`refusals`]).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// The candidate breaks a rule: structural, a policy's or the type handler's.
     #[error("{}", .0.first().map(|f| f.message.as_str()).unwrap_or("invalid request"))]
     Invalid(Vec<Finding>),
@@ -328,11 +327,10 @@ impl Registry {
     ) -> Result<VersionInfo, RegistryError> {
         let row = rows::version_by_key(conn, &pipeline.id, version_key)
             .await?
-            .ok_or_else(|| {
-                RegistryError::NotFound(format!(
-                    "{}/{}:{version_key}",
-                    pipeline.namespace, pipeline.name
-                ))
+            .ok_or_else(|| Refusal::VersionNotFound {
+                namespace: pipeline.namespace.clone(),
+                name: pipeline.name.clone(),
+                version: version_key.to_string(),
             })?;
         let files = rows::files_of(conn, &row.id).await?;
         Ok(version_info(pipeline, row, files))

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 use utoipa::ToSchema;
 
-use super::{names, Caller, Finding, Registry, RegistryError, Surface};
+use super::{names, Caller, Finding, Refusal, Registry, RegistryError, Surface};
 use crate::store::{self, pipelines as rows};
 
 /// A pipeline as the registry shows it.
@@ -51,10 +51,11 @@ pub fn reserving_surface(namespace: &str) -> Option<Surface> {
 /// Refuses a write into a namespace another surface reserves.
 pub(super) fn require_writable_by(namespace: &str, surface: Surface) -> Result<(), RegistryError> {
     match reserving_surface(namespace) {
-        Some(owner) if owner != surface => Err(RegistryError::Forbidden(format!(
-            "namespace {namespace} is reserved for the {} surface's own registrations",
-            owner.as_str()
-        ))),
+        Some(owner) if owner != surface => Err(Refusal::NamespaceReserved {
+            namespace: namespace.to_string(),
+            surface: owner,
+        }
+        .into()),
         _ => Ok(()),
     }
 }
@@ -65,14 +66,28 @@ pub(crate) fn not_a_member(pipeline: &rows::PipelineRow, caller: &Caller) -> Reg
     if names::key(&pipeline.namespace) == names::key(&pipeline.owner_account) {
         return foreign_namespace(&pipeline.namespace);
     }
-    RegistryError::Forbidden(format!(
-        "{}/{} is owned by account {}; {} is not a member",
-        pipeline.namespace, pipeline.name, pipeline.owner_account, caller.user
-    ))
+    Refusal::NotAMember {
+        namespace: pipeline.namespace.clone(),
+        name: pipeline.name.clone(),
+        owner_account: pipeline.owner_account.clone(),
+        user: caller.user.clone(),
+    }
+    .into()
 }
 
 pub(super) fn foreign_namespace(namespace: &str) -> RegistryError {
-    RegistryError::Forbidden(format!("namespace {namespace} belongs to another account"))
+    Refusal::NamespaceOfAnotherAccount {
+        namespace: namespace.to_string(),
+    }
+    .into()
+}
+
+pub(super) fn pipeline_not_found(namespace: &str, name: &str) -> RegistryError {
+    Refusal::PipelineNotFound {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+    }
+    .into()
 }
 
 pub(super) fn pipeline_info(row: rows::PipelineRow) -> PipelineInfo {
@@ -107,8 +122,12 @@ impl Registry {
                 new.description,
             )
             .await?;
-        let exists =
-            || RegistryError::Conflict(format!("pipeline {namespace}/{} exists already", new.name));
+        let exists = || {
+            RegistryError::from(Refusal::PipelineExists {
+                namespace: namespace.clone(),
+                name: new.name.clone(),
+            })
+        };
         if rows::pipeline_by_key(&mut tx, &names::key(&namespace), &names::key(&new.name))
             .await?
             .is_some()
@@ -237,9 +256,7 @@ impl Registry {
         if readable {
             Ok(pipeline)
         } else {
-            Err(RegistryError::NotFound(format!(
-                "pipeline {namespace}/{name}"
-            )))
+            Err(pipeline_not_found(namespace, name))
         }
     }
 
@@ -251,7 +268,7 @@ impl Registry {
     ) -> Result<rows::PipelineRow, RegistryError> {
         rows::pipeline_by_key(conn, &names::key(namespace), &names::key(name))
             .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("pipeline {namespace}/{name}")))
+            .ok_or_else(|| pipeline_not_found(namespace, name))
     }
 
     /// Refuses, before anything is looked up, a caller who is not a member of the account a

@@ -18,7 +18,7 @@ use crate::plugins::{builtin, LoadedPlugin, PluginError};
 use crate::store::{self, plugins as rows};
 
 use super::accounts::Caller;
-use super::{Finding, Registry, RegistryError};
+use super::{AdminAction, Finding, Refusal, Registry, RegistryError};
 
 /// One version of a plugin, as `/v1/plugins` shows it.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -125,9 +125,9 @@ impl Registry {
             .into_iter()
             .map(|row| self.plugin_version_info(row))
             .collect();
-        let first = versions
-            .first()
-            .ok_or_else(|| RegistryError::NotFound(format!("plugin {name}")))?;
+        let first = versions.first().ok_or_else(|| Refusal::PluginNotFound {
+            name: name.to_string(),
+        })?;
         Ok(PluginDetail {
             name: name.to_string(),
             world: first.world.clone(),
@@ -145,7 +145,7 @@ impl Registry {
         let mut conn = self.store.pool().acquire().await?;
         let row = rows::version(&mut conn, name, version)
             .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("plugin {name}@{version}")))?;
+            .ok_or_else(|| plugin_version_not_found(name, version))?;
         Ok(self.plugin_version_info(row))
     }
 
@@ -160,7 +160,7 @@ impl Registry {
         source: PluginSource,
         activate: bool,
     ) -> Result<(PluginVersionInfo, bool), RegistryError> {
-        self.require_admin(caller, "add plugins").await?;
+        self.require_admin(caller, AdminAction::AddPlugins).await?;
         check_name_and_version(name, version)?;
         let bytes = match source {
             PluginSource::Upload(bytes) => bytes,
@@ -251,11 +251,12 @@ impl Registry {
         name: &str,
         version: &str,
     ) -> Result<PluginVersionInfo, RegistryError> {
-        self.require_admin(caller, "activate plugins").await?;
+        self.require_admin(caller, AdminAction::ActivatePlugins)
+            .await?;
         let mut conn = self.store.pool().acquire().await?;
         let row = rows::version(&mut conn, name, version)
             .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("plugin {name}@{version}")))?;
+            .ok_or_else(|| plugin_version_not_found(name, version))?;
         drop(conn);
         let loaded = self.load_version(&row).await?;
         self.plugins.can_activate(&loaded).map_err(conflict)?;
@@ -281,19 +282,22 @@ impl Registry {
         caller: &Caller,
         name: &str,
     ) -> Result<PluginDetail, RegistryError> {
-        self.require_admin(caller, "deactivate plugins").await?;
+        self.require_admin(caller, AdminAction::DeactivatePlugins)
+            .await?;
         if self.plugins.active(name).is_none() {
             self.plugin(name).await?;
-            return Err(RegistryError::Conflict(format!(
-                "no version of plugin {name} is active"
-            )));
+            return Err(Refusal::NoActivePluginVersion {
+                name: name.to_string(),
+            }
+            .into());
         }
         let bound = self.bound_in(name);
         if !bound.is_empty() {
-            return Err(RegistryError::Conflict(format!(
-                "plugin {name} is bound in {}: bind another chain there first",
-                bound.join(", ")
-            )));
+            return Err(Refusal::PluginBound {
+                name: name.to_string(),
+                scopes: bound,
+            }
+            .into());
         }
         let mut tx = self.store.begin().await?;
         rows::append_activation(&mut tx, name, None, &caller.user_id, store::now_millis()).await?;
@@ -309,7 +313,8 @@ impl Registry {
         caller: &Caller,
         name: &str,
     ) -> Result<PluginVersionInfo, RegistryError> {
-        self.require_admin(caller, "roll back plugins").await?;
+        self.require_admin(caller, AdminAction::RollBackPlugins)
+            .await?;
         let detail = self.plugin(name).await?;
         let mut conn = self.store.pool().acquire().await?;
         let log = rows::activation_log(&mut conn, name).await?;
@@ -319,11 +324,10 @@ impl Registry {
             .iter()
             .find(|v| v.builtin)
             .map(|v| v.version.clone());
-        let previous = previous_version(&log, builtin).ok_or_else(|| {
-            RegistryError::Conflict(format!(
-                "plugin {name} has no earlier active version to roll back to"
-            ))
-        })?;
+        let previous =
+            previous_version(&log, builtin).ok_or_else(|| Refusal::NoEarlierPluginVersion {
+                name: name.to_string(),
+            })?;
         self.activate_plugin(caller, name, &previous).await
     }
 
@@ -378,7 +382,7 @@ impl Registry {
                         Some(row) => self.load_version(row).await.and_then(|loaded| {
                             self.plugins.activate(&loaded).map_err(RegistryError::from)
                         }),
-                        None => Err(RegistryError::NotFound(format!("plugin {name}@{version}"))),
+                        None => Err(plugin_version_not_found(&name, &version)),
                     };
                     if let Err(error) = outcome {
                         tracing::error!(plugin = %name, %version, %error, "could not activate the stored plugin version");
@@ -437,10 +441,12 @@ impl Registry {
         activate: bool,
     ) -> Result<PluginVersionInfo, RegistryError> {
         if existing.digest != digest {
-            return Err(RegistryError::Conflict(format!(
-                "plugin {}@{} exists with other content ({}); versions are immutable: add a new version",
-                existing.name, existing.version, existing.digest
-            )));
+            return Err(Refusal::PluginVersionExists {
+                name: existing.name,
+                version: existing.version,
+                digest: existing.digest,
+            }
+            .into());
         }
         if activate && self.active_version(&existing.name).as_ref() != Some(&existing.version) {
             return self
@@ -541,8 +547,29 @@ fn new_row(
     }
 }
 
+/// Why a plugin cannot be made active: another plugin handles its type.
 fn conflict(error: PluginError) -> RegistryError {
-    RegistryError::Conflict(error.to_string())
+    match error {
+        PluginError::TypeTaken {
+            plugin,
+            type_id,
+            holder,
+        } => Refusal::TypeTaken {
+            plugin,
+            type_id,
+            holder,
+        }
+        .into(),
+        other => other.into(),
+    }
+}
+
+fn plugin_version_not_found(name: &str, version: &str) -> RegistryError {
+    Refusal::PluginVersionNotFound {
+        name: name.to_string(),
+        version: version.to_string(),
+    }
+    .into()
 }
 
 /// Plugin names are lowercase words joined by `-`; versions are semver.

@@ -12,7 +12,7 @@ use crate::store::{self, bindings as rows};
 
 use super::accounts::Caller;
 use super::policies::Scope;
-use super::{Registry, RegistryError};
+use super::{AdminAction, Refusal, Registry, RegistryError};
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct BindingInfo {
@@ -84,9 +84,10 @@ impl Registry {
         let existed = rows::delete(&mut tx, &scope.to_string()).await?;
         tx.commit().await?;
         if !existed {
-            return Err(RegistryError::NotFound(format!(
-                "a binding set for {scope}"
-            )));
+            return Err(Refusal::BindingNotFound {
+                scope: scope.to_string(),
+            }
+            .into());
         }
         self.reload_bindings().await?;
         tracing::info!(%scope, by = %caller.user, "policy binding cleared");
@@ -115,7 +116,8 @@ impl Registry {
     }
 
     async fn admin_scope(&self, caller: &Caller, scope: &str) -> Result<Scope, RegistryError> {
-        self.require_admin(caller, "change policy bindings").await?;
+        self.require_admin(caller, AdminAction::ChangePolicyBindings)
+            .await?;
         Scope::parse(scope).ok_or_else(|| {
             RegistryError::invalid(super::Finding::new(
                 "invalid-scope",
@@ -129,7 +131,7 @@ impl Registry {
     pub(super) async fn require_admin(
         &self,
         caller: &Caller,
-        action: &str,
+        action: AdminAction,
     ) -> Result<(), RegistryError> {
         let admin = match &self.admin_account {
             Some(account) => {
@@ -148,9 +150,7 @@ impl Registry {
             None => false,
         };
         if !allowed {
-            return Err(RegistryError::Forbidden(format!(
-                "only members of the server's admin account (--admin-account) may {action}"
-            )));
+            return Err(Refusal::NotAnAdmin { action }.into());
         }
         Ok(())
     }

@@ -107,54 +107,112 @@ impl RegistrationConfig {
     }
 }
 
-/// Why a fetch failed.
+/// Why a fetch failed. Its `Display` is the reason recorded for users.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    /// The URL is not fetched by this server (refused before anything was connected to):
-    /// another attempt would be refused too.
-    #[error("{0}")]
-    Refused(String),
-    /// Anything else (a timeout, an HTTP error status, a reset, a missing file): another
-    /// attempt may succeed.
-    #[error("{0}")]
-    Failed(String),
+    #[error("`{url}` is not a URL: {error}")]
+    NotAUrl { url: String, error: url::ParseError },
+    #[error("file URLs are not allowed on this server (`{url}`)")]
+    FileUrlsNotAllowed { url: String },
+    #[error("`{url}` names no local file")]
+    NoLocalFile { url: String },
+    #[error("`{url}` is outside the allowed file root")]
+    OutsideFileRoot { url: String },
+    #[error("`{scheme}` URLs are not supported (http, https, file)")]
+    UnsupportedScheme { scheme: String },
+    /// The [`FetchPolicy`] refused where `url` leads (also when a redirect led there: every hop
+    /// is checked).
+    #[error("fetching {url} is refused: {refusal}")]
+    Refused {
+        url: String,
+        refusal: outbound::Refusal,
+    },
+    #[error("file root: {0}")]
+    FileRoot(std::io::Error),
+    #[error("reading {url}: {error}")]
+    Read { url: String, error: std::io::Error },
+    #[error("{url} is larger than {max} bytes")]
+    TooLarge { url: String, max: u64 },
+    #[error("fetching {url}: {error}")]
+    Fetch { url: String, error: ureq::Error },
+    #[error("fetching {url}: HTTP {status}")]
+    Status {
+        url: String,
+        status: ureq::http::StatusCode,
+    },
+    /// The fetch's own deadline is the attempt's: whichever of the two timers fires first, the
+    /// attempt fails with the same words.
+    #[error(transparent)]
+    TooLong(TookTooLong),
+    #[error("fetch task failed: {0}")]
+    Task(tokio::task::JoinError),
 }
 
-/// Why an attempt failed: the reason shown to users, and whether to try again.
-#[derive(Debug)]
+impl FetchError {
+    /// Refused before anything was connected to or read: another attempt would be refused too.
+    /// Anything else (a timeout, an HTTP error status, a reset, a missing file) may pass later.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            FetchError::NotAUrl { .. }
+                | FetchError::FileUrlsNotAllowed { .. }
+                | FetchError::NoLocalFile { .. }
+                | FetchError::OutsideFileRoot { .. }
+                | FetchError::UnsupportedScheme { .. }
+                | FetchError::Refused { .. }
+        )
+    }
+}
+
+/// An attempt past its deadline, whichever timer noticed it.
+#[derive(Debug, thiserror::Error)]
+#[error("the attempt took longer than {0:?}")]
+pub struct TookTooLong(Duration);
+
+/// Why an attempt failed. Its `Display` is the reason shown to users (the version's last
+/// error); what caused it is kept as a value. A final one fails the version now; any other is
+/// retried with backoff while the retry window is open.
+#[derive(Debug, thiserror::Error)]
 enum AttemptError {
-    /// Retried with backoff while the retry window is open.
-    Retryable(String),
-    /// No later attempt can do better: the version fails now.
-    Final(String),
+    #[error("unreadable content source: {0}")]
+    UnreadableSource(serde_json::Error),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error("uploaded content {digest}: {error}")]
+    Upload {
+        digest: String,
+        error: Box<crate::blobs::BlobError>,
+    },
+    #[error("the content's digest is {actual}, not the expected {expected}")]
+    DigestMismatch { actual: String, expected: String },
+    #[error("{0}")]
+    Database(sqlx::Error),
+    #[error("the pipeline was deleted")]
+    PipelineDeleted,
+    #[error("the version was deleted")]
+    VersionDeleted,
+    /// Reading the version's stored files, or keeping the fetched bytes.
+    #[error("{0:#}")]
+    Blobs(anyhow::Error),
+    #[error("no type handler for `{0}` is loaded")]
+    NoTypeHandler(String),
+    /// The type handler's `validate` failed as a plugin (trap, deadline, memory).
+    #[error("{0}")]
+    Validate(plugins::PluginError),
+    /// The type handler's `validate` answered with errors.
+    #[error("validation failed: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+    #[error("the component does not compile: {0:#}")]
+    Compile(anyhow::Error),
+    #[error("registration task failed: {0}")]
+    Task(tokio::task::JoinError),
+    #[error(transparent)]
+    TooLong(TookTooLong),
 }
 
 impl AttemptError {
-    fn message(&self) -> &str {
-        match self {
-            AttemptError::Retryable(message) | AttemptError::Final(message) => message,
-        }
-    }
-}
-
-impl From<String> for AttemptError {
-    fn from(message: String) -> Self {
-        AttemptError::Retryable(message)
-    }
-}
-
-impl From<&str> for AttemptError {
-    fn from(message: &str) -> Self {
-        AttemptError::Retryable(message.to_string())
-    }
-}
-
-impl From<FetchError> for AttemptError {
-    fn from(error: FetchError) -> Self {
-        match error {
-            FetchError::Refused(message) => AttemptError::Final(message),
-            FetchError::Failed(message) => AttemptError::Retryable(message),
-        }
+    fn is_final(&self) -> bool {
+        matches!(self, AttemptError::Fetch(fetch) if fetch.is_final())
     }
 }
 
@@ -256,7 +314,7 @@ impl Registry {
         let result = tokio::select! {
             result = tokio::time::timeout(config.attempt_timeout, self.attempt(&job)) => match result {
                 Ok(result) => result,
-                Err(_) => Err(attempt_too_long(&config).into()),
+                Err(_) => Err(AttemptError::TooLong(TookTooLong(config.attempt_timeout))),
             },
             () = renewing => {
                 tracing::warn!(version_id = %job.id, "registration lease lost (deleted, or taken after a stall); attempt abandoned");
@@ -290,11 +348,10 @@ impl Registry {
                 )
             }
             Err(failure) => {
-                let error = failure.message();
+                let error = &failure.to_string();
                 let retry_at = now + self.registration.backoff(job.attempts).as_millis() as i64;
                 let window_open = job.retry_until.is_none_or(|until| retry_at < until);
-                let retryable = matches!(failure, AttemptError::Retryable(_));
-                let (outcome, state) = if retryable && window_open {
+                let (outcome, state) = if !failure.is_final() && window_open {
                     (
                         Outcome::RetryAt {
                             error,
@@ -325,8 +382,7 @@ impl Registry {
             Ok(_) => {
                 tracing::info!(version_id = %job.id, version = %job.version, state, "registration finished")
             }
-            Err(failure) => {
-                let error = failure.message();
+            Err(error) => {
                 // By what the failure led to: another attempt, or the version `failed`.
                 metrics::counter!("pipewright_registration_failures_total", "state" => state)
                     .increment(1);
@@ -338,65 +394,57 @@ impl Registry {
 
     /// Fetch, verify, validate, compile. The error is the reason shown to users.
     async fn attempt(&self, job: &LeasedJob) -> Result<Fetched, AttemptError> {
-        let source: ContentSource = serde_json::from_str(&job.source)
-            .map_err(|e| format!("unreadable content source: {e}"))?;
+        let source: ContentSource =
+            serde_json::from_str(&job.source).map_err(AttemptError::UnreadableSource)?;
         let fetched = match &source.location {
             SourceLocation::Url { url } => Some(self.fetch_url(url).await?),
-            SourceLocation::Blob { digest } => Some(
-                self.blobs
-                    .get(digest)
-                    .await
-                    .map_err(|e| format!("uploaded content {digest}: {e:#}"))?,
-            ),
+            SourceLocation::Blob { digest } => Some(self.blobs.get(digest).await.map_err(
+                |error| AttemptError::Upload {
+                    digest: digest.clone(),
+                    error: Box::new(error),
+                },
+            )?),
             SourceLocation::Nothing => None,
         };
         if let (Some(bytes), Some(expected)) = (&fetched, &source.digest) {
             let actual = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
             if !actual.eq_ignore_ascii_case(expected) {
-                return Err(format!(
-                    "the content's digest is {actual}, not the expected {expected}"
-                )
-                .into());
+                return Err(AttemptError::DigestMismatch {
+                    actual,
+                    expected: expected.clone(),
+                });
             }
         }
 
-        let internal = |e: anyhow::Error| format!("{e:#}");
+        let blobs = |e: crate::blobs::BlobError| AttemptError::Blobs(e.into());
         let mut conn = self
             .store
             .pool()
             .acquire()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(AttemptError::Database)?;
         let pipeline = rows::pipeline_by_id(&mut conn, &job.pipeline_id)
             .await
-            .map_err(|e| e.to_string())?
-            .ok_or("the pipeline was deleted")?;
+            .map_err(AttemptError::Database)?
+            .ok_or(AttemptError::PipelineDeleted)?;
         let mut file_rows = rows::files_of(&mut conn, &job.id)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(AttemptError::Database)?;
         let version = rows::version_by_id(&mut conn, &job.id)
             .await
-            .map_err(|e| e.to_string())?
-            .ok_or("the version was deleted")?;
+            .map_err(AttemptError::Database)?
+            .ok_or(AttemptError::VersionDeleted)?;
         drop(conn);
         let mut content = Vec::with_capacity(file_rows.len() + 1);
         for row in &file_rows {
             content.push(plugins::File {
                 path: row.path.clone(),
-                contents: self
-                    .blobs
-                    .get(&row.digest)
-                    .await
-                    .map_err(|e| internal(e.into()))?,
+                contents: self.blobs.get(&row.digest).await.map_err(blobs)?,
             });
         }
         let mut file = None;
         if let Some(bytes) = &fetched {
-            let digest = self
-                .blobs
-                .put(bytes)
-                .await
-                .map_err(|e| internal(e.into()))?;
+            let digest = self.blobs.put(bytes).await.map_err(blobs)?;
             let row = rows::FileRow {
                 path: source.path.clone(),
                 digest,
@@ -414,7 +462,7 @@ impl Registry {
         let handler = self
             .plugins
             .type_handler(&pipeline.pipeline_type)
-            .ok_or_else(|| format!("no type handler for `{}` is loaded", pipeline.pipeline_type))?;
+            .ok_or_else(|| AttemptError::NoTypeHandler(pipeline.pipeline_type.clone()))?;
         let candidate = super::candidate(
             &pipeline.namespace,
             &pipeline.name,
@@ -424,27 +472,25 @@ impl Registry {
         );
         let plugins = self.plugins.clone();
         let compile = fetched.filter(|_| source.compile);
-        tokio::task::spawn_blocking(move || -> Result<(), String> {
+        tokio::task::spawn_blocking(move || -> Result<(), AttemptError> {
             let diagnostics = handler
                 .validate(&candidate, &content)
-                .map_err(|e| e.to_string())?;
+                .map_err(AttemptError::Validate)?;
             let errors: Vec<String> = diagnostics
                 .into_iter()
                 .filter(|d| d.severity == plugins::Severity::Error)
                 .map(|d| d.message)
                 .collect();
             if !errors.is_empty() {
-                return Err(format!("validation failed: {}", errors.join("; ")));
+                return Err(AttemptError::Invalid(errors));
             }
             if let Some(bytes) = compile {
-                plugins
-                    .precompile(&bytes)
-                    .map_err(|e| format!("the component does not compile: {e:#}"))?;
+                plugins.precompile(&bytes).map_err(AttemptError::Compile)?;
             }
             Ok(())
         })
         .await
-        .map_err(|e| format!("registration task failed: {e}"))??;
+        .map_err(AttemptError::Task)??;
 
         Ok(Fetched {
             file,
@@ -513,37 +559,37 @@ impl Registry {
     /// The bytes at `url`, at most `max_content_bytes`.
     pub(super) async fn fetch_url(&self, url: &str) -> Result<Vec<u8>, FetchError> {
         let config = self.registration.clone();
-        let parsed = url::Url::parse(url)
-            .map_err(|e| FetchError::Refused(format!("`{url}` is not a URL: {e}")))?;
+        let url_of = || url.to_string();
+        let parsed = url::Url::parse(url).map_err(|error| FetchError::NotAUrl {
+            url: url_of(),
+            error,
+        })?;
         match parsed.scheme() {
             "file" => {
-                let refused = |message: String| FetchError::Refused(message);
-                let failed = |message: String| FetchError::Failed(message);
-                let root = config.file_root.as_ref().ok_or_else(|| {
-                    refused(format!(
-                        "file URLs are not allowed on this server (`{url}`)"
-                    ))
-                })?;
+                let root = config
+                    .file_root
+                    .as_ref()
+                    .ok_or_else(|| FetchError::FileUrlsNotAllowed { url: url_of() })?;
                 let path = parsed
                     .to_file_path()
-                    .map_err(|()| refused(format!("`{url}` names no local file")))?;
+                    .map_err(|()| FetchError::NoLocalFile { url: url_of() })?;
+                let read = |error| FetchError::Read {
+                    url: url_of(),
+                    error,
+                };
                 let (root, path) = (
-                    root.canonicalize()
-                        .map_err(|e| failed(format!("file root: {e}")))?,
-                    path.canonicalize()
-                        .map_err(|e| failed(format!("reading {url}: {e}")))?,
+                    root.canonicalize().map_err(FetchError::FileRoot)?,
+                    path.canonicalize().map_err(read)?,
                 );
                 if !path.starts_with(&root) {
-                    return Err(refused(format!("`{url}` is outside the allowed file root")));
+                    return Err(FetchError::OutsideFileRoot { url: url_of() });
                 }
-                let bytes = tokio::fs::read(&path)
-                    .await
-                    .map_err(|e| failed(format!("reading {url}: {e}")))?;
+                let bytes = tokio::fs::read(&path).await.map_err(read)?;
                 if bytes.len() as u64 > config.max_content_bytes {
-                    return Err(failed(format!(
-                        "{url} is larger than {} bytes",
-                        config.max_content_bytes
-                    )));
+                    return Err(FetchError::TooLarge {
+                        url: url_of(),
+                        max: config.max_content_bytes,
+                    });
                 }
                 Ok(bytes)
             }
@@ -553,9 +599,14 @@ impl Registry {
                 tokio::task::spawn_blocking(move || {
                     // The fetch's own deadline is the attempt's: whichever of the two timers
                     // fires first, the attempt fails with the same words.
-                    let failed = |url: &str, e: ureq::Error| match e {
-                        ureq::Error::Timeout(_) => FetchError::Failed(attempt_too_long(&config)),
-                        e => FetchError::Failed(format!("fetching {url}: {e}")),
+                    let failed = |url: &str, error: ureq::Error| match error {
+                        ureq::Error::Timeout(_) => {
+                            FetchError::TooLong(TookTooLong(config.attempt_timeout))
+                        }
+                        error => FetchError::Fetch {
+                            url: url.to_string(),
+                            error,
+                        },
                     };
                     let agent = config.fetch_policy.agent(
                         ureq::Agent::config_builder()
@@ -565,17 +616,18 @@ impl Registry {
                     let mut response = agent.get(&url).call().map_err(|e| {
                         match outbound::refusal_of(&e) {
                             // Also when a redirect led there: every hop is checked.
-                            Some(refusal) => {
-                                FetchError::Refused(format!("fetching {url} is refused: {refusal}"))
-                            }
+                            Some(refusal) => FetchError::Refused {
+                                url: url.clone(),
+                                refusal: refusal.clone(),
+                            },
                             None => failed(&url, e),
                         }
                     })?;
                     if !response.status().is_success() {
-                        return Err(FetchError::Failed(format!(
-                            "fetching {url}: HTTP {}",
-                            response.status()
-                        )));
+                        return Err(FetchError::Status {
+                            url: url.clone(),
+                            status: response.status(),
+                        });
                     }
                     response
                         .body_mut()
@@ -585,11 +637,11 @@ impl Registry {
                         .map_err(|e| failed(&url, e))
                 })
                 .await
-                .map_err(|e| FetchError::Failed(format!("fetch task failed: {e}")))?
+                .map_err(FetchError::Task)?
             }
-            other => Err(FetchError::Refused(format!(
-                "`{other}` URLs are not supported (http, https, file)"
-            ))),
+            other => Err(FetchError::UnsupportedScheme {
+                scheme: other.to_string(),
+            }),
         }
     }
 }
@@ -598,11 +650,6 @@ impl Registry {
 /// layer's version): a cheap check at the request; compiling it is the worker's.
 fn is_component(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\0asm") && bytes.get(4..8) == Some(&[0x0d, 0x00, 0x01, 0x00][..])
-}
-
-/// The failure of an attempt past its deadline, whichever timer noticed it.
-fn attempt_too_long(config: &RegistrationConfig) -> String {
-    format!("the attempt took longer than {:?}", config.attempt_timeout)
 }
 
 #[cfg(test)]
@@ -627,6 +674,116 @@ mod tests {
         };
         let waits: Vec<u64> = (1..=6).map(|a| config.backoff(a).as_secs()).collect();
         assert_eq!(waits, [1, 2, 4, 8, 10, 10]);
+    }
+
+    /// What users read as the version's last error, and whether the version fails at once.
+    #[test]
+    fn attempt_errors_keep_their_words_and_their_finality() {
+        let url = || "file:///srv/x.wasm".to_string();
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let cases: Vec<(AttemptError, &str, bool)> = vec![
+            (
+                FetchError::NotAUrl {
+                    url: "nope".into(),
+                    error: url::Url::parse("nope").unwrap_err(),
+                }
+                .into(),
+                "`nope` is not a URL: relative URL without a base",
+                true,
+            ),
+            (
+                FetchError::FileUrlsNotAllowed { url: url() }.into(),
+                "file URLs are not allowed on this server (`file:///srv/x.wasm`)",
+                true,
+            ),
+            (
+                FetchError::NoLocalFile { url: url() }.into(),
+                "`file:///srv/x.wasm` names no local file",
+                true,
+            ),
+            (
+                FetchError::OutsideFileRoot { url: url() }.into(),
+                "`file:///srv/x.wasm` is outside the allowed file root",
+                true,
+            ),
+            (
+                FetchError::UnsupportedScheme {
+                    scheme: "ftp".into(),
+                }
+                .into(),
+                "`ftp` URLs are not supported (http, https, file)",
+                true,
+            ),
+            (FetchError::FileRoot(io()).into(), "file root: gone", false),
+            (
+                FetchError::Read {
+                    url: url(),
+                    error: io(),
+                }
+                .into(),
+                "reading file:///srv/x.wasm: gone",
+                false,
+            ),
+            (
+                FetchError::TooLarge { url: url(), max: 8 }.into(),
+                "file:///srv/x.wasm is larger than 8 bytes",
+                false,
+            ),
+            (
+                FetchError::TooLong(TookTooLong(Duration::from_secs(2))).into(),
+                "the attempt took longer than 2s",
+                false,
+            ),
+            (
+                AttemptError::TooLong(TookTooLong(Duration::from_millis(1500))),
+                "the attempt took longer than 1.5s",
+                false,
+            ),
+            (
+                AttemptError::UnreadableSource(serde_json::from_str::<u8>("x").unwrap_err()),
+                "unreadable content source: expected value at line 1 column 1",
+                false,
+            ),
+            (
+                AttemptError::DigestMismatch {
+                    actual: "sha256:aa".into(),
+                    expected: "sha256:bb".into(),
+                },
+                "the content's digest is sha256:aa, not the expected sha256:bb",
+                false,
+            ),
+            (
+                AttemptError::PipelineDeleted,
+                "the pipeline was deleted",
+                false,
+            ),
+            (
+                AttemptError::VersionDeleted,
+                "the version was deleted",
+                false,
+            ),
+            (
+                AttemptError::NoTypeHandler("csv".into()),
+                "no type handler for `csv` is loaded",
+                false,
+            ),
+            (
+                AttemptError::Invalid(vec!["a".into(), "b".into()]),
+                "validation failed: a; b",
+                false,
+            ),
+            (
+                AttemptError::Compile(anyhow::anyhow!("bad magic").context("compiling")),
+                "the component does not compile: compiling: bad magic",
+                false,
+            ),
+        ];
+        for (error, words, is_final) in cases {
+            assert_eq!(
+                (error.to_string().as_str(), error.is_final()),
+                (words, is_final)
+            );
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::versions::{self, VersionState, Versioned};
-use super::{names, version_info, Registry, RegistryError, VersionInfo};
+use super::{names, version_info, Refusal, Registry, RegistryError, VersionInfo};
 use crate::store::pipelines as rows;
 
 impl Registry {
@@ -43,8 +43,10 @@ impl Registry {
                 let key = names::key(version);
                 all.into_iter()
                     .find(|v| names::key(&v.version) == key)
-                    .ok_or_else(|| {
-                        RegistryError::NotFound(format!("{namespace}/{name}:{version}"))
+                    .ok_or_else(|| Refusal::VersionNotFound {
+                        namespace: namespace.to_string(),
+                        name: name.to_string(),
+                        version: version.to_string(),
                     })?
             }
             None => latest_or_newest(all, namespace, name)?,
@@ -76,7 +78,13 @@ fn latest_or_newest(
         None => all
             .into_iter()
             .max_by_key(|v| v.registered_at)
-            .ok_or_else(|| RegistryError::NotFound(format!("{namespace}/{name}"))),
+            .ok_or_else(|| {
+                Refusal::NoVersion {
+                    namespace: namespace.to_string(),
+                    name: name.to_string(),
+                }
+                .into()
+            }),
     }
 }
 

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::plugins;
 
-use super::{Caller, Registry, RegistryError};
+use super::{Caller, Refusal, Registry, RegistryError};
 
 /// A pipeline type, as its handler describes it.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -61,7 +61,9 @@ impl Registry {
         let handler = self
             .plugins
             .type_handler(type_id)
-            .ok_or_else(|| RegistryError::NotFound(format!("pipeline type {type_id}")))?;
+            .ok_or_else(|| Refusal::TypeNotFound {
+                type_id: type_id.to_string(),
+            })?;
         let pipeline = super::candidate(&caller.account, name, None, &handler.info.id, None);
         Ok(
             tokio::task::spawn_blocking(move || handler.scaffold(&pipeline))

@@ -8,8 +8,8 @@ use sqlx::AnyConnection;
 
 use super::pipelines::require_writable_by;
 use super::{
-    names, policies, registration, Caller, Finding, Registry, RegistryError, Surface, VersionInfo,
-    VersionState,
+    names, policies, registration, Caller, Finding, Refusal, Registry, RegistryError, Surface,
+    VersionInfo, VersionState,
 };
 use crate::plugins::{self, PluginHost};
 use crate::store::{self, pipelines as rows};
@@ -228,7 +228,9 @@ impl Registry {
                     self.require_owner(&mut conn, caller, &pipeline).await?;
                     (pipeline, false)
                 }
-                Err(RegistryError::NotFound(_)) if new.create_as_type.is_some() => {
+                Err(RegistryError::Refused(Refusal::PipelineNotFound { .. }))
+                    if new.create_as_type.is_some() =>
+                {
                     let pipeline_type = new.create_as_type.as_deref().unwrap_or_default();
                     let planned = self
                         .plan_pipeline(&mut conn, caller, namespace, name, pipeline_type, None)
@@ -348,10 +350,12 @@ impl Registry {
             };
             match rows::insert_version(&mut tx, &row).await {
                 Err(e) if store::is_unique_violation(&e) => {
-                    return Err(RegistryError::Conflict(format!(
-                        "{}:{} is registered already",
-                        pipeline.name, new.version
-                    )))
+                    return Err(Refusal::VersionExists {
+                        namespace: pipeline.namespace,
+                        name: pipeline.name,
+                        version: new.version,
+                    }
+                    .into())
                 }
                 other => other?,
             }
@@ -381,9 +385,11 @@ impl Registry {
             tracing::info!(pipeline = %format!("{}/{}", pipeline.namespace, pipeline.name), version = %new.version, approved_by = %approved_by, "version registered");
             return Ok(registered);
         }
-        Err(RegistryError::Conflict(format!(
-            "{namespace}/{name} is changing too fast; try again"
-        )))
+        Err(Refusal::ChangingTooFast {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
+        .into())
     }
 
     /// A version the caller's account owns and that is not registering (the ones that may be
@@ -402,7 +408,11 @@ impl Registry {
         self.require_owner(conn, caller, &pipeline).await?;
         let row = rows::version_by_key(conn, &pipeline.id, &names::key(version))
             .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("{namespace}/{name}:{version}")))?;
+            .ok_or_else(|| Refusal::VersionNotFound {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                version: version.to_string(),
+            })?;
         if row.state == VersionState::Registering.as_str() {
             return Err(RegistryError::NotReady {
                 name: pipeline.name,
@@ -431,9 +441,11 @@ impl Registry {
         rows::delete_version(&mut tx, &row.id).await?;
         rows::bump_namespace_revision(&mut tx, &names::key(&pipeline.namespace)).await?;
         if !rows::bump_versions_revision(&mut tx, &pipeline.id, pipeline.versions_revision).await? {
-            return Err(RegistryError::Conflict(format!(
-                "{namespace}/{name} changed meanwhile; try again"
-            )));
+            return Err(Refusal::ChangedMeanwhile {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            }
+            .into());
         }
         tx.commit().await?;
         self.namespace_changed();

@@ -25,7 +25,7 @@ use crate::store::{self, workbench as rows};
 use crate::workcopies::{SeedFile, WorkingCopies};
 
 use super::accounts::Caller;
-use super::{check_paths, names, policies, Finding, Registry, RegistryError, Surface};
+use super::{check_paths, names, policies, Finding, Refusal, Registry, RegistryError, Surface};
 
 /// Why a workbench operation was refused. Each surface words these its own way.
 #[derive(Debug, thiserror::Error)]
@@ -34,8 +34,16 @@ pub enum WorkbenchError {
     PipelineNotFound,
     #[error("project {0} does not exist")]
     ProjectNotFound(String),
-    #[error("{0}")]
-    PermissionDenied(String),
+    /// Removing a pipeline from a project, by someone who owns neither.
+    #[error("{user} owns neither the project nor the pipeline")]
+    OwnsNeither { user: String },
+    /// Acting on a pipeline of someone outside the caller's account.
+    #[error("pipeline {pipeline} belongs to {owner}; {user} may not act on it")]
+    NotAllowed {
+        pipeline: String,
+        owner: String,
+        user: String,
+    },
     #[error("pipeline {0} is archived")]
     Archived(String),
     #[error("a pipeline named {name}{} exists already for {user}", version.as_deref().map(|v| format!(" version {v}")).unwrap_or_default())]
@@ -170,10 +178,11 @@ impl Registry {
         .await
         {
             Err(e) if store::is_unique_violation(&e) => {
-                return Err(RegistryError::Conflict(format!(
-                    "{} has a project named {name} already",
-                    caller.user
-                )))
+                return Err(Refusal::ProjectExists {
+                    user: caller.user.clone(),
+                    name: name.to_string(),
+                }
+                .into())
             }
             other => other?,
         }
@@ -200,7 +209,7 @@ impl Registry {
         find_project(&mut conn, caller, id)
             .await?
             .map(project_info)
-            .ok_or_else(|| RegistryError::NotFound(format!("project {id}")))
+            .ok_or_else(|| Refusal::ProjectNotFound { id: id.to_string() }.into())
     }
 
     /// Creates a workbench pipeline owned by the caller, with its working copy.
@@ -525,10 +534,9 @@ impl Registry {
                 None => false,
             };
         if !allowed {
-            return Err(WorkbenchError::PermissionDenied(format!(
-                "{} owns neither the project nor the pipeline",
-                caller.user
-            )));
+            return Err(WorkbenchError::OwnsNeither {
+                user: caller.user.clone(),
+            });
         }
         let row = row.ok_or(WorkbenchError::PipelineNotFound)?;
         if !rows::clear_project(&mut tx, &row.id, &project.id, store::now_millis()).await? {
@@ -573,10 +581,11 @@ impl Registry {
         if self.may_act(conn, caller, &row).await? {
             Ok(row)
         } else {
-            Err(WorkbenchError::PermissionDenied(format!(
-                "pipeline {id} belongs to {}; {} may not act on it",
-                row.owner, caller.user
-            )))
+            Err(WorkbenchError::NotAllowed {
+                pipeline: id.to_string(),
+                owner: row.owner,
+                user: caller.user.clone(),
+            })
         }
     }
 

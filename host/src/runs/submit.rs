@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde_json::{json, Value as Json};
 
 use crate::plugins::PluginError;
-use crate::registry::{Caller, RegistryError};
+use crate::registry::{Caller, Refusal, RegistryError};
 use crate::store::{self, runs as rows};
 
 use super::capacity::RunPermits;
@@ -593,15 +593,14 @@ impl Runs {
     /// A run the caller's account submitted.
     pub async fn run_record(&self, caller: &Caller, id: &str) -> Result<RunRecord, RegistryError> {
         let mut conn = self.store().pool().acquire().await?;
-        let row = rows::run(&mut conn, id)
-            .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("run {id}")))?;
+        let not_found = || Refusal::RunNotFound { id: id.to_string() };
+        let row = rows::run(&mut conn, id).await?.ok_or_else(not_found)?;
         if !self
             .registry
             .acts_for(&mut conn, caller, &row.account_id)
             .await?
         {
-            return Err(RegistryError::NotFound(format!("run {id}")));
+            return Err(not_found().into());
         }
         Ok(RunRecord {
             id: row.id,

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::registry::{Caller, RegistryError};
+use crate::registry::{Caller, Refusal, RegistryError};
 use crate::store::{self, workflows as rows};
 
 use super::engine::{value_as_text, Execution, InputValue, RunFailure};
@@ -282,15 +282,13 @@ impl Runs {
         let mut conn = self.store().pool().acquire().await?;
         let row = rows::workflow(&mut conn, id)
             .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("workflow {id}")))?;
+            .ok_or_else(|| Refusal::WorkflowNotFound { id: id.to_string() })?;
         if !self
             .registry
             .acts_for(&mut conn, caller, &row.account_id)
             .await?
         {
-            return Err(RegistryError::Forbidden(format!(
-                "workflow {id} belongs to another account"
-            )));
+            return Err(Refusal::WorkflowOfAnotherAccount { id: id.to_string() }.into());
         }
         let tasks = rows::tasks(&mut conn, id).await?;
         Ok(WorkflowInfo {
