@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use super::routes::Routes;
 use super::AppState;
-use crate::registry::registration::{ContentSource, SourceLocation};
+use crate::registry::content_sources::{ContentSource, SourceLocation};
 use crate::registry::resolve::Listing;
 use crate::registry::{
     Caller, Definition, NewVersion, Refusal, RefusalKind, RegistryError, Surface, VersionInfo,

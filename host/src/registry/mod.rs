@@ -24,6 +24,7 @@
 
 pub mod accounts;
 pub mod changes;
+pub mod content_sources;
 pub mod names;
 pub mod pipelines;
 pub mod plugin_versions;

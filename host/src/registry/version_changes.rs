@@ -8,8 +8,8 @@ use sqlx::AnyConnection;
 
 use super::pipelines::require_writable_by;
 use super::{
-    names, policies, registration, Caller, Finding, Refusal, Registry, RegistryError, Surface,
-    VersionInfo, VersionState,
+    names, policies, Caller, Finding, Refusal, Registry, RegistryError, Surface, VersionInfo,
+    VersionState,
 };
 use crate::plugins::{self, PluginHost};
 use crate::store::{self, pipelines as rows};
@@ -21,7 +21,7 @@ pub struct NewVersion {
     pub description: Option<String>,
     pub definition: serde_json::Value,
     pub files: Vec<(String, Vec<u8>)>,
-    pub source: Option<registration::ContentSource>,
+    pub source: Option<super::content_sources::ContentSource>,
     /// The bytes of an uploaded `source` (`SourceLocation::Blob`, named there by digest): kept
     /// in the blob store only once every check has passed, so a refused request stores nothing.
     pub source_upload: Option<Vec<u8>>,
