@@ -206,7 +206,7 @@ impl Registry {
         }
     }
 
-    /// The pipelines the caller may read (see [`Self::require_readable`]).
+    /// The pipelines the caller may read (see [`Self::find_readable`]).
     pub async fn list_pipelines(
         &self,
         caller: &Caller,

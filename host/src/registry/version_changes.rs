@@ -15,7 +15,7 @@ use crate::plugins::{self, PluginHost};
 use crate::store::{self, pipelines as rows};
 
 /// What registering a version needs: its uploaded files and, for content fetched from
-/// elsewhere, its source (registered by the workers of [`registration`]).
+/// elsewhere, its source (registered by the workers of [`super::registration`]).
 pub struct NewVersion {
     pub version: String,
     pub description: Option<String>,

@@ -13,19 +13,27 @@
 //! failure its own way: name and version (the policy chain bound to the surface, `policy-acumos`
 //! by default), type, project, uniqueness. Every change commits the record and its working copy
 //! together or neither.
-
-use std::sync::Arc;
+//!
+//! Here: the errors, the wire-neutral views and the records' operations; [`projects`] holds the
+//! projects, [`approval`] the policy chain on a record's name and version and the type handler
+//! a record is of.
 
 use serde::Serialize;
 use sqlx::AnyConnection;
 use utoipa::ToSchema;
 
-use crate::plugins::{self, TypeHandlerPlugin, WORKING_COPY_PROPERTY};
+use crate::plugins::{self, WORKING_COPY_PROPERTY};
 use crate::store::{self, workbench as rows};
 use crate::workcopies::{SeedFile, WorkingCopies};
 
 use super::accounts::Caller;
-use super::{check_paths, names, policies, Finding, Refusal, Registry, RegistryError, Surface};
+use super::{check_paths, names, Registry, RegistryError};
+use approval::{audit, existing_versions};
+use projects::find_project;
+pub use projects::ProjectInfo;
+
+mod approval;
+mod projects;
 
 /// Why a workbench operation was refused. Each surface words these its own way.
 #[derive(Debug, thiserror::Error)]
@@ -71,17 +79,6 @@ impl From<plugins::PluginError> for WorkbenchError {
     fn from(error: plugins::PluginError) -> Self {
         WorkbenchError::Registry(error.into())
     }
-}
-
-/// A project, as the registry shows it.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct ProjectInfo {
-    pub id: String,
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    pub owner: String,
-    pub created_at_ms: i64,
 }
 
 /// A workbench pipeline record.
@@ -157,61 +154,6 @@ fn given(value: Option<String>) -> Option<String> {
 }
 
 impl Registry {
-    pub async fn create_project(
-        &self,
-        caller: &Caller,
-        name: &str,
-        description: Option<String>,
-    ) -> Result<ProjectInfo, RegistryError> {
-        names::check("name", name).map_err(RegistryError::invalid)?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let mut tx = self.store.begin().await?;
-        match rows::insert_project(
-            &mut tx,
-            &id,
-            name,
-            &names::key(name),
-            description.as_deref(),
-            &caller.user_id,
-            store::now_millis(),
-        )
-        .await
-        {
-            Err(e) if store::is_unique_violation(&e) => {
-                return Err(Refusal::ProjectExists {
-                    user: caller.user.clone(),
-                    name: name.to_string(),
-                }
-                .into())
-            }
-            other => other?,
-        }
-        let row = rows::project(&mut tx, &id)
-            .await?
-            .expect("inserted in this transaction");
-        tx.commit().await?;
-        tracing::info!(project = %id, name, owner = %caller.user, "project created");
-        Ok(project_info(row))
-    }
-
-    /// The projects the caller may see: those of its own account (see [`find_project`]).
-    pub async fn list_projects(&self, caller: &Caller) -> Result<Vec<ProjectInfo>, RegistryError> {
-        let mut conn = self.store.pool().acquire().await?;
-        Ok(rows::projects_visible_to(&mut conn, &caller.user_id)
-            .await?
-            .into_iter()
-            .map(project_info)
-            .collect())
-    }
-
-    pub async fn project(&self, caller: &Caller, id: &str) -> Result<ProjectInfo, RegistryError> {
-        let mut conn = self.store.pool().acquire().await?;
-        find_project(&mut conn, caller, id)
-            .await?
-            .map(project_info)
-            .ok_or_else(|| Refusal::ProjectNotFound { id: id.to_string() }.into())
-    }
-
     /// Creates a workbench pipeline owned by the caller, with its working copy.
     pub async fn create_record(
         &self,
@@ -644,131 +586,10 @@ impl Registry {
             modified_at_ms: row.modified_at,
         }
     }
-
-    fn candidate(
-        &self,
-        caller: &Caller,
-        name: &str,
-        version: Option<&str>,
-        type_id: &str,
-        description: Option<String>,
-    ) -> plugins::Pipeline {
-        super::candidate(&caller.user, name, version, type_id, description)
-    }
-
-    /// The policy chain of the Acumos surface on a name and version, then the structural rule
-    /// that a record has a name. Ok: who approved.
-    async fn approve_name(
-        &self,
-        caller: &Caller,
-        candidate: plugins::Pipeline,
-        existing: Vec<String>,
-    ) -> Result<Vec<plugins::PluginId>, RegistryError> {
-        let chain = self
-            .bindings
-            .chain_for(None, &candidate.type_, Surface::Acumos);
-        let context = plugins::PolicyContext {
-            surface: Surface::Acumos.as_str().into(),
-            account: caller.account.clone(),
-            user: caller.user.clone(),
-            config: Vec::new(),
-        };
-        let (name, version) = (candidate.name.clone(), candidate.version.clone());
-        let plugins = self.plugins.clone();
-        let (_, approvals) =
-            blocking(move || policies::evaluate(&plugins, &chain, candidate, &existing, &context))
-                .await??;
-        // Whatever chain is bound, a record has a name, and both fit the store's rules.
-        names::check("name", &name).map_err(RegistryError::invalid)?;
-        if let Some(version) = &version {
-            names::check_version(version).map_err(RegistryError::invalid)?;
-        }
-        Ok(approvals)
-    }
-
-    /// The handler of a requested pipeline type: missing and unknown types are findings.
-    fn resolve_type(
-        &self,
-        requested: Option<&str>,
-    ) -> Result<Arc<TypeHandlerPlugin>, RegistryError> {
-        let requested = requested.ok_or_else(|| {
-            RegistryError::invalid(Finding::new(
-                "type-missing",
-                "type",
-                "the pipeline type is missing",
-            ))
-        })?;
-        self.plugins.type_handler(requested).ok_or_else(|| {
-            RegistryError::invalid(Finding::new(
-                "invalid-type",
-                "type",
-                format!(
-                    "unknown pipeline type `{requested}`; known: {}",
-                    self.type_display_names().join(", ")
-                ),
-            ))
-        })
-    }
-
-    fn record_type_handler(
-        &self,
-        row: &rows::WorkbenchRow,
-    ) -> Result<Arc<TypeHandlerPlugin>, RegistryError> {
-        self.plugins
-            .type_handler(&row.pipeline_type)
-            .ok_or_else(|| {
-                RegistryError::Internal(anyhow::anyhow!(
-                    "no type handler for `{}` is loaded",
-                    row.pipeline_type
-                ))
-            })
-    }
-
-    fn type_display_names(&self) -> Vec<String> {
-        self.plugins
-            .type_handlers()
-            .iter()
-            .map(|h| h.info.display_name.clone())
-            .collect()
-    }
 }
 
 const ACTIVE: &str = "ACTIVE";
 const ARCHIVED: &str = "ARCHIVED";
-
-/// A project the caller may see or use as a parent: one of its own account's. Another account's
-/// project is answered as absent, so its existence is not revealed.
-async fn find_project(
-    conn: &mut AnyConnection,
-    caller: &Caller,
-    id: &str,
-) -> Result<Option<rows::ProjectRow>, RegistryError> {
-    Ok(rows::project_visible_to(conn, id, &caller.user_id).await?)
-}
-
-/// The versions the caller's pipelines of this name have, for policies that compare.
-async fn existing_versions(
-    conn: &mut AnyConnection,
-    caller: &Caller,
-    name: &str,
-) -> Result<Vec<String>, RegistryError> {
-    Ok(rows::records_of_user(conn, &caller.user_id, None)
-        .await?
-        .into_iter()
-        .filter(|r| r.owner_user_id == caller.user_id && names::key(&r.name) == names::key(name))
-        .filter_map(|r| r.version)
-        .collect())
-}
-
-fn audit(approvals: &[plugins::PluginId]) -> String {
-    serde_json::to_string(
-        &approvals
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>(),
-    )
-    .expect("a list of strings serializes")
-}
 
 fn parse_id(id: &str) -> Result<uuid::Uuid, RegistryError> {
     uuid::Uuid::parse_str(id)
@@ -782,14 +603,4 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| RegistryError::Internal(anyhow::anyhow!("blocking task failed: {e}")))
-}
-
-fn project_info(row: rows::ProjectRow) -> ProjectInfo {
-    ProjectInfo {
-        id: row.id,
-        name: row.name,
-        description: row.description,
-        owner: row.owner,
-        created_at_ms: row.created_at,
-    }
 }
