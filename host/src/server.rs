@@ -15,6 +15,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::api::ApiConfig;
+pub use crate::api::Services;
 use crate::blobs::{BlobLocation, BlobStore};
 use crate::cli::{ServeArgs, StorageArgs, JUPYTERHUB_TOKEN_ENV, ZEPPELIN_AUTHORIZATION_ENV};
 use crate::outbound::FetchPolicy;
@@ -208,15 +209,6 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
         .await
         .context("loading policy bindings")?;
     Ok(registry)
-}
-
-/// What one server is made of: the registry, the runs over it, and the key its download links
-/// are signed with (Mystic's `/v3/pipeline_files` links, see [`crate::api::mystic`]).
-#[derive(Clone)]
-pub struct Services {
-    pub registry: Registry,
-    pub runs: Runs,
-    pub link_key: Arc<[u8]>,
 }
 
 /// The registry ([`build_registry`]) and the runs over it.

@@ -24,8 +24,17 @@ use tower_http::trace::TraceLayer;
 
 use crate::registry::Registry;
 use crate::runs::Runs;
-use crate::server::Services;
 use request_id::RequestId;
+
+/// What the surfaces adapt: the registry, the runs over it, and the key download links are
+/// signed with (Mystic's `/v3/pipeline_files` links, see [`mystic`]). Built by
+/// [`crate::server::build_services`].
+#[derive(Clone)]
+pub struct Services {
+    pub registry: Registry,
+    pub runs: Runs,
+    pub link_key: Arc<[u8]>,
+}
 
 /// Everything a handler may reach.
 #[derive(Clone)]
