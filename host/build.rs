@@ -6,9 +6,10 @@
 //!
 //! It runs a nested `cargo build --target wasm32-wasip2 --profile plugin -p <built-ins>` into
 //! `plugins/`, a target dir beside the profile dirs of the target dir cargo builds the host in
-//! (`target/plugins` by default; it follows `CARGO_TARGET_DIR` and `--target-dir`). Of its own,
-//! because the outer cargo holds its own build dir locked while this runs; one for every profile,
-//! because the plugins are built with the `plugin` profile whatever the host's is.
+//! (`target/plugins` by default; it follows `CARGO_TARGET_DIR`, `--target-dir` and cargo's
+//! `build-dir`, since it is found from `OUT_DIR`). Of its own, because the outer cargo holds
+//! its own build dir locked while this runs; one for every profile, because the plugins are
+//! built with the `plugin` profile whatever the host's is.
 //!
 //! The built-ins are embedded with `include_bytes!` through `OUT_DIR/builtin_plugins.rs` (see
 //! `src/plugins/builtin.rs`), with the versions `cargo metadata` gives. The nested target dir is
