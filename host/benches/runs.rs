@@ -18,12 +18,14 @@
 //!
 //! `wasmtime serve` comes from `$WASMTIME`, else `target/tools/bin/wasmtime` (`cargo install
 //! --locked wasmtime-cli@^48 --root target/tools`), else `PATH`; without it (b) prints
-//! pipewright's figures alone. The `http-hello` guest is built here (`--profile plugin`, into
-//! `target/bench-guests`, a target dir of its own). Run with
+//! pipewright's figures alone. The `hello` example and the `http-hello` guest are built as the
+//! end-to-end tests build them (`tests/e2e/guests.rs`). Run with
 //! `cargo bench -p pipewright --bench runs` (about two minutes on 2 cores).
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "../../tests/e2e/guests.rs"]
+mod guests;
 
 use common::{ratio, Percentiles};
 use std::io::{BufRead, Write as _};
@@ -63,8 +65,7 @@ const GREETING: &str = "Hello, world!";
 fn main() -> anyhow::Result<()> {
     // The machine may be shared: say how busy it was, before and after.
     load_average("before");
-    let hello_path =
-        PathBuf::from(pipewright::plugins::builtin::GUEST_ARTIFACT_DIR).join("example_hello.wasm");
+    let hello_path = guests::path("example_hello.wasm");
     let hello =
         std::fs::read(&hello_path).with_context(|| format!("reading {}", hello_path.display()))?;
     let scratch = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
@@ -790,43 +791,12 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds `tests/guests/http-hello` for wasm32-wasip2 into a target dir of its own (the outer
-/// cargo may hold the workspace's lock) and returns the component's path.
-fn build_http_hello() -> anyhow::Result<PathBuf> {
-    let target_dir = workspace().join("target").join("bench-guests");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(workspace())
-        .args([
-            "build",
-            "--quiet",
-            "--target",
-            "wasm32-wasip2",
-            "--profile",
-            "plugin",
-            "-p",
-            "http-hello",
-            "--target-dir",
-        ])
-        .arg(&target_dir)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
-        .status()
-        .context("running cargo to build http-hello")?;
-    if !status.success() {
-        bail!("building tests/guests/http-hello for wasm32-wasip2 failed");
-    }
-    Ok(target_dir.join("wasm32-wasip2/plugin/http_hello.wasm"))
-}
-
 // ---------------------------------------------------------------------------------------------
 // (b) warm throughput
 
 fn warm_throughput(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
     let wasmtime = wasmtime_cli();
-    let http_hello = build_http_hello()?;
+    let http_hello = guests::path("http_hello.wasm");
     println!(
         "(b) warm runs/s over loopback HTTP, one generator thread in the bench process, keep-alive; each side {LOAD_ROUNDS} x {:.0?} (after {:.0?} warm-up), the sides taking turns",
         LOAD_TIME, LOAD_WARMUP

@@ -115,7 +115,7 @@ pub struct PluginNewArgs {
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
     /// The pipewright SDK the crate depends on by path. Default: `$PIPEWRIGHT_SDK`, else the
-    /// `sdk/` of the source tree this binary was built from.
+    /// `sdk/` of the checkout this binary was built in (`target/<profile>/pipewright`).
     #[arg(long)]
     pub sdk: Option<PathBuf>,
 }

@@ -812,10 +812,9 @@ async fn replicas_never_run_one_registration_twice(backend: Backend) {
 
 const WORKFLOWS: &str = "/workflows/v1/workflows";
 
-/// The `hello` example pipeline (input `text`, output `greeting`), built by host/build.rs.
+/// The `hello` example pipeline (input `text`, output `greeting`).
 pub fn hello_component() -> Vec<u8> {
-    let dir = pipewright::plugins::builtin::GUEST_ARTIFACT_DIR;
-    std::fs::read(format!("{dir}/example_hello.wasm")).expect("the hello example is built")
+    crate::guests::read("example_hello.wasm")
 }
 
 /// Registers `hello:version` as a WASM task by upload and waits until it is ready.

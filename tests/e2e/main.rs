@@ -10,6 +10,7 @@ mod bindings;
 mod cli;
 mod cross_account;
 mod gbdx;
+mod guests;
 mod harness;
 mod kit;
 mod launch;

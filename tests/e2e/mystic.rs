@@ -24,11 +24,7 @@ pub fn pipeline_dir(
     extra: &[(&str, &str)],
 ) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let artifact = format!(
-        "{}/example_{}.wasm",
-        pipewright::plugins::builtin::GUEST_ARTIFACT_DIR,
-        example.replace('-', "_")
-    );
+    let artifact = crate::guests::path(&format!("example_{}.wasm", example.replace('-', "_")));
     std::fs::copy(&artifact, dir.path().join(format!("{example}.wasm"))).unwrap();
     let manifest = json!({
         "name": name, "version": version, "component": format!("{example}.wasm"),
@@ -328,10 +324,7 @@ async fn uppercase_names_are_refused(backend: Backend) {
 /// Pushes the hostile runnable (input `mode`, output `result`) as `alice/hostile:0.1.0`.
 async fn push_hostile(server: &TestServer, token: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let artifact = format!(
-        "{}/hostile_runnable.wasm",
-        pipewright::plugins::builtin::GUEST_ARTIFACT_DIR
-    );
+    let artifact = crate::guests::path("hostile_runnable.wasm");
     std::fs::copy(&artifact, dir.path().join("hostile.wasm")).unwrap();
     let manifest = json!({"name": "hostile", "version": "0.1.0", "component": "hostile.wasm",
         "inputs": [{"name": "mode", "type": "string"}], "outputs": [{"name": "result", "type": "string"}]});
@@ -507,10 +500,7 @@ async fn a_run_interrupted_by_a_restart_is_failed() {
     let (mut first, base) = serve_binary(&serve_args).await;
     // Push through the CLI against this server.
     let pipeline = tempfile::tempdir().unwrap();
-    let artifact = format!(
-        "{}/hostile_runnable.wasm",
-        pipewright::plugins::builtin::GUEST_ARTIFACT_DIR
-    );
+    let artifact = crate::guests::path("hostile_runnable.wasm");
     std::fs::copy(&artifact, pipeline.path().join("hostile.wasm")).unwrap();
     let manifest = json!({"name": "hostile", "version": "0.1.0", "component": "hostile.wasm",
         "inputs": [{"name": "mode", "type": "string"}], "outputs": [{"name": "result", "type": "string"}]});

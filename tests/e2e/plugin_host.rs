@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use pipewright::plugins::builtin::GUEST_ARTIFACT_DIR;
 use pipewright::plugins::{Limits, LoadedPlugin, Pipeline, PluginError, PluginHost, PolicyContext};
 
 fn candidate(name: &str, version: &str) -> Pipeline {
@@ -36,8 +35,7 @@ fn hostile_host(
 ) {
     let cache = tempfile::tempdir().unwrap();
     let host = PluginHost::new(cache.path(), limits).unwrap();
-    let bytes = std::fs::read(format!("{GUEST_ARTIFACT_DIR}/hostile_policy.wasm"))
-        .expect("hostile guest built by host/build.rs");
+    let bytes = crate::guests::read("hostile_policy.wasm");
     let LoadedPlugin::Policy(policy) = host.load("hostile", "6.6.6", &bytes).unwrap() else {
         panic!("a policy")
     };
@@ -230,7 +228,7 @@ fn a_0_2_0_policy_loads_in_a_host_that_knows_only_0_1_0() {
     use pipewright::plugins::PluginId;
     use wasmtime::component::{Component, HasSelf, Linker};
 
-    let bytes = std::fs::read(format!("{GUEST_ARTIFACT_DIR}/described_policy.wasm")).unwrap();
+    let bytes = crate::guests::read("described_policy.wasm");
     let engine = wasmtime::Engine::default();
     let component = Component::new(&engine, &bytes).unwrap();
     let mut linker = Linker::new(&engine);

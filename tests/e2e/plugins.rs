@@ -7,17 +7,9 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::guests;
 use crate::harness::{call, code, Backend, TestServer, ADMIN_ACCOUNT};
 use crate::on_both_stores;
-
-/// A guest built by host/build.rs for the tests.
-pub fn guest(file: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/{file}",
-        pipewright::plugins::builtin::GUEST_ARTIFACT_DIR
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
-}
 
 /// The component of a built-in plugin, as embedded in the binary.
 fn builtin(name: &str) -> Vec<u8> {
@@ -75,7 +67,7 @@ async fn a_custom_policy_bound_to_one_namespace_changes_what_it_accepts_and_noth
         &server,
         &alice,
         "release-only@1.0.0",
-        guest("release_only.wasm"),
+        guests::read("release_only.wasm"),
         true,
     )
     .await;
@@ -84,7 +76,7 @@ async fn a_custom_policy_bound_to_one_namespace_changes_what_it_accepts_and_noth
         &server,
         &admin,
         "release-only@1.0.0",
-        guest("release_only.wasm"),
+        guests::read("release_only.wasm"),
         true,
     )
     .await;
@@ -99,7 +91,7 @@ async fn a_custom_policy_bound_to_one_namespace_changes_what_it_accepts_and_noth
     assert!(added["digest"].as_str().unwrap().starts_with("sha256:"));
     assert_eq!(
         added["size"].as_u64(),
-        Some(guest("release_only.wasm").len() as u64)
+        Some(guests::read("release_only.wasm").len() as u64)
     );
 
     bind(
@@ -193,7 +185,7 @@ async fn versions_are_immutable_and_rollback_restores_the_one_active_before(back
         &server,
         &admin,
         "house-rules@1.0.0",
-        guest("release_only.wasm"),
+        guests::read("release_only.wasm"),
         true,
     )
     .await;
@@ -203,7 +195,7 @@ async fn versions_are_immutable_and_rollback_restores_the_one_active_before(back
         &server,
         &admin,
         "house-rules@1.0.0",
-        guest("release_only.wasm"),
+        guests::read("release_only.wasm"),
         false,
     )
     .await;
@@ -358,7 +350,7 @@ async fn an_uploaded_type_is_live_on_every_surface_without_a_host_change(backend
         &server,
         &admin,
         "csv-type@1.0.0",
-        guest("csv_type.wasm"),
+        guests::read("csv_type.wasm"),
         true,
     )
     .await;
@@ -433,7 +425,7 @@ async fn a_replica_runs_the_version_activated_through_another(backend: Backend) 
         &server,
         &admin,
         "release-only@1.0.0",
-        guest("release_only.wasm"),
+        guests::read("release_only.wasm"),
         true,
     )
     .await;
@@ -474,10 +466,10 @@ async fn components_that_are_not_plugins_are_refused_with_the_reason() {
     let admin = server.token_in("ops", Some(ADMIN_ACCOUNT)).await;
     let cases: [(&str, Vec<u8>, &str); 4] = [
         // Imports wasi:http, which the host grants no plugin.
-        ("proxy@1.0.0", guest("http_hello.wasm"), "wasi:http"),
+        ("proxy@1.0.0", guests::read("http_hello.wasm"), "wasi:http"),
         (
             "hello@1.0.0",
-            guest("example_hello.wasm"),
+            guests::read("example_hello.wasm"),
             "runnable pipeline",
         ),
         (
@@ -500,7 +492,7 @@ async fn components_that_are_not_plugins_are_refused_with_the_reason() {
         &server,
         &admin,
         "Shouting@1.0.0",
-        guest("release_only.wasm"),
+        guests::read("release_only.wasm"),
         false,
     )
     .await;
@@ -509,7 +501,7 @@ async fn components_that_are_not_plugins_are_refused_with_the_reason() {
         &server,
         &admin,
         "fine@1.0",
-        guest("release_only.wasm"),
+        guests::read("release_only.wasm"),
         false,
     )
     .await;
@@ -548,7 +540,7 @@ async fn a_hostile_uploaded_policy_is_contained() {
         &server,
         &admin,
         "hostile@6.6.6",
-        guest("hostile_policy.wasm"),
+        guests::read("hostile_policy.wasm"),
         true,
     )
     .await;
@@ -598,7 +590,7 @@ async fn plugins_built_against_both_wit_versions_run_side_by_side() {
         &server,
         &admin,
         "short-names@2.0.0",
-        guest("described_policy.wasm"),
+        guests::read("described_policy.wasm"),
         true,
     )
     .await;
@@ -661,7 +653,7 @@ async fn a_version_is_added_from_a_url_and_checked_against_its_digest() {
     })
     .await;
     let admin = server.token_in("ops", Some(ADMIN_ACCOUNT)).await;
-    let bytes = guest("release_only.wasm");
+    let bytes = guests::read("release_only.wasm");
     let path = root.path().join("release_only.wasm");
     std::fs::write(&path, &bytes).unwrap();
     let url = format!("file://{}", path.display());
@@ -701,7 +693,7 @@ on_both_stores!(a_plugin_url_the_server_may_not_fetch_is_refused_and_nothing_sto
 async fn a_plugin_url_the_server_may_not_fetch_is_refused_and_nothing_stored(backend: Backend) {
     let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = hits.clone();
-    let bytes = guest("release_only.wasm");
+    let bytes = guests::read("release_only.wasm");
     let source = crate::peers::Loopback::serve(axum::Router::new().route(
         "/release_only.wasm",
         axum::routing::get(move || async move {

@@ -404,7 +404,7 @@ async fn a_plugin_activated_on_a_is_enforced_on_b(setup: Setup) {
         a,
         &admin,
         "release-only@1.0.0",
-        crate::plugins::guest("release_only.wasm"),
+        crate::guests::read("release_only.wasm"),
         true,
     )
     .await;
@@ -524,10 +524,7 @@ async fn a_killed_server_s_registration_is_finished_and_its_run_failed_by_anothe
 
     // A run in progress: the hostile pipeline sleeping, pushed and started on the process.
     let hostile = tempfile::tempdir().unwrap();
-    let artifact = format!(
-        "{}/hostile_runnable.wasm",
-        pipewright::plugins::builtin::GUEST_ARTIFACT_DIR
-    );
+    let artifact = crate::guests::path("hostile_runnable.wasm");
     std::fs::copy(&artifact, hostile.path().join("hostile.wasm")).unwrap();
     let manifest = json!({"name": "hostile", "version": "0.1.0", "component": "hostile.wasm",
         "inputs": [{"name": "mode", "type": "string"}], "outputs": [{"name": "result", "type": "string"}]});

@@ -1,6 +1,6 @@
 //! `pipewright plugin new`: writes a ready plugin crate from one of the templates in the
 //! repository's `sdk/templates/<kind>/`, which are embedded in the binary (so `plugin new` works
-//! from an installed `pipewright` too).
+//! from an installed `pipewright` too, given the SDK's folder).
 //!
 //! A template file's text may hold placeholders, replaced as the crate is written:
 //! `{{name}}` (the plugin's name, `my-type`), `{{crate_name}}` (`my_type`), `{{type_id}}` (a type
@@ -14,9 +14,10 @@ use anyhow::{bail, Context};
 
 use crate::cli::PluginKind;
 
-/// The SDK folder of the source tree this binary was built from; the default `--sdk` when it
-/// still exists (an installed binary copied elsewhere may outlive its source tree).
-const BUILT_FROM_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk");
+/// The SDK folder of this source tree, for the tests. Not the default `--sdk`: a path of the
+/// build machine has no place in the binary (see [`sdk_beside_executable`]).
+#[cfg(test)]
+const SOURCE_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk");
 
 /// The environment variable naming the SDK folder when `--sdk` is not given.
 pub const SDK_ENV: &str = "PIPEWRIGHT_SDK";
@@ -83,21 +84,19 @@ pub fn check_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The SDK the new crate depends on: `--sdk`, else `$PIPEWRIGHT_SDK`, else the source tree's.
+/// The SDK the new crate depends on: `--sdk`, else `$PIPEWRIGHT_SDK`, else the `sdk/` of the
+/// checkout this binary sits in.
 pub fn resolve_sdk(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     let (chosen, origin) = match (flag, std::env::var_os(SDK_ENV)) {
         (Some(path), _) => (path.to_path_buf(), "--sdk"),
         (None, Some(path)) if !path.is_empty() => (PathBuf::from(path), SDK_ENV),
-        _ => {
-            let built_from = Path::new(BUILT_FROM_SDK);
-            if !built_from.join("Cargo.toml").is_file() {
-                bail!(
-                    "cannot find pipewright's SDK (this binary's source tree is gone): pass \
-                     `--sdk PATH` (the repository's `sdk/` folder) or set {SDK_ENV}"
-                );
-            }
-            (built_from.to_path_buf(), "the source tree")
-        }
+        _ => match sdk_beside_executable() {
+            Some(sdk) => (sdk, "the checkout of this binary"),
+            None => bail!(
+                "cannot find pipewright's SDK (this binary is not inside a pipewright checkout): \
+                 pass `--sdk PATH` (the repository's `sdk/` folder) or set {SDK_ENV}"
+            ),
+        },
     };
     if !chosen.join("Cargo.toml").is_file() {
         bail!(
@@ -109,6 +108,18 @@ pub fn resolve_sdk(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     chosen
         .canonicalize()
         .with_context(|| format!("resolving the SDK path {}", chosen.display()))
+}
+
+/// The `sdk/` of the checkout whose build this executable is (`target/<profile>/pipewright`, as
+/// `cargo build` and `cargo run` leave it): the nearest ancestor of the executable with an
+/// `sdk/` holding a `Cargo.toml` and the templates. None for a binary installed elsewhere.
+fn sdk_beside_executable() -> Option<PathBuf> {
+    let executable = std::env::current_exe().ok()?.canonicalize().ok()?;
+    executable
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join("sdk"))
+        .find(|sdk| sdk.join("Cargo.toml").is_file() && sdk.join("templates").is_dir())
 }
 
 /// Writes the `kind` template as crate `name` into `parent/name`; returns that folder.
@@ -199,7 +210,7 @@ mod tests {
 
     #[test]
     fn every_kind_is_written_with_its_placeholders_filled() {
-        let sdk = Path::new(BUILT_FROM_SDK).canonicalize().unwrap();
+        let sdk = Path::new(SOURCE_SDK).canonicalize().unwrap();
         for kind in [
             PluginKind::TypeHandler,
             PluginKind::Policy,
@@ -222,7 +233,7 @@ mod tests {
     #[test]
     fn an_existing_non_empty_folder_is_refused() {
         let parent = tempfile::tempdir().unwrap();
-        let sdk = Path::new(BUILT_FROM_SDK);
+        let sdk = Path::new(SOURCE_SDK);
         std::fs::create_dir(parent.path().join("taken")).unwrap();
         // An empty folder is fine (made ahead, e.g. by `git init`-less mkdir).
         write_crate(PluginKind::Policy, "taken", parent.path(), sdk).unwrap();
@@ -248,7 +259,7 @@ mod tests {
             (PluginKind::Policy, "policy"),
             (PluginKind::Runnable, "runnable"),
         ] {
-            let root = Path::new(BUILT_FROM_SDK).join("templates").join(folder);
+            let root = Path::new(SOURCE_SDK).join("templates").join(folder);
             let mut on_disk = Vec::new();
             walk(&root, &root, &mut on_disk);
             on_disk.sort();
