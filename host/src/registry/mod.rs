@@ -23,6 +23,7 @@
 //! [`Registry`] handle.
 
 pub mod accounts;
+pub mod approval;
 pub mod changes;
 pub mod content_sources;
 pub mod names;
@@ -53,7 +54,8 @@ pub use accounts::Caller;
 pub use pipelines::{reserving_surface, NewPipeline, PipelineInfo, GBDX_NAMESPACE};
 pub use policies::{PolicyBindings, Scope};
 pub use refusals::{AdminAction, Refusal, RefusalKind};
-use version_changes::{candidate, check_paths, manifest_digest};
+use approval::candidate;
+use version_changes::{check_paths, manifest_digest};
 pub use version_changes::{Definition, NewVersion, MAX_FILES};
 use versions::version_info;
 pub use versions::{FileInfo, Registration, VersionInfo, VersionState};

@@ -25,6 +25,7 @@ use crate::store::registrations::{self as jobs, LeasedJob, Outcome};
 use crate::store::{self, pipelines as rows};
 
 use super::content_sources::{ContentSource, FetchError, SourceLocation, TookTooLong};
+use super::approval::{validate_content, ValidateError};
 use super::{manifest_digest, Registry};
 
 /// Timings of the registration workers. Tests shorten them to seconds.
@@ -105,11 +106,10 @@ enum AttemptError {
     /// Reading the version's stored files, or keeping the fetched bytes.
     #[error("{0:#}")]
     Blobs(anyhow::Error),
-    #[error("no type handler for `{0}` is loaded")]
-    NoTypeHandler(String),
-    /// The type handler's `validate` failed as a plugin (trap, deadline, memory).
-    #[error("{0}")]
-    Validate(plugins::PluginError),
+    /// The type handler could not give its verdict (none loaded; it trapped, ran out of time
+    /// or memory).
+    #[error(transparent)]
+    Validate(#[from] ValidateError),
     /// The type handler's `validate` answered with errors.
     #[error("validation failed: {}", .0.join("; "))]
     Invalid(Vec<String>),
@@ -370,10 +370,6 @@ impl Registry {
             });
         }
 
-        let handler = self
-            .plugins
-            .type_handler(&pipeline.pipeline_type)
-            .ok_or_else(|| AttemptError::NoTypeHandler(pipeline.pipeline_type.clone()))?;
         let candidate = super::candidate(
             &pipeline.namespace,
             &pipeline.name,
@@ -384,16 +380,12 @@ impl Registry {
         let plugins = self.plugins.clone();
         let compile = fetched.filter(|_| source.compile);
         tokio::task::spawn_blocking(move || -> Result<(), AttemptError> {
-            let diagnostics = handler
-                .validate(&candidate, &content)
-                .map_err(AttemptError::Validate)?;
-            let errors: Vec<String> = diagnostics
-                .into_iter()
-                .filter(|d| d.severity == plugins::Severity::Error)
-                .map(|d| d.message)
-                .collect();
-            if !errors.is_empty() {
-                return Err(AttemptError::Invalid(errors));
+            // The second half of the approval path: the chain approved at the request.
+            let findings = validate_content(&plugins, &candidate, &content)?;
+            if !findings.is_empty() {
+                return Err(AttemptError::Invalid(
+                    findings.into_iter().map(|f| f.message).collect(),
+                ));
             }
             if let Some(bytes) = compile {
                 plugins.precompile(&bytes).map_err(AttemptError::Compile)?;
@@ -512,7 +504,7 @@ mod tests {
                 false,
             ),
             (
-                AttemptError::NoTypeHandler("csv".into()),
+                AttemptError::Validate(ValidateError::NoTypeHandler("csv".into())),
                 "no type handler for `csv` is loaded",
                 false,
             ),

@@ -1,17 +1,18 @@
 //! Changing a pipeline's versions: registering one (uploaded content at once, fetched content
 //! through the durable workers of [`super::registration`]), replacing its definition, deleting
-//! it. Each runs the same checks: the names, the policy chain bound to the version and its type
-//! handler's `validate` on one candidate ([`candidate`]), and commits everything or nothing;
-//! content reaches the blob store only once every check has passed.
+//! it. Each runs the same checks: the names, then the one approval path ([`super::approval`]:
+//! the policy chain bound to the version, its type handler's `validate` on the content once it is
+//! there), and commits everything or nothing; content reaches the blob store only once every
+//! check has passed.
 
 use sqlx::AnyConnection;
 
 use super::pipelines::require_writable_by;
+use super::approval::{candidate, Content};
 use super::{
-    names, policies, Caller, Finding, Refusal, Registry, RegistryError, Surface, VersionInfo,
-    VersionState,
+    names, Caller, Finding, Refusal, Registry, RegistryError, Surface, VersionInfo, VersionState,
 };
-use crate::plugins::{self, PluginHost};
+use crate::plugins;
 use crate::store::{self, pipelines as rows};
 
 /// What registering a version needs: its uploaded files and, for content fetched from
@@ -68,72 +69,13 @@ pub(super) fn keep_identity(
     Ok(())
 }
 
-/// A pipeline as policies and type handlers see it: its names, version, type and description
-/// (ports and properties stay in the definition). Every check builds it here.
-pub(crate) fn candidate(
-    namespace: &str,
-    name: &str,
-    version: Option<&str>,
-    type_id: &str,
-    description: Option<String>,
-) -> plugins::Pipeline {
-    plugins::Pipeline {
-        namespace: namespace.to_string(),
-        name: name.to_string(),
-        version: version.map(str::to_string),
-        type_: type_id.to_string(),
-        description,
-        inputs: Vec::new(),
-        outputs: Vec::new(),
-        properties: Vec::new(),
-    }
-}
-
 /// How many times a registration re-checks when a concurrent one changed the version set.
 const REGISTER_RETRIES: usize = 8;
 /// Most files one version may hold.
 pub const MAX_FILES: usize = 1000;
 
-/// Runs the policy chain, then the type handler's `validate` on the candidate the chain
-/// approved. Ok: who approved it. Blocking (plugin calls): run it on `spawn_blocking`.
-pub(super) fn approve(
-    plugins: &PluginHost,
-    chain: &[String],
-    candidate: plugins::Pipeline,
-    existing: &[String],
-    context: &plugins::PolicyContext,
-    type_id: &str,
-    content: &[plugins::File],
-) -> Result<Vec<plugins::PluginId>, RegistryError> {
-    let (candidate, approvals) = policies::evaluate(plugins, chain, candidate, existing, context)?;
-    let handler = plugins
-        .type_handler(type_id)
-        .ok_or_else(|| RegistryError::Internal(anyhow::anyhow!("no handler for type {type_id}")))?;
-    let errors = findings_of(handler.validate(&candidate, content)?, &handler.id);
-    if errors.is_empty() {
-        Ok(approvals)
-    } else {
-        Err(RegistryError::Invalid(errors))
-    }
-}
-
 /// Paths are relative, `/`-separated, without `.`/`..` segments or a `.git` folder, unique;
 /// at most [`MAX_FILES`].
-/// A type handler's error diagnostics as findings, credited to the handler (`plugin@version`);
-/// warnings are not refusals.
-fn findings_of(diagnostics: Vec<plugins::Diagnostic>, handler: &plugins::PluginId) -> Vec<Finding> {
-    diagnostics
-        .into_iter()
-        .filter(|d| d.severity == plugins::Severity::Error)
-        .map(|d| Finding {
-            code: d.code,
-            field: d.field,
-            message: d.message,
-            source: Some(handler.to_string()),
-        })
-        .collect()
-}
-
 pub(super) fn check_files(files: &[(String, Vec<u8>)]) -> Result<(), RegistryError> {
     check_paths(files.iter().map(|(path, _)| path.as_str()))
 }
@@ -255,34 +197,21 @@ impl Registry {
                     .clone()
                     .or_else(|| pipeline.description.clone()),
             );
-            let context = plugins::PolicyContext {
-                surface: surface.as_str().into(),
-                account: caller.account.clone(),
-                user: caller.user.clone(),
-                config: Vec::new(),
-            };
-            let chain = self.bindings.chain_for(
-                Some(&names::key(&pipeline.namespace)),
-                &pipeline.pipeline_type,
-                surface,
-            );
-            let plugins = self.plugins.clone();
-            let (content, type_id) = (content.clone(), pipeline.pipeline_type.clone());
             // Content still to be fetched is validated by the registration worker.
-            let approvals = tokio::task::spawn_blocking(move || {
-                if deferred {
-                    policies::evaluate(&plugins, &chain, candidate, &existing, &context)
-                        .map(|(_, approvals)| approvals)
-                } else {
-                    approve(
-                        &plugins, &chain, candidate, &existing, &context, &type_id, &content,
-                    )
-                }
-            })
-            .await
-            .map_err(|e| {
-                RegistryError::Internal(anyhow::anyhow!("policy evaluation task failed: {e}"))
-            })??;
+            let content = match deferred {
+                true => Content::Later,
+                false => Content::Here(content.clone()),
+            };
+            let approvals = self
+                .approve(
+                    caller,
+                    surface,
+                    Some(&pipeline.namespace),
+                    candidate,
+                    existing,
+                    content,
+                )
+                .await?;
 
             let mut files = Vec::with_capacity(new.files.len());
             for (path, bytes) in &new.files {
@@ -510,15 +439,6 @@ impl Registry {
             stored.push(row.clone());
             replaced.push(row);
         }
-        let handler = self
-            .plugins
-            .type_handler(&pipeline.pipeline_type)
-            .ok_or_else(|| {
-                RegistryError::Internal(anyhow::anyhow!(
-                    "no handler for type {}",
-                    pipeline.pipeline_type
-                ))
-            })?;
         let candidate = candidate(
             &pipeline.namespace,
             &pipeline.name,
@@ -526,17 +446,7 @@ impl Registry {
             &pipeline.pipeline_type,
             description.clone(),
         );
-        let handler_id = handler.id.clone();
-        let diagnostics =
-            tokio::task::spawn_blocking(move || handler.validate(&candidate, &content))
-                .await
-                .map_err(|e| {
-                    RegistryError::Internal(anyhow::anyhow!("validation task failed: {e}"))
-                })??;
-        let findings = findings_of(diagnostics, &handler_id);
-        if !findings.is_empty() {
-            return Err(RegistryError::Invalid(findings));
-        }
+        self.validate(candidate, content).await?;
         for (_, bytes) in &files {
             self.blobs.put(bytes).await?;
         }

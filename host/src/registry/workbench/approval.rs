@@ -10,8 +10,8 @@ use crate::plugins::{self, TypeHandlerPlugin};
 use crate::store::workbench as rows;
 
 use super::super::accounts::Caller;
-use super::super::{names, policies, Finding, Registry, RegistryError, Surface};
-use super::blocking;
+use super::super::approval::Content;
+use super::super::{names, Finding, Registry, RegistryError, Surface};
 
 impl Registry {
     pub(super) fn candidate(
@@ -33,20 +33,10 @@ impl Registry {
         candidate: plugins::Pipeline,
         existing: Vec<String>,
     ) -> Result<Vec<plugins::PluginId>, RegistryError> {
-        let chain = self
-            .bindings
-            .chain_for(None, &candidate.type_, Surface::Acumos);
-        let context = plugins::PolicyContext {
-            surface: Surface::Acumos.as_str().into(),
-            account: caller.account.clone(),
-            user: caller.user.clone(),
-            config: Vec::new(),
-        };
         let (name, version) = (candidate.name.clone(), candidate.version.clone());
-        let plugins = self.plugins.clone();
-        let (_, approvals) =
-            blocking(move || policies::evaluate(&plugins, &chain, candidate, &existing, &context))
-                .await??;
+        let approvals = self
+            .approve(caller, Surface::Acumos, None, candidate, existing, Content::None)
+            .await?;
         // Whatever chain is bound, a record has a name, and both fit the store's rules.
         names::check("name", &name).map_err(RegistryError::invalid)?;
         if let Some(version) = &version {
