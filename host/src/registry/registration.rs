@@ -24,8 +24,8 @@ use crate::plugins;
 use crate::store::registrations::{self as jobs, LeasedJob, Outcome};
 use crate::store::{self, pipelines as rows};
 
-use super::content_sources::{ContentSource, FetchError, SourceLocation, TookTooLong};
 use super::approval::{validate_content, ValidateError};
+use super::content_sources::{ContentSource, FetchError, SourceLocation, TookTooLong};
 use super::{manifest_digest, Registry};
 
 /// Timings of the registration workers. Tests shorten them to seconds.

@@ -7,8 +7,8 @@
 
 use sqlx::AnyConnection;
 
-use super::pipelines::require_writable_by;
 use super::approval::{candidate, Content};
+use super::pipelines::require_writable_by;
 use super::{
     names, Caller, Finding, Refusal, Registry, RegistryError, Surface, VersionInfo, VersionState,
 };

@@ -35,7 +35,14 @@ impl Registry {
     ) -> Result<Vec<plugins::PluginId>, RegistryError> {
         let (name, version) = (candidate.name.clone(), candidate.version.clone());
         let approvals = self
-            .approve(caller, Surface::Acumos, None, candidate, existing, Content::None)
+            .approve(
+                caller,
+                Surface::Acumos,
+                None,
+                candidate,
+                existing,
+                Content::None,
+            )
             .await?;
         // Whatever chain is bound, a record has a name, and both fit the store's rules.
         names::check("name", &name).map_err(RegistryError::invalid)?;
