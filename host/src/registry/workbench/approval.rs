@@ -14,17 +14,6 @@ use super::super::approval::Content;
 use super::super::{names, Finding, Registry, RegistryError, Surface};
 
 impl Registry {
-    pub(super) fn candidate(
-        &self,
-        caller: &Caller,
-        name: &str,
-        version: Option<&str>,
-        type_id: &str,
-        description: Option<String>,
-    ) -> plugins::Pipeline {
-        super::super::candidate(&caller.user, name, version, type_id, description)
-    }
-
     /// The policy chain of the Acumos surface on a name and version, then the structural rule
     /// that a record has a name. Ok: who approved.
     pub(super) async fn approve_name(

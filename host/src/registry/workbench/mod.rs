@@ -27,7 +27,7 @@ use crate::store::{self, workbench as rows};
 use crate::workcopies::{SeedFile, WorkingCopies};
 
 use super::accounts::Caller;
-use super::{check_paths, names, Registry, RegistryError};
+use super::{candidate, check_paths, names, Registry, RegistryError};
 use approval::{audit, existing_versions};
 use projects::find_project;
 pub use projects::ProjectInfo;
@@ -168,7 +168,7 @@ impl Registry {
         let mut conn = self.store.pool().acquire().await?;
         let existing = existing_versions(&mut conn, caller, &name).await?;
         drop(conn);
-        let candidate = self.candidate(caller, &name, version.as_deref(), &type_id, None);
+        let candidate = candidate(&caller.user, &name, version.as_deref(), &type_id, None);
         let approvals = self
             .approve_name(caller, candidate.clone(), existing)
             .await?;
@@ -304,8 +304,8 @@ impl Registry {
         let handler = self.record_type_handler(&row)?;
         let uuid = parse_id(&row.id)?;
         let context = plugins::LaunchContext {
-            pipeline: self.candidate(
-                caller,
+            pipeline: candidate(
+                &caller.user,
                 &row.name,
                 row.version.as_deref(),
                 &row.pipeline_type,
@@ -355,8 +355,8 @@ impl Registry {
         let existing = existing_versions(&mut conn, caller, &name).await?;
         drop(conn);
 
-        let candidate = self.candidate(
-            caller,
+        let candidate = candidate(
+            &caller.user,
             &name,
             version.as_deref(),
             &current.pipeline_type,
