@@ -89,10 +89,13 @@ impl Store {
                         sqlx::query("PRAGMA journal_mode = WAL")
                             .execute(&mut *conn)
                             .await?;
-                        // With WAL, NORMAL syncs at checkpoints, not at every commit: a crash of
-                        // the process loses nothing, a power loss at most the last commits, and
-                        // the database stays consistent. Every run commits several times.
-                        sqlx::query("PRAGMA synchronous = NORMAL")
+                        // FULL: a commit is on disk (the WAL synced) before it is acknowledged,
+                        // so what the server answered for (versions, registration states,
+                        // plugins, bindings, accounts, tokens, uploads, Acumos records) survives
+                        // a power loss, as on PostgreSQL. Run records are written on a
+                        // connection of their own at NORMAL instead (see `runs::direct`): a
+                        // power loss may lose the last of them, never the database's consistency.
+                        sqlx::query("PRAGMA synchronous = FULL")
                             .execute(&mut *conn)
                             .await?;
                         sqlx::query("PRAGMA busy_timeout = 10000")
@@ -190,4 +193,32 @@ pub fn now_millis() -> i64 {
 /// Whether `error` is a uniqueness violation (a concurrent insert of the same key).
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the server acknowledges survives a power loss: the pool's commits are synced
+    /// (`FULL`). Run records, group-committed on a connection of their own, sync at checkpoints
+    /// (`NORMAL`).
+    #[tokio::test]
+    async fn acknowledged_writes_are_synced_and_run_records_at_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let store = Store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        let (pool_level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let direct = runs::direct::open(&path).unwrap();
+        let runs_level: i64 = direct
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .unwrap();
+        // SQLite's numbers: 1 NORMAL, 2 FULL.
+        assert_eq!((pool_level, runs_level), (2, 1));
+    }
 }

@@ -132,9 +132,12 @@ pub mod direct {
     use super::{is_final, NewRun, StateChange, INSERT_RUN, SET_STATE};
 
     /// Opens the database file that the store's pool uses, set up as the pool's connections
-    /// are (WAL, `synchronous = NORMAL`, foreign keys) except for two things: it never waits
-    /// for the write lock (the caller decides what to do when another connection holds it),
-    /// and it never checkpoints by itself (a commit on it stays a WAL append; see [`checkpoint`]).
+    /// are (WAL, foreign keys) except for three things: it never waits for the write lock (the
+    /// caller decides what to do when another connection holds it), it never checkpoints by
+    /// itself (a commit on it stays a WAL append; see [`checkpoint`]), and it syncs at
+    /// checkpoints only (`synchronous = NORMAL`, where the pool's are `FULL`): run records are
+    /// the one thing a power loss may lose the last of (README says so), and a sync per run
+    /// would cost more than the run.
     pub fn open(path: &Path) -> rusqlite::Result<Connection> {
         let conn = Connection::open_with_flags(
             path,
