@@ -9,11 +9,24 @@ use clap::Parser;
 /// without bound and so stretch `--shutdown-grace-secs`.
 const EXIT_WAIT: Duration = Duration::from_secs(1);
 
-fn main() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// An error ends the process with status 1 and its chain of causes on one line: what a user
+/// needs, not a stack trace (which `RUST_BACKTRACE` would add to a returned `anyhow::Error`).
+fn main() -> std::process::ExitCode {
+    let cli = pipewright::cli::Cli::parse();
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
-    let result = runtime.block_on(pipewright::run(pipewright::cli::Cli::parse()));
-    runtime.shutdown_timeout(EXIT_WAIT);
-    result
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| {
+            let result = runtime.block_on(pipewright::run(cli));
+            runtime.shutdown_timeout(EXIT_WAIT);
+            result
+        });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -178,15 +178,18 @@ fn token_create_makes_accounts_and_tokens_once() {
     let first = token_create(&["--user", "erin", "--data-dir", dir]);
     let second = token_create(&["--user", "erin", "--account", "acme", "--data-dir", dir]);
     assert_ne!(first, second, "each call prints a new token");
+    // An ordinary error is one line, even with backtraces asked for.
     let out = Command::new(BIN)
         .args(["token", "create", "--user", "bad/name", "--data-dir", dir])
+        .env("RUST_BACKTRACE", "1")
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "no token printed on failure");
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("user"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.starts_with("error: ") && stderr.contains("user"),
+        "{stderr}"
     );
+    assert!(!stderr.contains("backtrace"), "{stderr}");
 }
