@@ -230,7 +230,7 @@ async fn row_not_owner_is_forbidden(backend: Backend) {
         post(&server, &alice, &docker_task("test-success", "0.0.1"))
             .await
             .0,
-        202
+        200
     );
     let answer = post(&server, &bob, &docker_task("Test-Success", "0.0.2")).await;
     assert_error(&answer, 403, "Forbidden");
@@ -243,7 +243,7 @@ async fn row_same_version_must_be_incremented(backend: Backend) {
         post(&server, &alice, &docker_task("test-success", "0.0.1"))
             .await
             .0,
-        202
+        200
     );
     let answer = post(&server, &alice, &docker_task("test-success", "0.0.1")).await;
     assert_error(&answer, 400, "The version number must be incremented");
@@ -256,7 +256,7 @@ async fn row_lower_version_be_incremented(backend: Backend) {
         post(&server, &alice, &docker_task("test-success", "0.0.2"))
             .await
             .0,
-        202
+        200
     );
     let answer = post(&server, &alice, &docker_task("test-success", "0.0.1")).await;
     assert_error(&answer, 400, "The version number be incremented");
@@ -272,7 +272,7 @@ async fn row_get_while_registering(backend: Backend) {
         &wasm_task("test-success", "0.0.1", &source.url()),
     )
     .await;
-    assert_eq!(status, 202, "{body}");
+    assert_eq!(status, 200, "{body}");
     assert_eq!(body["registration"]["state"], "registering");
     for path in ["test-success:0.0.1", "test-success"] {
         let answer = server.get(&format!("{TASKS}/{path}"), &alice).await;
@@ -373,7 +373,7 @@ async fn row_failed_registration(backend: Backend) {
         post(&server, &alice, &docker_task("test-success", "0.0.2"))
             .await
             .0,
-        202
+        200
     );
 }
 
@@ -435,7 +435,7 @@ async fn versions_list_get_and_latest(backend: Backend) {
         ("test-success_beta", "1.0.2"),
     ] {
         let (status, body) = post(&server, &alice, &docker_task(name, version)).await;
-        assert_eq!(status, 202, "{body}");
+        assert_eq!(status, 200, "{body}");
         wait_for_state(&server, &alice, name, version, "ready").await;
     }
     let (status, list) = server.get(TASKS, &alice).await;
@@ -496,11 +496,11 @@ async fn account_members_may_version_a_task(backend: Backend) {
         post(&server, &alice, &docker_task("test-success", "0.0.1"))
             .await
             .0,
-        202
+        200
     );
     let (status, body) = post(&server, &carol, &docker_task("test-success", "0.0.2")).await;
     assert_eq!(
-        status, 202,
+        status, 200,
         "a member of the owning account versions it: {body}"
     );
 }
@@ -618,7 +618,7 @@ async fn delete_needs_a_version_and_frees_it(backend: Backend) {
     assert_eq!(list, json!({"tasks": []}));
     // The same version can be registered again.
     let (status, body) = post(&server, &alice, &docker_task("test-success", "0.0.1")).await;
-    assert_eq!(status, 202, "{body}");
+    assert_eq!(status, 200, "{body}");
     wait_for_state(&server, &alice, "test-success", "0.0.1", "ready").await;
 }
 
@@ -671,7 +671,7 @@ async fn uploaded_component_is_compiled_and_ready(backend: Backend) {
     task["containerDescriptors"] =
         json!([{"type": "WASM", "properties": {"upload": b64(&bytes), "digest": digest}}]);
     let (status, body) = post(&server, &alice, &task).await;
-    assert_eq!(status, 202, "{body}");
+    assert_eq!(status, 200, "{body}");
     let ready = wait_for_state(&server, &alice, "hello", "1.0.0", "ready").await;
     let files: Vec<(&str, i64)> = ready["files"]
         .as_array()
@@ -750,7 +750,7 @@ async fn registration_resumes_after_sigkill(backend: Backend) {
             .json(&wasm_task("test-success", "0.0.1", &source.url())),
     )
     .await;
-    assert_eq!(status, 202, "{body}");
+    assert_eq!(status, 200, "{body}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while source.hits() == 0 {
         assert!(Instant::now() < deadline, "the first server never fetched");
@@ -795,7 +795,7 @@ async fn replicas_never_run_one_registration_twice(backend: Backend) {
     for (i, name) in names.iter().enumerate() {
         let server = if i % 2 == 0 { &first } else { &second };
         let (status, body) = post(server, &alice, &docker_task(name, "1.0.0")).await;
-        assert_eq!(status, 202, "{body}");
+        assert_eq!(status, 200, "{body}");
     }
     for name in &names {
         let ready = wait_for_state(&first, &alice, name, "1.0.0", "ready").await;
@@ -825,7 +825,7 @@ async fn register_hello(server: &TestServer, token: &str, version: &str) {
     task["containerDescriptors"] =
         json!([{"type": "WASM", "properties": {"upload": b64(&hello_component())}}]);
     let (status, body) = post(server, token, &task).await;
-    assert_eq!(status, 202, "{body}");
+    assert_eq!(status, 200, "{body}");
     wait_for_state(server, token, "hello", version, "ready").await;
 }
 
@@ -1099,7 +1099,7 @@ async fn a_redirect_to_a_refused_address_fails_the_version_without_retries(backe
     let alice = server.token("alice").await;
     let url = format!("{}/component.wasm", redirecting.url());
     let (status, body) = post(&server, &alice, &wasm_task("hop", "1.0.0", &url)).await;
-    assert_eq!(status, 202, "the first hop is allowed: {body}");
+    assert_eq!(status, 200, "the first hop is allowed: {body}");
 
     let failed = wait_for_state(&server, &alice, "hop", "1.0.0", "failed").await;
     assert_eq!(
@@ -1140,7 +1140,7 @@ async fn a_registering_task_shows_its_last_error(backend: Backend) {
     let alice = server.token("alice").await;
     let url = format!("{}/component.wasm", unavailable.url());
     let (status, body) = post(&server, &alice, &wasm_task("flaky", "1.0.0", &url)).await;
-    assert_eq!(status, 202, "{body}");
+    assert_eq!(status, 200, "{body}");
     let deadline = Instant::now() + Duration::from_secs(30);
     let registration = loop {
         let answer = server.get(&format!("{TASKS}/flaky:1.0.0"), &alice).await;

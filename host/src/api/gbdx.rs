@@ -299,7 +299,8 @@ fn content_source(
     Ok((source, upload))
 }
 
-/// `POST /tasks`: registers a task version; 202 while it registers.
+/// `POST /tasks`: registers a task version. 200, as the original service answered (its clients
+/// take any other status for a failed registration), while the version is still `registering`.
 async fn register(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -342,7 +343,7 @@ async fn register(
         .register_version(&caller, NAMESPACE, &name, new, Surface::Gbdx)
         .await
         .map_err(|e| Violation::from_core(e, false))?;
-    Ok((StatusCode::ACCEPTED, Json(task_body(&registered))))
+    Ok((StatusCode::OK, Json(task_body(&registered))))
 }
 
 /// `GET /tasks`: every ready version, each as `name:version`.
