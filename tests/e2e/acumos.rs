@@ -188,6 +188,9 @@ seed_rows! {
         => 404, "Pipeline not found";
     launch_permissions_denied: |w| w.send(Method::GET, &format!("/users/bob/pipelines/{}/launch", w.pipeline), Some("bob"), None).await
         => 403, "Permissions denied";
+    // The seed checks "archived" before permission.
+    launch_archived_before_permission: |w| w.send(Method::GET, &format!("/users/bob/pipelines/{}/launch", w.archived), Some("bob"), None).await
+        => 409, "Cannot launch – pipeline is archived";
 
     // ListPipelines
     list_user_id_missing: |w| w.send(Method::GET, "/users/alice/pipelines/", None, None).await
