@@ -192,4 +192,19 @@ fn token_create_makes_accounts_and_tokens_once() {
         "{stderr}"
     );
     assert!(!stderr.contains("backtrace"), "{stderr}");
+
+    // Names are lowercase where they are made (Mystic's rule), not refused at the first push.
+    for args in [
+        ["--user", "Erin", "", ""],
+        ["--user", "erin", "--account", "Acme"],
+    ] {
+        let out = Command::new(BIN)
+            .args(["token", "create", "--data-dir", dir])
+            .args(args.iter().filter(|a| !a.is_empty()))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && out.stdout.is_empty(), "{stderr}");
+        assert!(stderr.contains("names are lowercase"), "{stderr}");
+    }
 }

@@ -38,8 +38,10 @@ pub async fn create_token(
     account: Option<&str>,
 ) -> Result<String, RegistryError> {
     names::check("user", user).map_err(RegistryError::invalid)?;
+    refuse_uppercase("user", user)?;
     if let Some(account) = account {
         names::check("account", account).map_err(RegistryError::invalid)?;
+        refuse_uppercase("account", account)?;
         refuse_reserved("account", account)?;
     }
     let now = store::now_millis();
@@ -82,6 +84,23 @@ pub async fn create_token(
 
 /// The user called `user`, created on first sight with a personal account of the same name.
 /// An account named like a namespace a surface reserves would own that namespace: refused.
+/// User and account names made here are lowercase: they name namespaces, and Mystic's rule
+/// (its users' pipelines are `account/name`, lowercase) would otherwise refuse the user's first
+/// push, long after the name was chosen. Refused where the name is made, naming the fix.
+fn refuse_uppercase(field: &str, name: &str) -> Result<(), RegistryError> {
+    if name.chars().any(char::is_uppercase) {
+        return Err(RegistryError::invalid(super::Finding::new(
+            "uppercase-name",
+            field,
+            format!(
+                "{field} names are lowercase (they name namespaces, lowercase in Mystic's rules): use `{}`",
+                name.to_lowercase()
+            ),
+        )));
+    }
+    Ok(())
+}
+
 fn refuse_reserved(field: &str, name: &str) -> Result<(), RegistryError> {
     match super::reserving_surface(name) {
         Some(surface) => Err(RegistryError::invalid(super::Finding::new(
