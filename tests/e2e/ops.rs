@@ -504,3 +504,60 @@ async fn sigterm_cuts_off_what_outlasts_the_grace_and_exits(backend: Backend) {
     let status = served.exit_status();
     assert!(status.success(), "{status}; log: {:#?}", served.log.seen);
 }
+
+/// What the framework refuses before a handler runs (a body over the limit, a multipart body
+/// that is not one, a path that does not decode) comes in the surface's own error shape, not
+/// as plain text. Each row: the request, the status, and where that surface puts the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framework_errors_come_in_each_surfaces_shape() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let alice = server.token("alice").await;
+    let over_the_limit = vec![b' '; pipewright::api::MAX_BODY_BYTES + 1];
+    let json_body = |bytes: &[u8]| bytes.to_vec();
+    let rows: Vec<(Method, &str, Vec<u8>, u16, &str)> = vec![
+        (
+            Method::POST,
+            "/workflows/v1/tasks",
+            json_body(&over_the_limit),
+            413,
+            "/Error",
+        ),
+        (
+            Method::POST,
+            "/mlWorkbench/v1/pipeline/users/alice/pipelines",
+            json_body(&over_the_limit),
+            413,
+            "/serviceStatus/statusMessage",
+        ),
+        (
+            Method::POST,
+            "/v4/runs",
+            json_body(&over_the_limit),
+            413,
+            "/detail",
+        ),
+        (Method::POST, "/v4/files", json_body(b"{}"), 400, "/detail"),
+        (Method::GET, "/v4/runs/%FF", Vec::new(), 400, "/detail"),
+    ];
+    for (method, path, body, status, message_at) in rows {
+        let response = server
+            .request(method.clone(), path, Some(&alice))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        let content_type = response.headers()["content-type"].clone();
+        let text = response.text().await.unwrap();
+        assert_eq!(content_type, "application/json", "{method} {path}: {text}");
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        assert!(
+            answer
+                .pointer(message_at)
+                .and_then(Value::as_str)
+                .is_some_and(|message| !message.is_empty()),
+            "{method} {path}: {answer}"
+        );
+    }
+}

@@ -43,7 +43,8 @@ const DEFINITION_FILE: &str = "task.json";
 const COMPONENT_FILE: &str = "component.wasm";
 
 pub fn routes() -> Routes {
-    let routes = Routes::new("gbdx");
+    let routes = Routes::new("gbdx")
+        .with_error_shape(|status, message| Violation::Other(status, message).into_response());
     let routes = route!(routes, "/workflows/v1/tasks", post(register).get(list));
     let routes = route!(
         routes,

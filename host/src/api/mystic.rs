@@ -29,7 +29,8 @@ use crate::route;
 use crate::runs::{RunArgument, RunRecord, RunState, RunSubmission, Value};
 
 pub fn routes() -> Routes {
-    let mut routes = Routes::new("mystic");
+    let mut routes = Routes::new("mystic")
+        .with_error_shape(|status, message| Detail(status, message).into_response());
     routes = route!(routes, "/v4/tokens/validate", get(validate_token));
     routes = route!(routes, "/v4/pipelines", post(push_pipeline));
     for runs in ["/v4/runs", "/v3/runs"] {

@@ -6,6 +6,8 @@
 //! The list is what the cross-account test matrix (`tests/e2e/tenancy.rs`) walks: a new route
 //! without a row there fails that test.
 
+use axum::http::{header, StatusCode};
+use axum::response::Response;
 use axum::routing::MethodRouter;
 use axum::Router;
 
@@ -20,11 +22,15 @@ pub struct RouteSpec {
     pub path: String,
 }
 
+/// How a surface answers an error: its own body for a status and a message.
+pub type ErrorShape = fn(StatusCode, String) -> Response;
+
 /// A surface's router under construction, with the list of what it routes.
 pub struct Routes {
     surface: &'static str,
     router: Router<AppState>,
     specs: Vec<RouteSpec>,
+    error_shape: Option<ErrorShape>,
 }
 
 impl Routes {
@@ -33,7 +39,16 @@ impl Routes {
             surface,
             router: Router::new(),
             specs: Vec::new(),
+            error_shape: None,
         }
+    }
+
+    /// Errors the framework answers before a handler runs (a body over the limit, a multipart
+    /// body that is not one, a path that does not decode) come as plain text: these are
+    /// answered in `shape` instead, so every error of the surface has its documented shape.
+    pub fn with_error_shape(mut self, shape: ErrorShape) -> Self {
+        self.error_shape = Some(shape);
+        self
     }
 
     /// Routes `path` to `handlers`, which answer `methods` (lower case, as axum's routing
@@ -55,12 +70,39 @@ impl Routes {
     }
 
     pub fn router(self) -> Router<AppState> {
-        self.router
+        match self.error_shape {
+            Some(shape) => {
+                self.router
+                    .layer(axum::middleware::map_response(move |response: Response| {
+                        reshape(response, shape)
+                    }))
+            }
+            None => self.router,
+        }
     }
 
     pub fn specs(&self) -> &[RouteSpec] {
         &self.specs
     }
+}
+
+/// A plain-text error answered in the surface's shape; any other answer as it is.
+async fn reshape(response: Response, shape: ErrorShape) -> Response {
+    let status = response.status();
+    let plain_text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/plain"));
+    if !plain_text || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    // The framework's messages are one short line.
+    let message = axum::body::to_bytes(response.into_body(), 64 << 10)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
+    shape(status, message)
 }
 
 /// `route!(routes, "/path", get(a).post(b))`: routes the path to those handlers and records

@@ -14,6 +14,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 
@@ -33,7 +34,13 @@ pub const PREFIX: &str = "/mlWorkbench/v1/pipeline";
 pub fn routes() -> Routes {
     let user = format!("{PREFIX}/users/{{user_id}}");
     let project = format!("{user}/projects/{{project_id}}");
-    let mut routes = Routes::new("acumos");
+    let mut routes = Routes::new("acumos").with_error_shape(|status, message| {
+        Refusal {
+            status,
+            message: message.into(),
+        }
+        .into_response()
+    });
     // The same operations stand alone and under a project; list and create also answer with
     // the trailing slash the original's clients send.
     for base in [&user, &project] {
