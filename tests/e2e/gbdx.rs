@@ -388,6 +388,7 @@ on_both_stores!(
     owner_email_and_quoted_version_are_required,
     put_replaces_the_definition_only,
     delete_needs_a_version_and_frees_it,
+    a_deleted_version_is_registered_again_below_a_later_one,
     uploaded_component_is_compiled_and_ready,
     an_upload_that_cannot_register_is_refused_at_the_request,
 );
@@ -587,6 +588,31 @@ async fn put_replaces_the_definition_only(backend: Backend) {
     )
     .await;
     assert_error(&answer, 403, "Forbidden");
+}
+
+/// The seed: "Once a task is deleted, it can be re-registered using the same version number",
+/// even when a later version exists; a number never registered still has to increment.
+async fn a_deleted_version_is_registered_again_below_a_later_one(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    for version in ["1.0.0", "2.0.0"] {
+        let (status, body) = post(&server, &alice, &docker_task("test-success", version)).await;
+        assert_eq!(status, 200, "{body}");
+        wait_for_state(&server, &alice, "test-success", version, "ready").await;
+    }
+    let (status, _) = server
+        .delete(&format!("{TASKS}/test-success:1.0.0"), &alice)
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = post(&server, &alice, &docker_task("test-success", "1.0.0")).await;
+    assert_eq!(status, 200, "the deleted number again: {body}");
+    wait_for_state(&server, &alice, "test-success", "1.0.0", "ready").await;
+    let (_, latest) = server.get(&format!("{TASKS}/test-success"), &alice).await;
+    assert_eq!(latest["version"], "2.0.0", "{latest}");
+    let answer = post(&server, &alice, &docker_task("test-success", "0.5.0")).await;
+    assert_error(&answer, 400, "The version number be incremented");
+    let answer = post(&server, &alice, &docker_task("test-success", "1.0.0")).await;
+    assert_error(&answer, 400, "The version number must be incremented");
 }
 
 async fn delete_needs_a_version_and_frees_it(backend: Backend) {

@@ -181,9 +181,29 @@ impl Registry {
                 }
                 Err(error) => return Err(error),
             };
+            // A deleted number registered again is judged against the versions that preceded
+            // it when it was first registered (GBDX: "once a task is deleted, it can be
+            // re-registered using the same version number").
+            let first_registered = match is_new {
+                true => None,
+                false => {
+                    rows::deleted_version_registered_at(
+                        &mut conn,
+                        &pipeline.id,
+                        &names::key(&new.version),
+                    )
+                    .await?
+                }
+            };
+            let candidate_key = names::key(&new.version);
             let existing: Vec<String> = rows::versions_of(&mut conn, &pipeline.id)
                 .await?
                 .into_iter()
+                .filter(|v| {
+                    first_registered.is_none_or(|at| {
+                        v.registered_at < at || names::key(&v.version) == candidate_key
+                    })
+                })
                 .map(|v| v.version)
                 .collect();
             drop(conn);
@@ -368,6 +388,13 @@ impl Registry {
             .settled_version(&mut tx, caller, namespace, name, version)
             .await?;
         rows::delete_version(&mut tx, &row.id).await?;
+        rows::remember_deleted(
+            &mut tx,
+            &pipeline.id,
+            &names::key(&row.version),
+            row.registered_at,
+        )
+        .await?;
         rows::bump_namespace_revision(&mut tx, &names::key(&pipeline.namespace)).await?;
         if !rows::bump_versions_revision(&mut tx, &pipeline.id, pipeline.versions_revision).await? {
             return Err(Refusal::ChangedMeanwhile {

@@ -377,6 +377,41 @@ pub async fn delete_version(conn: &mut AnyConnection, version_id: &str) -> sqlx:
         .map(|_| ())
 }
 
+/// Remembers when a deleted version was first registered (a later deletion of the same number,
+/// re-registered meanwhile, keeps the first time).
+pub async fn remember_deleted(
+    conn: &mut AnyConnection,
+    pipeline_id: &str,
+    version_key: &str,
+    registered_at: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO deleted_versions (pipeline_id, version_key, registered_at) VALUES ($1, $2, $3)
+         ON CONFLICT (pipeline_id, version_key) DO NOTHING",
+    )
+    .bind(pipeline_id)
+    .bind(version_key)
+    .bind(registered_at)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// When a deleted version of this number was first registered, if one was deleted.
+pub async fn deleted_version_registered_at(
+    conn: &mut AnyConnection,
+    pipeline_id: &str,
+    version_key: &str,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "SELECT registered_at FROM deleted_versions WHERE pipeline_id = $1 AND version_key = $2",
+    )
+    .bind(pipeline_id)
+    .bind(version_key)
+    .fetch_optional(conn)
+    .await
+}
+
 /// Replaces a version's definition (never its name, version or state).
 pub async fn set_definition(
     conn: &mut AnyConnection,
