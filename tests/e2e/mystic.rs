@@ -151,7 +151,7 @@ async fn pushed_pipeline_runs_sync_and_async(backend: Backend) {
     assert_eq!(status, 403, "{refused}");
 }
 
-/// Runs find their pipeline in memory (`registry::runs::RunTargets`): a version pushed through
+/// Runs find their pipeline in memory (`runs::targets::RunTargets`): a version pushed through
 /// the same server is run by the next request, one pushed through another server within the
 /// change poll.
 async fn a_new_version_runs_at_once_here_and_soon_through_a_replica(backend: Backend) {
