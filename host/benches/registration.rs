@@ -135,7 +135,7 @@ fn main() -> anyhow::Result<()> {
             "registration of a {label} component ({} bytes) from a local URL, {samples} samples each (p99 of so few is their maximum)",
             bytes.len()
         );
-        println!("  request -> 202:                  {accepted}");
+        println!("  request -> answer:               {accepted}");
         println!(
             "  request -> ready:                {ready}   ({} status polls, p50)",
             polls[polls.len() / 2]
@@ -430,7 +430,7 @@ async fn seed_versions(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One registration: request -> 202, request -> first poll that saw `ready`, polls made.
+/// One registration: request -> answer (200), request -> first poll that saw `ready`, polls made.
 struct Registered {
     accepted: Duration,
     ready: Duration,
@@ -464,6 +464,10 @@ impl TestServer {
             api: Default::default(),
             registration: RegistrationConfig {
                 poll_interval: Duration::from_millis(5),
+                // The components are served from loopback (`--allow-fetch 127.0.0.1`).
+                fetch_policy: pipewright::outbound::FetchPolicy::allowing(["127.0.0.1"
+                    .parse()
+                    .expect("an allow rule")]),
                 ..RegistrationConfig::default()
             },
             runs: Default::default(),
@@ -488,7 +492,7 @@ impl TestServer {
         })
     }
 
-    /// Registers `name` at `version` from `url`; polls until it is ready. (to 202, to ready).
+    /// Registers `name` at `version` from `url`; polls until it is ready. (to the answer, to ready).
     async fn register_until_ready(
         &self,
         name: &str,
@@ -512,7 +516,7 @@ impl TestServer {
             .await?;
         let status = response.status();
         let body: Value = response.json().await?;
-        anyhow::ensure!(status == 202, "POST /tasks answered {status}: {body}");
+        anyhow::ensure!(status == 200, "POST /tasks answered {status}: {body}");
         let accepted = started.elapsed();
         let mut polls = 0;
         loop {
