@@ -23,7 +23,7 @@ mod common;
 use std::time::Instant;
 
 use common::{ratio, Percentiles};
-use pipewright::plugins::Limits;
+
 use pipewright::registry::policies::evaluate;
 use pipewright::registry::Registry;
 use pipewright::server::{build_services, ServerConfig};
@@ -70,20 +70,8 @@ struct Server {
 async fn pair(dir: &std::path::Path, database_url: String) -> anyhow::Result<Pair> {
     std::fs::create_dir_all(dir)?;
     let config = ServerConfig {
-        data_dir: dir.to_path_buf(),
-        database_url,
-        cache_dir: dir.join("cache"),
-        limits: Limits::default(),
-        grants: Default::default(),
-        api: Default::default(),
-        registration: Default::default(),
-        runs: Default::default(),
         admin_account: Some("platform".into()),
-        uploads: Default::default(),
-        blob_store: None,
-        blob_store_settings: Vec::new(),
-        workcopy_dir: None,
-        shutdown_grace: pipewright::drain::DEFAULT_GRACE,
+        ..ServerConfig::new(dir, database_url)
     };
     let start = || async {
         let services = build_services(&config).await?;

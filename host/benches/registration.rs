@@ -456,12 +456,6 @@ impl TestServer {
         std::fs::create_dir_all(dir)?;
         let database_url = Self::database_url(dir);
         let config = ServerConfig {
-            data_dir: dir.to_path_buf(),
-            database_url,
-            cache_dir: dir.join("cache"),
-            limits: Limits::default(),
-            grants: Default::default(),
-            api: Default::default(),
             registration: RegistrationConfig {
                 poll_interval: Duration::from_millis(5),
                 // The components are served from loopback (`--allow-fetch 127.0.0.1`).
@@ -470,13 +464,7 @@ impl TestServer {
                     .expect("an allow rule")]),
                 ..RegistrationConfig::default()
             },
-            runs: Default::default(),
-            admin_account: None,
-            uploads: Default::default(),
-            blob_store: None,
-            blob_store_settings: Vec::new(),
-            workcopy_dir: None,
-            shutdown_grace: pipewright::drain::DEFAULT_GRACE,
+            ..ServerConfig::new(dir, database_url)
         };
         let services = build_services(&config).await?;
         let registry = services.registry.clone();

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use pipewright::plugins::bindings::pipeline_v0_1_0::{Runnable, RunnablePre};
 use pipewright::plugins::runnable::{NamedValue, Value};
-use pipewright::plugins::{Grants, Limits, PluginId};
+use pipewright::plugins::PluginId;
 use pipewright::registry::Registry;
 use pipewright::server::{build_services, serve_on, ServerConfig};
 use serde_json::{json, Value as Json};
@@ -348,22 +348,8 @@ struct InProcessServer {
 
 impl InProcessServer {
     async fn start(dir: &Path) -> anyhow::Result<Self> {
-        let config = ServerConfig {
-            data_dir: dir.to_path_buf(),
-            database_url: format!("sqlite://{}", dir.join("bench.db").display()),
-            cache_dir: dir.join("cache"),
-            limits: Limits::default(),
-            grants: Grants::default(),
-            api: Default::default(),
-            registration: Default::default(),
-            runs: Default::default(),
-            admin_account: None,
-            uploads: Default::default(),
-            blob_store: None,
-            blob_store_settings: Vec::new(),
-            workcopy_dir: None,
-            shutdown_grace: pipewright::drain::DEFAULT_GRACE,
-        };
+        let database_url = format!("sqlite://{}", dir.join("bench.db").display());
+        let config = ServerConfig::new(dir, database_url);
         let services = build_services(&config).await?;
         let registry = services.registry.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -55,6 +55,27 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// A server on `data_dir` and `database_url` with every other setting at its default, the
+    /// compile cache under `<data-dir>/cache`: what tests and benchmarks start from and adjust.
+    pub fn new(data_dir: &std::path::Path, database_url: String) -> Self {
+        ServerConfig {
+            data_dir: data_dir.to_path_buf(),
+            database_url,
+            cache_dir: data_dir.join("cache"),
+            limits: Limits::default(),
+            grants: Grants::default(),
+            api: ApiConfig::default(),
+            registration: RegistrationConfig::default(),
+            runs: RunLimits::default(),
+            admin_account: None,
+            uploads: UploadLimits::default(),
+            blob_store: None,
+            blob_store_settings: Vec::new(),
+            workcopy_dir: None,
+            shutdown_grace: crate::drain::DEFAULT_GRACE,
+        }
+    }
+
     /// Resolves the flags; the service grants' secrets come from the environment.
     pub fn from_args(args: &ServeArgs) -> anyhow::Result<Self> {
         let secret = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use pipewright::plugins::{Grants, Limits};
+use pipewright::plugins::Grants;
 use pipewright::registry::Registry;
 use pipewright::server::{build_services, serve_on, ServerConfig};
 use reqwest::{Client, Method, RequestBuilder, Response};
@@ -112,22 +112,8 @@ impl TestServer {
     ) -> TestServer {
         let data_dir = tempfile::tempdir().unwrap();
         let database_url = fresh_database(backend, data_dir.path()).await;
-        let mut config = ServerConfig {
-            data_dir: data_dir.path().to_path_buf(),
-            database_url,
-            cache_dir: shared_cache_dir(),
-            limits: Limits::default(),
-            grants: Grants::default(),
-            api: Default::default(),
-            registration: Default::default(),
-            runs: Default::default(),
-            admin_account: None,
-            uploads: Default::default(),
-            blob_store: None,
-            blob_store_settings: Vec::new(),
-            workcopy_dir: None,
-            shutdown_grace: pipewright::drain::DEFAULT_GRACE,
-        };
+        let mut config = ServerConfig::new(data_dir.path(), database_url);
+        config.cache_dir = shared_cache_dir();
         configure(&mut config);
         let services = build_services(&config)
             .await

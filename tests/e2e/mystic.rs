@@ -564,28 +564,41 @@ async fn a_run_interrupted_by_a_restart_is_failed() {
 
     let (_second, base) = serve_binary(&serve_args).await;
     for (id, _) in recorded {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let failed = loop {
-            let (_, run) = call(
-                client
-                    .get(format!("{base}/v4/runs/{id}"))
-                    .bearer_auth(&token),
-            )
+        assert_failed_by_a_stopped_server(&client, &base, &token, &id, Duration::from_secs(20))
             .await;
-            if run["state"] == "failed" {
-                break run;
-            }
-            assert!(Instant::now() < deadline, "still {run}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        assert!(
-            failed["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("server stopped"),
-            "{failed}"
-        );
     }
+}
+
+/// Polls run `id` through `base` until it is `failed` (within `within`), and checks it was failed
+/// because the server running it stopped.
+pub async fn assert_failed_by_a_stopped_server(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+    within: Duration,
+) {
+    let deadline = Instant::now() + within;
+    let failed = loop {
+        let (_, run) = call(
+            client
+                .get(format!("{base}/v4/runs/{id}"))
+                .bearer_auth(token),
+        )
+        .await;
+        if run["state"] == "failed" {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "still {run}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("server stopped"),
+        "{failed}"
+    );
 }
 
 /// Scale-down has a timer of its own: here the only registration worker is busy for the whole

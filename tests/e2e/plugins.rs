@@ -436,25 +436,7 @@ async fn a_replica_runs_the_version_activated_through_another(backend: Backend) 
         .await;
 
     // The replica polls the store's change counters; it must follow within a second or so.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let (status, body) = replica
-            .register_notebook(&alice, "alice", "churn", "1.0.0-rc.1")
-            .await;
-        if code(&body) == "pre-release" {
-            assert_eq!(status, 400);
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the replica never ran release-only: {body}"
-        );
-        // Registered under the old chain: make room for the next try.
-        let _ = replica
-            .delete("/v1/pipelines/alice/churn/versions/1.0.0-rc.1", &alice)
-            .await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_release_only_refuses_a_pre_release(&replica, &alice, Duration::from_secs(5)).await;
     let (_, shown) = replica.get("/v1/plugins/release-only", &alice).await;
     assert_eq!(shown["active_version"], "1.0.0");
 }
@@ -742,4 +724,32 @@ async fn a_plugin_url_the_server_may_not_fetch_is_refused_and_nothing_stored(bac
     let admin = allowed.token_in("ops", Some(ADMIN_ACCOUNT)).await;
     let (status, body) = call(add(&allowed, admin)).await;
     assert_eq!(status, 201, "{body}");
+}
+
+/// Registers a pre-release of `alice/churn` on `server` until the `release-only` policy, bound
+/// through another server, refuses it (within `within`); each registration made under the old
+/// chain is deleted to make room for the next try.
+pub async fn until_release_only_refuses_a_pre_release(
+    server: &TestServer,
+    token: &str,
+    within: Duration,
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let (status, body) = server
+            .register_notebook(token, "alice", "churn", "1.0.0-rc.1")
+            .await;
+        if code(&body) == "pre-release" {
+            assert_eq!(status, 400);
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never ran release-only: {body}"
+        );
+        let _ = server
+            .delete("/v1/pipelines/alice/churn/versions/1.0.0-rc.1", token)
+            .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::cli::{free_port, serve_binary_with_env, Running, BIN};
 use crate::gbdx::{hello_component, quick_registration, wait_for_state, wasm_task, HeldSource};
-use crate::harness::{b64, call, code, postgres_admin_url, Backend, TestServer, ADMIN_ACCOUNT};
+use crate::harness::{b64, call, postgres_admin_url, Backend, TestServer, ADMIN_ACCOUNT};
 
 const TASKS: &str = "/workflows/v1/tasks";
 const WORKBENCH: &str = "/mlWorkbench/v1/pipeline";
@@ -415,24 +415,8 @@ async fn a_plugin_activated_on_a_is_enforced_on_b(setup: Setup) {
     b.create_pipeline(&alice, "alice", "churn", "jupyter").await;
     // B follows the change counters within a moment; it must then load the component that A
     // stored, and refuse a pre-release with it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, body) = b
-            .register_notebook(&alice, "alice", "churn", "1.0.0-rc.1")
-            .await;
-        if code(&body) == "pre-release" {
-            assert_eq!(status, 400);
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "B never ran release-only: {body}"
-        );
-        let _ = b
-            .delete("/v1/pipelines/alice/churn/versions/1.0.0-rc.1", &alice)
-            .await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::plugins::until_release_only_refuses_a_pre_release(b, &alice, Duration::from_secs(10))
+        .await;
     let (_, shown) = b.get("/v1/plugins/release-only", &alice).await;
     assert_eq!(shown["active_version"], "1.0.0", "{shown}");
 }
@@ -571,22 +555,14 @@ async fn a_killed_server_s_registration_is_finished_and_its_run_failed_by_anothe
         ready["registration"]["attempts"], 2,
         "the killed server's attempt, then B's: {ready}"
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let failed = loop {
-        let (_, run) = b.get(&format!("/v4/runs/{run_id}"), &alice).await;
-        if run["state"] == "failed" {
-            break run;
-        }
-        assert!(Instant::now() < deadline, "B never failed the run: {run}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(
-        failed["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("server stopped"),
-        "{failed}"
-    );
+    crate::mystic::assert_failed_by_a_stopped_server(
+        &b.client,
+        &b.base,
+        &alice,
+        &run_id,
+        Duration::from_secs(30),
+    )
+    .await;
 }
 
 /// The measurement: a push and a run with a file input, against moto and against the
