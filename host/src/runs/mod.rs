@@ -71,10 +71,6 @@ impl Runs {
         }
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.registry
-    }
-
     fn store(&self) -> &Store {
         self.registry.store()
     }
