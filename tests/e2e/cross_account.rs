@@ -286,7 +286,9 @@ fn row(w: &World, method: &str, template: &str) -> Option<Row> {
         ("POST", "/v4/pipelines") => answered("/v4/pipelines".into(), None),
 
         // Operations: no account's data.
-        ("GET", "/healthz") | ("GET", "/readyz") | ("GET", "/metrics") | ("GET", "/v1/openapi.json") => answered(template.into(), None),
+        ("GET", "/healthz") | ("GET", "/readyz") | ("GET", "/metrics") | ("GET", "/v1/openapi.json") | ("GET", "/docs") => answered(template.into(), None),
+        ("GET", "/openapi/{document}") => answered("/openapi/ops.json".into(), None),
+        ("GET", "/docs/{surface}") => answered("/docs/v1".into(), None),
 
         // /v1
         ("DELETE", "/v1/pipelines/{namespace}/{name}/versions/{version}") => refused("/v1/pipelines/alice/alices-secret/versions/1.0.0".into(), None),

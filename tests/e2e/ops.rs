@@ -561,3 +561,50 @@ async fn framework_errors_come_in_each_surfaces_shape() {
         );
     }
 }
+
+/// Every surface's document is served, true to what the server routes; the reference a person
+/// reads is rendered from the same documents.
+#[tokio::test]
+async fn every_surface_serves_its_document_and_a_rendered_reference() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let surfaces: Vec<&str> = pipewright::api::documents::all()
+        .iter()
+        .map(|document| document.surface)
+        .collect();
+    let index = server
+        .client
+        .get(format!("{}/docs", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for surface in &surfaces {
+        let path = format!("/openapi/{surface}.json");
+        let (status, _, document) = send(server.request(Method::GET, &path, None)).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            document["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+            "{path}: {document}"
+        );
+        // Every operation the server routes for the surface is in its document.
+        for spec in pipewright::api::route_list().iter().filter(|s| s.surface == *surface) {
+            let operation = &document["paths"][&spec.path][spec.method.to_lowercase()];
+            assert!(operation.is_object(), "{path} lacks {} {}", spec.method, spec.path);
+        }
+        assert!(index.contains(&format!("href=\"/docs/{surface}\"")), "/docs lacks {surface}");
+        let page = server
+            .client
+            .get(format!("{}/docs/{surface}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains("<h2><code>GET "), "/docs/{surface}");
+    }
+    let (status, _, body) = send(server.request(Method::GET, "/openapi/nothing.json", None)).await;
+    assert_eq!((status, body["error"]["message"].as_str()), (404, Some("no such document")), "{body}");
+    let (status, _, _) = send(server.request(Method::GET, "/docs/nothing", None)).await;
+    assert_eq!(status, 404);
+}

@@ -4,10 +4,12 @@
 //! or the runs, map the answer.
 
 pub mod acumos;
+pub mod documents;
 pub mod error;
 pub mod gbdx;
 pub mod mystic;
 pub mod ops;
+pub mod reference;
 pub mod request_id;
 pub mod routes;
 pub mod time;
@@ -44,7 +46,6 @@ pub struct AppState {
     /// Signs Mystic's download links.
     pub link_key: Arc<[u8]>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
-    pub openapi: Arc<utoipa::openapi::OpenApi>,
     pub config: ApiConfig,
     /// The GBDX surface's last task listing, serialized.
     pub gbdx_listing: Arc<gbdx::ListingBody>,
@@ -78,15 +79,15 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
 /// Largest request body accepted (version uploads carry their files).
 pub const MAX_BODY_BYTES: usize = 64 << 20;
 
-/// The whole server: every surface, `/healthz`, `/readyz`, `/metrics`, `/v1/openapi.json`.
+/// The whole server: every surface, `/healthz`, `/readyz`, `/metrics`, the OpenAPI documents and
+/// the reference rendered from them.
 pub fn app(services: Services, config: ApiConfig) -> Router {
-    let (v1_router, openapi) = v1::router().split_for_parts();
+    let (v1_router, _) = v1::router().split_for_parts();
     let state = AppState {
         registry: services.registry,
         runs: services.runs,
         link_key: services.link_key,
         metrics: ops::metrics_handle(),
-        openapi: Arc::new(openapi),
         config,
         gbdx_listing: Arc::default(),
     };

@@ -13,13 +13,15 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use super::error::ApiError;
+use super::documents;
+use super::error::{ApiError, ErrorBody};
+use super::reference;
 use super::routes::Routes;
 use super::AppState;
 use crate::route;
@@ -29,7 +31,23 @@ pub fn routes() -> Routes {
     let routes = route!(routes, "/healthz", get(healthz));
     let routes = route!(routes, "/readyz", get(readyz));
     let routes = route!(routes, "/metrics", get(metrics_text));
-    route!(routes, "/v1/openapi.json", get(openapi))
+    let routes = route!(routes, "/v1/openapi.json", get(v1_document));
+    let routes = route!(routes, "/openapi/{document}", get(document));
+    let routes = route!(routes, "/docs", get(reference::index));
+    route!(routes, "/docs/{surface}", get(reference::surface))
+}
+
+/// The operational routes' own document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(
+        info(title = "pipewright operations", description = "Health, readiness, metrics, and the API documents. No route here needs a token."),
+        paths(healthz, readyz, metrics_text, v1_document, document, docs_index, docs_surface),
+        components(schemas(Health, Readiness, ErrorBody)),
+        tags((name = "ops", description = "Operational routes"))
+    )]
+    struct OpsDoc;
+    <OpsDoc as utoipa::OpenApi>::openapi()
 }
 
 /// Upper bounds (seconds) of the buckets of every histogram but the run durations': HTTP
@@ -143,6 +161,29 @@ fn describe_metrics() {
     metrics::gauge!("pipewright_http_requests_in_flight").increment(0.0);
 }
 
+/// `/healthz`'s answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes.
+struct Health {
+    /// `ok`, or `unavailable` when the database does not answer.
+    status: String,
+    /// Why not, when unavailable.
+    reason: Option<String>,
+}
+
+/// `/readyz`'s answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes.
+struct Readiness {
+    /// `ready` or `unavailable`.
+    status: String,
+    /// Each check (`database`, `blob_store`, `builtin_plugins`) and its state, `ok` or `failed`.
+    checks: std::collections::BTreeMap<String, String>,
+}
+
+/// Liveness: the process answers and its database does.
+#[utoipa::path(get, path = "/healthz", tag = "ops", security(()),
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.registry.alive().await {
         Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
@@ -158,6 +199,9 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "ops", security(()),
+    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")))]
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     match state.registry.registrations_pending().await {
         Ok(pending) => metrics::gauge!("pipewright_registrations_pending").set(pending as f64),
@@ -176,6 +220,8 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
 /// 200 when the store answers a query, the blob store takes a write and the built-in plugins
 /// are loaded; 503 otherwise. The body names each check and its state (`ok` or `failed`); why
 /// one failed goes to the log only (the route is open to anyone, the reason may name paths).
+#[utoipa::path(get, path = "/readyz", tag = "ops", security(()),
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let readiness = state.registry.readiness().await;
     let mut ready = true;
@@ -210,9 +256,46 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-async fn openapi(State(state): State<AppState>) -> impl IntoResponse {
-    Json(state.openapi.as_ref().clone())
+/// The native API's document, at the address it has always had.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "ops", security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document of /v1", body = Object)))]
+async fn v1_document() -> Response {
+    surface_document("v1")
 }
+
+/// A surface's OpenAPI document: `v1.json`, `acumos.json`, `gbdx.json`, `mystic.json`,
+/// `ops.json`.
+#[utoipa::path(get, path = "/openapi/{document}", tag = "ops", security(()),
+    params(("document" = String, Path, description = "`SURFACE.json`: v1, acumos, gbdx, mystic or ops")),
+    responses((status = 200, description = "The surface's OpenAPI 3.1 document", body = Object),
+              (status = 404, description = "No such surface", body = ErrorBody)))]
+async fn document(Path(document): Path<String>) -> Response {
+    match document.strip_suffix(".json") {
+        Some(surface) => surface_document(surface),
+        None => not_found().await.into_response(),
+    }
+}
+
+fn surface_document(surface: &str) -> Response {
+    match documents::find(surface) {
+        Some(found) => Json(&found.document).into_response(),
+        None => ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such document").into_response(),
+    }
+}
+
+/// The reference rendered for people: the list of surfaces.
+#[utoipa::path(get, path = "/docs", tag = "ops", security(()),
+    responses((status = 200, description = "HTML", body = String, content_type = "text/html")))]
+#[allow(dead_code)] // Routed as `reference::index`; this is its description.
+async fn docs_index() {}
+
+/// The reference rendered for people: one surface.
+#[utoipa::path(get, path = "/docs/{surface}", tag = "ops", security(()),
+    params(("surface" = String, Path, description = "v1, acumos, gbdx, mystic or ops")),
+    responses((status = 200, description = "HTML", body = String, content_type = "text/html"),
+              (status = 404, description = "No such surface", body = String, content_type = "text/html")))]
+#[allow(dead_code)] // Routed as `reference::surface`; this is its description.
+async fn docs_surface() {}
 
 pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route")

@@ -25,23 +25,9 @@ use crate::registry::{self, Caller, PipelineInfo, RegistryError, Surface, Versio
 #[openapi(
     info(title = "pipewright native API", description = "Registry of versioned pipelines and WebAssembly plugins."),
     components(schemas(ErrorBody)),
-    modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
