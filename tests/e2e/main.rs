@@ -15,6 +15,7 @@ mod harness;
 mod kit;
 mod launch;
 mod mystic;
+mod openapi;
 mod ops;
 mod peers;
 mod plugin_host;

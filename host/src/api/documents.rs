@@ -26,14 +26,15 @@ pub fn all() -> &'static [SurfaceDocument] {
     static DOCUMENTS: OnceLock<Vec<SurfaceDocument>> = OnceLock::new();
     DOCUMENTS.get_or_init(|| {
         let (_, v1_document) = v1::router().split_for_parts();
+        // Each surface with the schema of its own error body.
         [
-            ("v1", v1_document),
-            ("ops", ops::openapi()),
+            ("v1", v1_document, "ErrorBody"),
+            ("ops", ops::openapi(), "ErrorBody"),
         ]
         .into_iter()
-        .map(|(surface, document)| SurfaceDocument {
+        .map(|(surface, document, error_body)| SurfaceDocument {
             surface,
-            document: with_server_facts(document),
+            document: with_framework_errors(with_server_facts(document), error_body),
         })
         .collect()
     })
@@ -58,6 +59,67 @@ fn with_server_facts(mut document: OpenApi) -> OpenApi {
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
     );
     document.info.version = env!("CARGO_PKG_VERSION").into();
+    document
+}
+
+/// The errors the framework answers before a handler runs, which no handler's annotation
+/// lists, added to every operation they can happen to, in the surface's error body (see
+/// [`super::routes::Routes::with_error_shape`]):
+/// - a body: 413 over [`super::MAX_BODY_BYTES`]; a JSON body also 400 (not JSON), 415 (no
+///   `Content-Type: application/json`) and 422 (JSON of the wrong shape); a multipart body 400;
+/// - query parameters: 400 when they do not parse;
+/// - path parameters: 400 when a segment does not decode.
+fn with_framework_errors(mut document: OpenApi, error_body: &str) -> OpenApi {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(error_body)))
+                    .build(),
+            )
+            .build()
+    };
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let mut answers: Vec<(&str, &str)> = Vec::new();
+            if let Some(body) = &operation.request_body {
+                answers.push(("413", "The body is larger than the server takes"));
+                if body.content.contains_key("application/json") {
+                    answers.push(("400", "The body is not JSON"));
+                    answers.push(("415", "The body is not declared `application/json`"));
+                    answers.push(("422", "The JSON is not of the documented shape"));
+                } else {
+                    answers.push(("400", "The body is not of its declared type"));
+                }
+            }
+            let parameters = operation.parameters.as_deref().unwrap_or_default();
+            if parameters
+                .iter()
+                .any(|p| matches!(p.parameter_in, ParameterIn::Query | ParameterIn::Path))
+            {
+                answers.push(("400", "A parameter does not parse"));
+            }
+            for (status, description) in answers {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| error(description).into());
+            }
+        }
+    }
     document
 }
 

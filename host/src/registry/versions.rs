@@ -138,8 +138,9 @@ pub struct VersionInfo {
     pub state: VersionState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// The definition given at registration (free JSON: ports, properties, ...).
-    #[schema(value_type = Object)]
+    /// The definition given at registration (free JSON: ports, properties, ...); null when
+    /// none was given.
+    #[schema(value_type = Option<Object>)]
     pub definition: serde_json::Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content_digest: Option<String>,

@@ -40,7 +40,7 @@ async fn list_bindings(
 /// Replaces the chain of a scope (`global`, `type:<id>`, `namespace:<name>`,
 /// `surface:<name>`): the next request uses it, on every server.
 #[utoipa::path(put, path = "/v1/policy-bindings/{scope}", tag = "policies", request_body = SetBinding,
-    params(("scope" = String, Path)),
+    params(("scope" = String, Path, pattern = r"^(global|type:[^/]+|namespace:[^/]+|surface:[^/]+)$", description = "`global`, `type:<id>`, `namespace:<name>` or `surface:<name>`")),
     responses((status = 200, body = BindingInfo), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody)))]
 async fn set_binding(
@@ -60,7 +60,7 @@ async fn set_binding(
 
 /// Removes the operator's chain of a scope; its default (if any) applies again.
 #[utoipa::path(delete, path = "/v1/policy-bindings/{scope}", tag = "policies",
-    params(("scope" = String, Path)),
+    params(("scope" = String, Path, pattern = r"^(global|type:[^/]+|namespace:[^/]+|surface:[^/]+)$", description = "`global`, `type:<id>`, `namespace:<name>` or `surface:<name>`")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 async fn clear_binding(

@@ -42,6 +42,31 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(plugins::router())
 }
 
+/// The structural rules of every name and version ([`registry::names::check`]) as a JSON
+/// Schema pattern: 1 to 128 characters, none of them `/`, `:`, whitespace or a control
+/// character. What a policy adds (lower case, semver) is not in it: policies are bound at run
+/// time.
+pub const NAME_PATTERN: &str = r"^[^/:\s\x00-\x1f\x7f-\x9f]{1,128}$";
+
+/// A name or version in a request body: a string matching [`NAME_PATTERN`].
+pub fn name_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(NAME_PATTERN))
+        .build()
+}
+
+/// [`name_schema`], or null.
+pub fn optional_name_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    use utoipa::openapi::ObjectBuilder;
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(NAME_PATTERN))
+        .build()
+}
+
 /// A JSON body whose rejections are this surface's documented errors.
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
@@ -75,7 +100,9 @@ impl FromRequestParts<AppState> for Authenticated {
 #[serde(deny_unknown_fields)]
 pub struct CreatePipeline {
     /// Defaults to the caller's account.
+    #[schema(schema_with = optional_name_schema)]
     pub namespace: Option<String>,
+    #[schema(schema_with = name_schema)]
     pub name: String,
     /// A registered pipeline type (`jupyter`, `zeppelin`, ...); case-insensitive.
     #[serde(rename = "type")]
@@ -153,6 +180,7 @@ async fn get_pipeline_version(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterVersion {
+    #[schema(schema_with = name_schema)]
     pub version: String,
     pub description: Option<String>,
     /// Free JSON kept with the version (ports, properties, ...).
@@ -278,6 +306,7 @@ async fn list_types(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ScaffoldQuery {
     /// The pipeline name the files are made for.
     pub name: String,

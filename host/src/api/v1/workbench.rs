@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
+    #[schema(schema_with = super::name_schema)]
     pub name: String,
     pub description: Option<String>,
 }
