@@ -13,11 +13,11 @@ use crate::cli::BIN;
 use crate::harness::{Backend, TestServer};
 
 /// The target dir of every crate these tests build.
-fn guide_target_dir() -> PathBuf {
+pub fn guide_target_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kit-guide")
 }
 
-fn repository() -> PathBuf {
+pub fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("host/ sits in the repository")
@@ -35,7 +35,7 @@ fn pipewright(dir: &Path, args: &[&str]) -> Output {
         .expect("running pipewright")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -156,7 +156,7 @@ fn plugin_new_refuses_bad_names_and_taken_folders() {
 
 /// The `sh` blocks of `markdown`, in order; `sh no-run` blocks (and every other language) are
 /// left out.
-fn runnable_shell_blocks(markdown: &str) -> Vec<String> {
+pub fn runnable_shell_blocks(markdown: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in markdown.lines() {

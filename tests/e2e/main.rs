@@ -18,6 +18,7 @@ mod mystic;
 mod openapi;
 mod ops;
 mod peers;
+mod readme;
 mod plugin_host;
 mod plugins;
 mod replicas;
