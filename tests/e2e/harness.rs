@@ -34,18 +34,25 @@ macro_rules! on_both_stores {
     )*};
 }
 
-/// The PostgreSQL server for tests; None (skip) outside CI, a failure under CI.
-pub fn postgres_admin_url() -> Option<String> {
-    match std::env::var("PIPEWRIGHT_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
+/// A test peer named by the environment variable `var` (a URL or a program): None, with a note,
+/// when it is unset outside CI; under `CI=true` a missing peer fails the run, never skips it.
+/// `what` says in a few words which tests need it.
+pub fn peer_from_env(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Some(value),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but PIPEWRIGHT_TEST_POSTGRES_URL is unset: the PostgreSQL tests cannot run")
+            panic!("CI=true but {var} is unset: {what} cannot run (.ci/run provides it)")
         }
         _ => {
-            eprintln!("PIPEWRIGHT_TEST_POSTGRES_URL unset: skipping a PostgreSQL test");
+            eprintln!("{var} unset: skipping {what}");
             None
         }
     }
+}
+
+/// The PostgreSQL server for tests.
+pub fn postgres_admin_url() -> Option<String> {
+    peer_from_env("PIPEWRIGHT_TEST_POSTGRES_URL", "the PostgreSQL tests")
 }
 
 /// A database URL of a fresh, empty database on `backend`.

@@ -653,16 +653,7 @@ async fn an_idle_pipeline_scales_to_zero_and_starts_again_from_the_cache() {
 
 /// The Python of a venv with `pipeline-ai` 2.8 (`.ci/run` installs it); None (skip) outside CI.
 fn client_python() -> Option<String> {
-    match std::env::var("PIPEWRIGHT_TEST_PIPELINE_AI_PYTHON") {
-        Ok(python) if !python.is_empty() => Some(python),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but PIPEWRIGHT_TEST_PIPELINE_AI_PYTHON is unset: the real-client tests cannot run")
-        }
-        _ => {
-            eprintln!("PIPEWRIGHT_TEST_PIPELINE_AI_PYTHON unset: skipping a real-client test");
-            None
-        }
-    }
+    crate::harness::peer_from_env("PIPEWRIGHT_TEST_PIPELINE_AI_PYTHON", "the real-client tests")
 }
 
 /// Runs one scenario of the driver against `server`; the JSON it printed.

@@ -9,27 +9,15 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::harness::{Backend, TestServer, ADMIN_ACCOUNT};
+use crate::harness::{peer_from_env, Backend, TestServer, ADMIN_ACCOUNT};
 
 /// Test cases per operation and phase: enough to find a lie, few enough for CI's two cores.
 const MAX_EXAMPLES: &str = "25";
 
-fn schemathesis() -> Option<String> {
-    match std::env::var("PIPEWRIGHT_TEST_SCHEMATHESIS") {
-        Ok(program) if !program.is_empty() => Some(program),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but PIPEWRIGHT_TEST_SCHEMATHESIS is unset: the OpenAPI documents cannot be checked (.ci/run installs Schemathesis)")
-        }
-        _ => {
-            eprintln!("PIPEWRIGHT_TEST_SCHEMATHESIS unset: skipping the Schemathesis run");
-            None
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_nothing_in_any_document() {
-    let Some(program) = schemathesis() else {
+    let Some(program) = peer_from_env("PIPEWRIGHT_TEST_SCHEMATHESIS", "the Schemathesis run") else {
         return;
     };
     let server = TestServer::start_with_admin(Backend::Sqlite).await;

@@ -26,18 +26,9 @@ const WORKBENCH: &str = "/mlWorkbench/v1/pipeline";
 const BUCKET: &str = "pipewright-test";
 const PREFIX: &str = "replicas";
 
-/// The `moto_server` binary; None (skip) outside CI, a failure under CI.
+/// The `moto_server` binary.
 pub fn moto_server_binary() -> Option<String> {
-    match std::env::var("PIPEWRIGHT_TEST_MOTO_SERVER") {
-        Ok(path) if !path.is_empty() => Some(path),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but PIPEWRIGHT_TEST_MOTO_SERVER is unset: the replica tests cannot run")
-        }
-        _ => {
-            eprintln!("PIPEWRIGHT_TEST_MOTO_SERVER unset: skipping a test against an S3 store");
-            None
-        }
-    }
+    crate::harness::peer_from_env("PIPEWRIGHT_TEST_MOTO_SERVER", "the tests against an S3 store")
 }
 
 /// A moto S3 server on a free loopback port with one empty bucket; stopped when dropped.
