@@ -41,6 +41,8 @@ async fn schemathesis_finds_nothing_in_any_document() {
                 .arg(format!("Authorization: Bearer {token}"))
                 .args(["--generation-database", "none", "--report-dir"])
                 .arg(&report_dir)
+                // Its cache folder goes there too, not into the repository.
+                .current_dir(&report_dir)
                 .env("SCHEMATHESIS_HOOKS", "hooks")
                 .env("PYTHONPATH", &config_dir)
                 .output()
