@@ -36,7 +36,7 @@ use crate::store::{self, Store};
 pub use engine::{run_preopens, value_as_text, InputValue, OutputValue, RunEngine, RunFailure};
 pub use submit::{
     RunArgument, RunErrorRecord, RunFile, RunLimits, RunOutput, RunRecord, RunState, RunSubmission,
-    DEFAULT_RUN_TIMEOUT,
+    DEFAULT_MAX_URL_INPUT_BYTES, DEFAULT_RUN_TIMEOUT,
 };
 
 /// Runs and workflows, over a registry. Cheap to clone: every clone shares the same caches,

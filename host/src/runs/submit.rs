@@ -25,6 +25,7 @@ use serde::Serialize;
 use serde_json::{json, Value as Json};
 
 use crate::plugins::PluginError;
+use crate::registry::content_sources::FetchError;
 use crate::registry::{Caller, Refusal, RegistryError};
 use crate::store::{self, runs as rows};
 
@@ -47,6 +48,17 @@ pub enum RunArgument {
         file_name: String,
         digest: String,
     },
+    /// A file at an http(s) URL: fetched by the server, where its fetch policy admits
+    /// (`--allow-fetch`), at most [`RunLimits::max_url_input_bytes`], before the run is bound.
+    FileAt {
+        file_name: String,
+        url: String,
+    },
+    /// A file's bytes (a `FileAt` once fetched).
+    FileBytes {
+        file_name: String,
+        bytes: Vec<u8>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -68,7 +80,7 @@ pub struct RunSubmission {
 }
 
 /// Where a run is: Mystic's run states, as the store and the wire spell them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     /// Accepted, waiting for capacity.
@@ -153,7 +165,12 @@ pub struct RunLimits {
     pub max_per_pipeline: usize,
     /// A pipeline not run for this long is scaled to zero (its compiled code leaves memory).
     pub idle_timeout: std::time::Duration,
+    /// The largest file an input given by URL may be ([`RunArgument::FileAt`]).
+    pub max_url_input_bytes: u64,
 }
+
+/// [`RunLimits::max_url_input_bytes`] unless configured otherwise.
+pub const DEFAULT_MAX_URL_INPUT_BYTES: u64 = 64 << 20;
 
 impl Default for RunLimits {
     fn default() -> Self {
@@ -164,6 +181,7 @@ impl Default for RunLimits {
             max_total: (4 * cores).min(crate::plugins::runnable::RUN_SLOTS as usize),
             max_per_pipeline: 2 * cores,
             idle_timeout: std::time::Duration::from_secs(5 * 60),
+            max_url_input_bytes: DEFAULT_MAX_URL_INPUT_BYTES,
         }
     }
 }
@@ -342,6 +360,18 @@ impl Runs {
         caller: &Caller,
         submission: RunSubmission,
     ) -> Result<RunRecord, RegistryError> {
+        self.submit_run_reporting(caller, submission, None).await
+    }
+
+    /// [`Self::submit_run`], telling `started` the run as it starts executing (a synchronous
+    /// run that got its capacity): what a streaming answer sends first. Nothing is sent when
+    /// the run ends before it starts (a refused input, no capacity).
+    pub async fn submit_run_reporting(
+        &self,
+        caller: &Caller,
+        submission: RunSubmission,
+        started: Option<tokio::sync::oneshot::Sender<RunRecord>>,
+    ) -> Result<RunRecord, RegistryError> {
         let target = self.run_target(caller, &submission).await?;
         let now = store::now_millis();
         let run = Arc::new(AcceptedRun {
@@ -356,17 +386,14 @@ impl Runs {
             inputs: submission.inputs_as_sent,
             created_at: now,
         });
-        let prepared = run
-            .target
-            .manifest
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|m| {
-                if let Some(message) = submission.refused_input {
-                    return Err(message);
-                }
-                bind_inputs(m, submission.inputs)
-            });
+        let prepared = match (&run.target.manifest, submission.refused_input) {
+            (Err(message), _) => Err(message.clone()),
+            (Ok(_), Some(message)) => Err(message),
+            (Ok(manifest), None) => match self.fetch_url_inputs(submission.inputs).await {
+                Ok(arguments) => bind_inputs(manifest, arguments),
+                Err(message) => Err(message),
+            },
+        };
         let prepared = match prepared {
             Ok(inputs) => self.check_file_inputs(caller, inputs).await?,
             Err(message) => Err(message),
@@ -422,9 +449,41 @@ impl Runs {
         if recorded {
             self.set_running(&run.id).await?;
         }
+        if let Some(started) = started {
+            let _ =
+                started.send(run.record(RunState::Running, Vec::new(), None, store::now_millis()));
+        }
         // On the request's own task: a client that hangs up stops its run (see `Abandoned`).
         self.execute_run(run, inputs, permits, recorded, renewing)
             .await
+    }
+
+    /// Fetches the files given by URL ([`RunArgument::FileAt`]); Err is the `input_error`
+    /// message of the first that cannot be fetched. Nothing is connected to where the fetch
+    /// policy refuses.
+    async fn fetch_url_inputs(
+        &self,
+        arguments: Vec<RunArgument>,
+    ) -> Result<Vec<RunArgument>, String> {
+        let mut fetched = Vec::with_capacity(arguments.len());
+        for argument in arguments {
+            let RunArgument::FileAt { file_name, url } = argument else {
+                fetched.push(argument);
+                continue;
+            };
+            let bytes = self
+                .registry
+                .fetch_run_input(&url, self.limits.max_url_input_bytes, self.limits.timeout)
+                .await
+                .map_err(|error| match error {
+                    FetchError::Refused { .. } => format!(
+                        "{error}; the server's operator admits other addresses with --allow-fetch"
+                    ),
+                    error => format!("the file input at {url} could not be fetched: {error}"),
+                })?;
+            fetched.push(RunArgument::FileBytes { file_name, bytes });
+        }
+        Ok(fetched)
     }
 
     /// Refuses (as an `input_error` message) a file input naming a blob the caller may not use
