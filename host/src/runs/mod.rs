@@ -39,7 +39,7 @@ pub use engine::{
 };
 pub use submit::{
     RunArgument, RunErrorRecord, RunFile, RunLimits, RunOutput, RunRecord, RunState, RunSubmission,
-    DEFAULT_MAX_URL_INPUT_BYTES, DEFAULT_RUN_TIMEOUT,
+    DEFAULT_MAX_URL_INPUT_BYTES, DEFAULT_RUN_TIMEOUT, STORED_LOG_BYTES,
 };
 
 /// Runs and workflows, over a registry. Cheap to clone: every clone shares the same caches,

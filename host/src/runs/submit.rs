@@ -30,7 +30,7 @@ use crate::registry::{Caller, Refusal, RegistryError};
 use crate::store::{self, runs as rows};
 
 use super::capacity::RunPermits;
-use super::engine::{Execution, InputValue, OutputValue, RunFailure};
+use super::engine::{Execution, InputValue, OutputValue, RunFailure, RunLogs};
 use super::targets::{bind_inputs, kind_of, RunTarget};
 use super::writes::{NewRunRow, RunWrite, StateChangeRow};
 use super::{Runs, Value};
@@ -212,7 +212,7 @@ impl Drop for Abandoned<'_> {
                 message: "the client went away before the run finished; it was stopped".into(),
             };
             if let Err(error) = runs
-                .record_finished(&run, true, Err(Unfinished::Failed(error)))
+                .record_finished(&run, true, Err(Unfinished::Failed(error)), None)
                 .await
             {
                 tracing::warn!(run = %run.id, %error, "could not record an abandoned run");
@@ -255,6 +255,7 @@ impl AcceptedRun {
             lease_until,
             created_at: self.created_at,
             now,
+            logs: None,
         })
     }
 
@@ -298,6 +299,49 @@ impl Drop for Renewing {
 enum Unfinished {
     Failed(RunErrorRecord),
     NoResources,
+}
+
+/// How much of each of a run's output streams is kept with its record: the engine captures more
+/// ([`super::OUTPUT_CAPTURE_BYTES`]), the store keeps this much per run.
+pub const STORED_LOG_BYTES: usize = 64 << 10;
+
+/// A run's logs as its row keeps them.
+#[derive(Default, Serialize, serde::Deserialize)]
+struct StoredLogs {
+    stdout: String,
+    stderr: String,
+}
+
+/// A run's logs as stored: JSON `{"stdout", "stderr"}`, each stream cut to its first
+/// [`STORED_LOG_BYTES`] (at a character boundary, then a line saying so); None when the run
+/// printed nothing.
+fn stored_logs(logs: &RunLogs) -> Option<String> {
+    if logs.stdout.is_empty() && logs.stderr.is_empty() {
+        return None;
+    }
+    let cut = |text: &str| {
+        if text.len() <= STORED_LOG_BYTES {
+            return text.to_string();
+        }
+        let mut end = STORED_LOG_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut kept = text[..end].to_string();
+        if !kept.ends_with('\n') {
+            kept.push('\n');
+        }
+        kept.push_str(&format!(
+            "[log truncated: {} more bytes were written; the first {end} are kept]\n",
+            text.len() - end
+        ));
+        kept
+    };
+    let stored = StoredLogs {
+        stdout: cut(&logs.stdout),
+        stderr: cut(&logs.stderr),
+    };
+    Some(serde_json::to_string(&stored).expect("logs serialize"))
 }
 
 /// Mystic's error kind for a failed run.
@@ -406,7 +450,7 @@ impl Runs {
                     message,
                 };
                 return self
-                    .record_finished(&run, false, Err(Unfinished::Failed(error)))
+                    .record_finished(&run, false, Err(Unfinished::Failed(error)), None)
                     .await;
             }
         };
@@ -422,7 +466,7 @@ impl Runs {
             }
             None => {
                 return self
-                    .record_finished(&run, false, Err(Unfinished::NoResources))
+                    .record_finished(&run, false, Err(Unfinished::NoResources), None)
                     .await;
             }
         };
@@ -565,6 +609,7 @@ impl Runs {
         };
         drop(permits);
         drop(renewing);
+        let logs = stored_logs(&outcome.logs);
         let outcome = outcome
             .outcome
             .map(|outputs| {
@@ -577,19 +622,21 @@ impl Runs {
         // The outcome is queued at the first poll of `record_finished`: nothing left to do on
         // a drop from here on.
         std::mem::forget(abandoned);
-        let recorded_outcome = self.record_finished(&run, recorded, outcome).await;
+        let recorded_outcome = self.record_finished(&run, recorded, outcome, logs).await;
         if let Err(error) = &recorded_outcome {
             tracing::error!(run = %run.id, %error, "could not record a run's outcome; the sweep will fail it if it was running");
         }
         recorded_outcome
     }
 
-    /// Writes a run's outcome: the update of its row, or its only insert. The run as recorded.
+    /// Writes a run's outcome, with its logs ([`stored_logs`]) when it executed: the update of
+    /// its row, or its only insert. The run as recorded.
     async fn record_finished(
         &self,
         run: &AcceptedRun,
         recorded: bool,
         outcome: Result<Vec<RunOutput>, Unfinished>,
+        logs: Option<String>,
     ) -> Result<RunRecord, RegistryError> {
         let (state, outputs, error) = match outcome {
             Ok(outputs) => (RunState::Completed, outputs, None),
@@ -610,9 +657,14 @@ impl Runs {
                 error: error_json,
                 lease_until: None,
                 now,
+                logs,
             })
         } else {
-            run.new_row(state, outputs_json, error_json, None, now)
+            let mut row = run.new_row(state, outputs_json, error_json, None, now);
+            if let RunWrite::Insert(row) = &mut row {
+                row.logs = logs;
+            }
+            row
         };
         self.writes.write(write).await?;
         Ok(run.record(state, outputs, error, now))
@@ -642,6 +694,7 @@ impl Runs {
                 error: None,
                 lease_until: Some(until),
                 now,
+                logs: None,
             }))
             .await
     }
@@ -679,6 +732,28 @@ impl Runs {
         })
     }
 
+    /// What a run of the caller's account wrote to stdout and stderr (as kept: see
+    /// [`stored_logs`]); empty while it runs, and for a run that never executed.
+    pub async fn run_logs(&self, caller: &Caller, id: &str) -> Result<RunLogs, RegistryError> {
+        let mut conn = self.store().pool().acquire().await?;
+        let not_found = || Refusal::RunNotFound { id: id.to_string() };
+        let (account_id, logs) = rows::logs(&mut conn, id).await?.ok_or_else(not_found)?;
+        if !self
+            .registry
+            .acts_for(&mut conn, caller, &account_id)
+            .await?
+        {
+            return Err(not_found().into());
+        }
+        let stored: StoredLogs = logs
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        Ok(RunLogs {
+            stdout: stored.stdout,
+            stderr: stored.stderr,
+        })
+    }
+
     /// Fails the runs whose server stopped running them. Any server may call it.
     pub async fn fail_abandoned_runs(&self) -> Result<u64, RegistryError> {
         let error = RunErrorRecord {
@@ -701,7 +776,30 @@ impl Runs {
 
 #[cfg(test)]
 mod tests {
-    use super::RunState;
+    use super::*;
+
+    #[test]
+    fn logs_are_kept_to_their_bound_per_stream_and_not_at_all_when_empty() {
+        assert_eq!(stored_logs(&RunLogs::default()), None);
+        // Two bytes a character after the first: the bound falls mid-character.
+        let long = format!("x{}", "é".repeat(STORED_LOG_BYTES));
+        let stored = stored_logs(&RunLogs {
+            stdout: "hello\n".into(),
+            stderr: long.clone(),
+        })
+        .unwrap();
+        let read: StoredLogs = serde_json::from_str(&stored).unwrap();
+        assert_eq!(read.stdout, "hello\n");
+        let kept = STORED_LOG_BYTES - 1;
+        assert_eq!(&read.stderr[..kept], &long[..kept]);
+        assert_eq!(
+            &read.stderr[kept..],
+            format!(
+                "\n[log truncated: {} more bytes were written; the first {kept} are kept]\n",
+                long.len() - kept
+            )
+        );
+    }
 
     #[test]
     fn run_states_read_back_as_written_and_serialize_as_mystic_spells_them() {
