@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use super::{client_python, drive, push, push_hello};
+use super::{client_python, drive, hostile, push, push_hello, push_hostile, run};
 use crate::harness::{Backend, TestServer};
 use crate::on_both_stores;
 
@@ -102,6 +102,7 @@ on_both_stores!(
     pipelines_are_listed_edited_and_deleted_with_the_cli,
     pointers_are_created_moved_locked_and_deleted_with_the_cli,
     files_are_uploaded_listed_and_downloaded_with_the_cli,
+    a_runs_logs_are_what_it_printed_kept_to_a_bound,
 );
 
 async fn pipelines_are_listed_edited_and_deleted_with_the_cli(backend: Backend) {
@@ -412,4 +413,67 @@ async fn files_are_uploaded_listed_and_downloaded_with_the_cli(backend: Backend)
     assert_eq!(table_rows(&listed), Vec::<Vec<String>>::new(), "{listed}");
     let ran = bobs.run(&["get", "files", &id]).await;
     assert!(!ran.ok && ran.stdout.contains("status_code=404"), "{ran:?}");
+}
+
+async fn a_runs_logs_are_what_it_printed_kept_to_a_bound(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.token("alice").await;
+    let Some(cli) = PipelineCli::login(&server, &alice).await else {
+        return;
+    };
+    push_hostile(&server, &alice).await;
+    let python = client_python().unwrap();
+    let said = drive(
+        &python,
+        &server,
+        &alice,
+        &["run-string", "alice/hostile:0.1.0", "say:hello there"],
+    )
+    .await;
+    assert_eq!(said["result"]["state"], "completed", "{said}");
+    let id = said["result"]["id"].as_str().unwrap();
+    let printed = cli.ok(&["logs", "run", id]).await;
+    assert_eq!(
+        printed.lines().collect::<Vec<_>>(),
+        ["hello there", "hello there (stderr)"],
+        "{printed}"
+    );
+
+    // A run that prints more than is kept: the first 64 KiB of it, then a line saying so.
+    let (status, flooded) = run(&server, &alice, hostile("flood:200000")).await;
+    assert_eq!(
+        (status, &flooded["state"]),
+        (200, &json!("completed")),
+        "{flooded}"
+    );
+    let (status, logs) = server
+        .get(
+            &format!("/v4/logs/run/{}", flooded["id"].as_str().unwrap()),
+            &alice,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let entries = logs["log_entries"].as_array().unwrap();
+    let kept: usize = entries[..entries.len() - 1]
+        .iter()
+        .map(|line| line.as_str().unwrap().len() + 1)
+        .sum();
+    assert!(kept <= pipewright::runs::STORED_LOG_BYTES + 1, "{kept}");
+    let last = entries.last().unwrap().as_str().unwrap();
+    assert!(last.starts_with("[log truncated: "), "{last}");
+
+    // A run that printed nothing has no entries, and prints nothing.
+    let (_, quiet) = run(&server, &alice, hostile("quiet")).await;
+    let printed = cli
+        .ok(&["logs", "run", quiet["id"].as_str().unwrap()])
+        .await;
+    assert_eq!(printed, "", "{printed}");
+
+    // Another account's run, or none: not found.
+    let bob = server.token("bob").await;
+    let bobs = PipelineCli::login(&server, &bob).await.unwrap();
+    for id in [id, "no-such-run"] {
+        let ran = bobs.run(&["logs", "run", id]).await;
+        assert!(!ran.ok && ran.stdout.contains("status_code=404"), "{ran:?}");
+    }
 }

@@ -70,6 +70,7 @@ pub fn routes() -> Routes {
     routes = route!(routes, "/v4/runs", post(runs::submit_run));
     routes = route!(routes, "/v4/runs/{id}", get(runs::get_run));
     routes = route!(routes, "/v4/runs/stream", post(runs::stream_run));
+    routes = route!(routes, "/v4/logs/run/{id}", get(runs::run_logs));
     routes = route!(routes, "/v3/runs", post(runs::submit_run_v3));
     routes = route!(routes, "/v3/runs/{id}", get(runs::get_run_v3));
     routes = route!(routes, "/v4/files", post(files::upload_file));

@@ -25,6 +25,7 @@ use super::{files, pipelines, pointers, runs};
         runs::submit_run,
         runs::get_run,
         runs::stream_run,
+        runs::run_logs,
         runs::submit_run_v3,
         runs::get_run_v3,
         files::upload_file,

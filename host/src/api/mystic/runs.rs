@@ -1,6 +1,6 @@
 //! Runs: `POST /v4/runs` (and `/v3/runs`), `GET /v4/runs/{id}`, and the streamed run
 //! `POST /v4/runs/stream`, each answered as Mystic's `ClusterRunResult`; the client's inputs
-//! read as run arguments.
+//! read as run arguments; what a run printed (`GET /v4/logs/run/{id}`).
 
 use std::convert::Infallible;
 
@@ -317,6 +317,32 @@ pub(super) async fn stream_run(
     });
     let lines = futures_util::stream::once(async move { Ok(Bytes::from(first_line)) }).chain(ended);
     Ok((StatusCode::OK, ndjson(Body::from_stream(lines))).into_response())
+}
+
+/// What `GET /v4/logs/run/{id}` answers.
+#[derive(Serialize, ToSchema)]
+pub(super) struct RunLogEntries {
+    /// What the run printed, a line each: its stdout, then its stderr (each kept up to 64 KiB).
+    log_entries: Vec<String>,
+}
+
+/// What a run of the caller's account printed (`pipeline logs run ID`): empty while it runs.
+#[utoipa::path(get, path = "/v4/logs/run/{id}", tag = "runs",
+    params(("id" = String, Path, description = "the run's id")),
+    responses((status = 200, body = RunLogEntries), (status = 401, body = DetailBody),
+        (status = 404, body = DetailBody)))]
+pub(super) async fn run_logs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<RunLogEntries>, Detail> {
+    let caller = caller(&state, &headers).await?;
+    let logs = state.runs.run_logs(&caller, &id).await?;
+    let log_entries = [logs.stdout, logs.stderr]
+        .iter()
+        .flat_map(|stream| stream.lines().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    Ok(Json(RunLogEntries { log_entries }))
 }
 
 /// A body of newline-delimited JSON.
