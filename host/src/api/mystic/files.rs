@@ -78,27 +78,35 @@ async fn store_pfile(
         if field.name() != Some("pfile") {
             continue;
         }
-        // The client may send the local path as the file name: keep its last segment.
+        // The client may send the local path as the file name: keep its last segment, with
+        // anything that cannot be in a name replaced.
         let sent = field
             .file_name()
             .map(|name| name.replace('\\', "/"))
-            .and_then(|name| name.rsplit('/').next().map(str::to_string))
-            .filter(|name| !name.is_empty());
-        let name = name
-            .filter(|name| !name.is_empty())
-            .or(sent)
-            .unwrap_or_else(|| "file".into());
-        if name.contains(['/', '\\'])
-            || name.chars().any(char::is_control)
-            || name == "."
-            || name == ".."
-        {
-            return Err(Detail::bad_input(format!("`{name}` is not a file name")));
-        }
+            .and_then(|name| name.rsplit('/').next().map(plain_file_name))
+            .filter(|name| !name.is_empty() && name != "." && name != "..");
+        let name = match name.filter(|name| !name.is_empty()) {
+            Some(name) if plain_file_name(&name) != name || name == "." || name == ".." => {
+                return Err(Detail::bad_input(format!("`{name}` is not a file name")))
+            }
+            chosen => chosen.or(sent).unwrap_or_else(|| "file".into()),
+        };
         let bytes = field.bytes().await.map_err(|e| bad(e.to_string()))?;
         return Ok(state.registry.store_upload(caller, &name, &bytes).await?);
     }
     Err(bad("the upload needs a multipart field `pfile`".into()))
+}
+
+/// `name` with each character a file name cannot hold (`/`, `\\`, a control character)
+/// replaced by `_`.
+fn plain_file_name(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            '/' | '\\' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect()
 }
 
 /// Uploads a file for a run's input (`File(path=…)`): its `path` is what the input names.
@@ -122,8 +130,10 @@ pub(super) async fn upload_file(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct UploadName {
-    /// The file's name (else the name it was sent with).
+    /// The file's name (else the name it was sent with): no `/`, `\\` or control character,
+    /// not `.` or `..`.
     #[serde(default)]
+    #[param(pattern = r"^(?!\.\.?$)[^/\\\x00-\x1f\x7f-\x9f]*$")]
     name: Option<String>,
 }
 

@@ -208,7 +208,7 @@ fn tagged_name(text: &str) -> Option<crate::registry::pointers::TaggedName> {
 }
 
 /// Mystic's most items in one page.
-const PAGE_LIMIT_MAX: u64 = 10_000;
+const PAGE_LIMIT_MAX: i64 = 10_000;
 
 /// `skip` and `limit` of a listing, as the client sends them (it always sends both).
 #[derive(Deserialize, IntoParams)]
@@ -217,27 +217,60 @@ struct Paging {
     /// Items to skip.
     #[serde(default)]
     #[param(minimum = 0)]
-    skip: u64,
-    /// Most items to return, 1 to 10000.
+    skip: i64,
+    /// Most items to return.
     #[serde(default = "default_limit")]
     #[param(minimum = 1, maximum = 10000)]
-    limit: u64,
+    limit: i64,
 }
 
 /// The client's default page (`DEFAULT_LIMIT`).
-fn default_limit() -> u64 {
+fn default_limit() -> i64 {
     1000
 }
 
 impl Paging {
-    fn checked(self) -> Result<Self, Detail> {
+    /// (skip, limit), or a 422 for a negative `skip` or a `limit` out of 1 to 10000.
+    fn checked(self) -> Result<(u64, u64), Detail> {
+        if self.skip < 0 {
+            return Err(Detail::bad_input("skip must be 0 or more"));
+        }
         if !(1..=PAGE_LIMIT_MAX).contains(&self.limit) {
             return Err(Detail::bad_input(format!(
                 "limit must be between 1 and {PAGE_LIMIT_MAX}"
             )));
         }
-        Ok(self)
+        Ok((self.skip as u64, self.limit as u64))
     }
+}
+
+/// A name's characters (a namespace, a pipeline, a version or a pointer) as a JSON Schema
+/// pattern: `/v1`'s [`NAME_PATTERN`](crate::api::v1::NAME_PATTERN) without its anchors.
+fn name_chars() -> &'static str {
+    crate::api::v1::NAME_PATTERN
+        .trim_start_matches('^')
+        .trim_end_matches('$')
+}
+
+/// `account/name:tag`, a pipeline id or a pointer, in a request body.
+fn tagged_name_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    let name = name_chars();
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!("^{name}/{name}:{name}$")))
+        .build()
+}
+
+/// [`tagged_name_schema`], or null.
+fn optional_tagged_name_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    use utoipa::openapi::ObjectBuilder;
+    let name = name_chars();
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(format!("^{name}/{name}:{name}$")))
+        .build()
 }
 
 /// What `GET /v4/tokens/validate` answers.

@@ -238,14 +238,14 @@ pub(super) async fn list_pipelines(
     paging: Result<Query<Paging>, QueryRejection>,
 ) -> Result<Json<PipelinePage>, Detail> {
     let caller = caller(&state, &headers).await?;
-    let paging = query(paging)?.checked()?;
+    let (skip, limit) = query(paging)?.checked()?;
     let page = state
         .registry
-        .list_owned_versions(&caller, RUNNABLE_TYPE, paging.skip, paging.limit)
+        .list_owned_versions(&caller, RUNNABLE_TYPE, skip, limit)
         .await?;
     Ok(Json(PipelinePage {
-        skip: paging.skip,
-        limit: paging.limit,
+        skip: skip,
+        limit: limit,
         total: page.total,
         data: page.items.into_iter().map(pipeline_get).collect(),
     }))
@@ -305,22 +305,46 @@ pub(super) async fn delete_pipeline(
 }
 
 /// Mystic's `PipelinePatch` (what `pipeline edit pipeline` sends: every field, null unless
-/// given; the CLI's `--cache-number` and `--gpu-memory` never reach the wire).
+/// given; the CLI's `--cache-number` and `--gpu-memory` never reach the wire). Only what
+/// changes nothing here is taken: nulls, `["cpu"]`, and any scaling configuration's name
+/// (none exists: 404).
 #[derive(Deserialize, ToSchema)]
 pub(super) struct PipelinePatch {
     #[serde(default)]
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(schema_with = only_null)]
     input_variables: Option<Json_>,
     #[serde(default)]
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(schema_with = only_null)]
     output_variables: Option<Json_>,
     #[serde(default)]
+    #[schema(schema_with = cpu_only)]
     accelerators: Option<Vec<String>>,
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = only_null)]
     extras: Option<Json_>,
     #[serde(default)]
     scaling_config: Option<String>,
+}
+
+/// A field that may only be null here.
+fn only_null() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::Null)
+        .build()
+}
+
+/// `["cpu"]` (or any number of `"cpu"`), or null.
+fn cpu_only() -> utoipa::openapi::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, SchemaType, Type};
+    use utoipa::openapi::ObjectBuilder;
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["cpu"])),
+        )
+        .build()
 }
 
 /// `pipeline edit pipeline`: nothing of a pipeline is edited here. Its inputs and outputs are

@@ -41,9 +41,11 @@ impl From<PointerInfo> for PointerGet {
 #[derive(Deserialize, ToSchema)]
 pub(super) struct PointerCreate {
     /// `account/name:pointer`.
+    #[schema(schema_with = super::tagged_name_schema)]
     pointer: String,
     /// What it names: a pipeline id (`account/name:version`) or another pointer of the same
     /// pipeline (it takes that pointer's version).
+    #[schema(schema_with = super::tagged_name_schema)]
     pointer_or_pipeline_id: String,
     #[serde(default)]
     locked: Option<bool>,
@@ -54,6 +56,7 @@ pub(super) struct PointerCreate {
 pub(super) struct PointerPatch {
     /// Where to move it; refused while it is locked.
     #[serde(default)]
+    #[schema(schema_with = super::optional_tagged_name_schema)]
     pointer_or_pipeline_id: Option<String>,
     #[serde(default)]
     locked: Option<bool>,
@@ -108,24 +111,18 @@ pub(super) async fn list_pointers(
     paging: Result<Query<Paging>, QueryRejection>,
 ) -> Result<Json<PointerPage>, Detail> {
     let caller = caller(&state, &headers).await?;
-    let (filter, paging) = (query(filter)?, query(paging)?.checked()?);
+    let (filter, (skip, limit)) = (query(filter)?, query(paging)?.checked()?);
     let pipeline = filter.pipeline_name.as_deref().map(|name| {
         name.split_once('/')
             .unwrap_or((caller.account.as_str(), name))
     });
     let page = state
         .registry
-        .list_pointers(
-            &caller,
-            pipeline,
-            filter.show_deleted,
-            paging.skip,
-            paging.limit,
-        )
+        .list_pointers(&caller, pipeline, filter.show_deleted, skip, limit)
         .await?;
     Ok(Json(PointerPage {
-        skip: paging.skip,
-        limit: paging.limit,
+        skip: skip,
+        limit: limit,
         total: page.total,
         data: page.items.into_iter().map(PointerGet::from).collect(),
     }))

@@ -27,6 +27,7 @@ const RETRY_AFTER_SECS: u64 = 5;
 #[derive(Deserialize, ToSchema)]
 pub(super) struct RunRequest {
     /// `account/name`, `account/name:version` or `account/name:pointer`.
+    #[schema(pattern = r"^[^/]+/[^/:]+(:.*)?$")]
     pipeline: String,
     #[serde(default)]
     inputs: Vec<RunInput>,
