@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::gbdx::{docker_task, quick_registration, wait_for_state};
-use crate::harness::{b64, call, Backend, TestServer, EMPTY_NOTEBOOK};
+use crate::harness::{b64, call, without_links, Backend, TestServer, EMPTY_NOTEBOOK};
 use crate::mystic::{pipeline_dir, push};
 use crate::on_both_stores;
 
@@ -190,19 +190,6 @@ impl World {
             json!(download.text().await.unwrap()),
         ));
         view
-    }
-}
-
-/// `body` without its signed download links: a link is signed afresh, with a later expiry, on
-/// every answer (what it leads to is checked through `upload link`).
-fn without_links(body: &mut Value) {
-    match body {
-        Value::Object(fields) => {
-            fields.remove("url");
-            fields.values_mut().for_each(without_links);
-        }
-        Value::Array(items) => items.iter_mut().for_each(without_links),
-        _ => {}
     }
 }
 
