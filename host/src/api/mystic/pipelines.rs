@@ -244,8 +244,8 @@ pub(super) async fn list_pipelines(
         .list_owned_versions(&caller, RUNNABLE_TYPE, skip, limit)
         .await?;
     Ok(Json(PipelinePage {
-        skip: skip,
-        limit: limit,
+        skip,
+        limit,
         total: page.total,
         data: page.items.into_iter().map(pipeline_get).collect(),
     }))

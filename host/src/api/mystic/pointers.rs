@@ -121,8 +121,8 @@ pub(super) async fn list_pointers(
         .list_pointers(&caller, pipeline, filter.show_deleted, skip, limit)
         .await?;
     Ok(Json(PointerPage {
-        skip: skip,
-        limit: limit,
+        skip,
+        limit,
         total: page.total,
         data: page.items.into_iter().map(PointerGet::from).collect(),
     }))
