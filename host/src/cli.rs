@@ -226,7 +226,8 @@ pub struct ServeArgs {
     pub registration_file_root: Option<PathBuf>,
     /// Lets the server fetch from these otherwise refused addresses (repeatable; comma-separated
     /// in the environment). What the server fetches for callers (a GBDX task's `properties.url`,
-    /// a plugin added by URL, and every redirect on the way) goes only to global addresses:
+    /// a plugin added by URL, a Mystic run's file input given by URL, and every redirect on the
+    /// way) goes only to global addresses:
     /// loopback, private, link-local (cloud metadata), CGNAT, multicast, broadcast, unspecified
     /// and reserved addresses, IPv4 and IPv6, are refused. `CIDR[:PORT]` allows the resolved
     /// addresses in the range (`10.0.0.0/8:443`, `127.0.0.1:8080`, `[fd00::/8]:80`; a bare
@@ -256,6 +257,10 @@ pub struct ServeArgs {
     /// memory, and its next run loads it from the compile cache (milliseconds, no compile).
     #[arg(long, env = "PIPEWRIGHT_IDLE_TIMEOUT_SECS", default_value_t = 5 * 60)]
     pub idle_timeout_secs: u64,
+    /// Largest file a run's input given by URL (Mystic's `File(url=…)`) may be; fetched only
+    /// where `--allow-fetch` admits.
+    #[arg(long, env = "PIPEWRIGHT_MAX_URL_INPUT_BYTES", default_value_t = crate::runs::DEFAULT_MAX_URL_INPUT_BYTES)]
+    pub max_url_input_bytes: u64,
     /// Members of this account may change policy bindings (`PUT /v1/policy-bindings/{scope}`).
     /// Unset: nobody can, through the API.
     #[arg(long, env = "PIPEWRIGHT_ADMIN_ACCOUNT")]

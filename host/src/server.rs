@@ -119,6 +119,7 @@ impl ServerConfig {
                     .max_runs_per_pipeline
                     .unwrap_or(RunLimits::default().max_per_pipeline),
                 idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+                max_url_input_bytes: args.max_url_input_bytes,
             },
             admin_account: args.admin_account.clone(),
             uploads: UploadLimits {

@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::gbdx::{docker_task, quick_registration, wait_for_state};
-use crate::harness::{b64, call, Backend, TestServer, EMPTY_NOTEBOOK};
+use crate::harness::{b64, call, without_links, Backend, TestServer, EMPTY_NOTEBOOK};
 use crate::mystic::{pipeline_dir, push};
 use crate::on_both_stores;
 
@@ -30,8 +30,10 @@ struct World {
     project: String,
     /// An Acumos (workbench) pipeline of alice's, in `project`.
     record: String,
-    /// A Mystic pipeline `alice/alices-hello:0.1.0`, and a run of it.
+    /// A Mystic pipeline `alice/alices-hello:0.1.0`, its pointer `prod`, and a run of it.
     run: String,
+    pointer: String,
+    upload_id: String,
     upload_path: String,
     upload_url: String,
     /// A GBDX workflow of alice's (its task a DOCKER one: it fails, and is finished).
@@ -51,6 +53,8 @@ fn private_markers(w: &World) -> Vec<String> {
         w.run.clone(),
         w.workflow.clone(),
         w.upload_path.clone(),
+        w.upload_id.clone(),
+        w.pointer.clone(),
     ]
 }
 
@@ -95,6 +99,15 @@ impl World {
             .await;
         assert_eq!((status, &run["state"]), (200, &json!("completed")), "{run}");
         let run = run["id"].as_str().unwrap().to_string();
+        let (status, pointer) = server
+            .post(
+                "/v4/pointers",
+                &alice,
+                json!({"pointer": "alice/alices-hello:prod", "pointer_or_pipeline_id": pointer}),
+            )
+            .await;
+        assert_eq!(status, 201, "{pointer}");
+        let pointer = pointer["id"].as_str().unwrap().to_string();
         let (status, upload) = server.upload(&alice, b"alice's upload", "a.txt", &[]).await;
         assert_eq!(status, 200, "{upload}");
 
@@ -137,6 +150,8 @@ impl World {
             project,
             record,
             run,
+            pointer,
+            upload_id: upload["id"].as_str().unwrap().to_string(),
             upload_path: upload["path"].as_str().unwrap().to_string(),
             upload_url: upload["url"].as_str().unwrap().to_string(),
             workflow,
@@ -153,13 +168,19 @@ impl World {
             format!("{ACUMOS}/users/alice/pipelines/{}", self.record),
             "/workflows/v1/tasks/alices-task:1.0.0".into(),
             format!("/v4/runs/{}", self.run),
+            format!("/v4/logs/run/{}", self.run),
+            "/v4/pipelines".into(),
+            "/v4/pointers?show_deleted=true".into(),
+            "/v3/pipeline_files".into(),
+            format!("/v3/pipeline_files/{}", self.upload_id),
             format!("/workflows/v1/workflows/{}", self.workflow),
             "/v1/plugins".into(),
             "/v1/policy-bindings".into(),
         ];
         let mut view = Vec::new();
         for path in paths {
-            let (status, body) = self.server.get(&path, &self.alice).await;
+            let (status, mut body) = self.server.get(&path, &self.alice).await;
+            without_links(&mut body);
             view.push((path, status, body));
         }
         let download = reqwest::get(&self.upload_url).await.unwrap();
@@ -275,9 +296,20 @@ fn row(w: &World, method: &str, template: &str) -> Option<Row> {
             {"name": "mine", "taskType": "alices-task", "inputs": [{"name": "inputstring", "value": "x"}]}]}))),
         ("PUT", "/workflows/v1/tasks/{task}") => refused("/workflows/v1/tasks/alices-task:1.0.0".into(), Some(docker_task("alices-task", "1.0.0"))),
 
-        // Mystic: runs and pipelines are the account's; uploads and pushes land in bob's own.
+        // Mystic: runs, pipelines, pointers and files are the account's; uploads and pushes
+        // land in bob's own, listings list his own.
         ("GET", "/v3/runs/{id}") => refused(format!("/v3/runs/{}", w.run), None),
         ("GET", "/v4/runs/{id}") => refused(format!("/v4/runs/{}", w.run), None),
+        ("GET", "/v4/logs/run/{id}") => refused(format!("/v4/logs/run/{}", w.run), None),
+        ("POST", "/v4/runs/stream") => refused("/v4/runs/stream".into(), Some(run)),
+        ("GET", "/v4/pipelines") | ("GET", "/v4/pointers") | ("GET", "/v3/pipeline_files") => answered(template.into(), None),
+        ("PATCH", "/v4/pipelines/{namespace}/{pipeline}") => refused("/v4/pipelines/alice/alices-hello:0.1.0".into(), Some(json!({}))),
+        ("DELETE", "/v4/pipelines/{namespace}/{pipeline}") => refused("/v4/pipelines/alice/alices-hello:0.1.0".into(), None),
+        ("POST", "/v4/pointers") => refused("/v4/pointers".into(), Some(json!({"pointer": "alice/alices-hello:bobs", "pointer_or_pipeline_id": "alice/alices-hello:0.1.0"}))),
+        ("PATCH", "/v4/pointers/{namespace}/{pointer}") => refused("/v4/pointers/alice/alices-hello:prod".into(), Some(json!({"locked": true}))),
+        ("DELETE", "/v4/pointers/{namespace}/{pointer}") => refused("/v4/pointers/alice/alices-hello:prod".into(), None),
+        ("GET", "/v3/pipeline_files/{id}") => refused(format!("/v3/pipeline_files/{}", w.upload_id), None),
+        ("GET", "/v3/pipeline_files/download/{id}") => refused(format!("/v3/pipeline_files/download/{}", w.upload_id), None),
         ("GET", "/v4/blobs/{hex}/{expires}/{signature}/{name}") => refused(forged_link, None),
         ("GET", "/v4/tokens/validate") => answered("/v4/tokens/validate".into(), None),
         ("POST", "/v3/pipeline-files") | ("POST", "/v3/pipeline_files") | ("POST", "/v4/files") => answered(template.into(), None),
@@ -333,18 +365,20 @@ fn in_surface_shape(surface: &str, body: &Value) -> bool {
 /// The request bob sends for a row; uploads and pushes get their own bodies.
 async fn send(w: &World, method: &str, row: &Row) -> (u16, Value) {
     let method = Method::from_bytes(method.as_bytes()).unwrap();
-    let request = w.server.request(method, &row.path, Some(&w.bob));
-    if matches!(
-        row.path.as_str(),
-        "/v4/files" | "/v3/pipeline_files" | "/v3/pipeline-files"
-    ) {
+    let request = w.server.request(method.clone(), &row.path, Some(&w.bob));
+    if method == Method::POST
+        && matches!(
+            row.path.as_str(),
+            "/v4/files" | "/v3/pipeline_files" | "/v3/pipeline-files"
+        )
+    {
         let form = reqwest::multipart::Form::new().part(
             "pfile",
             reqwest::multipart::Part::bytes(b"bob's".to_vec()).file_name("b.txt"),
         );
         return call(request.multipart(form)).await;
     }
-    if row.path == "/v4/pipelines" {
+    if method == Method::POST && row.path == "/v4/pipelines" {
         // A push lands in the caller's own account: there is no naming another's.
         let (ok, pointer, stderr) = push(hello_dir("bobs-hello").path(), &w.server, &w.bob);
         assert!(ok, "{stderr}");

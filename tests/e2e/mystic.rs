@@ -1,5 +1,10 @@
 //! Mystic's `/v4` over HTTP against a started server: pipelines pushed with the CLI, runs with
-//! values and files, async runs, errors in the run object, signed file links.
+//! values and files, async runs, errors in the run object, signed file links. The real client's
+//! commands (pipelines, pointers, files, logs) are in [`commands`]; pointers, streamed runs,
+//! inputs by URL and bad input over HTTP in [`surface`].
+
+mod commands;
+mod surface;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -67,7 +72,7 @@ pub async fn push_hello(server: &TestServer, token: &str, version: &str) -> Stri
     pointer
 }
 
-async fn run(server: &TestServer, token: &str, body: Value) -> (u16, Value) {
+pub async fn run(server: &TestServer, token: &str, body: Value) -> (u16, Value) {
     server.post("/v4/runs", token, body).await
 }
 
@@ -322,7 +327,7 @@ async fn uppercase_names_are_refused(backend: Backend) {
 // Containment, capacity, restarts.
 
 /// Pushes the hostile runnable (input `mode`, output `result`) as `alice/hostile:0.1.0`.
-async fn push_hostile(server: &TestServer, token: &str) {
+pub async fn push_hostile(server: &TestServer, token: &str) {
     let dir = tempfile::tempdir().unwrap();
     let artifact = crate::guests::path("hostile_runnable.wasm");
     std::fs::copy(&artifact, dir.path().join("hostile.wasm")).unwrap();
@@ -652,12 +657,12 @@ async fn an_idle_pipeline_scales_to_zero_and_starts_again_from_the_cache() {
 // The real client: PyPI `pipeline-ai` 2.8, driven by tests/e2e/mystic/drive.py.
 
 /// The Python of a venv with `pipeline-ai` 2.8 (`.ci/run` installs it); None (skip) outside CI.
-fn client_python() -> Option<String> {
+pub fn client_python() -> Option<String> {
     crate::harness::peer_from_env("PIPEWRIGHT_TEST_PIPELINE_AI_PYTHON", "the real-client tests")
 }
 
 /// Runs one scenario of the driver against `server`; the JSON it printed.
-async fn drive(python: &str, server: &TestServer, token: &str, args: &[&str]) -> Value {
+pub async fn drive(python: &str, server: &TestServer, token: &str, args: &[&str]) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e/mystic/drive.py");
     let mut command = std::process::Command::new(python);
     command

@@ -175,6 +175,12 @@ pub(crate) fn refusal_wording(refusal: &Refusal) -> (StatusCode, &'static str, S
         TypeNotFound { type_id } => format!("pipeline type {type_id} not found"),
         ProjectNotFound { id } => format!("project {id} not found"),
         WorkflowNotFound { id } => format!("workflow {id} not found"),
+        PointerNotFound {
+            namespace,
+            name,
+            pointer,
+        } => format!("pointer {namespace}/{name}:{pointer} not found"),
+        UploadNotFound { id } => format!("file {id} not found"),
         AccountNameTaken { user } => format!(
             "an account named `{user}` exists already; it cannot become user {user}'s personal account"
         ),
@@ -209,6 +215,32 @@ pub(crate) fn refusal_wording(refusal: &Refusal) -> (StatusCode, &'static str, S
         NoEarlierPluginVersion { name } => {
             format!("plugin {name} has no earlier active version to roll back to")
         }
+        PointerExists {
+            namespace,
+            name,
+            pointer,
+        } => format!("pointer {namespace}/{name}:{pointer} exists already"),
+        PointerLocked {
+            namespace,
+            name,
+            pointer,
+        } => format!(
+            "pointer {namespace}/{name}:{pointer} is locked: unlock it before moving or deleting it"
+        ),
+        NameIsAVersion {
+            namespace,
+            name,
+            pointer,
+        } => format!(
+            "{namespace}/{name}:{pointer} is a version; a pointer cannot take a version's name"
+        ),
+        NameIsAPointer {
+            namespace,
+            name,
+            version,
+        } => format!(
+            "{namespace}/{name}:{version} is a pointer; a version cannot take a pointer's name (delete the pointer first)"
+        ),
     };
     (status, code, message)
 }
@@ -320,6 +352,8 @@ pub(crate) mod tests {
         ("type-not-found", 404, "pipeline type csv not found"),
         ("project-not-found", 404, "project pr1 not found"),
         ("workflow-not-found", 404, "workflow w1 not found"),
+        ("pointer-not-found", 404, "pointer alice/p:prod not found"),
+        ("upload-not-found", 404, "file f1 not found"),
         ("account-name-taken", 409, "an account named `acme` exists already; it cannot become user acme's personal account"),
         ("pipeline-exists", 409, "pipeline alice/p exists already"),
         ("version-exists", 409, "p:1.0.0 is registered already"),
@@ -331,6 +365,10 @@ pub(crate) mod tests {
         ("no-active-plugin-version", 409, "no version of plugin house is active"),
         ("plugin-bound", 409, "plugin house is bound in namespace:alice, global: bind another chain there first"),
         ("no-earlier-plugin-version", 409, "plugin house has no earlier active version to roll back to"),
+        ("pointer-exists", 409, "pointer alice/p:prod exists already"),
+        ("pointer-locked", 409, "pointer alice/p:prod is locked: unlock it before moving or deleting it"),
+        ("name-is-a-version", 409, "alice/p:1.0.0 is a version; a pointer cannot take a version's name"),
+        ("name-is-a-pointer", 409, "alice/p:prod is a pointer; a version cannot take a pointer's name (delete the pointer first)"),
     ];
 
     /// Every refusal with the status and words a surface answers it with: its row of `seed`

@@ -1,5 +1,6 @@
 //! Where the server may connect when it fetches something for a caller: a GBDX task's
-//! `properties.url`, a plugin added by URL, a plugin's `http` grant. Without this a caller could
+//! `properties.url`, a plugin added by URL, a Mystic run's file input given by URL
+//! (`File(url=…)`), a plugin's `http` grant. Without this a caller could
 //! make the server read its own loopback services, the private network or the cloud metadata
 //! address (169.254.169.254), and learn from the error text whether a port answered.
 //!

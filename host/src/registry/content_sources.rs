@@ -53,6 +53,12 @@ pub enum FetchError {
     OutsideFileRoot { url: String },
     #[error("`{scheme}` URLs are not supported (http, https, file)")]
     UnsupportedScheme { scheme: String },
+    /// A run's input given by a URL that is not http(s).
+    #[error("`{scheme}` URLs are not fetched for runs (http, https)")]
+    UnsupportedInputScheme { scheme: String },
+    /// Found before connecting: the host does not resolve, or no host.
+    #[error(transparent)]
+    Unreachable { error: outbound::OutboundError },
     /// The [`outbound::FetchPolicy`] refused where `url` leads (also when a redirect led there: every hop
     /// is checked).
     #[error("fetching {url} is refused: {refusal}")]
@@ -92,6 +98,7 @@ impl FetchError {
                 | FetchError::NoLocalFile { .. }
                 | FetchError::OutsideFileRoot { .. }
                 | FetchError::UnsupportedScheme { .. }
+                | FetchError::UnsupportedInputScheme { .. }
                 | FetchError::Refused { .. }
         )
     }
@@ -199,55 +206,109 @@ impl Registry {
                 Ok(bytes)
             }
             "http" | "https" => {
-                // What is sent is the parsed URL, the one the policy's resolver sees.
-                let url = parsed.to_string();
-                tokio::task::spawn_blocking(move || {
-                    // The fetch's own deadline is the attempt's: whichever of the two timers
-                    // fires first, the attempt fails with the same words.
-                    let failed = |url: &str, error: ureq::Error| match error {
-                        ureq::Error::Timeout(_) => {
-                            FetchError::TooLong(TookTooLong(config.attempt_timeout))
-                        }
-                        error => FetchError::Fetch {
-                            url: url.to_string(),
-                            error,
-                        },
-                    };
-                    let agent = config.fetch_policy.agent(
-                        ureq::Agent::config_builder()
-                            .timeout_global(Some(config.attempt_timeout))
-                            .http_status_as_error(false),
-                    );
-                    let mut response = agent.get(&url).call().map_err(|e| {
-                        match outbound::refusal_of(&e) {
-                            // Also when a redirect led there: every hop is checked.
-                            Some(refusal) => FetchError::Refused {
-                                url: url.clone(),
-                                refusal: refusal.clone(),
-                            },
-                            None => failed(&url, e),
-                        }
-                    })?;
-                    if !response.status().is_success() {
-                        return Err(FetchError::Status {
-                            url: url.clone(),
-                            status: response.status(),
-                        });
-                    }
-                    response
-                        .body_mut()
-                        .with_config()
-                        .limit(config.max_content_bytes)
-                        .read_to_vec()
-                        .map_err(|e| failed(&url, e))
-                })
+                fetch_http(
+                    &config.fetch_policy,
+                    parsed,
+                    config.max_content_bytes,
+                    config.attempt_timeout,
+                )
                 .await
-                .map_err(FetchError::Task)?
             }
             other => Err(FetchError::UnsupportedScheme {
                 scheme: other.to_string(),
             }),
         }
+    }
+}
+
+/// The bytes at an http(s) `url`, through `policy`'s agent (every hop checked), at most
+/// `max_bytes`, within `timeout`.
+async fn fetch_http(
+    policy: &outbound::FetchPolicy,
+    url: url::Url,
+    max_bytes: u64,
+    timeout: Duration,
+) -> Result<Vec<u8>, FetchError> {
+    // What is sent is the parsed URL, the one the policy's resolver sees.
+    let url = url.to_string();
+    let agent = policy.agent(
+        ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false),
+    );
+    tokio::task::spawn_blocking(move || {
+        // The fetch's own deadline is the attempt's: whichever of the two timers fires first,
+        // the attempt fails with the same words.
+        let failed = |url: &str, error: ureq::Error| match error {
+            ureq::Error::Timeout(_) => FetchError::TooLong(TookTooLong(timeout)),
+            ureq::Error::BodyExceedsLimit(_) => FetchError::TooLarge {
+                url: url.to_string(),
+                max: max_bytes,
+            },
+            error => FetchError::Fetch {
+                url: url.to_string(),
+                error,
+            },
+        };
+        let mut response = agent.get(&url).call().map_err(|e| {
+            match outbound::refusal_of(&e) {
+                // Also when a redirect led there: every hop is checked.
+                Some(refusal) => FetchError::Refused {
+                    url: url.clone(),
+                    refusal: refusal.clone(),
+                },
+                None => failed(&url, e),
+            }
+        })?;
+        if !response.status().is_success() {
+            return Err(FetchError::Status {
+                url: url.clone(),
+                status: response.status(),
+            });
+        }
+        response
+            .body_mut()
+            .with_config()
+            .limit(max_bytes)
+            .read_to_vec()
+            .map_err(|e| failed(&url, e))
+    })
+    .await
+    .map_err(FetchError::Task)?
+}
+
+impl Registry {
+    /// The bytes at `url` for a run's file input given by URL: http(s) only (never `file://`,
+    /// which would read the server's own files), where the operator's fetch policy
+    /// (`--allow-fetch`) admits, at most `max_bytes`, within `timeout`. A URL the policy refuses
+    /// is refused before anything is connected to.
+    pub async fn fetch_run_input(
+        &self,
+        url: &str,
+        max_bytes: u64,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, FetchError> {
+        let parsed = url::Url::parse(url).map_err(|error| FetchError::NotAUrl {
+            url: url.to_string(),
+            error,
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(FetchError::UnsupportedInputScheme {
+                scheme: parsed.scheme().to_string(),
+            });
+        }
+        let policy = &self.registration.fetch_policy;
+        match policy.check_url(url).await {
+            Err(outbound::OutboundError::Refused(refusal)) => {
+                return Err(FetchError::Refused {
+                    url: url.to_string(),
+                    refusal,
+                })
+            }
+            Err(error) => return Err(FetchError::Unreachable { error }),
+            Ok(()) => {}
+        }
+        fetch_http(policy, parsed, max_bytes, timeout).await
     }
 }
 

@@ -10,6 +10,7 @@
 //!   registered inline; content fetched from elsewhere goes through the durable workers of
 //!   [`registration`] on the same rows.
 //! - [`versions`] and [`resolve`]: states and which version "latest" means.
+//! - [`pointers`]: movable names of versions (Mystic's tags), and what a run's name resolves to.
 //! - The Acumos records ([`workbench`]), uploads ([`uploads`]), plugins ([`plugin_versions`],
 //!   [`policy_admin`]), accounts and tokens ([`accounts`]), following other servers and
 //!   publishing this one's changes ([`changes`]), and what the surfaces ask of the server itself
@@ -29,6 +30,7 @@ pub mod content_sources;
 pub mod names;
 pub mod pipelines;
 pub mod plugin_versions;
+pub mod pointers;
 pub mod policies;
 pub mod policy_admin;
 pub mod refusals;
@@ -125,6 +127,13 @@ impl From<sqlx::Error> for RegistryError {
     fn from(error: sqlx::Error) -> Self {
         RegistryError::Internal(anyhow::Error::new(error).context("database"))
     }
+}
+
+/// One page of a listing, and how many there are in all.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    pub total: u64,
+    pub items: Vec<T>,
 }
 
 /// Which API surface is asking; passed to policies as context, and a policy scope.
@@ -295,6 +304,46 @@ impl Registry {
             out.push(version_info(&pipeline, row, files));
         }
         Ok(out)
+    }
+
+    /// A page of the versions of the pipelines of `pipeline_type` that the caller's account
+    /// owns, ordered by pipeline and registration.
+    pub async fn list_owned_versions(
+        &self,
+        caller: &Caller,
+        pipeline_type: &str,
+        skip: u64,
+        limit: u64,
+    ) -> Result<Page<VersionInfo>, RegistryError> {
+        let mut conn = self.store.pool().acquire().await?;
+        let (total, found) = rows::owned_versions_page(
+            &mut conn,
+            &caller.account_id,
+            pipeline_type,
+            i64::try_from(skip).unwrap_or(i64::MAX),
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        )
+        .await?;
+        let mut pipelines: Vec<rows::PipelineRow> = Vec::new();
+        let mut items = Vec::with_capacity(found.len());
+        for row in found {
+            let pipeline = match pipelines.iter().find(|p| p.id == row.pipeline_id) {
+                Some(pipeline) => pipeline.clone(),
+                None => {
+                    let pipeline = rows::pipeline_by_id(&mut conn, &row.pipeline_id)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("version {} has no pipeline", row.id))?;
+                    pipelines.push(pipeline.clone());
+                    pipeline
+                }
+            };
+            let files = rows::files_of(&mut conn, &row.id).await?;
+            items.push(version_info(&pipeline, row, files));
+        }
+        Ok(Page {
+            total: total.max(0) as u64,
+            items,
+        })
     }
 
     /// Bytes kept in the blob store under `digest`.

@@ -102,6 +102,15 @@ pub enum Refusal {
     ProjectNotFound { id: String },
     #[error("workflow {id} not found")]
     WorkflowNotFound { id: String },
+    #[error("pointer {namespace}/{name}:{pointer} not found")]
+    PointerNotFound {
+        namespace: String,
+        name: String,
+        pointer: String,
+    },
+    /// An upload that does not exist, expired, or another account's (the same answer).
+    #[error("file {id} not found")]
+    UploadNotFound { id: String },
 
     // Conflict.
     /// A new user whose name an account has already: it cannot be their personal account.
@@ -146,6 +155,33 @@ pub enum Refusal {
     PluginBound { name: String, scopes: Vec<String> },
     #[error("plugin {name} has no earlier active version to roll back to")]
     NoEarlierPluginVersion { name: String },
+    #[error("pointer {namespace}/{name}:{pointer} exists already")]
+    PointerExists {
+        namespace: String,
+        name: String,
+        pointer: String,
+    },
+    /// Moving or deleting a locked pointer.
+    #[error("pointer {namespace}/{name}:{pointer} is locked")]
+    PointerLocked {
+        namespace: String,
+        name: String,
+        pointer: String,
+    },
+    /// A pointer named as a version of its pipeline: it would shadow that version.
+    #[error("{namespace}/{name}:{pointer} is a version; a pointer cannot take its name")]
+    NameIsAVersion {
+        namespace: String,
+        name: String,
+        pointer: String,
+    },
+    /// A version named as a pointer of its pipeline.
+    #[error("{namespace}/{name}:{version} is a pointer; a version cannot take its name")]
+    NameIsAPointer {
+        namespace: String,
+        name: String,
+        version: String,
+    },
 }
 
 impl Refusal {
@@ -168,6 +204,8 @@ impl Refusal {
             TypeNotFound { .. } => "type-not-found",
             ProjectNotFound { .. } => "project-not-found",
             WorkflowNotFound { .. } => "workflow-not-found",
+            PointerNotFound { .. } => "pointer-not-found",
+            UploadNotFound { .. } => "upload-not-found",
             AccountNameTaken { .. } => "account-name-taken",
             PipelineExists { .. } => "pipeline-exists",
             VersionExists { .. } => "version-exists",
@@ -179,6 +217,10 @@ impl Refusal {
             NoActivePluginVersion { .. } => "no-active-plugin-version",
             PluginBound { .. } => "plugin-bound",
             NoEarlierPluginVersion { .. } => "no-earlier-plugin-version",
+            PointerExists { .. } => "pointer-exists",
+            PointerLocked { .. } => "pointer-locked",
+            NameIsAVersion { .. } => "name-is-a-version",
+            NameIsAPointer { .. } => "name-is-a-pointer",
         }
     }
 
@@ -199,7 +241,9 @@ impl Refusal {
             | RunNotFound { .. }
             | TypeNotFound { .. }
             | ProjectNotFound { .. }
-            | WorkflowNotFound { .. } => RefusalKind::NotFound,
+            | WorkflowNotFound { .. }
+            | PointerNotFound { .. }
+            | UploadNotFound { .. } => RefusalKind::NotFound,
             AccountNameTaken { .. }
             | PipelineExists { .. }
             | VersionExists { .. }
@@ -210,7 +254,11 @@ impl Refusal {
             | TypeTaken { .. }
             | NoActivePluginVersion { .. }
             | PluginBound { .. }
-            | NoEarlierPluginVersion { .. } => RefusalKind::Conflict,
+            | NoEarlierPluginVersion { .. }
+            | PointerExists { .. }
+            | PointerLocked { .. }
+            | NameIsAVersion { .. }
+            | NameIsAPointer { .. } => RefusalKind::Conflict,
         }
     }
 
@@ -267,6 +315,12 @@ impl Refusal {
             TypeNotFound { type_id: s("csv") },
             ProjectNotFound { id: s("pr1") },
             WorkflowNotFound { id: s("w1") },
+            PointerNotFound {
+                namespace: s("alice"),
+                name: s("p"),
+                pointer: s("prod"),
+            },
+            UploadNotFound { id: s("f1") },
             AccountNameTaken { user: s("acme") },
             PipelineExists {
                 namespace: s("alice"),
@@ -305,6 +359,26 @@ impl Refusal {
                 scopes: vec![s("namespace:alice"), s("global")],
             },
             NoEarlierPluginVersion { name: s("house") },
+            PointerExists {
+                namespace: s("alice"),
+                name: s("p"),
+                pointer: s("prod"),
+            },
+            PointerLocked {
+                namespace: s("alice"),
+                name: s("p"),
+                pointer: s("prod"),
+            },
+            NameIsAVersion {
+                namespace: s("alice"),
+                name: s("p"),
+                pointer: s("1.0.0"),
+            },
+            NameIsAPointer {
+                namespace: s("alice"),
+                name: s("p"),
+                version: s("prod"),
+            },
         ];
         all
     }

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::store::{self, uploads as rows};
 
-use super::{Caller, Registry, RegistryError};
+use super::{Caller, Refusal, Registry, RegistryError};
 
 /// How much one account may keep uploaded, and for how long an upload lives.
 #[derive(Clone, Debug)]
@@ -66,9 +66,23 @@ impl std::fmt::Display for QuotaExceeded {
 /// A stored upload.
 #[derive(Clone, Debug, Serialize)]
 pub struct UploadInfo {
+    pub id: String,
     pub digest: String,
     pub name: String,
     pub size: u64,
+    pub created_at_ms: i64,
+}
+
+impl From<rows::UploadRow> for UploadInfo {
+    fn from(row: rows::UploadRow) -> Self {
+        UploadInfo {
+            id: row.id,
+            digest: row.digest,
+            name: row.name,
+            size: row.size.max(0) as u64,
+            created_at_ms: row.created_at,
+        }
+    }
 }
 
 /// How often the sweeper looks for expired uploads, and how many it takes per look.
@@ -100,6 +114,7 @@ impl Registry {
         // that fails to be written leaves no blob behind.
         let digest = crate::blobs::digest_of(bytes);
         let id = uuid::Uuid::now_v7().to_string();
+        let created_at = store::now_millis();
         rows::insert(
             &mut conn,
             &rows::NewUpload {
@@ -109,7 +124,7 @@ impl Registry {
                 name,
                 size: bytes.len() as i64,
                 uploaded_by: &caller.user_id,
-                created_at: store::now_millis(),
+                created_at,
             },
         )
         .await?;
@@ -121,10 +136,34 @@ impl Registry {
             return Err(error.into());
         }
         Ok(UploadInfo {
+            id,
             digest,
             name: name.to_string(),
             size: bytes.len() as u64,
+            created_at_ms: created_at,
         })
+    }
+
+    /// The uploads of the caller's account, oldest first (at most its quota's count).
+    pub async fn list_uploads(&self, caller: &Caller) -> Result<Vec<UploadInfo>, RegistryError> {
+        let mut conn = self.store.pool().acquire().await?;
+        Ok(rows::of_account(&mut conn, &caller.account_id)
+            .await?
+            .into_iter()
+            .map(UploadInfo::from)
+            .collect())
+    }
+
+    /// An upload of one of the caller's accounts; another's, or one that expired, is not found
+    /// alike.
+    pub async fn upload(&self, caller: &Caller, id: &str) -> Result<UploadInfo, RegistryError> {
+        let mut conn = self.store.pool().acquire().await?;
+        let not_found = || Refusal::UploadNotFound { id: id.to_string() };
+        let row = rows::by_id(&mut conn, id).await?.ok_or_else(not_found)?;
+        if !self.acts_for(&mut conn, caller, &row.account_id).await? {
+            return Err(not_found().into());
+        }
+        Ok(row.into())
     }
 
     /// Whether the caller may hand the blob `digest` to a run: an upload of one of its accounts,

@@ -276,6 +276,17 @@ impl Registry {
                 tx.rollback().await?;
                 continue;
             }
+            // A pointer's name is not a version's to take (see `super::pointers`).
+            if !is_new
+                && store::pointers::exists(&mut tx, &pipeline.id, &names::key(&new.version)).await?
+            {
+                return Err(Refusal::NameIsAPointer {
+                    namespace: pipeline.namespace,
+                    name: pipeline.name,
+                    version: new.version,
+                }
+                .into());
+            }
             let now = store::now_millis();
             let version_id = uuid::Uuid::new_v4().to_string();
             let row = rows::NewVersion {

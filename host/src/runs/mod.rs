@@ -33,10 +33,13 @@ use std::time::Duration;
 pub use crate::plugins::runnable::Value;
 use crate::registry::Registry;
 use crate::store::{self, Store};
-pub use engine::{run_preopens, value_as_text, InputValue, OutputValue, RunEngine, RunFailure};
+pub use engine::{
+    run_preopens, value_as_text, Executed, InputValue, OutputValue, RunEngine, RunFailure, RunLogs,
+    OUTPUT_CAPTURE_BYTES,
+};
 pub use submit::{
     RunArgument, RunErrorRecord, RunFile, RunLimits, RunOutput, RunRecord, RunState, RunSubmission,
-    DEFAULT_RUN_TIMEOUT,
+    DEFAULT_MAX_URL_INPUT_BYTES, DEFAULT_RUN_TIMEOUT, STORED_LOG_BYTES,
 };
 
 /// Runs and workflows, over a registry. Cheap to clone: every clone shares the same caches,

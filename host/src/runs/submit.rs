@@ -25,11 +25,12 @@ use serde::Serialize;
 use serde_json::{json, Value as Json};
 
 use crate::plugins::PluginError;
+use crate::registry::content_sources::FetchError;
 use crate::registry::{Caller, Refusal, RegistryError};
 use crate::store::{self, runs as rows};
 
 use super::capacity::RunPermits;
-use super::engine::{Execution, InputValue, OutputValue, RunFailure};
+use super::engine::{Execution, InputValue, OutputValue, RunFailure, RunLogs};
 use super::targets::{bind_inputs, kind_of, RunTarget};
 use super::writes::{NewRunRow, RunWrite, StateChangeRow};
 use super::{Runs, Value};
@@ -46,6 +47,17 @@ pub enum RunArgument {
     File {
         file_name: String,
         digest: String,
+    },
+    /// A file at an http(s) URL: fetched by the server, where its fetch policy admits
+    /// (`--allow-fetch`), at most [`RunLimits::max_url_input_bytes`], before the run is bound.
+    FileAt {
+        file_name: String,
+        url: String,
+    },
+    /// A file's bytes (a `FileAt` once fetched).
+    FileBytes {
+        file_name: String,
+        bytes: Vec<u8>,
     },
 }
 
@@ -68,7 +80,7 @@ pub struct RunSubmission {
 }
 
 /// Where a run is: Mystic's run states, as the store and the wire spell them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     /// Accepted, waiting for capacity.
@@ -153,7 +165,12 @@ pub struct RunLimits {
     pub max_per_pipeline: usize,
     /// A pipeline not run for this long is scaled to zero (its compiled code leaves memory).
     pub idle_timeout: std::time::Duration,
+    /// The largest file an input given by URL may be ([`RunArgument::FileAt`]).
+    pub max_url_input_bytes: u64,
 }
+
+/// [`RunLimits::max_url_input_bytes`] unless configured otherwise.
+pub const DEFAULT_MAX_URL_INPUT_BYTES: u64 = 64 << 20;
 
 impl Default for RunLimits {
     fn default() -> Self {
@@ -164,6 +181,7 @@ impl Default for RunLimits {
             max_total: (4 * cores).min(crate::plugins::runnable::RUN_SLOTS as usize),
             max_per_pipeline: 2 * cores,
             idle_timeout: std::time::Duration::from_secs(5 * 60),
+            max_url_input_bytes: DEFAULT_MAX_URL_INPUT_BYTES,
         }
     }
 }
@@ -194,7 +212,7 @@ impl Drop for Abandoned<'_> {
                 message: "the client went away before the run finished; it was stopped".into(),
             };
             if let Err(error) = runs
-                .record_finished(&run, true, Err(Unfinished::Failed(error)))
+                .record_finished(&run, true, Err(Unfinished::Failed(error)), None)
                 .await
             {
                 tracing::warn!(run = %run.id, %error, "could not record an abandoned run");
@@ -237,6 +255,7 @@ impl AcceptedRun {
             lease_until,
             created_at: self.created_at,
             now,
+            logs: None,
         })
     }
 
@@ -280,6 +299,49 @@ impl Drop for Renewing {
 enum Unfinished {
     Failed(RunErrorRecord),
     NoResources,
+}
+
+/// How much of each of a run's output streams is kept with its record: the engine captures more
+/// ([`super::OUTPUT_CAPTURE_BYTES`]), the store keeps this much per run.
+pub const STORED_LOG_BYTES: usize = 64 << 10;
+
+/// A run's logs as its row keeps them.
+#[derive(Default, Serialize, serde::Deserialize)]
+struct StoredLogs {
+    stdout: String,
+    stderr: String,
+}
+
+/// A run's logs as stored: JSON `{"stdout", "stderr"}`, each stream cut to its first
+/// [`STORED_LOG_BYTES`] (at a character boundary, then a line saying so); None when the run
+/// printed nothing.
+fn stored_logs(logs: &RunLogs) -> Option<String> {
+    if logs.stdout.is_empty() && logs.stderr.is_empty() {
+        return None;
+    }
+    let cut = |text: &str| {
+        if text.len() <= STORED_LOG_BYTES {
+            return text.to_string();
+        }
+        let mut end = STORED_LOG_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut kept = text[..end].to_string();
+        if !kept.ends_with('\n') {
+            kept.push('\n');
+        }
+        kept.push_str(&format!(
+            "[log truncated: {} more bytes were written; the first {end} are kept]\n",
+            text.len() - end
+        ));
+        kept
+    };
+    let stored = StoredLogs {
+        stdout: cut(&logs.stdout),
+        stderr: cut(&logs.stderr),
+    };
+    Some(serde_json::to_string(&stored).expect("logs serialize"))
 }
 
 /// Mystic's error kind for a failed run.
@@ -342,6 +404,18 @@ impl Runs {
         caller: &Caller,
         submission: RunSubmission,
     ) -> Result<RunRecord, RegistryError> {
+        self.submit_run_reporting(caller, submission, None).await
+    }
+
+    /// [`Self::submit_run`], telling `started` the run as it starts executing (a synchronous
+    /// run that got its capacity): what a streaming answer sends first. Nothing is sent when
+    /// the run ends before it starts (a refused input, no capacity).
+    pub async fn submit_run_reporting(
+        &self,
+        caller: &Caller,
+        submission: RunSubmission,
+        started: Option<tokio::sync::oneshot::Sender<RunRecord>>,
+    ) -> Result<RunRecord, RegistryError> {
         let target = self.run_target(caller, &submission).await?;
         let now = store::now_millis();
         let run = Arc::new(AcceptedRun {
@@ -356,17 +430,14 @@ impl Runs {
             inputs: submission.inputs_as_sent,
             created_at: now,
         });
-        let prepared = run
-            .target
-            .manifest
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|m| {
-                if let Some(message) = submission.refused_input {
-                    return Err(message);
-                }
-                bind_inputs(m, submission.inputs)
-            });
+        let prepared = match (&run.target.manifest, submission.refused_input) {
+            (Err(message), _) => Err(message.clone()),
+            (Ok(_), Some(message)) => Err(message),
+            (Ok(manifest), None) => match self.fetch_url_inputs(submission.inputs).await {
+                Ok(arguments) => bind_inputs(manifest, arguments),
+                Err(message) => Err(message),
+            },
+        };
         let prepared = match prepared {
             Ok(inputs) => self.check_file_inputs(caller, inputs).await?,
             Err(message) => Err(message),
@@ -379,7 +450,7 @@ impl Runs {
                     message,
                 };
                 return self
-                    .record_finished(&run, false, Err(Unfinished::Failed(error)))
+                    .record_finished(&run, false, Err(Unfinished::Failed(error)), None)
                     .await;
             }
         };
@@ -395,7 +466,7 @@ impl Runs {
             }
             None => {
                 return self
-                    .record_finished(&run, false, Err(Unfinished::NoResources))
+                    .record_finished(&run, false, Err(Unfinished::NoResources), None)
                     .await;
             }
         };
@@ -422,9 +493,41 @@ impl Runs {
         if recorded {
             self.set_running(&run.id).await?;
         }
+        if let Some(started) = started {
+            let _ =
+                started.send(run.record(RunState::Running, Vec::new(), None, store::now_millis()));
+        }
         // On the request's own task: a client that hangs up stops its run (see `Abandoned`).
         self.execute_run(run, inputs, permits, recorded, renewing)
             .await
+    }
+
+    /// Fetches the files given by URL ([`RunArgument::FileAt`]); Err is the `input_error`
+    /// message of the first that cannot be fetched. Nothing is connected to where the fetch
+    /// policy refuses.
+    async fn fetch_url_inputs(
+        &self,
+        arguments: Vec<RunArgument>,
+    ) -> Result<Vec<RunArgument>, String> {
+        let mut fetched = Vec::with_capacity(arguments.len());
+        for argument in arguments {
+            let RunArgument::FileAt { file_name, url } = argument else {
+                fetched.push(argument);
+                continue;
+            };
+            let bytes = self
+                .registry
+                .fetch_run_input(&url, self.limits.max_url_input_bytes, self.limits.timeout)
+                .await
+                .map_err(|error| match error {
+                    FetchError::Refused { .. } => format!(
+                        "{error}; the server's operator admits other addresses with --allow-fetch"
+                    ),
+                    error => format!("the file input at {url} could not be fetched: {error}"),
+                })?;
+            fetched.push(RunArgument::FileBytes { file_name, bytes });
+        }
+        Ok(fetched)
     }
 
     /// Refuses (as an `input_error` message) a file input naming a blob the caller may not use
@@ -506,7 +609,9 @@ impl Runs {
         };
         drop(permits);
         drop(renewing);
+        let logs = stored_logs(&outcome.logs);
         let outcome = outcome
+            .outcome
             .map(|outputs| {
                 outputs
                     .into_iter()
@@ -517,19 +622,21 @@ impl Runs {
         // The outcome is queued at the first poll of `record_finished`: nothing left to do on
         // a drop from here on.
         std::mem::forget(abandoned);
-        let recorded_outcome = self.record_finished(&run, recorded, outcome).await;
+        let recorded_outcome = self.record_finished(&run, recorded, outcome, logs).await;
         if let Err(error) = &recorded_outcome {
             tracing::error!(run = %run.id, %error, "could not record a run's outcome; the sweep will fail it if it was running");
         }
         recorded_outcome
     }
 
-    /// Writes a run's outcome: the update of its row, or its only insert. The run as recorded.
+    /// Writes a run's outcome, with its logs ([`stored_logs`]) when it executed: the update of
+    /// its row, or its only insert. The run as recorded.
     async fn record_finished(
         &self,
         run: &AcceptedRun,
         recorded: bool,
         outcome: Result<Vec<RunOutput>, Unfinished>,
+        logs: Option<String>,
     ) -> Result<RunRecord, RegistryError> {
         let (state, outputs, error) = match outcome {
             Ok(outputs) => (RunState::Completed, outputs, None),
@@ -550,9 +657,14 @@ impl Runs {
                 error: error_json,
                 lease_until: None,
                 now,
+                logs,
             })
         } else {
-            run.new_row(state, outputs_json, error_json, None, now)
+            let mut row = run.new_row(state, outputs_json, error_json, None, now);
+            if let RunWrite::Insert(row) = &mut row {
+                row.logs = logs;
+            }
+            row
         };
         self.writes.write(write).await?;
         Ok(run.record(state, outputs, error, now))
@@ -582,6 +694,7 @@ impl Runs {
                 error: None,
                 lease_until: Some(until),
                 now,
+                logs: None,
             }))
             .await
     }
@@ -619,6 +732,28 @@ impl Runs {
         })
     }
 
+    /// What a run of the caller's account wrote to stdout and stderr (as kept: see
+    /// [`stored_logs`]); empty while it runs, and for a run that never executed.
+    pub async fn run_logs(&self, caller: &Caller, id: &str) -> Result<RunLogs, RegistryError> {
+        let mut conn = self.store().pool().acquire().await?;
+        let not_found = || Refusal::RunNotFound { id: id.to_string() };
+        let (account_id, logs) = rows::logs(&mut conn, id).await?.ok_or_else(not_found)?;
+        if !self
+            .registry
+            .acts_for(&mut conn, caller, &account_id)
+            .await?
+        {
+            return Err(not_found().into());
+        }
+        let stored: StoredLogs = logs
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        Ok(RunLogs {
+            stdout: stored.stdout,
+            stderr: stored.stderr,
+        })
+    }
+
     /// Fails the runs whose server stopped running them. Any server may call it.
     pub async fn fail_abandoned_runs(&self) -> Result<u64, RegistryError> {
         let error = RunErrorRecord {
@@ -641,7 +776,30 @@ impl Runs {
 
 #[cfg(test)]
 mod tests {
-    use super::RunState;
+    use super::*;
+
+    #[test]
+    fn logs_are_kept_to_their_bound_per_stream_and_not_at_all_when_empty() {
+        assert_eq!(stored_logs(&RunLogs::default()), None);
+        // Two bytes a character after the first: the bound falls mid-character.
+        let long = format!("x{}", "é".repeat(STORED_LOG_BYTES));
+        let stored = stored_logs(&RunLogs {
+            stdout: "hello\n".into(),
+            stderr: long.clone(),
+        })
+        .unwrap();
+        let read: StoredLogs = serde_json::from_str(&stored).unwrap();
+        assert_eq!(read.stdout, "hello\n");
+        let kept = STORED_LOG_BYTES - 1;
+        assert_eq!(&read.stderr[..kept], &long[..kept]);
+        assert_eq!(
+            &read.stderr[kept..],
+            format!(
+                "\n[log truncated: {} more bytes were written; the first {kept} are kept]\n",
+                long.len() - kept
+            )
+        );
+    }
 
     #[test]
     fn run_states_read_back_as_written_and_serialize_as_mystic_spells_them() {

@@ -175,9 +175,19 @@ pub(super) fn bind_inputs(
             ("file", RunArgument::File { file_name, digest }) => {
                 InputValue::StoredFile { file_name, digest }
             }
-            (_, RunArgument::File { .. }) => {
-                return Err(format!("input `{name}` is a {expected}, not a file"))
+            ("file", RunArgument::FileBytes { file_name, bytes }) => {
+                InputValue::File { file_name, bytes }
             }
+            // Fetched before binding (`Runs::submit_run`): never here.
+            ("file", RunArgument::FileAt { url, .. }) => {
+                return Err(format!("input `{name}`: {url} was not fetched"))
+            }
+            (
+                _,
+                RunArgument::File { .. }
+                | RunArgument::FileBytes { .. }
+                | RunArgument::FileAt { .. },
+            ) => return Err(format!("input `{name}` is a {expected}, not a file")),
             ("boolean", RunArgument::Value(Value::Integer(i))) if i == 0 || i == 1 => {
                 InputValue::Value(Value::Boolean(i == 1))
             }
@@ -252,7 +262,7 @@ impl Runs {
                 // next run re-reads, never one that is kept past a change.
                 let (pipeline, version) = self
                     .registry
-                    .resolve_with(
+                    .resolve_reference(
                         &mut conn,
                         &submission.namespace,
                         &submission.name,

@@ -49,6 +49,7 @@ pub(super) struct StateChangeRow {
     pub error: Option<String>,
     pub lease_until: Option<i64>,
     pub now: i64,
+    pub logs: Option<String>,
 }
 
 impl StateChangeRow {
@@ -60,6 +61,7 @@ impl StateChangeRow {
             error: self.error.as_deref(),
             lease_until: self.lease_until,
             now: self.now,
+            logs: self.logs.as_deref(),
         }
     }
 }
@@ -79,6 +81,7 @@ pub(super) struct NewRunRow {
     pub lease_until: Option<i64>,
     pub created_at: i64,
     pub now: i64,
+    pub logs: Option<String>,
 }
 
 impl NewRunRow {
@@ -96,6 +99,7 @@ impl NewRunRow {
             lease_until: self.lease_until,
             created_at: self.created_at,
             now: self.now,
+            logs: self.logs.as_deref(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod counters;
 pub mod leases;
 pub mod pipelines;
 pub mod plugins;
+pub mod pointers;
 pub mod registrations;
 pub mod run_slots;
 pub mod runs;

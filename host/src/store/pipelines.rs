@@ -296,6 +296,36 @@ pub async fn version_by_key(
     .await
 }
 
+/// One page of the versions of an account's pipelines of one type, ordered by pipeline and
+/// registration, with how many there are in all.
+pub async fn owned_versions_page(
+    conn: &mut AnyConnection,
+    owner_account_id: &str,
+    pipeline_type: &str,
+    skip: i64,
+    limit: i64,
+) -> sqlx::Result<(i64, Vec<VersionRow>)> {
+    let owned = "JOIN pipelines p ON p.id = v.pipeline_id
+        WHERE p.owner_account_id = $1 AND p.pipeline_type = $2";
+    let total: i64 =
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM pipeline_versions v {owned}"))
+            .bind(owner_account_id)
+            .bind(pipeline_type)
+            .fetch_one(&mut *conn)
+            .await?;
+    let rows = sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} {owned}
+         ORDER BY p.namespace_key, p.name_key, v.registered_at, v.id LIMIT $3 OFFSET $4"
+    ))
+    .bind(owner_account_id)
+    .bind(pipeline_type)
+    .bind(limit)
+    .bind(skip)
+    .fetch_all(conn)
+    .await?;
+    Ok((total, rows))
+}
+
 pub struct NewVersion<'a> {
     pub id: &'a str,
     pub pipeline_id: &'a str,

@@ -33,14 +33,16 @@ pub struct NewRun<'a> {
     pub lease_until: Option<i64>,
     pub created_at: i64,
     pub now: i64,
+    /// JSON, as in [`set_state`].
+    pub logs: Option<&'a str>,
 }
 
 const INSERT_RUN: &str = "INSERT INTO runs (id, pipeline_id, version, submitted_by, account_id,
-        state, inputs, outputs, error, lease_until, created_at, updated_at, finished_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+        state, inputs, outputs, error, lease_until, created_at, updated_at, finished_at, logs)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 const SET_STATE: &str = "UPDATE runs SET state = $2, outputs = $3, error = $4, lease_until = $5,
-        updated_at = $6, finished_at = $7
+        updated_at = $6, finished_at = $7, logs = $8
     WHERE id = $1";
 
 pub async fn insert_run(conn: &mut AnyConnection, r: &NewRun<'_>) -> sqlx::Result<()> {
@@ -59,6 +61,7 @@ pub async fn insert_run(conn: &mut AnyConnection, r: &NewRun<'_>) -> sqlx::Resul
         .bind(r.created_at)
         .bind(r.now)
         .bind(finished.then_some(r.now))
+        .bind(r.logs)
         .execute(conn)
         .await
         .map(|_| ())
@@ -80,7 +83,8 @@ pub async fn run(conn: &mut AnyConnection, id: &str) -> sqlx::Result<Option<RunR
     .await
 }
 
-/// A run's new state; `outputs` and `error` are JSON.
+/// A run's new state; `outputs`, `error` and `logs` (`{"stdout", "stderr"}`, once it ended)
+/// are JSON.
 pub struct StateChange<'a> {
     pub id: &'a str,
     pub state: &'a str,
@@ -88,6 +92,7 @@ pub struct StateChange<'a> {
     pub error: Option<&'a str>,
     pub lease_until: Option<i64>,
     pub now: i64,
+    pub logs: Option<&'a str>,
 }
 
 /// Records a run's new state.
@@ -101,9 +106,21 @@ pub async fn set_state(conn: &mut AnyConnection, c: &StateChange<'_>) -> sqlx::R
         .bind(c.lease_until)
         .bind(c.now)
         .bind(finished.then_some(c.now))
+        .bind(c.logs)
         .execute(conn)
         .await
         .map(|_| ())
+}
+
+/// The account that submitted run `id` and its logs (JSON), if the run exists.
+pub async fn logs(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> sqlx::Result<Option<(String, Option<String>)>> {
+    sqlx::query_as("SELECT account_id, logs FROM runs WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Fails every run whose server stopped running it; how many.
@@ -159,6 +176,7 @@ pub mod direct {
             "$1": r.id, "$2": r.pipeline_id, "$3": r.version, "$4": r.submitted_by,
             "$5": r.account_id, "$6": r.state, "$7": r.inputs, "$8": r.outputs, "$9": r.error,
             "$10": r.lease_until, "$11": r.created_at, "$12": r.now, "$13": finished,
+            "$14": r.logs,
         })?;
         Ok(())
     }
@@ -167,7 +185,7 @@ pub mod direct {
         let finished = is_final(c.state).then_some(c.now);
         conn.prepare_cached(SET_STATE)?.execute(named_params! {
             "$1": c.id, "$2": c.state, "$3": c.outputs, "$4": c.error, "$5": c.lease_until,
-            "$6": c.now, "$7": finished,
+            "$6": c.now, "$7": finished, "$8": c.logs,
         })?;
         Ok(())
     }

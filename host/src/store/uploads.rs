@@ -31,6 +31,38 @@ pub async fn insert(conn: &mut AnyConnection, upload: &NewUpload<'_>) -> sqlx::R
     .map(|_| ())
 }
 
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct UploadRow {
+    pub id: String,
+    pub account_id: String,
+    pub digest: String,
+    pub name: String,
+    pub size: i64,
+    pub created_at: i64,
+}
+
+const UPLOAD_COLUMNS: &str = "id, account_id, digest, name, size, created_at FROM uploads";
+
+/// The uploads of an account, oldest first.
+pub async fn of_account(
+    conn: &mut AnyConnection,
+    account_id: &str,
+) -> sqlx::Result<Vec<UploadRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {UPLOAD_COLUMNS} WHERE account_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(account_id)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn by_id(conn: &mut AnyConnection, id: &str) -> sqlx::Result<Option<UploadRow>> {
+    sqlx::query_as(&format!("SELECT {UPLOAD_COLUMNS} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
 /// How many uploads an account holds, and their bytes.
 pub async fn usage(conn: &mut AnyConnection, account_id: &str) -> sqlx::Result<(i64, i64)> {
     // SUM of BIGINT is NUMERIC on PostgreSQL: cast back so both stores answer a BIGINT.

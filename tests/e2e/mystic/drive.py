@@ -9,6 +9,9 @@ Scenarios:
     run-file POINTER PATH              run_pipeline(POINTER, File(path=PATH)); File.save each file output
     run-async POINTER TEXT             run_pipeline(..., async_run=True), then poll_for_run_completion
     run-expect-no-resources POINTER TEXT   run_pipeline(...) expected to raise NoResourcesAvailable
+    run-url POINTER URL                run_pipeline(POINTER, File(url=URL)); File.save each file output
+    run-remote-file POINTER ID         run_pipeline(POINTER, File(remote_id=ID)); File.save each file output
+    stream POINTER TEXT                list(stream_pipeline(POINTER, TEXT)): every result streamed
 
 Only the client's public API is used. Output (stdout, one line of JSON):
     {"scenario": ..., "raised": null, "result": {...}}                    the client returned
@@ -192,12 +195,52 @@ def scenario_run_expect_no_resources(args, work):
     return {"raised": None, "result": run_report(result, work)}
 
 
+def scenario_run_url(args, work):
+    from pipeline.cloud.pipelines import run_pipeline
+    from pipeline.objects import File
+
+    pointer, url = need(args, 2)
+    try:
+        result = run_pipeline(pointer, File(url=url))
+        return {"raised": None, "result": run_report(result, work)}
+    except Exception as exc:  # noqa: BLE001
+        return exc_report(exc)
+
+
+def scenario_run_remote_file(args, work):
+    from pipeline.cloud.pipelines import run_pipeline
+    from pipeline.objects import File
+
+    pointer, remote_id = need(args, 2)
+    try:
+        result = run_pipeline(pointer, File(remote_id=remote_id))
+        return {"raised": None, "result": run_report(result, work)}
+    except Exception as exc:  # noqa: BLE001
+        return exc_report(exc)
+
+
+def scenario_stream(args, work):
+    from pipeline.cloud.pipelines import stream_pipeline
+
+    pointer, text = need(args, 2)
+    streamed = []
+    try:
+        for result in stream_pipeline(pointer, text):
+            streamed.append(run_report(result, work))
+        return {"raised": None, "result": streamed}
+    except Exception as exc:  # noqa: BLE001
+        return dict(exc_report(exc), streamed=streamed)
+
+
 SCENARIOS = {
     "login": scenario_login,
     "run-string": scenario_run_string,
     "run-file": scenario_run_file,
     "run-async": scenario_run_async,
     "run-expect-no-resources": scenario_run_expect_no_resources,
+    "run-url": scenario_run_url,
+    "run-remote-file": scenario_run_remote_file,
+    "stream": scenario_stream,
 }
 
 
