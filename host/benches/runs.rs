@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use pipewright::plugins::bindings::pipeline_v0_1_0::{Runnable, RunnablePre};
 use pipewright::plugins::runnable::{NamedValue, Value};
-use pipewright::plugins::PluginId;
+use pipewright::plugins::{CapturedOutput, PluginId};
 use pipewright::registry::Registry;
 use pipewright::server::{build_services, serve_on, ServerConfig};
 use serde_json::{json, Value as Json};
@@ -225,8 +225,10 @@ fn host_run(
     inputs: &[NamedValue],
 ) -> anyhow::Result<()> {
     let pipeline = plugins.load_runnable(id.clone(), bytes)?;
+    // Captured as the server captures a run's output.
+    let output = CapturedOutput::new(pipewright::runs::OUTPUT_CAPTURE_BYTES);
     let outputs = runtime
-        .block_on(pipeline.run(&[], inputs, Duration::from_secs(10)))?
+        .block_on(pipeline.run(&[], inputs, Duration::from_secs(10), &output))?
         .map_err(|e| anyhow::anyhow!("hello failed: {}", e.message))?;
     match outputs.first().map(|o| &o.value) {
         Some(Value::String(s)) if s == GREETING => Ok(()),

@@ -589,7 +589,12 @@ fn run_pipeline(
         .build()
         .map_err(|e| format!("starting a runtime: {e}"))?;
     let outcome = runtime
-        .block_on(pipeline.run(&preopens, &inputs, Limits::default().call_timeout))
+        .block_on(pipeline.run(
+            &preopens,
+            &inputs,
+            Limits::default().call_timeout,
+            &crate::plugins::CapturedOutput::new(crate::runs::OUTPUT_CAPTURE_BYTES),
+        ))
         .map_err(|e| e.to_string())?;
     match (&case.expect, outcome) {
         (RunExpectation::Error(code), Err(error)) if *code == error.code => Ok(()),

@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter};
 use wasmtime_wasi::clocks::HostMonotonicClock;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::grants::PluginGrants;
+use super::output::{CapturedOutput, CapturedStream};
 use super::PluginId;
 
 /// How often the epoch advances: the granularity of every call's deadline.
@@ -129,7 +129,7 @@ impl HostMonotonicClock for CallClock {
 pub struct PluginState {
     pub(super) plugin: Arc<PluginId>,
     pub(super) limiter: CallLimiter,
-    pub(super) stderr: MemoryOutputPipe,
+    pub(super) stderr: CapturedStream,
     /// What the operator granted this plugin; refreshed before every call, so a change of
     /// grants applies to warm instances too.
     pub(super) grants: Arc<PluginGrants>,
@@ -143,24 +143,27 @@ pub struct PluginState {
 
 impl PluginState {
     /// No preopened directories, no environment, no sockets: std's WASI imports are satisfied
-    /// but grant nothing. Stderr is captured to explain traps.
+    /// but grant nothing. Stdout goes nowhere; stderr is captured to explain traps.
     pub fn new(plugin: Arc<PluginId>, limits: &Limits) -> Self {
-        Self::with_files(plugin, limits, &[]).expect("no directory to open")
+        let mut builder = wasmtime_wasi::WasiCtxBuilder::new();
+        let stderr = CapturedStream::new(STDERR_CAPTURE_BYTES);
+        builder.stderr(stderr.clone());
+        Self::build(plugin, limits, builder, stderr)
     }
 
     /// The same, with `preopens` as the guest's only file system (a runnable pipeline's
-    /// `/pipeline`, `/inputs`, `/outputs`).
+    /// `/pipeline`, `/inputs`, `/outputs`), and its stdout and stderr written to `output`
+    /// (which a trap's explanation reads too).
     pub fn with_files(
         plugin: Arc<PluginId>,
         limits: &Limits,
         preopens: &[Preopen],
+        output: &CapturedOutput,
     ) -> anyhow::Result<Self> {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
-        let clock = CallClock {
-            origin: Instant::now(),
-        };
         let mut builder = wasmtime_wasi::WasiCtxBuilder::new();
-        builder.stderr(stderr.clone()).monotonic_clock(clock);
+        builder
+            .stdout(output.stdout.clone())
+            .stderr(output.stderr.clone());
         for preopen in preopens {
             let perms = if preopen.writable {
                 wasmtime_wasi::FsPerms::ReadWrite
@@ -174,8 +177,20 @@ impl PluginState {
                     format!("opening {} as {}", preopen.host.display(), preopen.guest)
                 })?;
         }
-        let wasi = builder.build();
-        Ok(PluginState {
+        Ok(Self::build(plugin, limits, builder, output.stderr.clone()))
+    }
+
+    fn build(
+        plugin: Arc<PluginId>,
+        limits: &Limits,
+        mut builder: wasmtime_wasi::WasiCtxBuilder,
+        stderr: CapturedStream,
+    ) -> Self {
+        let clock = CallClock {
+            origin: Instant::now(),
+        };
+        let wasi = builder.monotonic_clock(clock).build();
+        PluginState {
             plugin,
             limiter: CallLimiter {
                 memory_bytes: limits.memory_bytes,
@@ -187,7 +202,7 @@ impl PluginState {
             clock,
             wasi,
             table: ResourceTable::new(),
-        })
+        }
     }
 
     /// Starts a call: its grants and its deadline.
@@ -199,7 +214,7 @@ impl PluginState {
     /// What the guest said on stderr before failing: a Rust panic's message when there is one
     /// (the line after "panicked at"), else its last line that is not a `note:`.
     pub fn stderr_explanation(&self) -> Option<String> {
-        let bytes = self.stderr.contents();
+        let bytes = self.stderr.bytes();
         let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<&str> = text
             .lines()

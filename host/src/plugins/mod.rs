@@ -22,6 +22,7 @@ mod clocks;
 pub mod grants;
 mod imports;
 pub mod limits;
+pub mod output;
 mod pool;
 pub mod runnable;
 
@@ -41,6 +42,7 @@ pub use cache::CacheStats;
 pub use grants::{Grants, HttpGrant, PluginGrants};
 use limits::{EpochTicker, PluginState};
 pub use limits::{Limits, Preopen};
+pub use output::{CapturedOutput, CapturedStream};
 use pool::InstancePool;
 
 pub use bindings::v0_2_0::policy::exports::pipewright::plugin0_2_0::about::PolicyAbout;

@@ -34,6 +34,7 @@ use wasmtime::{
 use super::bindings::pipeline_v0_1_0_async as world;
 use super::cache::CompileCache;
 use super::limits::{Limits, PluginState, Preopen};
+use super::output::CapturedOutput;
 use super::{clocks, pool, PluginError, PluginHost, PluginId};
 
 pub use super::bindings::pipeline_v0_1_0::pipewright::pipeline::types::{
@@ -200,19 +201,21 @@ impl PluginHost {
 }
 
 impl RunnablePipeline {
-    /// Runs once with `inputs`, seeing only `preopens`, stopped after `timeout`. Ok(Err) is
-    /// the pipeline's own failure; Err is a trap, the deadline or the memory cap. Runs on the
-    /// caller's task, yielding at every epoch tick.
+    /// Runs once with `inputs`, seeing only `preopens`, stopped after `timeout`, its stdout and
+    /// stderr written to `output`. Ok(Err) is the pipeline's own failure; Err is a trap, the
+    /// deadline or the memory cap. Runs on the caller's task, yielding at every epoch tick.
     pub async fn run(
         &self,
         preopens: &[Preopen],
         inputs: &[NamedValue],
         timeout: Duration,
+        output: &CapturedOutput,
     ) -> Result<Result<Vec<NamedValue>, RunError>, PluginError> {
         self.last_used_ms
             .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
-        let state = PluginState::with_files(Arc::new(self.id.clone()), &self.limits, preopens)
-            .map_err(|e| PluginError::Instantiate {
+        let state =
+            PluginState::with_files(Arc::new(self.id.clone()), &self.limits, preopens, output)
+                .map_err(|e| PluginError::Instantiate {
                 plugin: self.id.clone(),
                 detail: format!("{e:#}"),
             })?;

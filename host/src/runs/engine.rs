@@ -11,6 +11,10 @@
 //!
 //! The loaded pipeline is found by its component's stored digest; the component's bytes are
 //! read (and hashed) only when it is not in memory.
+//!
+//! What the component writes to stdout and stderr is kept ([`RunLogs`], each stream up to
+//! [`OUTPUT_CAPTURE_BYTES`]) and handed back beside the outcome, failed or not, for the
+//! caller to store.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -21,7 +25,7 @@ use anyhow::Context;
 
 use crate::blobs::BlobStore;
 use crate::plugins::runnable::{NamedValue, RunError, Value};
-use crate::plugins::{PluginError, PluginHost, PluginId, Preopen};
+use crate::plugins::{CapturedOutput, PluginError, PluginHost, PluginId, Preopen};
 use crate::registry::VersionInfo;
 
 /// A run being executed: counted in the gauge `pipewright_runs_active` while it lives, and its
@@ -94,6 +98,35 @@ impl From<crate::blobs::BlobError> for RunFailure {
     }
 }
 
+/// How much of each of a run's output streams (stdout, stderr) is kept. Past it the guest keeps
+/// running; what it writes is counted and not kept, and the kept text ends with a line saying so.
+pub const OUTPUT_CAPTURE_BYTES: usize = 1 << 20;
+
+/// What a component wrote while it ran, each stream cut at [`OUTPUT_CAPTURE_BYTES`] (then
+/// closed by a `[output truncated: …]` line). Invalid UTF-8 is replaced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunLogs {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl RunLogs {
+    fn of(output: &CapturedOutput) -> Self {
+        RunLogs {
+            stdout: output.stdout.text(),
+            stderr: output.stderr.text(),
+        }
+    }
+}
+
+/// One execution's outcome, and what the component wrote meanwhile (empty when it failed
+/// before it started).
+#[derive(Debug)]
+pub struct Executed {
+    pub outcome: Result<Vec<(String, OutputValue)>, RunFailure>,
+    pub logs: RunLogs,
+}
+
 /// Where runs keep their files, and what they run on: the plugin host, and the blob store that
 /// holds versions' files, stored inputs and file outputs.
 #[derive(Clone)]
@@ -130,20 +163,21 @@ impl RunEngine {
         })
     }
 
-    /// Executes one run. Counted in the run metrics (see [`RunAtWork`]), whichever surface
-    /// asked for it.
-    pub async fn run(
-        &self,
-        execution: Execution<'_>,
-    ) -> Result<Vec<(String, OutputValue)>, RunFailure> {
+    /// Executes one run, capturing its stdout and stderr. Counted in the run metrics (see
+    /// [`RunAtWork`]), whichever surface asked for it.
+    pub async fn run(&self, execution: Execution<'_>) -> Executed {
         let mut at_work = RunAtWork::start();
-        let outcome = self.execute(execution).await;
+        let output = CapturedOutput::new(OUTPUT_CAPTURE_BYTES);
+        let outcome = self.execute(execution, &output).await;
         at_work.state = if outcome.is_ok() {
             "completed"
         } else {
             "failed"
         };
-        outcome
+        Executed {
+            outcome,
+            logs: RunLogs::of(&output),
+        }
     }
 
     async fn execute(
@@ -155,6 +189,7 @@ impl RunEngine {
             file_outputs,
             timeout,
         }: Execution<'_>,
+        output: &CapturedOutput,
     ) -> Result<Vec<(String, OutputValue)>, RunFailure> {
         let (plugins, blobs) = (&self.plugins, &self.blobs);
         let component = version
@@ -243,7 +278,7 @@ impl RunEngine {
                     .map_err(|e| anyhow::anyhow!("loading task failed: {e}"))??
             }
         };
-        let outcome = pipeline.run(&preopens, &values, timeout).await?;
+        let outcome = pipeline.run(&preopens, &values, timeout, output).await?;
         let outputs = outcome.map_err(RunFailure::Pipeline)?;
         let mut collected = Vec::with_capacity(outputs.len());
         for output in outputs {

@@ -33,7 +33,10 @@ use std::time::Duration;
 pub use crate::plugins::runnable::Value;
 use crate::registry::Registry;
 use crate::store::{self, Store};
-pub use engine::{run_preopens, value_as_text, InputValue, OutputValue, RunEngine, RunFailure};
+pub use engine::{
+    run_preopens, value_as_text, Executed, InputValue, OutputValue, RunEngine, RunFailure, RunLogs,
+    OUTPUT_CAPTURE_BYTES,
+};
 pub use submit::{
     RunArgument, RunErrorRecord, RunFile, RunLimits, RunOutput, RunRecord, RunState, RunSubmission,
     DEFAULT_RUN_TIMEOUT,

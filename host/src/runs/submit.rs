@@ -507,6 +507,7 @@ impl Runs {
         drop(permits);
         drop(renewing);
         let outcome = outcome
+            .outcome
             .map(|outputs| {
                 outputs
                     .into_iter()

@@ -500,6 +500,7 @@ impl Runs {
                 timeout: self.limits.timeout,
             })
             .await
+            .outcome
             .map_err(|e: RunFailure| e.to_string())?;
         Ok(produced
             .iter()

@@ -1,6 +1,8 @@
 //! A runnable pipeline that misbehaves on request, for the run engine's tests. Input `mode`:
 //! `trap` panics, `loop` never returns, `alloc` asks for 1 GiB, `sleep:MS` sleeps then answers,
-//! `escape` tries to read outside its preopened directories; anything else is echoed.
+//! `escape` tries to read outside its preopened directories, `say:TEXT` prints `TEXT` on
+//! stdout and `TEXT (stderr)` on stderr, `flood:BYTES` prints that many bytes on stdout (past
+//! the host's capture bound, to see it cut); anything else is echoed.
 
 use pipewright_sdk::runnable::{string, Guest, NamedValue, RunError, Value};
 
@@ -27,6 +29,22 @@ impl Guest for Hostile {
                 Ok(_) => "read /etc/passwd".to_string(),
                 Err(e) => format!("refused: {e}"),
             },
+            other if other.starts_with("say:") => {
+                let text = &other["say:".len()..];
+                println!("{text}");
+                eprintln!("{text} (stderr)");
+                format!("said {text}")
+            }
+            other if other.starts_with("flood:") => {
+                let bytes: usize = other["flood:".len()..].parse().unwrap_or(0);
+                let line = "x".repeat(1023) + "\n";
+                let mut written = 0;
+                while written < bytes {
+                    print!("{}", &line[..line.len().min(bytes - written)]);
+                    written += line.len();
+                }
+                format!("flooded {bytes} bytes")
+            }
             other => match other.strip_prefix("sleep:").and_then(|ms| ms.parse().ok()) {
                 Some(ms) => {
                     std::thread::sleep(std::time::Duration::from_millis(ms));
