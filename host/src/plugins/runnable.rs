@@ -216,9 +216,9 @@ impl RunnablePipeline {
         let state =
             PluginState::with_files(Arc::new(self.id.clone()), &self.limits, preopens, output)
                 .map_err(|e| PluginError::Instantiate {
-                plugin: self.id.clone(),
-                detail: format!("{e:#}"),
-            })?;
+                    plugin: self.id.clone(),
+                    detail: format!("{e:#}"),
+                })?;
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
         let deadline = Instant::now() + timeout;
