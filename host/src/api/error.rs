@@ -175,6 +175,7 @@ pub(crate) fn refusal_wording(refusal: &Refusal) -> (StatusCode, &'static str, S
         TypeNotFound { type_id } => format!("pipeline type {type_id} not found"),
         ProjectNotFound { id } => format!("project {id} not found"),
         WorkflowNotFound { id } => format!("workflow {id} not found"),
+        WorkflowTaskNotFound { workflow, task } => format!("workflow {workflow} has no task {task}"),
         AccountNameTaken { user } => format!(
             "an account named `{user}` exists already; it cannot become user {user}'s personal account"
         ),
@@ -208,6 +209,9 @@ pub(crate) fn refusal_wording(refusal: &Refusal) -> (StatusCode, &'static str, S
         ),
         NoEarlierPluginVersion { name } => {
             format!("plugin {name} has no earlier active version to roll back to")
+        }
+        WorkflowComplete { id } => {
+            format!("workflow {id} is complete already; there is nothing to cancel")
         }
     };
     (status, code, message)
@@ -320,6 +324,7 @@ pub(crate) mod tests {
         ("type-not-found", 404, "pipeline type csv not found"),
         ("project-not-found", 404, "project pr1 not found"),
         ("workflow-not-found", 404, "workflow w1 not found"),
+        ("workflow-task-not-found", 404, "workflow w1 has no task t1"),
         ("account-name-taken", 409, "an account named `acme` exists already; it cannot become user acme's personal account"),
         ("pipeline-exists", 409, "pipeline alice/p exists already"),
         ("version-exists", 409, "p:1.0.0 is registered already"),
@@ -331,6 +336,7 @@ pub(crate) mod tests {
         ("no-active-plugin-version", 409, "no version of plugin house is active"),
         ("plugin-bound", 409, "plugin house is bound in namespace:alice, global: bind another chain there first"),
         ("no-earlier-plugin-version", 409, "plugin house has no earlier active version to roll back to"),
+        ("workflow-complete", 409, "workflow w1 is complete already; there is nothing to cancel"),
     ];
 
     /// Every refusal with the status and words a surface answers it with: its row of `seed`

@@ -102,6 +102,8 @@ pub enum Refusal {
     ProjectNotFound { id: String },
     #[error("workflow {id} not found")]
     WorkflowNotFound { id: String },
+    #[error("workflow {workflow} has no task {task}")]
+    WorkflowTaskNotFound { workflow: String, task: String },
 
     // Conflict.
     /// A new user whose name an account has already: it cannot be their personal account.
@@ -146,6 +148,9 @@ pub enum Refusal {
     PluginBound { name: String, scopes: Vec<String> },
     #[error("plugin {name} has no earlier active version to roll back to")]
     NoEarlierPluginVersion { name: String },
+    /// A cancel of a workflow that has ended (succeeded, failed, timed out or cancelled).
+    #[error("workflow {id} is complete already; there is nothing to cancel")]
+    WorkflowComplete { id: String },
 }
 
 impl Refusal {
@@ -168,6 +173,7 @@ impl Refusal {
             TypeNotFound { .. } => "type-not-found",
             ProjectNotFound { .. } => "project-not-found",
             WorkflowNotFound { .. } => "workflow-not-found",
+            WorkflowTaskNotFound { .. } => "workflow-task-not-found",
             AccountNameTaken { .. } => "account-name-taken",
             PipelineExists { .. } => "pipeline-exists",
             VersionExists { .. } => "version-exists",
@@ -179,6 +185,7 @@ impl Refusal {
             NoActivePluginVersion { .. } => "no-active-plugin-version",
             PluginBound { .. } => "plugin-bound",
             NoEarlierPluginVersion { .. } => "no-earlier-plugin-version",
+            WorkflowComplete { .. } => "workflow-complete",
         }
     }
 
@@ -199,7 +206,8 @@ impl Refusal {
             | RunNotFound { .. }
             | TypeNotFound { .. }
             | ProjectNotFound { .. }
-            | WorkflowNotFound { .. } => RefusalKind::NotFound,
+            | WorkflowNotFound { .. }
+            | WorkflowTaskNotFound { .. } => RefusalKind::NotFound,
             AccountNameTaken { .. }
             | PipelineExists { .. }
             | VersionExists { .. }
@@ -210,7 +218,8 @@ impl Refusal {
             | TypeTaken { .. }
             | NoActivePluginVersion { .. }
             | PluginBound { .. }
-            | NoEarlierPluginVersion { .. } => RefusalKind::Conflict,
+            | NoEarlierPluginVersion { .. }
+            | WorkflowComplete { .. } => RefusalKind::Conflict,
         }
     }
 
@@ -267,6 +276,10 @@ impl Refusal {
             TypeNotFound { type_id: s("csv") },
             ProjectNotFound { id: s("pr1") },
             WorkflowNotFound { id: s("w1") },
+            WorkflowTaskNotFound {
+                workflow: s("w1"),
+                task: s("t1"),
+            },
             AccountNameTaken { user: s("acme") },
             PipelineExists {
                 namespace: s("alice"),
@@ -305,6 +318,7 @@ impl Refusal {
                 scopes: vec![s("namespace:alice"), s("global")],
             },
             NoEarlierPluginVersion { name: s("house") },
+            WorkflowComplete { id: s("w1") },
         ];
         all
     }

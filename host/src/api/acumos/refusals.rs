@@ -242,6 +242,11 @@ mod tests {
             ("type-not-found", 404, "Requested Pipeline Not found"),
             ("project-not-found", 404, "Project Id is invalid"),
             ("workflow-not-found", 404, "Requested Pipeline Not found"),
+            (
+                "workflow-task-not-found",
+                404,
+                "Requested Pipeline Not found",
+            ),
         ];
         for (refusal, status, message) in rows(seed) {
             let code = refusal.code();
