@@ -376,16 +376,21 @@ impl Runs {
         if spec.tasks.is_empty() {
             return Err(invalid("a workflow needs at least one task".into()));
         }
-        let order = run_order(&spec.tasks)?;
-        let mut pinned = Vec::with_capacity(order.len());
-        for &i in &order {
-            let task = &spec.tasks[i];
+        // Every task resolves before the wiring is looked at: a task that does not exist (or
+        // is not ready) is the answer whatever else is wrong.
+        let mut resolved = Vec::with_capacity(spec.tasks.len());
+        for task in &spec.tasks {
             let version = self
                 .registry
                 .resolve(namespace, &task.task, task.version.as_deref())
                 .await?;
-            pinned.push((task, version));
+            resolved.push(Some(version));
         }
+        let order = run_order(&spec.tasks)?;
+        let pinned: Vec<_> = order
+            .iter()
+            .map(|&i| (&spec.tasks[i], resolved[i].take().expect("each task once")))
+            .collect();
         // Ports: a source must name an output the source task declares, when it declares any.
         let outputs_of: HashMap<&str, Vec<String>> = pinned
             .iter()

@@ -4,10 +4,13 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 
-use super::tasks::{self, Deleted, NotReadyBody, RegistrationBody, TaskBody, TaskList};
+use super::tasks::{
+    self, ContainerDescriptor, Deleted, DockerProperties, NotReadyBody, PortDescriptor,
+    RegistrationBody, TaskBody, TaskDefinition, TaskList, TaskReplacement, WasmProperties,
+};
 use super::workflows::{
     self, EventBody, EventsBody, SearchRequest, SearchState, StatePair, WorkflowBody, WorkflowIds,
-    WorkflowTaskBody,
+    WorkflowRequest, WorkflowTaskBody, WorkflowTaskRequest,
 };
 use super::ErrorBody;
 use crate::runs::workflows::{PortInput, PortValue};
@@ -35,11 +38,19 @@ use crate::runs::workflows::{PortInput, PortValue};
     ),
     components(schemas(
         ErrorBody,
+        TaskDefinition,
+        TaskReplacement,
+        PortDescriptor,
+        ContainerDescriptor,
+        DockerProperties,
+        WasmProperties,
         TaskBody,
         RegistrationBody,
         NotReadyBody,
         TaskList,
         Deleted,
+        WorkflowRequest,
+        WorkflowTaskRequest,
         WorkflowBody,
         WorkflowTaskBody,
         StatePair,

@@ -21,6 +21,122 @@ use crate::registry::content_sources::{ContentSource, SourceLocation};
 use crate::registry::resolve::Listing;
 use crate::registry::{Definition, NewVersion, RegistryError, Surface, VersionInfo, VersionState};
 
+// The patterns below are the core's rules as regular expressions (utoipa takes literals only):
+// a name (`registry::names`: 1 to 128 characters, no `/`, `:`, whitespace or control character),
+// a semantic version (semver.org's expression, as `policy-semver` takes it), an e-mail address.
+
+/// A task definition, as the seed shows it. The request checks `name`, `version`,
+/// `taskOwnerEmail` and, for a `WASM` container, that its `url` may be fetched or its `upload`
+/// is base64; the rest (ports, containers: see [`TaskReplacement`]) is checked by the
+/// registration, which fails the version when they are wrong. Other fields are kept as given.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the document's description of what `register` reads
+pub struct TaskDefinition {
+    /// Case-insensitive; the first account to register it owns it.
+    #[schema(pattern = r"^[^/:\s\u0000-\u001f\u007f-\u009f]{1,128}$")]
+    name: String,
+    /// A string (the seed: "enclosed in quotes"), a semantic version higher than every version
+    /// of the name registered before (else 400 "The version number must be incremented").
+    #[schema(
+        pattern = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$",
+        max_length = 128
+    )]
+    version: String,
+    #[schema(rename = "taskOwnerEmail", pattern = r"^[^@\s]+@[^@\s]+$")]
+    task_owner_email: String,
+    description: Option<serde_json::Value>,
+    #[schema(rename = "inputPortDescriptors")]
+    input_port_descriptors: Option<serde_json::Value>,
+    #[schema(rename = "outputPortDescriptors")]
+    output_port_descriptors: Option<serde_json::Value>,
+    /// See [`ContainerDescriptor`].
+    #[schema(rename = "containerDescriptors")]
+    container_descriptors: Option<serde_json::Value>,
+}
+
+/// A new definition for `PUT`, checked in full at the request: `name` and `version` are the
+/// path's (others are a 400).
+#[derive(ToSchema)]
+#[allow(dead_code)] // the document's description of what `replace` reads
+pub struct TaskReplacement {
+    #[schema(pattern = r"^[^/:\s\u0000-\u001f\u007f-\u009f]{1,128}$")]
+    name: Option<String>,
+    #[schema(
+        pattern = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$",
+        max_length = 128
+    )]
+    version: Option<String>,
+    #[schema(rename = "taskOwnerEmail", pattern = r"^[^@\s]+@[^@\s]+$")]
+    task_owner_email: String,
+    description: Option<String>,
+    #[schema(rename = "inputPortDescriptors")]
+    input_port_descriptors: Option<Vec<PortDescriptor>>,
+    #[schema(rename = "outputPortDescriptors")]
+    output_port_descriptors: Option<Vec<PortDescriptor>>,
+    #[schema(rename = "containerDescriptors", min_items = 1)]
+    container_descriptors: Vec<ContainerDescriptor>,
+}
+
+/// A port: its name, unique among the task's inputs (or outputs) whatever its case.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation only
+pub struct PortDescriptor {
+    #[schema(min_length = 1)]
+    name: String,
+    #[schema(rename = "type")]
+    port_type: Option<String>,
+    description: Option<String>,
+    required: Option<bool>,
+}
+
+/// Where a task's content is: a `DOCKER` image (kept and checked, not run here), or a `WASM`
+/// component by `url` (http, https, or a file under the operator's root, that the server may
+/// fetch) or by `upload` (base64), with an optional `digest` (`sha256:…`).
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documentation only
+pub enum ContainerDescriptor {
+    #[schema(title = "DOCKER")]
+    Docker {
+        #[schema(rename = "type", pattern = "^DOCKER$")]
+        container_type: String,
+        properties: DockerProperties,
+    },
+    #[schema(title = "WASM")]
+    Wasm {
+        #[schema(rename = "type", pattern = "^WASM$")]
+        container_type: String,
+        properties: WasmProperties,
+    },
+}
+
+#[derive(serde::Deserialize, ToSchema)]
+#[allow(dead_code)] // documentation only
+pub struct DockerProperties {
+    #[schema(min_length = 1)]
+    image: String,
+}
+
+/// Exactly one of `url` and `upload`.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documentation only
+pub enum WasmProperties {
+    #[schema(title = "url")]
+    Url {
+        url: String,
+        #[schema(pattern = "^sha256:[0-9a-f]{64}$")]
+        digest: Option<String>,
+    },
+    #[schema(title = "upload")]
+    Upload {
+        #[schema(content_encoding = "base64")]
+        upload: String,
+        #[schema(pattern = "^sha256:[0-9a-f]{64}$")]
+        digest: Option<String>,
+    },
+}
+
 /// A task as stored: every field of its definition as given (ports, container descriptors,
 /// `taskOwnerEmail`, ...), with its `name`, `version` and where its registration is.
 #[derive(ToSchema)]
@@ -138,7 +254,7 @@ fn content_source(
 /// `POST /tasks`: registers a task version. 200, as the original service answered (its clients
 /// take any other status for a failed registration), while the version is still `registering`.
 #[utoipa::path(post, path = "/workflows/v1/tasks", tag = "tasks",
-    request_body(content = Object, description = "a task definition: `name`, `version` (a string), `taskOwnerEmail`, ports, and `containerDescriptors` (`DOCKER`, or `WASM` with `properties.url` or `properties.upload`)", content_type = "application/json"),
+    request_body(content = TaskDefinition, content_type = "application/json"),
     responses((status = 200, body = TaskBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, description = "another account owns the name", body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
@@ -275,8 +391,8 @@ pub(super) async fn get_task(
 
 /// `PUT /tasks/{name}:{version}`: a new definition; never a new name or version.
 #[utoipa::path(put, path = "/workflows/v1/tasks/{task}", tag = "tasks",
-    params(("task" = String, Path, description = "`name:version`")),
-    request_body(content = Object, description = "the new task definition", content_type = "application/json"),
+    params(("task" = String, Path, description = "`name:version`", pattern = r"^[^:]+:.+$")),
+    request_body(content = TaskReplacement, content_type = "application/json"),
     responses((status = 200, body = TaskBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, description = "another account's task, or still registering", body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
@@ -329,7 +445,7 @@ pub(super) async fn replace(
 
 /// `DELETE /tasks/{name}:{version}`: the version is mandatory.
 #[utoipa::path(delete, path = "/workflows/v1/tasks/{task}", tag = "tasks",
-    params(("task" = String, Path, description = "`name:version`")),
+    params(("task" = String, Path, description = "`name:version`", pattern = r"^[^:]+:.+$")),
     responses((status = 200, body = Deleted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, description = "another account's task, or still registering", body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]

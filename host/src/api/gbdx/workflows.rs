@@ -189,11 +189,37 @@ pub struct WorkflowIds {
     pub workflows: Vec<String>,
 }
 
+/// A workflow to run.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the document's description of what `submit_workflow` reads
+pub struct WorkflowRequest {
+    name: Option<String>,
+    /// In any order: a task whose input comes from another runs after it.
+    #[schema(min_items = 1)]
+    tasks: Vec<WorkflowTaskRequest>,
+}
+
+/// A task of a workflow to run.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation only
+pub struct WorkflowTaskRequest {
+    /// Its name within the workflow (unique); `taskType` when absent.
+    name: Option<String>,
+    /// A registered task, `name` (its latest ready version) or `name:version`.
+    #[schema(rename = "taskType")]
+    task_type: String,
+    /// The version, when `taskType` names none.
+    version: Option<String>,
+    /// Each input a `value`, or a `source`: `task:port`, an output of another task.
+    inputs: Option<Vec<PortInput>>,
+}
+
 /// A search of the caller's account's workflows (gbdxtools' `Workflow.search`).
 #[derive(Deserialize, ToSchema)]
 pub struct SearchRequest {
     /// Submitted within this many hours; 12 when absent.
-    pub lookback_h: Option<u32>,
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 2147483647)]
+    pub lookback_h: Option<serde_json::Number>,
     /// A state or an event a workflow is in; `all` (the default) for any.
     pub state: Option<SearchState>,
     /// Submitted by this user (of the caller's account).
@@ -233,6 +259,25 @@ impl SearchState {
 /// How far back a search looks when the request does not say.
 const DEFAULT_LOOKBACK_HOURS: u32 = 12;
 
+/// Longest lookback a search takes, in hours (the document's maximum).
+const MAX_LOOKBACK_HOURS: u32 = i32::MAX as u32;
+
+/// A whole number of hours from 0 to [`MAX_LOOKBACK_HOURS`], written as JSON writes it
+/// (`12` or `12.0`).
+fn whole_hours(number: &serde_json::Number) -> Option<u32> {
+    let hours = match number.as_u64() {
+        Some(whole) => u32::try_from(whole).ok()?,
+        None => {
+            let float = number.as_f64()?;
+            if float.fract() != 0.0 || !(0.0..=f64::from(MAX_LOOKBACK_HOURS)).contains(&float) {
+                return None;
+            }
+            float as u32
+        }
+    };
+    (hours <= MAX_LOOKBACK_HOURS).then_some(hours)
+}
+
 fn workflow_id(path: Result<Path<String>, PathRejection>) -> Answer<String> {
     let Path(id) = path.map_err(|r| Violation::Other(StatusCode::BAD_REQUEST, r.body_text()))?;
     Ok(id)
@@ -241,7 +286,7 @@ fn workflow_id(path: Result<Path<String>, PathRejection>) -> Answer<String> {
 /// `POST /workflows`: tasks named by `taskType` (`name` or `name:version`, or `name` with a
 /// `version` attribute), inputs given a `value` or wired from a `source` (`task:port`).
 #[utoipa::path(post, path = "/workflows/v1/workflows", tag = "workflows",
-    request_body(content = Object, description = "`{name?, tasks: [{name?, taskType, version?, inputs?: [{name, value} | {name, source}]}]}`", content_type = "application/json"),
+    request_body(content = WorkflowRequest, content_type = "application/json"),
     responses((status = 201, body = WorkflowBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, description = "a task still registering", body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 500, description = "a task failed registration", body = ErrorBody)))]
@@ -432,7 +477,15 @@ pub(super) async fn search_workflows(
     let caller = caller(&state, &headers).await?;
     let request: SearchRequest = serde_json::from_slice(&bytes)
         .map_err(|e| Violation::Other(StatusCode::BAD_REQUEST, format!("Invalid search: {e}")))?;
-    let hours = request.lookback_h.unwrap_or(DEFAULT_LOOKBACK_HOURS);
+    let hours = match &request.lookback_h {
+        None => DEFAULT_LOOKBACK_HOURS,
+        Some(hours) => whole_hours(hours).ok_or_else(|| {
+            Violation::Other(
+                StatusCode::BAD_REQUEST,
+                format!("Invalid search: lookback_h must be a whole number of hours from 0 to {MAX_LOOKBACK_HOURS}, not {hours}"),
+            )
+        })?,
+    };
     let lookback_ms = i64::from(hours) * 3_600_000;
     let query = WorkflowQuery {
         since_ms: Some(crate::store::now_millis().saturating_sub(lookback_ms)),
@@ -464,6 +517,19 @@ mod tests {
         let running = StatePair::of_step(StepState::Running);
         assert!(SearchState::Started.selects(&running));
         assert!(SearchState::Running.selects(&running));
+    }
+
+    #[test]
+    fn lookback_hours_are_whole_numbers_within_u32() {
+        let hours = |text: &str| whole_hours(&serde_json::from_str(text).unwrap());
+        assert_eq!(hours("12"), Some(12));
+        assert_eq!(hours("12.0"), Some(12));
+        assert_eq!(hours("2147483647"), Some(2_147_483_647));
+        assert_eq!(hours("2147483648"), None);
+        assert_eq!(hours("2147483648.0"), None);
+        assert_eq!(hours("1.5"), None);
+        assert_eq!(hours("-1"), None);
+        assert_eq!(hours("-0.0"), Some(0));
     }
 
     #[test]
