@@ -1299,6 +1299,7 @@ on_both_stores!(
     workflow_routes_answer_bad_input_in_gbdx_shape,
     workflows_are_listed_and_searched_within_the_account,
     a_workflow_whose_server_stopped_is_failed_with_its_events,
+    a_task_that_prints_too_much_keeps_its_first_mebibyte,
 );
 
 /// The GBDX client's round: register a task and a new version of it, run a workflow and follow
@@ -1743,5 +1744,41 @@ async fn a_workflow_whose_server_stopped_is_failed_with_its_events(backend: Back
             ("running", "interrupted: the server running it stopped"),
             ("next", "interrupted: the server running it stopped"),
         ]
+    );
+}
+
+/// Output past the capture bound is cut, with a line saying how much was not kept; the task
+/// runs on and succeeds.
+async fn a_task_that_prints_too_much_keeps_its_first_mebibyte(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    register_chatty(&server, &alice, "1.0.0").await;
+    // Whole lines of 1 KiB (a guest's last line without its newline would stay in its own
+    // stdout buffer: a component's run ends without the process exit that flushes it).
+    let written = pipewright::runs::OUTPUT_CAPTURE_BYTES + 100 * 1024;
+    let id = submit(
+        &server,
+        &alice,
+        chatty_workflow(&[("flood", &format!("flood:{written}"))]),
+    )
+    .await;
+    let done = finished_workflow(&server, &alice, &id).await;
+    assert_eq!(done["state"]["event"], "succeeded", "{done}");
+    let task = done["tasks"][0]["id"].as_str().unwrap();
+    let (status, _, stdout) = stream(
+        &server,
+        &alice,
+        &format!("{WORKFLOWS}/{id}/tasks/{task}/stdout"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (kept, marker) = stdout.split_at(pipewright::runs::OUTPUT_CAPTURE_BYTES);
+    assert!(kept.bytes().all(|b| b == b'x' || b == b'\n'));
+    assert_eq!(
+        marker,
+        format!(
+            "[output truncated: 102400 more bytes were written and not kept; the first {} are above]\n",
+            pipewright::runs::OUTPUT_CAPTURE_BYTES
+        )
     );
 }
