@@ -1685,6 +1685,8 @@ async fn a_workflow_whose_server_stopped_is_failed_with_its_events(backend: Back
             .unwrap();
     let id = uuid::Uuid::new_v4().to_string();
     let now = pipewright::store::now_millis();
+    // In one transaction: the sweep must not find the workflow before its tasks.
+    let mut tx = store.begin().await.unwrap();
     sqlx::query(
         "INSERT INTO workflows (id, name, submitted_by, account_id, state, lease_until, created_at)
          VALUES ($1, 'orphan', $2, $3, 'running', $4, $4)",
@@ -1693,7 +1695,7 @@ async fn a_workflow_whose_server_stopped_is_failed_with_its_events(backend: Back
     .bind(&user_id)
     .bind(&account_id)
     .bind(now - 60_000)
-    .execute(store.pool())
+    .execute(&mut *tx)
     .await
     .unwrap();
     for (position, (name, state)) in [
@@ -1713,10 +1715,11 @@ async fn a_workflow_whose_server_stopped_is_failed_with_its_events(backend: Back
         .bind(position as i64)
         .bind(name)
         .bind(state)
-        .execute(store.pool())
+        .execute(&mut *tx)
         .await
         .unwrap();
     }
+    tx.commit().await.unwrap();
     let done = finished_workflow(&server, &alice, &id).await;
     assert_eq!(
         done["state"],
