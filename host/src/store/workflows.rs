@@ -297,38 +297,42 @@ pub async fn events(conn: &mut AnyConnection, workflow_id: &str) -> sqlx::Result
 }
 
 /// Fails every workflow whose runner's lease lapsed (its server died), and their unfinished
-/// tasks, each with its event (a task is abandoned once: its event's id says which). Returns
-/// how many workflows. Run it in a transaction.
+/// tasks, each with a `failed` event. Returns how many workflows. The workflows' own update
+/// decides which are abandoned (a lease renewed meanwhile keeps its workflow); run it in a
+/// transaction.
 pub async fn fail_abandoned(conn: &mut AnyConnection, now: i64) -> sqlx::Result<u64> {
     let message = "interrupted: the server running it stopped";
-    let abandoned =
-        "SELECT id FROM workflows WHERE state IN ('pending', 'running') AND lease_until < $1";
-    sqlx::query(&format!(
-        "INSERT INTO workflow_events (id, workflow_id, task_position, event, note, at)
-         SELECT workflow_id || '-' || CAST(position AS TEXT) || '-abandoned',
-             workflow_id, position, 'failed', $2, $1
-         FROM workflow_tasks
-         WHERE state IN ('pending', 'running') AND workflow_id IN ({abandoned})"
-    ))
-    .bind(now)
-    .bind(message)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(&format!(
-        "UPDATE workflow_tasks SET state = 'failed', error = $2, finished_at = $1
-         WHERE state IN ('pending', 'running') AND workflow_id IN ({abandoned})"
-    ))
-    .bind(now)
-    .bind(message)
-    .execute(&mut *conn)
-    .await?;
-    let done = sqlx::query(
+    let abandoned: Vec<String> = sqlx::query_scalar(
         "UPDATE workflows SET state = 'failed', error = $2, finished_at = $1, lease_until = NULL
-         WHERE state IN ('pending', 'running') AND lease_until < $1",
+         WHERE state IN ('pending', 'running') AND lease_until < $1
+         RETURNING id",
     )
     .bind(now)
     .bind(message)
-    .execute(conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(done.rows_affected())
+    for id in &abandoned {
+        // A task is abandoned once: its event's id says which.
+        sqlx::query(
+            "INSERT INTO workflow_events (id, workflow_id, task_position, event, note, at)
+             SELECT workflow_id || '-' || CAST(position AS TEXT) || '-abandoned',
+                 workflow_id, position, 'failed', $2, $3
+             FROM workflow_tasks WHERE workflow_id = $1 AND state IN ('pending', 'running')",
+        )
+        .bind(id)
+        .bind(message)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "UPDATE workflow_tasks SET state = 'failed', error = $2, finished_at = $3
+             WHERE workflow_id = $1 AND state IN ('pending', 'running')",
+        )
+        .bind(id)
+        .bind(message)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(abandoned.len() as u64)
 }
