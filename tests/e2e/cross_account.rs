@@ -38,6 +38,8 @@ struct World {
     upload_url: String,
     /// A GBDX workflow of alice's (its task a DOCKER one: it fails, and is finished).
     workflow: String,
+    /// The id of that workflow's task.
+    workflow_task: String,
 }
 
 /// Strings only alice's own answers may contain.
@@ -52,6 +54,7 @@ fn private_markers(w: &World) -> Vec<String> {
         w.record.clone(),
         w.run.clone(),
         w.workflow.clone(),
+        w.workflow_task.clone(),
         w.upload_path.clone(),
         w.upload_id.clone(),
         w.pointer.clone(),
@@ -131,16 +134,16 @@ impl World {
         assert_eq!(status, 201, "{workflow}");
         let workflow = workflow["id"].as_str().unwrap().to_string();
         let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        let workflow_task = loop {
             let (_, body) = server
                 .get(&format!("/workflows/v1/workflows/{workflow}"), &alice)
                 .await;
             if body["state"]["state"] == "complete" {
-                break;
+                break body["tasks"][0]["id"].as_str().unwrap().to_string();
             }
             assert!(Instant::now() < deadline, "workflow never finished: {body}");
             tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        };
 
         World {
             server,
@@ -155,6 +158,7 @@ impl World {
             upload_path: upload["path"].as_str().unwrap().to_string(),
             upload_url: upload["url"].as_str().unwrap().to_string(),
             workflow,
+            workflow_task,
         }
     }
 
@@ -174,6 +178,7 @@ impl World {
             "/v3/pipeline_files".into(),
             format!("/v3/pipeline_files/{}", self.upload_id),
             format!("/workflows/v1/workflows/{}", self.workflow),
+            "/workflows/v1/workflows".into(),
             "/v1/plugins".into(),
             "/v1/policy-bindings".into(),
         ];
@@ -286,11 +291,18 @@ fn row(w: &World, method: &str, template: &str) -> Option<Row> {
         ("PUT", "/mlWorkbench/v1/pipeline/users/{user_id}/projects/{project_id}/pipelines/{pipeline_id}/{action}") => refused(acumos(&format!("/projects/{p}/pipelines/{r}/A")), None),
 
         // GBDX: tasks live in a shared namespace (listing and reading them is the surface's
-        // rule); changing another account's task, or reading its workflow, is refused.
+        // rule); changing another account's task, or reading, following or cancelling its
+        // workflow, is refused; listing and searching finds bob's own workflows only.
         ("DELETE", "/workflows/v1/tasks/{task}") => refused("/workflows/v1/tasks/alices-task:1.0.0".into(), None),
         ("GET", "/workflows/v1/tasks") => answered("/workflows/v1/tasks".into(), None),
         ("GET", "/workflows/v1/tasks/{task}") => answered("/workflows/v1/tasks/alices-task".into(), None),
         ("GET", "/workflows/v1/workflows/{id}") => refused(format!("/workflows/v1/workflows/{}", w.workflow), None),
+        ("GET", "/workflows/v1/workflows") => answered("/workflows/v1/workflows".into(), None),
+        ("POST", "/workflows/v1/workflows/search") => answered("/workflows/v1/workflows/search".into(), Some(json!({"lookback_h": 24, "state": "all", "owner": "alice"}))),
+        ("POST", "/workflows/v1/workflows/{id}/cancel") => refused(format!("/workflows/v1/workflows/{}/cancel", w.workflow), None),
+        ("GET", "/workflows/v1/workflows/{id}/events") => refused(format!("/workflows/v1/workflows/{}/events", w.workflow), None),
+        ("GET", "/workflows/v1/workflows/{id}/tasks/{task_id}/stdout") => refused(format!("/workflows/v1/workflows/{}/tasks/{}/stdout", w.workflow, w.workflow_task), None),
+        ("GET", "/workflows/v1/workflows/{id}/tasks/{task_id}/stderr") => refused(format!("/workflows/v1/workflows/{}/tasks/{}/stderr", w.workflow, w.workflow_task), None),
         ("POST", "/workflows/v1/tasks") => refused("/workflows/v1/tasks".into(), Some(stolen_task)),
         ("POST", "/workflows/v1/workflows") => answered("/workflows/v1/workflows".into(), Some(json!({"tasks": [
             {"name": "mine", "taskType": "alices-task", "inputs": [{"name": "inputstring", "value": "x"}]}]}))),

@@ -836,7 +836,7 @@ async fn replicas_never_run_one_registration_twice(backend: Backend) {
 // ---------------------------------------------------------------------------------------------
 // Workflows: tasks pinned at submission, run in order through the run engine.
 
-const WORKFLOWS: &str = "/workflows/v1/workflows";
+pub const WORKFLOWS: &str = "/workflows/v1/workflows";
 
 /// The `hello` example pipeline (input `text`, output `greeting`).
 pub fn hello_component() -> Vec<u8> {
@@ -856,7 +856,7 @@ async fn register_hello(server: &TestServer, token: &str, version: &str) {
 }
 
 /// Polls a workflow until it is complete.
-async fn finished_workflow(server: &TestServer, token: &str, id: &str) -> Value {
+pub async fn finished_workflow(server: &TestServer, token: &str, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (status, body) = server.get(&format!("{WORKFLOWS}/{id}"), token).await;
@@ -990,7 +990,11 @@ async fn workflow_with_a_docker_task_fails_clearly(backend: Backend) {
     assert_eq!(done["state"]["event"], "failed", "{done}");
     let note = done["tasks"][0]["note"].as_str().unwrap();
     assert!(note.contains("cannot run container images"), "{note}");
-    assert_eq!(done["tasks"][1]["state"]["event"], "cancelled");
+    // Skipped after a failure: GBDX's `canceled` (one `l`, as gbdxtools reads it).
+    assert_eq!(
+        done["tasks"][1]["state"],
+        json!({"state": "complete", "event": "canceled"})
+    );
 }
 
 async fn workflow_wiring_is_checked(backend: Backend) {
@@ -1190,4 +1194,594 @@ async fn a_registering_task_shows_its_last_error(backend: Backend) {
     assert_eq!(status, 200, "{version}");
     assert_eq!(version["state"], "registering");
     assert_eq!(version["registration"]["last_error"], expected);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a GBDX client does with a workflow beyond submitting it (gbdxtools' `Workflow`): follow
+// its events, read a task's stdout and stderr, cancel it, list and search.
+
+/// Registers the hostile runnable (input `mode`: `say:TEXT` prints, `nap:MS` prints then
+/// sleeps, `loop` never ends; output `result`) as `chatty:version`, and waits until it is ready.
+pub async fn register_chatty(server: &TestServer, token: &str, version: &str) {
+    let mut task = docker_task("chatty", version);
+    task["inputPortDescriptors"] = json!([{"name": "mode", "type": "string"}]);
+    task["outputPortDescriptors"] = json!([{"name": "result", "type": "string"}]);
+    task["containerDescriptors"] = json!([{"type": "WASM", "properties":
+        {"upload": b64(&crate::guests::read("hostile_runnable.wasm"))}}]);
+    let (status, body) = post(server, token, &task).await;
+    assert_eq!(status, 200, "{body}");
+    wait_for_state(server, token, "chatty", version, "ready").await;
+}
+
+/// A workflow of `chatty` tasks, each `(name, mode)`; a mode `from:TASK` takes TASK's result.
+pub fn chatty_workflow(tasks: &[(&str, &str)]) -> Value {
+    let tasks: Vec<Value> = tasks
+        .iter()
+        .map(|(name, mode)| {
+            let input = match mode.strip_prefix("from:") {
+                Some(task) => json!({"name": "mode", "source": format!("{task}:result")}),
+                None => json!({"name": "mode", "value": mode}),
+            };
+            json!({"name": name, "taskType": "chatty", "inputs": [input]})
+        })
+        .collect();
+    json!({ "tasks": tasks })
+}
+
+pub async fn submit(server: &TestServer, token: &str, workflow: Value) -> String {
+    let (status, body) = server.post(WORKFLOWS, token, workflow).await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_string()
+}
+
+pub async fn events_of(server: &TestServer, token: &str, id: &str) -> Vec<Value> {
+    let (status, body) = server.get(&format!("{WORKFLOWS}/{id}/events"), token).await;
+    assert_eq!(status, 200, "{body}");
+    body["Events"].as_array().unwrap().clone()
+}
+
+/// `(event, state)` of each event of task `name`, in order.
+pub fn task_events(events: &[Value], name: &str) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter(|e| e["task"] == name)
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().to_string(),
+                e["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(event, state)| (event.to_string(), state.to_string()))
+        .collect()
+}
+
+/// Polls the events until one of task `name` is `event`.
+pub async fn wait_for_event(server: &TestServer, token: &str, id: &str, name: &str, event: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let events = events_of(server, token, id).await;
+        if task_events(&events, name).iter().any(|(e, _)| e == event) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "task {name} never {event}: {events:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A task's output stream as gbdxtools reads it: status, content type and text.
+pub async fn stream(server: &TestServer, token: &str, path: &str) -> (u16, String, String) {
+    let response = server
+        .request(Method::GET, path, Some(token))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, content_type, response.text().await.unwrap())
+}
+
+on_both_stores!(
+    a_gbdx_client_exercise,
+    a_task_past_its_deadline_times_out_its_workflow,
+    workflow_routes_answer_bad_input_in_gbdx_shape,
+    workflows_are_listed_and_searched_within_the_account,
+    a_workflow_whose_server_stopped_is_failed_with_its_events,
+    a_task_that_prints_too_much_keeps_its_first_mebibyte,
+);
+
+/// The GBDX client's round: register a task and a new version of it, run a workflow and follow
+/// its events until it is done, read a task's stdout and stderr; then start a slow workflow
+/// and cancel it, and see it cancelled, its running task stopped.
+async fn a_gbdx_client_exercise(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| {
+        config.registration = quick_registration();
+        // One run of `chatty` at a time: a workflow after the cancel runs only if the
+        // cancelled task's execution was stopped and gave its capacity back.
+        config.runs.max_per_pipeline = 1;
+    })
+    .await;
+    let alice = server.token("alice").await;
+    register_chatty(&server, &alice, "1.0.0").await;
+    register_chatty(&server, &alice, "1.1.0").await;
+    let (_, listed) = server.get(TASKS, &alice).await;
+    assert_eq!(listed, json!({"tasks": ["chatty:1.0.0", "chatty:1.1.0"]}));
+
+    // Run, following the events as they come until the workflow is complete.
+    let id = submit(
+        &server,
+        &alice,
+        chatty_workflow(&[("speak", "say:hello gbdx"), ("echo", "from:speak")]),
+    )
+    .await;
+    let done = finished_workflow(&server, &alice, &id).await;
+    assert_eq!(
+        done["state"],
+        json!({"state": "complete", "event": "succeeded"}),
+        "{done}"
+    );
+    assert_eq!(
+        done["tasks"][0]["taskType"], "chatty:1.1.0",
+        "the latest version"
+    );
+    assert_eq!(
+        done["tasks"][1]["outputs"],
+        json!([{"name": "result", "value": "said hello gbdx"}])
+    );
+    let events = events_of(&server, &alice, &id).await;
+    let lifecycle = pairs(&[
+        ("submitted", "pending"),
+        ("scheduled", "pending"),
+        ("started", "running"),
+        ("succeeded", "complete"),
+    ]);
+    for (position, name) in ["speak", "echo"].into_iter().enumerate() {
+        assert_eq!(task_events(&events, name), lifecycle, "{events:#?}");
+        let task_id = &done["tasks"][position]["id"];
+        assert!(
+            events
+                .iter()
+                .filter(|e| e["task"] == name)
+                .all(|e| &e["task_id"] == task_id),
+            "{events:#?}"
+        );
+    }
+    let stamps: Vec<&str> = events
+        .iter()
+        .map(|e| e["timestamp"].as_str().unwrap())
+        .collect();
+    assert!(stamps.iter().all(|s| s.ends_with('Z')), "{stamps:?}");
+    assert!(
+        stamps.windows(2).all(|w| w[0] <= w[1]),
+        "in order: {stamps:?}"
+    );
+    assert!(events
+        .iter()
+        .all(|e| e["when"].as_str().unwrap().ends_with(" ago")));
+
+    // The task's output streams, as text.
+    let speak = done["tasks"][0]["id"].as_str().unwrap();
+    let task_path = format!("{WORKFLOWS}/{id}/tasks/{speak}");
+    let (status, content_type, stdout) =
+        stream(&server, &alice, &format!("{task_path}/stdout")).await;
+    assert_eq!((status, stdout.as_str()), (200, "hello gbdx\n"));
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let (_, _, stderr) = stream(&server, &alice, &format!("{task_path}/stderr")).await;
+    assert_eq!(stderr, "hello gbdx (stderr)\n");
+    let echo = done["tasks"][1]["id"].as_str().unwrap();
+    let (status, _, silent) = stream(
+        &server,
+        &alice,
+        &format!("{WORKFLOWS}/{id}/tasks/{echo}/stdout"),
+    )
+    .await;
+    assert_eq!(
+        (status, silent.as_str()),
+        (200, "<empty>"),
+        "GBDX's word for nothing"
+    );
+
+    // A slow workflow, cancelled while its first task runs.
+    let slow = submit(
+        &server,
+        &alice,
+        chatty_workflow(&[("nap", "nap:60000"), ("after", "from:nap")]),
+    )
+    .await;
+    wait_for_event(&server, &alice, &slow, "nap", "started").await;
+    let (status, cancelled) = server
+        .post(&format!("{WORKFLOWS}/{slow}/cancel"), &alice, json!(null))
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    let canceled = json!({"state": "complete", "event": "canceled"});
+    assert_eq!(cancelled["state"], canceled, "{cancelled}");
+    for task in cancelled["tasks"].as_array().unwrap() {
+        assert_eq!(task["state"], canceled, "{cancelled}");
+        assert_eq!(task["note"], "canceled by alice", "{cancelled}");
+    }
+    assert!(cancelled["completed_time"].is_string(), "{cancelled}");
+    let events = events_of(&server, &alice, &slow).await;
+    assert_eq!(
+        task_events(&events, "nap"),
+        pairs(&[
+            ("submitted", "pending"),
+            ("scheduled", "pending"),
+            ("started", "running"),
+            ("canceled", "complete"),
+        ]),
+        "{events:#?}"
+    );
+    assert_eq!(
+        task_events(&events, "after"),
+        pairs(&[("submitted", "pending"), ("canceled", "complete")]),
+        "{events:#?}"
+    );
+    // What the stopped task wrote before it was stopped is kept.
+    let nap = cancelled["tasks"][0]["id"].as_str().unwrap();
+    let nap_stdout = format!("{WORKFLOWS}/{slow}/tasks/{nap}/stdout");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, _, text) = stream(&server, &alice, &nap_stdout).await;
+        if text == "napping 60000 ms\n" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stdout of the stopped task: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Its execution stopped and gave its capacity back: the next run of chatty starts at once.
+    let started = Instant::now();
+    let next = submit(&server, &alice, chatty_workflow(&[("quick", "say:again")])).await;
+    let next = finished_workflow(&server, &alice, &next).await;
+    assert_eq!(next["state"]["event"], "succeeded", "{next}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // Cancelling it again answers that it is complete, and changes nothing.
+    let again = server
+        .post(&format!("{WORKFLOWS}/{slow}/cancel"), &alice, json!(null))
+        .await;
+    assert_error(
+        &again,
+        409,
+        &format!("workflow {slow} is complete already; there is nothing to cancel"),
+    );
+    assert_eq!(events_of(&server, &alice, &slow).await.len(), events.len());
+    let (_, after) = server.get(&format!("{WORKFLOWS}/{slow}"), &alice).await;
+    assert_eq!(after["state"], canceled);
+    assert_eq!(after["tasks"], cancelled["tasks"]);
+}
+
+async fn a_task_past_its_deadline_times_out_its_workflow(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| {
+        config.registration = quick_registration();
+        config.runs.timeout = Duration::from_secs(1);
+    })
+    .await;
+    let alice = server.token("alice").await;
+    register_chatty(&server, &alice, "1.0.0").await;
+    let id = submit(
+        &server,
+        &alice,
+        chatty_workflow(&[("spin", "loop"), ("after", "from:spin")]),
+    )
+    .await;
+    let done = finished_workflow(&server, &alice, &id).await;
+    assert_eq!(
+        done["state"],
+        json!({"state": "complete", "event": "timedout"}),
+        "{done}"
+    );
+    assert_eq!(
+        done["tasks"][0]["state"],
+        json!({"state": "complete", "event": "timedout"})
+    );
+    assert_eq!(done["tasks"][1]["state"]["event"], "canceled", "not run");
+    let events = events_of(&server, &alice, &id).await;
+    let timed_out = events
+        .iter()
+        .find(|e| e["task"] == "spin" && e["event"] == "timedout")
+        .unwrap_or_else(|| panic!("{events:#?}"));
+    assert!(
+        timed_out["note"].as_str().unwrap().contains("deadline"),
+        "{timed_out}"
+    );
+}
+
+async fn workflow_routes_answer_bad_input_in_gbdx_shape(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    post(&server, &alice, &docker_task("test-success", "0.0.1")).await;
+    wait_for_state(&server, &alice, "test-success", "0.0.1", "ready").await;
+    let id = submit(
+        &server,
+        &alice,
+        json!({"tasks": [{"name": "docker", "taskType": "test-success",
+                          "inputs": [{"name": "inputstring", "value": "x"}]}]}),
+    )
+    .await;
+    let done = finished_workflow(&server, &alice, &id).await;
+    let task = done["tasks"][0]["id"].as_str().unwrap();
+
+    // Unknown workflows and tasks: GBDX's `{"Error"}` with 404.
+    let nobody = "00000000-0000-0000-0000-000000000000";
+    for path in [
+        format!("{WORKFLOWS}/{nobody}"),
+        format!("{WORKFLOWS}/{nobody}/events"),
+        format!("{WORKFLOWS}/{nobody}/tasks/{task}/stdout"),
+        format!("{WORKFLOWS}/{nobody}/tasks/{task}/stderr"),
+    ] {
+        assert_error(
+            &server.get(&path, &alice).await,
+            404,
+            &format!("workflow {nobody} not found"),
+        );
+    }
+    assert_error(
+        &server
+            .post(&format!("{WORKFLOWS}/{nobody}/cancel"), &alice, json!(null))
+            .await,
+        404,
+        &format!("workflow {nobody} not found"),
+    );
+    for stream in ["stdout", "stderr"] {
+        assert_error(
+            &server
+                .get(&format!("{WORKFLOWS}/{id}/tasks/{nobody}/{stream}"), &alice)
+                .await,
+            404,
+            &format!("workflow {id} has no task {nobody}"),
+        );
+    }
+    // A task that never ran wrote nothing.
+    let (status, _, text) = stream(
+        &server,
+        &alice,
+        &format!("{WORKFLOWS}/{id}/tasks/{task}/stderr"),
+    )
+    .await;
+    assert_eq!((status, text.as_str()), (200, "<empty>"));
+
+    // Without a token.
+    for (method, path) in [
+        (Method::GET, WORKFLOWS.to_string()),
+        (Method::POST, format!("{WORKFLOWS}/search")),
+        (Method::POST, format!("{WORKFLOWS}/{id}/cancel")),
+        (Method::GET, format!("{WORKFLOWS}/{id}/events")),
+        (Method::GET, format!("{WORKFLOWS}/{id}/tasks/{task}/stdout")),
+    ] {
+        let answer = call(server.request(method, &path, None).json(&json!({}))).await;
+        assert_error(&answer, 401, "A valid API token is required");
+    }
+
+    // Searches that are not GBDX's.
+    let search = format!("{WORKFLOWS}/search");
+    for body in [
+        json!({"lookback_h": "twelve"}),
+        json!({"lookback_h": -1}),
+        json!({"lookback_h": 1.5}),
+        json!({"state": "sleeping"}),
+        json!({"owner": 7}),
+        json!([]),
+    ] {
+        let (status, answer) = server.post(&search, &alice, body.clone()).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(answer["Error"].is_string(), "{answer}");
+    }
+    let answer = call(
+        server
+            .request(Method::POST, &search, Some(&alice))
+            .header("content-type", "application/json")
+            .body("{not json"),
+    )
+    .await;
+    assert_eq!(answer.0, 400, "{answer:?}");
+    assert!(answer.1["Error"].is_string());
+
+    // A complete workflow: a cancel is refused, and nothing changes.
+    let before = events_of(&server, &alice, &id).await;
+    let answer = server
+        .post(&format!("{WORKFLOWS}/{id}/cancel"), &alice, json!(null))
+        .await;
+    assert_error(
+        &answer,
+        409,
+        &format!("workflow {id} is complete already; there is nothing to cancel"),
+    );
+    assert_eq!(events_of(&server, &alice, &id).await, before);
+    let (_, after) = server.get(&format!("{WORKFLOWS}/{id}"), &alice).await;
+    assert_eq!(after, done);
+}
+
+async fn workflows_are_listed_and_searched_within_the_account(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token_in("alice", Some("acme")).await;
+    let carol = server.token_in("carol", Some("acme")).await;
+    let bob = server.token("bob").await;
+    register_chatty(&server, &alice, "1.0.0").await;
+    post(&server, &alice, &docker_task("test-success", "0.0.1")).await;
+    wait_for_state(&server, &alice, "test-success", "0.0.1", "ready").await;
+    let succeeded = submit(&server, &alice, chatty_workflow(&[("a", "say:hi")])).await;
+    finished_workflow(&server, &alice, &succeeded).await;
+    let failed = submit(
+        &server,
+        &carol,
+        json!({"tasks": [{"name": "docker", "taskType": "test-success",
+                          "inputs": [{"name": "inputstring", "value": "x"}]}]}),
+    )
+    .await;
+    finished_workflow(&server, &carol, &failed).await;
+    let bobs = submit(&server, &bob, chatty_workflow(&[("b", "say:bob")])).await;
+
+    let ids = |answer: (u16, Value)| -> Vec<String> {
+        assert_eq!(answer.0, 200, "{answer:?}");
+        serde_json::from_value(answer.1["Workflows"].clone()).unwrap()
+    };
+    let both = vec![failed.clone(), succeeded.clone()];
+    // The account's, newest first, whoever of it submitted them.
+    assert_eq!(ids(server.get(WORKFLOWS, &alice).await), both);
+    assert_eq!(ids(server.get(WORKFLOWS, &carol).await), both);
+    assert_eq!(ids(server.get(WORKFLOWS, &bob).await), vec![bobs.clone()]);
+
+    let search = format!("{WORKFLOWS}/search");
+    let cases = [
+        (json!({"lookback_h": 12, "state": "all"}), both.clone()),
+        (json!({}), both.clone()),
+        (json!({"state": "complete"}), both.clone()),
+        (json!({"state": "failed"}), vec![failed.clone()]),
+        (json!({"state": "succeeded"}), vec![succeeded.clone()]),
+        (json!({"state": "running"}), vec![]),
+        (json!({"owner": "carol"}), vec![failed.clone()]),
+        (json!({"owner": "alice", "state": "failed"}), vec![]),
+        (json!({"owner": "bob"}), vec![]),
+    ];
+    for (body, expected) in cases {
+        assert_eq!(
+            ids(server.post(&search, &alice, body.clone()).await),
+            expected,
+            "{body}"
+        );
+    }
+    // Nothing was submitted in the last zero hours.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        ids(server.post(&search, &alice, json!({"lookback_h": 0})).await),
+        Vec::<String>::new()
+    );
+    // Another account's search finds only its own, whatever owner it names.
+    assert_eq!(
+        ids(server.post(&search, &bob, json!({"owner": "alice"})).await),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(server.post(&search, &bob, json!({"state": "all"})).await),
+        vec![bobs]
+    );
+}
+
+/// A workflow left `running` by a server that stopped (its lease lapsed: here written straight
+/// into the store, as that server left it) is failed by the sweep, and its unfinished tasks
+/// with it, each with a `failed` event.
+async fn a_workflow_whose_server_stopped_is_failed_with_its_events(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    let store = server.registry.store();
+    let (user_id, account_id): (String, String) =
+        sqlx::query_as("SELECT id, personal_account_id FROM users WHERE name = 'alice'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = pipewright::store::now_millis();
+    // In one transaction: the sweep must not find the workflow before its tasks.
+    let mut tx = store.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO workflows (id, name, submitted_by, account_id, state, lease_until, created_at)
+         VALUES ($1, 'orphan', $2, $3, 'running', $4, $4)",
+    )
+    .bind(&id)
+    .bind(&user_id)
+    .bind(&account_id)
+    .bind(now - 60_000)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    for (position, (name, state)) in [
+        ("ran", "succeeded"),
+        ("running", "running"),
+        ("next", "pending"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        sqlx::query(
+            "INSERT INTO workflow_tasks (workflow_id, id, position, name, task_name, task_version, inputs, state)
+             VALUES ($1, $2, $3, $4, 'chatty', '1.0.0', '[]', $5)",
+        )
+        .bind(&id)
+        .bind(format!("{id}-task-{position}"))
+        .bind(position as i64)
+        .bind(name)
+        .bind(state)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let done = finished_workflow(&server, &alice, &id).await;
+    assert_eq!(
+        done["state"],
+        json!({"state": "complete", "event": "failed"}),
+        "{done}"
+    );
+    let states: Vec<&Value> = done["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["state"]["event"])
+        .collect();
+    assert_eq!(
+        states,
+        [&json!("succeeded"), &json!("failed"), &json!("failed")]
+    );
+    let events = events_of(&server, &alice, &id).await;
+    let failed: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e["task"].as_str().unwrap(), e["note"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            ("running", "interrupted: the server running it stopped"),
+            ("next", "interrupted: the server running it stopped"),
+        ]
+    );
+}
+
+/// Output past the capture bound is cut, with a line saying how much was not kept; the task
+/// runs on and succeeds.
+async fn a_task_that_prints_too_much_keeps_its_first_mebibyte(backend: Backend) {
+    let server = start(backend).await;
+    let alice = server.token("alice").await;
+    register_chatty(&server, &alice, "1.0.0").await;
+    // Whole lines of 1 KiB (a guest's last line without its newline would stay in its own
+    // stdout buffer: a component's run ends without the process exit that flushes it).
+    let written = pipewright::runs::OUTPUT_CAPTURE_BYTES + 100 * 1024;
+    let id = submit(
+        &server,
+        &alice,
+        chatty_workflow(&[("flood", &format!("flood:{written}"))]),
+    )
+    .await;
+    let done = finished_workflow(&server, &alice, &id).await;
+    assert_eq!(done["state"]["event"], "succeeded", "{done}");
+    let task = done["tasks"][0]["id"].as_str().unwrap();
+    let (status, _, stdout) = stream(
+        &server,
+        &alice,
+        &format!("{WORKFLOWS}/{id}/tasks/{task}/stdout"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (kept, marker) = stdout.split_at(pipewright::runs::OUTPUT_CAPTURE_BYTES);
+    assert!(kept.bytes().all(|b| b == b'x' || b == b'\n'));
+    assert_eq!(
+        marker,
+        format!(
+            "[output truncated: 102400 more bytes were written and not kept; the first {} are above]\n",
+            pipewright::runs::OUTPUT_CAPTURE_BYTES
+        )
+    );
 }

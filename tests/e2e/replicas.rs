@@ -326,6 +326,7 @@ on_both_setups!(
     a_task_uploaded_on_a_is_made_ready_by_b,
     an_acumos_record_made_on_a_is_updated_and_deleted_on_b,
     a_killed_server_s_registration_is_finished_and_its_run_failed_by_another,
+    a_workflow_running_on_a_is_cancelled_through_b,
 );
 
 async fn a_pipeline_pushed_on_a_runs_on_b(setup: Setup) {
@@ -428,6 +429,53 @@ async fn a_task_uploaded_on_a_is_made_ready_by_b(setup: Setup) {
     assert_eq!(ready["registration"]["attempts"], 1, "{ready}");
     let (status, shown) = a.get(&format!("{TASKS}/hello:1.0.0"), &alice).await;
     assert_eq!(status, 200, "{shown}");
+}
+
+/// A workflow runs on the server that accepted it; a cancel taken by another server stops it
+/// there (found in the store within `CANCEL_POLL`), keeping what the task wrote.
+async fn a_workflow_running_on_a_is_cancelled_through_b(setup: Setup) {
+    use crate::gbdx::{
+        chatty_workflow, events_of, finished_workflow, register_chatty, stream, submit,
+        task_events, wait_for_event, WORKFLOWS,
+    };
+    let servers = Replicas::start(setup).await;
+    let (a, b) = (servers.a(), servers.b());
+    let alice = a.token("alice").await;
+    register_chatty(b, &alice, "1.0.0").await;
+    let id = submit(a, &alice, chatty_workflow(&[("nap", "nap:60000")])).await;
+    wait_for_event(b, &alice, &id, "nap", "started").await;
+    let (status, cancelled) = b
+        .post(&format!("{WORKFLOWS}/{id}/cancel"), &alice, json!(null))
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["state"]["event"], "canceled", "{cancelled}");
+    // A stops the task and keeps its output: it is there once A has seen the cancel.
+    let nap = cancelled["tasks"][0]["id"].as_str().unwrap();
+    let path = format!("{WORKFLOWS}/{id}/tasks/{nap}/stdout");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, _, text) = stream(a, &alice, &path).await;
+        if text == "napping 60000 ms\n" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "A never stopped the task: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let events = events_of(a, &alice, &id).await;
+    let nap_events: Vec<String> = task_events(&events, "nap")
+        .into_iter()
+        .map(|(event, _)| event)
+        .collect();
+    assert_eq!(
+        nap_events,
+        ["submitted", "scheduled", "started", "canceled"]
+    );
+    let next = submit(a, &alice, chatty_workflow(&[("quick", "say:done")])).await;
+    let next = finished_workflow(b, &alice, &next).await;
+    assert_eq!(next["state"]["event"], "succeeded", "{next}");
 }
 
 async fn an_acumos_record_made_on_a_is_updated_and_deleted_on_b(setup: Setup) {

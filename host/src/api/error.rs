@@ -181,6 +181,7 @@ pub(crate) fn refusal_wording(refusal: &Refusal) -> (StatusCode, &'static str, S
             pointer,
         } => format!("pointer {namespace}/{name}:{pointer} not found"),
         UploadNotFound { id } => format!("file {id} not found"),
+        WorkflowTaskNotFound { workflow, task } => format!("workflow {workflow} has no task {task}"),
         AccountNameTaken { user } => format!(
             "an account named `{user}` exists already; it cannot become user {user}'s personal account"
         ),
@@ -241,6 +242,9 @@ pub(crate) fn refusal_wording(refusal: &Refusal) -> (StatusCode, &'static str, S
         } => format!(
             "{namespace}/{name}:{version} is a pointer; a version cannot take a pointer's name (delete the pointer first)"
         ),
+        WorkflowComplete { id } => {
+            format!("workflow {id} is complete already; there is nothing to cancel")
+        }
     };
     (status, code, message)
 }
@@ -354,6 +358,7 @@ pub(crate) mod tests {
         ("workflow-not-found", 404, "workflow w1 not found"),
         ("pointer-not-found", 404, "pointer alice/p:prod not found"),
         ("upload-not-found", 404, "file f1 not found"),
+        ("workflow-task-not-found", 404, "workflow w1 has no task t1"),
         ("account-name-taken", 409, "an account named `acme` exists already; it cannot become user acme's personal account"),
         ("pipeline-exists", 409, "pipeline alice/p exists already"),
         ("version-exists", 409, "p:1.0.0 is registered already"),
@@ -369,6 +374,7 @@ pub(crate) mod tests {
         ("pointer-locked", 409, "pointer alice/p:prod is locked: unlock it before moving or deleting it"),
         ("name-is-a-version", 409, "alice/p:1.0.0 is a version; a pointer cannot take a version's name"),
         ("name-is-a-pointer", 409, "alice/p:prod is a pointer; a version cannot take a pointer's name (delete the pointer first)"),
+        ("workflow-complete", 409, "workflow w1 is complete already; there is nothing to cancel"),
     ];
 
     /// Every refusal with the status and words a surface answers it with: its row of `seed`

@@ -111,6 +111,8 @@ pub enum Refusal {
     /// An upload that does not exist, expired, or another account's (the same answer).
     #[error("file {id} not found")]
     UploadNotFound { id: String },
+    #[error("workflow {workflow} has no task {task}")]
+    WorkflowTaskNotFound { workflow: String, task: String },
 
     // Conflict.
     /// A new user whose name an account has already: it cannot be their personal account.
@@ -182,6 +184,9 @@ pub enum Refusal {
         name: String,
         version: String,
     },
+    /// A cancel of a workflow that has ended (succeeded, failed, timed out or cancelled).
+    #[error("workflow {id} is complete already; there is nothing to cancel")]
+    WorkflowComplete { id: String },
 }
 
 impl Refusal {
@@ -206,6 +211,7 @@ impl Refusal {
             WorkflowNotFound { .. } => "workflow-not-found",
             PointerNotFound { .. } => "pointer-not-found",
             UploadNotFound { .. } => "upload-not-found",
+            WorkflowTaskNotFound { .. } => "workflow-task-not-found",
             AccountNameTaken { .. } => "account-name-taken",
             PipelineExists { .. } => "pipeline-exists",
             VersionExists { .. } => "version-exists",
@@ -221,6 +227,7 @@ impl Refusal {
             PointerLocked { .. } => "pointer-locked",
             NameIsAVersion { .. } => "name-is-a-version",
             NameIsAPointer { .. } => "name-is-a-pointer",
+            WorkflowComplete { .. } => "workflow-complete",
         }
     }
 
@@ -244,6 +251,7 @@ impl Refusal {
             | WorkflowNotFound { .. }
             | PointerNotFound { .. }
             | UploadNotFound { .. } => RefusalKind::NotFound,
+            | WorkflowTaskNotFound { .. } => RefusalKind::NotFound,
             AccountNameTaken { .. }
             | PipelineExists { .. }
             | VersionExists { .. }
@@ -259,6 +267,7 @@ impl Refusal {
             | PointerLocked { .. }
             | NameIsAVersion { .. }
             | NameIsAPointer { .. } => RefusalKind::Conflict,
+            | WorkflowComplete { .. } => RefusalKind::Conflict,
         }
     }
 
@@ -321,6 +330,10 @@ impl Refusal {
                 pointer: s("prod"),
             },
             UploadNotFound { id: s("f1") },
+            WorkflowTaskNotFound {
+                workflow: s("w1"),
+                task: s("t1"),
+            },
             AccountNameTaken { user: s("acme") },
             PipelineExists {
                 namespace: s("alice"),
@@ -379,6 +392,7 @@ impl Refusal {
                 name: s("p"),
                 version: s("prod"),
             },
+            WorkflowComplete { id: s("w1") },
         ];
         all
     }

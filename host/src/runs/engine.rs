@@ -17,7 +17,9 @@
 //! caller to store.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -31,7 +33,8 @@ use crate::registry::VersionInfo;
 /// A run being executed: counted in the gauge `pipewright_runs_active` while it lives, and its
 /// duration recorded in the histogram `pipewright_run_duration_seconds` by the state it ended
 /// in: `completed`, `failed` (any [`RunFailure`]: bad input, trap, timeout, memory), or
-/// `stopped` when it was dropped before it ended (its client hung up, the server stopped).
+/// `stopped` when it was dropped before it ended (its client hung up, the server stopped) or
+/// stopped by its caller (a cancelled workflow).
 /// The time waiting for capacity is not in it: a run starts here once it holds its permits.
 struct RunAtWork {
     started: std::time::Instant,
@@ -88,6 +91,9 @@ pub enum RunFailure {
     /// The inputs or outputs could not be handled.
     #[error("{0}")]
     Invalid(String),
+    /// Its caller stopped it ([`Execution::stop`]) before it ended.
+    #[error("stopped before it ended")]
+    Stopped,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -149,6 +155,9 @@ pub struct Execution<'a> {
     /// inputs) `/outputs` is read-only and empty (see the module doc).
     pub file_outputs: bool,
     pub timeout: Duration,
+    /// Stops the run when it resolves (a cancelled workflow): the outcome is
+    /// [`RunFailure::Stopped`], with what the component wrote until then.
+    pub stop: Option<Pin<Box<dyn Future<Output = ()> + Send + 'a>>>,
 }
 
 impl RunEngine {
@@ -165,14 +174,22 @@ impl RunEngine {
 
     /// Executes one run, capturing its stdout and stderr. Counted in the run metrics (see
     /// [`RunAtWork`]), whichever surface asked for it.
-    pub async fn run(&self, execution: Execution<'_>) -> Executed {
+    pub async fn run(&self, mut execution: Execution<'_>) -> Executed {
         let mut at_work = RunAtWork::start();
         let output = CapturedOutput::new(OUTPUT_CAPTURE_BYTES);
-        let outcome = self.execute(execution, &output).await;
-        at_work.state = if outcome.is_ok() {
-            "completed"
-        } else {
-            "failed"
+        let outcome = match execution.stop.take() {
+            // Dropping the execution stops the component (at its next epoch tick or await)
+            // and removes its scratch folder; what it wrote stays in `output`.
+            Some(stop) => tokio::select! {
+                outcome = self.execute(execution, &output) => outcome,
+                () = stop => Err(RunFailure::Stopped),
+            },
+            None => self.execute(execution, &output).await,
+        };
+        at_work.state = match &outcome {
+            Ok(_) => "completed",
+            Err(RunFailure::Stopped) => "stopped",
+            Err(_) => "failed",
         };
         Executed {
             outcome,
@@ -188,6 +205,7 @@ impl RunEngine {
             inputs,
             file_outputs,
             timeout,
+            stop: _,
         }: Execution<'_>,
         output: &CapturedOutput,
     ) -> Result<Vec<(String, OutputValue)>, RunFailure> {

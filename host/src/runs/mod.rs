@@ -10,7 +10,8 @@
 //! - [`capacity`]: how many runs at once, in all and per pipeline (across replicas on
 //!   PostgreSQL); `/v4` runs and workflow tasks take the same capacity.
 //! - [`writes`]: the group commit of run rows.
-//! - [`workflows`]: GBDX workflows, submitted, pinned and executed task by task.
+//! - [`workflows`]: GBDX workflows, submitted, pinned and executed task by task, their events,
+//!   their tasks' output, and cancels.
 //! - [`engine`]: one execution of a runnable component, with its files and folders.
 //! - [`upkeep`]: on its own timer, idle pipelines scaled to zero and the runs and workflows of
 //!   a stopped server failed.
@@ -57,6 +58,8 @@ pub struct Runs {
     /// The lease a server holds on a run or workflow at work while it renews it; one that
     /// lapsed means that server stopped (see [`upkeep`]).
     lease: Duration,
+    /// Cancels taken here of the workflows running here.
+    cancels: Arc<workflows::CancelSignals>,
 }
 
 impl Runs {
@@ -71,6 +74,7 @@ impl Runs {
             engine,
             limits,
             lease,
+            cancels: Arc::default(),
         }
     }
 

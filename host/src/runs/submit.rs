@@ -359,7 +359,8 @@ fn error_of(failure: &RunFailure) -> RunErrorRecord {
         RunFailure::Plugin(PluginError::Instantiate { .. }) => "startup_error",
         RunFailure::Plugin(PluginError::Trap { .. }) => "pipeline_error",
         RunFailure::Invalid(_) => "input_error",
-        RunFailure::Internal(_) => "unknown",
+        // Nothing stops a `/v4` run but its caller hanging up, which never reads the outcome.
+        RunFailure::Internal(_) | RunFailure::Stopped => "unknown",
     };
     RunErrorRecord {
         kind: kind.into(),
@@ -580,6 +581,7 @@ impl Runs {
             inputs,
             file_outputs,
             timeout: self.limits.timeout,
+            stop: None,
         });
         tokio::pin!(work);
         let mut abandoned = Abandoned {

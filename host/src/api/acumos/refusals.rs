@@ -244,6 +244,11 @@ mod tests {
             ("workflow-not-found", 404, "Requested Pipeline Not found"),
             ("pointer-not-found", 404, "Requested Pipeline Not found"),
             ("upload-not-found", 404, "Requested Pipeline Not found"),
+            (
+                "workflow-task-not-found",
+                404,
+                "Requested Pipeline Not found",
+            ),
         ];
         for (refusal, status, message) in rows(seed) {
             let code = refusal.code();

@@ -2,7 +2,8 @@
 //! `trap` panics, `loop` never returns, `alloc` asks for 1 GiB, `sleep:MS` sleeps then answers,
 //! `escape` tries to read outside its preopened directories, `say:TEXT` prints `TEXT` on
 //! stdout and `TEXT (stderr)` on stderr, `flood:BYTES` prints that many bytes on stdout (past
-//! the host's capture bound, to see it cut); anything else is echoed.
+//! the host's capture bound, to see it cut), `nap:MS` says so on stdout and then sleeps (to be
+//! stopped midway); anything else is echoed.
 
 use pipewright_sdk::runnable::{string, Guest, NamedValue, RunError, Value};
 
@@ -44,6 +45,12 @@ impl Guest for Hostile {
                     written += line.len();
                 }
                 format!("flooded {bytes} bytes")
+            }
+            other if other.starts_with("nap:") => {
+                let ms: u64 = other["nap:".len()..].parse().unwrap_or(0);
+                println!("napping {ms} ms");
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                format!("napped {ms} ms")
             }
             other => match other.strip_prefix("sleep:").and_then(|ms| ms.parse().ok()) {
                 Some(ms) => {
