@@ -12,7 +12,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
 
 use super::routes::{self, RouteSpec};
-use super::{mystic, ops, v1};
+use super::{gbdx, mystic, ops, v1};
 
 /// One surface's document.
 pub struct SurfaceDocument {
@@ -31,6 +31,7 @@ pub fn all() -> &'static [SurfaceDocument] {
             ("v1", v1_document, "ErrorBody"),
             ("ops", ops::openapi(), "ErrorBody"),
             ("mystic", mystic::openapi(), "DetailBody"),
+            ("gbdx", gbdx::openapi(), "ErrorBody"),
         ]
         .into_iter()
         .map(|(surface, document, error_body)| SurfaceDocument {
