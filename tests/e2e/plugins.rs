@@ -445,8 +445,10 @@ async fn an_uploaded_type_declaring_the_workbench_is_a_pipeline_type_there(backe
                     "/mlWorkbench/v1/pipeline/users/alice/pipelines",
                     Some(&alice),
                 )
-                .json(&json!({"pipelineId": {"name": "quarterly", "versionId": {"label": "1"}},
-                               "pipelineType": pipeline_type})),
+                .json(
+                    &json!({"pipelineId": {"name": "quarterly", "versionId": {"label": "1"}},
+                               "pipelineType": pipeline_type}),
+                ),
         )
     };
     let (status, refused) = create("RMarkdown").await;

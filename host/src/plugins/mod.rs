@@ -648,7 +648,10 @@ mod tests {
     #[test]
     fn declarable_surfaces_are_the_registrys_surfaces() {
         for surface in DECLARABLE_SURFACES {
-            assert!(crate::registry::Surface::parse(surface).is_some(), "{surface}");
+            assert!(
+                crate::registry::Surface::parse(surface).is_some(),
+                "{surface}"
+            );
         }
     }
 }

@@ -13,6 +13,7 @@
 //! The routes under `/projects/{projectId}/` act in that project: the project must be the
 //! caller's account's, an update there adds the pipeline to it (as the original's does), and a
 //! read, launch or creation-status check there wants the pipeline to belong to it.
+//! [`openapi()`] describes every route.
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
@@ -27,9 +28,11 @@ use super::AppState;
 use crate::registry::workbench::{NewRecord, RecordUpdate};
 use crate::registry::{Caller, RegistryError};
 use crate::route;
+pub use openapi::openapi;
 pub use refusals::{wording, Check, Op, Refusal};
 use wire::{Pipeline, ServiceState};
 
+mod openapi;
 mod refusals;
 mod wire;
 
