@@ -265,7 +265,7 @@ seed_rows! {
         assert_eq!(status, 200, "{body}");
         w.send(Method::PUT, &format!("/users/alice/pipelines/{}/A", w.pipeline), Some("alice"), None).await
     } => 409, "Pipeline is referenced by other users / projects";
-    archive_null_body_is_no_body_but_an_action_must_be_known: |w| w.send(Method::PUT, &format!("/users/alice/pipelines/{}/Z", w.pipeline), Some("alice"), Some("null")).await
+    archive_reads_no_body_but_an_action_must_be_known: |w| w.send(Method::PUT, &format!("/users/alice/pipelines/{}/Z", w.pipeline), Some("alice"), Some("[null, 1]")).await
         => 400, "Invalid action type: use A to archive or UA to unarchive";
 
     // In a project the pipeline does not belong to (the original's AssociationNotFoundException).

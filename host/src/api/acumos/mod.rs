@@ -134,22 +134,23 @@ fn target(path: Result<Path<Target>, PathRejection>) -> Result<Target, Refusal> 
         })
 }
 
-/// The request body as a Pipeline; anything else (not JSON, wrong shapes, empty or `null` when
-/// one is required) is the seed's "Invalid JSON".
-fn body(op: Op, bytes: &Bytes, required: bool) -> Result<Pipeline, Refusal> {
-    let invalid = || Refusal::of(op, Check::InvalidJson);
+/// The request body as a Pipeline; anything else (not JSON, wrong shapes, empty or `null`) is
+/// the seed's "Invalid JSON".
+fn body(op: Op, bytes: &Bytes) -> Result<Pipeline, Refusal> {
+    serde_json::from_slice(bytes)
+        .and_then(wire::objects::from_object)
+        .map_err(|_| Refusal::of(op, Check::InvalidJson))
+}
+
+/// A body that is read by no one (archive's): none at all, or any JSON; anything else is the
+/// seed's "Invalid JSON".
+fn unread_body(op: Op, bytes: &Bytes) -> Result<(), Refusal> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return if required {
-            Err(invalid())
-        } else {
-            Ok(Pipeline::default())
-        };
+        return Ok(());
     }
-    match serde_json::from_slice::<Option<Pipeline>>(bytes) {
-        Ok(Some(pipeline)) => Ok(pipeline),
-        Ok(None) if !required => Ok(Pipeline::default()),
-        _ => Err(invalid()),
-    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map(|_| ())
+        .map_err(|_| Refusal::of(op, Check::InvalidJson))
 }
 
 /// Who is calling, checked against the path's `authenticatedUserId`.
@@ -198,7 +199,7 @@ async fn create(
 ) -> Answer<(StatusCode, Json<Pipeline>)> {
     let op = Op::Create;
     let target = target(path)?;
-    let request = body(op, &bytes, true)?;
+    let request = body(op, &bytes)?;
     let caller = identify(&state, op, &headers, &target.user_id).await?;
     let new = NewRecord {
         name: request.name(),
@@ -287,7 +288,7 @@ async fn update(
 ) -> Answer<Json<Pipeline>> {
     let op = Op::Update;
     let target = target(path)?;
-    let request = body(op, &bytes, true)?;
+    let request = body(op, &bytes)?;
     let caller = identify(&state, op, &headers, &target.user_id).await?;
     let update = RecordUpdate {
         name: request.name(),
@@ -312,7 +313,7 @@ async fn archive(
 ) -> Answer<Json<Pipeline>> {
     let op = Op::Archive;
     let target = target(path)?;
-    body(op, &bytes, false)?;
+    unread_body(op, &bytes)?;
     let caller = identify(&state, op, &headers, &target.user_id).await?;
     let pipeline_id = target.pipeline_id(op)?;
     let archived = match target.action.as_deref() {

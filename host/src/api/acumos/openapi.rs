@@ -9,7 +9,7 @@
 //! by one macro per operation so the operation's statuses are written once. A test keeps the
 //! document's paths and methods equal to the route list.
 
-use utoipa::{IntoParams, OpenApi};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::wire::{
     ArtifactState, Identifier, Pipeline, ProjectEntry, Projects, Refused, ServiceState, User,
@@ -42,17 +42,132 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ),
     components(schemas(
         Pipeline, Identifier, Version, User, Users, Projects, ProjectEntry, ServiceState,
-        ArtifactState, Refused
+        ArtifactState, Refused, requests::NewPipeline, requests::PipelineChange,
+        requests::NewPipelineId, requests::PipelineIdChange, requests::VersionLabel,
+        requests::WorkbenchType, params::Action
     )),
-    security(("bearer" = [])),
+    // A request without credentials is answered too, in the seed's words ("Acumos User Id
+    // missing", 400 on create and 404 elsewhere, never 401): the empty requirement says so.
+    security(("bearer" = []), ()),
     tags((name = "pipelines", description = "Workbench pipelines, alone and in projects"))
 )]
 struct AcumosDoc;
 
+/// The request bodies of create and update: a [`Pipeline`] as the handlers read it, with what
+/// they require and the rules names, versions and types follow under the default policy
+/// (`policy-acumos`) and type handlers (documentation only: the handlers parse a `Pipeline`).
+#[allow(dead_code)]
+mod requests {
+    use super::super::wire::{ArtifactState, Projects, ServiceState, User, Users};
+    use super::ToSchema;
+
+    /// The body of createPipeline.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct NewPipeline {
+        pub pipeline_id: NewPipelineId,
+        pub pipeline_type: WorkbenchType,
+        pub description: Option<String>,
+        pub kernel_type: Option<String>,
+        /// Projects to start in (ignored under `/projects/{project_id}/`, which names one).
+        pub projects: Option<Projects>,
+        /// Read and ignored.
+        pub owner: Option<User>,
+        /// Read and ignored.
+        pub users: Option<Users>,
+        /// Read and ignored.
+        pub service_status: Option<ServiceState>,
+        /// Read and ignored.
+        pub artifact_status: Option<ArtifactState>,
+    }
+
+    /// The body of updatePipelines: each field given replaces the current one.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct PipelineChange {
+        pub pipeline_id: Option<PipelineIdChange>,
+        pub description: Option<String>,
+        /// Read and ignored: a pipeline keeps its type.
+        pub pipeline_type: Option<String>,
+        /// Read and ignored.
+        pub kernel_type: Option<String>,
+        /// Projects to add it to (besides the one of `/projects/{project_id}/`).
+        pub projects: Option<Projects>,
+        /// Read and ignored.
+        pub owner: Option<User>,
+        /// Read and ignored.
+        pub users: Option<Users>,
+        /// Read and ignored.
+        pub service_status: Option<ServiceState>,
+        /// Read and ignored.
+        pub artifact_status: Option<ArtifactState>,
+    }
+
+    /// A new pipeline's name and version; its other fields are read and ignored.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct NewPipelineId {
+        /// A letter, then letters, digits and `_`.
+        #[schema(pattern = r"^[A-Za-z][A-Za-z0-9_]*$", max_length = 128)]
+        pub name: String,
+        pub version_id: Option<VersionLabel>,
+        pub uuid: Option<String>,
+        pub identifier_type: Option<String>,
+        pub repository_url: Option<String>,
+        pub service_url: Option<String>,
+        #[schema(value_type = Option<Object>)]
+        pub metrics: Option<serde_json::Value>,
+    }
+
+    /// A changed name and version; blank or absent keeps the current one.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct PipelineIdChange {
+        /// A letter, then letters, digits and `_`.
+        #[schema(pattern = r"^(\s*|[A-Za-z][A-Za-z0-9_]*)$", max_length = 128)]
+        pub name: Option<String>,
+        pub version_id: Option<VersionLabel>,
+        pub uuid: Option<String>,
+        pub identifier_type: Option<String>,
+        pub repository_url: Option<String>,
+        pub service_url: Option<String>,
+        #[schema(value_type = Option<Object>)]
+        pub metrics: Option<serde_json::Value>,
+    }
+
+    /// A version: its `label` (optional: blank is none); the rest is read and ignored.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct VersionLabel {
+        /// A digit, then letters, digits, `_` and `.`.
+        #[schema(pattern = r"^(\s*|[0-9][A-Za-z0-9_.]*)$", max_length = 128)]
+        pub label: Option<String>,
+        pub comment: Option<String>,
+        pub creation_time_stamp: Option<String>,
+        pub modified_time_stamp: Option<String>,
+        pub user: Option<String>,
+    }
+
+    /// The Workbench's pipeline types (the seed's), named by id in any case. A type handler
+    /// uploaded to the server that declares the `acumos` surface adds its own.
+    #[derive(ToSchema)]
+    pub enum WorkbenchType {
+        Jupyter,
+        Zeppelin,
+    }
+}
+
 /// The path parameters of each route shape (documentation only).
 #[allow(dead_code)]
 mod params {
-    use super::IntoParams;
+    use super::{IntoParams, ToSchema};
+
+    /// `A` archives, `UA` unarchives.
+    #[derive(ToSchema)]
+    pub enum Action {
+        A,
+        UA,
+    }
 
     #[derive(IntoParams)]
     #[into_params(parameter_in = Path)]
@@ -67,6 +182,9 @@ mod params {
         /// The Acumos login id: must be the caller.
         pub user_id: String,
         /// The pipeline's `pipelineId.uuid`.
+        #[param(
+            pattern = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+        )]
         pub pipeline_id: String,
     }
 
@@ -76,9 +194,12 @@ mod params {
         /// The Acumos login id: must be the caller.
         pub user_id: String,
         /// The pipeline's `pipelineId.uuid`.
+        #[param(
+            pattern = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+        )]
         pub pipeline_id: String,
         /// `A` archives, `UA` unarchives; anything else is refused with 400.
-        pub action: String,
+        pub action: Action,
     }
 
     #[derive(IntoParams)]
@@ -87,6 +208,9 @@ mod params {
         /// The Acumos login id: must be the caller.
         pub user_id: String,
         /// A project of the caller's account (`POST /v1/projects`).
+        #[param(
+            pattern = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+        )]
         pub project_id: String,
     }
 
@@ -96,8 +220,14 @@ mod params {
         /// The Acumos login id: must be the caller.
         pub user_id: String,
         /// A project of the caller's account (`POST /v1/projects`).
+        #[param(
+            pattern = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+        )]
         pub project_id: String,
         /// The pipeline's `pipelineId.uuid`.
+        #[param(
+            pattern = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+        )]
         pub pipeline_id: String,
     }
 
@@ -107,11 +237,17 @@ mod params {
         /// The Acumos login id: must be the caller.
         pub user_id: String,
         /// A project of the caller's account (`POST /v1/projects`).
+        #[param(
+            pattern = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+        )]
         pub project_id: String,
         /// The pipeline's `pipelineId.uuid`.
+        #[param(
+            pattern = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+        )]
         pub pipeline_id: String,
         /// `A` archives, `UA` unarchives; anything else is refused with 400.
-        pub action: String,
+        pub action: Action,
     }
 }
 
@@ -122,8 +258,7 @@ macro_rules! create {
         /// `/pipelines/{uuid}` seeded by its type; under a project (or naming projects in
         /// `projects`), in those projects.
         #[utoipa::path(post, path = $path, tag = "pipelines", params(params::$params),
-            request_body(content = Pipeline, content_type = "application/json",
-                description = "`pipelineId.name` and `pipelineType` are required; `pipelineId.versionId.label`, `description`, `kernelType` and `projects` are optional"),
+            request_body(content = requests::NewPipeline, content_type = "application/json"),
             responses(
                 (status = 201, description = "Created", body = Pipeline),
                 (status = 400, description = "Invalid JSON, Acumos User Id missing, Pipeline Name missing, Invalid Pipeline name or version, pipeline type missing or invalid, or a malformed path", body = Refused),
@@ -180,8 +315,8 @@ macro_rules! archive {
         /// Archives (`A`) or unarchives (`UA`). Archiving is refused while other users or
         /// other projects refer to the pipeline.
         #[utoipa::path(put, path = $path, tag = "pipelines", params(params::$params),
-            request_body(content = Option<Pipeline>, content_type = "application/json",
-                description = "Optional and unread; when given it must be a Pipeline"),
+            request_body(content = Option<serde_json::Value>, content_type = "application/json",
+                description = "Optional and unread: none, or any JSON"),
             responses(
                 (status = 200, description = "Archived or unarchived", body = Pipeline),
                 (status = 400, description = "Invalid JSON, an action other than A or UA, or a malformed path", body = Refused),
@@ -236,8 +371,7 @@ macro_rules! update {
         /// history); under a project, or naming projects in `projects`, also adds the pipeline
         /// to those projects. A caller who is not the owner becomes a collaborator (`users`).
         #[utoipa::path(put, path = $path, tag = "pipelines", params(params::$params),
-            request_body(content = Pipeline, content_type = "application/json",
-                description = "Each field given replaces the current one; absent fields are kept"),
+            request_body(content = requests::PipelineChange, content_type = "application/json"),
             responses(
                 (status = 200, description = "Updated", body = Pipeline),
                 (status = 400, description = "Invalid JSON, Invalid Pipeline name or version, or a malformed path", body = Refused),

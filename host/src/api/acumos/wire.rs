@@ -10,32 +10,66 @@ use crate::api::time::{iso_instant, sql_timestamp};
 use crate::registry::workbench::WorkbenchPipeline;
 
 /// A pipeline of the ML Workbench (`org.acumos.workbench.common.vo.Pipeline`, with the seed's
-/// `pipelineType` and `kernelType`). Absent fields are omitted, never `null`.
+/// `pipelineType` and `kernelType`). Absent fields are omitted, never `null` (as a request
+/// body, its fields may be `null`: absent).
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Pipeline {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(nullable = false)]
     pub pipeline_id: Option<Identifier>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(nullable = false)]
     pub owner: Option<User>,
     /// Its collaborators: the users besides its owner who have worked on it (the original's
     /// `users`). Absent when there are none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(nullable = false)]
     pub users: Option<Users>,
     /// The projects it belongs to. Absent when there are none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(nullable = false)]
     pub projects: Option<Projects>,
     /// `Jupyter`, `Zeppelin`, or the display name of another type the Workbench offers. In a
     /// request, a type's id in any case (`jupyter`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub pipeline_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub kernel_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(nullable = false)]
     pub service_status: Option<ServiceState>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(nullable = false)]
     pub artifact_status: Option<ArtifactState>,
 }
 
@@ -53,7 +87,11 @@ pub struct Identifier {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub metrics: Option<serde_json::Map<String, Value>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub version_id: Option<Version>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository_url: Option<String>,
@@ -82,7 +120,11 @@ pub struct Version {
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub user_id: Option<Identifier>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authenticated_user_id: Option<String>,
@@ -91,7 +133,7 @@ pub struct User {
 /// A list of users (`org.acumos.workbench.common.vo.Users`).
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 pub struct Users {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects::list")]
     pub users: Vec<User>,
 }
 
@@ -100,7 +142,7 @@ pub struct Users {
 /// shape (`{"projectId": Identifier}`).
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 pub struct Projects {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects::list")]
     pub projects: Vec<ProjectEntry>,
 }
 
@@ -109,7 +151,11 @@ pub struct Projects {
 #[serde(rename_all = "camelCase")]
 pub struct ProjectEntry {
     /// A request's `Project` shape; never written.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "objects::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub project_id: Option<Identifier>,
     #[serde(flatten)]
     pub identifier: Identifier,
@@ -238,6 +284,41 @@ impl Pipeline {
     }
 }
 
+/// What serde's derive reads as a struct is also an array of its fields in order; the
+/// original's Jackson, and so its clients, know only objects. These read a struct field (or a
+/// list's items) from JSON objects alone, so any other shape is "Invalid JSON".
+pub(super) mod objects {
+    use serde::de::{DeserializeOwned, Deserializer, Error};
+    use serde::Deserialize;
+    use serde_json::{Map, Value};
+
+    /// A `T` from a JSON object.
+    pub fn from_object<T: DeserializeOwned>(object: Map<String, Value>) -> serde_json::Result<T> {
+        serde_json::from_value(Value::Object(object))
+    }
+
+    /// An optional `T`: absent, `null`, or an object.
+    pub fn option<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+        deserializer: D,
+    ) -> Result<Option<T>, D::Error> {
+        Option::<Map<String, Value>>::deserialize(deserializer)?
+            .map(from_object)
+            .transpose()
+            .map_err(D::Error::custom)
+    }
+
+    /// A list of `T`, each an object.
+    pub fn list<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+        deserializer: D,
+    ) -> Result<Vec<T>, D::Error> {
+        Vec::<Map<String, Value>>::deserialize(deserializer)?
+            .into_iter()
+            .map(from_object)
+            .collect::<Result<_, _>>()
+            .map_err(D::Error::custom)
+    }
+}
+
 impl User {
     /// A user as the original writes one: `userId` with the user's id and name, and the login.
     fn named(id: &str, name: &str) -> Self {
@@ -267,5 +348,27 @@ mod tests {
         let none: Pipeline = serde_json::from_str(r#"{"projects": {"projects": []}}"#).unwrap();
         assert!(none.project_uuids().is_empty());
         assert!(serde_json::from_str::<Pipeline>(r#"{"projects": 5}"#).is_err());
+    }
+
+    /// Objects only, as Jackson reads them: serde's derive alone would take an array of the
+    /// fields in order.
+    #[test]
+    fn structs_are_read_from_objects_only() {
+        for wrong in [
+            r#"{"pipelineId": ["x"]}"#,
+            r#"{"pipelineId": {"versionId": [null, null]}}"#,
+            r#"{"users": {"users": [[{"uuid": "u"}]]}}"#,
+            r#"{"users": {"users": [{"userId": {"versionId": []}}]}}"#,
+            r#"{"projects": {"projects": [["p"]]}}"#,
+            r#"{"serviceStatus": ["ERROR"]}"#,
+        ] {
+            assert!(serde_json::from_str::<Pipeline>(wrong).is_err(), "{wrong}");
+        }
+        let right: Pipeline = serde_json::from_str(
+            r#"{"pipelineId": {"name": "n", "versionId": {"label": "1"}},
+                "users": {"users": [{"userId": {"uuid": "u"}}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(right.version_label().as_deref(), Some("1"));
     }
 }
