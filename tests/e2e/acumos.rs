@@ -827,7 +827,7 @@ async fn a_pipeline_belongs_to_several_projects(backend: Backend) {
             })
             .unwrap_or_default()
     };
-    assert_eq!(uuids(&created), [w.project.clone()]);
+    assert_eq!(uuids(&created), [w.project.as_str()]);
 
     // Added to a second project, twice: once is enough.
     let added = w.add_to_project(&second, &id).await;
@@ -947,7 +947,7 @@ async fn a_pipeline_belongs_to_several_projects(backend: Backend) {
         .await;
     assert_eq!(status, 200, "{archived}");
     assert_eq!(archived["artifactStatus"]["status"], "ARCHIVED");
-    assert_eq!(uuids(&archived), [w.project.clone()]);
+    assert_eq!(uuids(&archived), [w.project.as_str()]);
     let (status, _) = w
         .send(
             Method::PUT,

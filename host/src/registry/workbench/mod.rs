@@ -309,7 +309,9 @@ impl Registry {
         let mut conn = self.store.pool().acquire().await?;
         let row = self.accessible_record(&mut conn, caller, id).await?;
         let record = self.record_in(&mut conn, &row.id).await?;
-        record.require_project(project_id)?;
+        if !record.seen_from(project_id) {
+            return Err(not_in_project(project_id, record.id));
+        }
         Ok(record)
     }
 
@@ -353,9 +355,13 @@ impl Registry {
             return Err(WorkbenchError::Archived(row.name));
         }
         let row = self.allowed(&mut conn, caller, row).await?;
-        self.record_in(&mut conn, &row.id)
+        if !self
+            .record_in(&mut conn, &row.id)
             .await?
-            .require_project(project_id)?;
+            .seen_from(project_id)
+        {
+            return Err(not_in_project(project_id, row.id));
+        }
         drop(conn);
         let handler = self.record_type_handler(&row)?;
         let uuid = parse_id(&row.id)?;
@@ -697,17 +703,18 @@ impl WorkbenchPipeline {
         other_users || other_projects
     }
 
-    /// Refuses a request made in a project this pipeline does not belong to.
-    fn require_project(&self, project_id: Option<&str>) -> Result<(), WorkbenchError> {
-        match project_id {
-            Some(project) if !self.projects.iter().any(|p| p.id == project) => {
-                Err(WorkbenchError::NotInProject {
-                    project: project.to_string(),
-                    pipeline: self.id.clone(),
-                })
-            }
-            _ => Ok(()),
-        }
+    /// Whether a request made in `project_id` (or in no project) may reach it: made in a
+    /// project, only if it belongs to that project.
+    fn seen_from(&self, project_id: Option<&str>) -> bool {
+        project_id.is_none_or(|project| self.projects.iter().any(|p| p.id == project))
+    }
+}
+
+/// The refusal of a request made in a project the pipeline does not belong to.
+fn not_in_project(project_id: Option<&str>, pipeline: String) -> WorkbenchError {
+    WorkbenchError::NotInProject {
+        project: project_id.unwrap_or_default().to_string(),
+        pipeline,
     }
 }
 
