@@ -12,7 +12,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
 
 use super::routes::{self, RouteSpec};
-use super::{ops, v1};
+use super::{acumos, ops, v1};
 
 /// One surface's document.
 pub struct SurfaceDocument {
@@ -30,6 +30,7 @@ pub fn all() -> &'static [SurfaceDocument] {
         [
             ("v1", v1_document, "ErrorBody"),
             ("ops", ops::openapi(), "ErrorBody"),
+            ("acumos", acumos::openapi(), "Refused"),
         ]
         .into_iter()
         .map(|(surface, document, error_body)| SurfaceDocument {
