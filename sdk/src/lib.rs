@@ -1,10 +1,14 @@
 //! `pipewright-sdk`: what a pipewright plugin author depends on.
 //!
 //! A plugin is a WebAssembly component built for `wasm32-wasip2` that implements one world of the
-//! frozen WIT package `pipewright:plugin@0.1.0` (in the repository's `wit/plugin@0.1.0/`):
+//! frozen WIT packages `pipewright:plugin@0.1.0`, `@0.2.0` and `@0.3.0` (in the repository's
+//! `wit/plugin@…/`; each later world includes 0.1.0's and adds one export):
 //!
 //! - [`type_handler`]: adds a pipeline type (`describe`, `validate`, `scaffold`, `launch`);
-//!   export it with [`export_type_handler!`].
+//!   export it with [`export_type_handler!`]. Its type is offered on `/v1` only.
+//! - [`v0_3`]: a type handler built against `pipewright:plugin@0.3.0`, which also says which
+//!   surfaces besides `/v1` offer its type (`surfaces.served`, e.g. `acumos` for the ML
+//!   Workbench's `pipelineType`); export it with [`export_type_handler_v0_3!`].
 //! - [`policy`]: decides what may be registered (`check`); export it with [`export_policy!`].
 //! - [`v0_2`]: a policy built against `pipewright:plugin@0.2.0`, which may also say what it
 //!   enforces (`about`); export it with [`export_policy_v0_2!`].
@@ -65,6 +69,20 @@ macro_rules! export_type_handler {
     ($ty:ident) => {
         #[cfg(target_arch = "wasm32")]
         $crate::type_handler::export_type_handler_bindings!($ty);
+    };
+}
+
+/// Exports a type handler built against `pipewright:plugin@0.3.0` (see [`v0_3`]): its
+/// `pipeline-type` and its `surfaces`.
+///
+/// Expands to nothing when not compiling for WebAssembly (see [`export_policy!`]).
+#[macro_export]
+macro_rules! export_type_handler_v0_3 {
+    ($ty:ident) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::type_handler::export_type_handler_bindings!($ty);
+        #[cfg(target_arch = "wasm32")]
+        $crate::v0_3::export_surfaces_bindings!($ty);
     };
 }
 
@@ -210,6 +228,49 @@ pub mod v0_2 {
 
     pub use self::exports::pipewright::plugin0_2_0::about::{Guest as AboutGuest, PolicyAbout};
     pub use crate::policy::{Guest, Pipeline, PolicyContext, Port, Property, Violation};
+}
+
+/// Bindings of `pipewright:plugin@0.3.0`: the same `type-handler` world as 0.1.0, plus the
+/// `surfaces` export, in which a type handler names the surfaces besides `/v1` that offer its
+/// type. Implement both [`v0_3::Guest`] (`describe`, `validate`, `scaffold`, `launch`, as in
+/// [`type_handler`]) and [`v0_3::SurfacesGuest`], and export with [`export_type_handler_v0_3!`].
+/// A type handler of 0.1.0 needs nothing of this: the host loads both, and offers its type on
+/// `/v1` only.
+///
+/// ```ignore
+/// use pipewright_sdk::v0_3::{Guest, SurfacesGuest, ACUMOS};
+/// struct Notebook;
+/// impl Guest for Notebook { /* describe, validate, scaffold, launch, as for 0.1.0 */ }
+/// impl SurfacesGuest for Notebook {
+///     fn served() -> Vec<String> {
+///         vec![ACUMOS.into()]
+///     }
+/// }
+/// pipewright_sdk::export_type_handler_v0_3!(Notebook);
+/// ```
+pub mod v0_3 {
+    // Only what 0.3.0 adds is generated here (a world of this crate's own that exports
+    // `surfaces`); the rest comes from [`crate::type_handler`]'s 0.1.0 bindings. Together they
+    // make the exports of `pipewright:plugin/type-handler@0.3.0`, whose world includes 0.1.0's.
+    wit_bindgen::generate!({
+        inline: "package pipewright-sdk:type-handler-additions;
+                 world surfaces { export pipewright:plugin/surfaces@0.3.0; }",
+        path: ["../wit/plugin@0.1.0", "../wit/plugin@0.3.0"],
+        world: "pipewright-sdk:type-handler-additions/surfaces",
+        pub_export_macro: true,
+        export_macro_name: "export_surfaces_bindings",
+        default_bindings_module: "pipewright_sdk::v0_3",
+    });
+
+    pub use self::exports::pipewright::plugin0_3_0::surfaces::Guest as SurfacesGuest;
+    pub use crate::type_handler::{
+        host, Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline, PluginError, Port,
+        Property, Severity, TypeInfo,
+    };
+
+    /// The ML Workbench pipeline service (`/mlWorkbench/v1/pipeline`): its `pipelineType`
+    /// names a type by its id, in any case (`Jupyter` for `jupyter`).
+    pub const ACUMOS: &str = "acumos";
 }
 
 /// Bindings of the `type-handler` world.

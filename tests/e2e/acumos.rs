@@ -82,6 +82,31 @@ impl Workbench {
         call(request).await
     }
 
+    /// A new project of alice's, through `/v1`; its id.
+    async fn project(&self, name: &str) -> String {
+        let (status, project) = self
+            .server
+            .post("/v1/projects", &self.alice, json!({"name": name}))
+            .await;
+        assert_eq!(status, 201, "{project}");
+        project["id"].as_str().unwrap().to_string()
+    }
+
+    /// Adds alice's `pipeline` to `project` the way the Workbench's project page does: an
+    /// update made in the project.
+    async fn add_to_project(&self, project: &str, pipeline: &str) -> Value {
+        let (status, body) = self
+            .send(
+                Method::PUT,
+                &format!("/users/alice/projects/{project}/pipelines/{pipeline}"),
+                Some("alice"),
+                Some("{}"),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
     /// Creates a Jupyter pipeline as `user`; its uuid.
     async fn create(&self, user: &str, name: &str, version: Option<&str>) -> String {
         let (status, body) = self
@@ -170,6 +195,11 @@ seed_rows! {
         => 400, "Missing mandatory field – pipeline type";
     create_invalid_type: |w| w.send(Method::POST, "/users/alice/pipelines", Some("alice"), Some(&pipeline_body("model", Some("1"), Some("Spark")).to_string())).await
         => 400, "Invalid pipeline type provided";
+    // Types of other surfaces: their handlers do not declare the Workbench.
+    create_gbdx_task_type_is_invalid: |w| w.send(Method::POST, "/users/alice/pipelines", Some("alice"), Some(&pipeline_body("model", Some("1"), Some("task")).to_string())).await
+        => 400, "Invalid pipeline type provided";
+    create_runnable_type_is_invalid: |w| w.send(Method::POST, "/users/alice/pipelines", Some("alice"), Some(&pipeline_body("model", Some("1"), Some("Runnable")).to_string())).await
+        => 400, "Invalid pipeline type provided";
     create_project_does_not_exist: |w| w.send(Method::POST, &format!("/users/alice/projects/{NO_SUCH_ID}/pipelines"), Some("alice"), Some(&pipeline_body("model", None, Some("Jupyter")).to_string())).await
         => 404, "ProjectId does not exist.";
     create_name_and_version_exist: |w| w.send(Method::POST, "/users/alice/pipelines", Some("alice"), Some(&pipeline_body("CHURN", Some("1.0"), Some("jupyter")).to_string())).await
@@ -218,6 +248,48 @@ seed_rows! {
     update_invalid_name: |w| w.send(Method::PUT, &format!("/users/alice/pipelines/{}", w.pipeline), Some("alice"), Some(&pipeline_body("no spaces", None, None).to_string())).await
         => 400, "Invalid Pipeline name";
 
+    archive_referenced_by_other_projects: |w| {
+        let other = w.project("second_study").await;
+        w.add_to_project(&w.project, &w.pipeline).await;
+        w.add_to_project(&other, &w.pipeline).await;
+        w.send(Method::PUT, &format!("/users/alice/pipelines/{}/A", w.pipeline), Some("alice"), None).await
+    } => 409, "Pipeline is referenced by other users / projects";
+    archive_in_a_project_referenced_by_another: |w| {
+        let other = w.project("second_study").await;
+        w.add_to_project(&other, &w.pipeline).await;
+        w.send(Method::PUT, &format!("/users/alice/projects/{}/pipelines/{}/A", w.project, w.pipeline), Some("alice"), None).await
+    } => 409, "Pipeline is referenced by other users / projects";
+    archive_referenced_by_another_user: |w| {
+        let dave = w.server.token_in("dave", Some("alice")).await;
+        let (status, body) = call(w.server.request(Method::PUT, &format!("{BASE}/users/dave/pipelines/{}", w.pipeline), Some(&dave)).json(&json!({"description": "dave was here"}))).await;
+        assert_eq!(status, 200, "{body}");
+        w.send(Method::PUT, &format!("/users/alice/pipelines/{}/A", w.pipeline), Some("alice"), None).await
+    } => 409, "Pipeline is referenced by other users / projects";
+    archive_reads_no_body_but_an_action_must_be_known: |w| w.send(Method::PUT, &format!("/users/alice/pipelines/{}/Z", w.pipeline), Some("alice"), Some("[null, 1]")).await
+        => 400, "Invalid action type: use A to archive or UA to unarchive";
+
+    // In a project the pipeline does not belong to (the original's AssociationNotFoundException).
+    launch_in_a_project_it_is_not_in: |w| w.send(Method::GET, &format!("/users/alice/projects/{}/pipelines/{}/launch", w.project, w.pipeline), Some("alice"), None).await
+        => 404, "Specified Project and Pipeline are not associated";
+    get_in_a_project_it_is_not_in: |w| w.send(Method::GET, &format!("/users/alice/projects/{}/pipelines/{}", w.project, w.pipeline), Some("alice"), None).await
+        => 404, "Specified Project and Pipeline are not associated";
+    creation_status_in_a_project_it_is_not_in: |w| w.send(Method::POST, &format!("/users/alice/projects/{}/pipelines/{}", w.project, w.pipeline), Some("alice"), None).await
+        => 404, "Specified Project and Pipeline are not associated";
+    get_in_project_user_id_missing: |w| w.send(Method::GET, &format!("/users/alice/projects/{}/pipelines/{}", w.project, w.pipeline), None, None).await
+        => 404, "Acumos User Id missing";
+    get_in_another_accounts_project: |w| w.send(Method::GET, &format!("/users/bob/projects/{}/pipelines/{}", w.project, w.pipeline), Some("bob"), None).await
+        => 404, "Project Id does not exists";
+    get_in_project_as_another_user: |w| w.send(Method::GET, &format!("/users/alice/projects/{}/pipelines/{}", w.project, w.pipeline), Some("bob"), None).await
+        => 403, "Permission denied";
+    get_in_project_pipeline_not_found: |w| w.send(Method::GET, &format!("/users/alice/projects/{}/pipelines/{NO_SUCH_ID}", w.project), Some("alice"), None).await
+        => 404, "Requested Pipeline Not found";
+    update_in_a_project_that_is_not_there: |w| w.send(Method::PUT, &format!("/users/alice/pipelines/{}", w.pipeline), Some("alice"), Some(&json!({"projects": {"projects": [{"projectId": {"uuid": NO_SUCH_ID}}]}}).to_string())).await
+        => 404, "Project Id is invalid";
+    update_projects_of_the_wrong_shape: |w| w.send(Method::PUT, &format!("/users/alice/pipelines/{}", w.pipeline), Some("alice"), Some("{\"projects\": [\"not\", \"a\", \"Projects\"]}")).await
+        => 400, "Incorrectly formatted input – Invalid JSON";
+    association_not_in_that_project: |w| w.send(Method::DELETE, &format!("/users/alice/projects/{}/pipelines/{}", w.project, w.pipeline), Some("alice"), None).await
+        => 404, "Requested Pipeline Not found";
+
     // archivePipelines
     archive_invalid_json: |w| w.send(Method::PUT, &format!("/users/alice/pipelines/{}/A", w.pipeline), Some("alice"), Some("{")).await
         => 400, "Incorrectly formatted input – Invalid JSON";
@@ -245,6 +317,7 @@ on_both_stores!(
     a_failed_working_copy_leaves_no_record,
     another_user_is_refused_everything_and_changes_nothing,
     account_members_collaborate,
+    a_pipeline_belongs_to_several_projects,
     gateway_header_only_when_trusted,
 );
 
@@ -677,6 +750,39 @@ async fn account_members_collaborate(backend: Backend) {
         .get(&format!("/v1/workbench/pipelines/{}", w.pipeline), &dave)
         .await;
     assert_eq!(record["collaborators"], json!(["dave"]));
+    // On the wire, as the original's Pipeline has them: `users`, a Users list of User.
+    let dave_id = updated["users"]["users"][0]["userId"]["uuid"]
+        .as_str()
+        .expect("dave's user id")
+        .to_string();
+    assert_eq!(
+        updated["users"],
+        json!({"users": [{"userId": {"uuid": dave_id, "name": "dave", "identifierType": "USER"},
+                          "authenticatedUserId": "dave"}]})
+    );
+    let (_, seen_by_alice) = w
+        .send(
+            Method::GET,
+            &format!("/users/alice/pipelines/{}", w.pipeline),
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert_eq!(seen_by_alice["users"], updated["users"]);
+    assert_ne!(
+        dave_id, seen_by_alice["owner"]["userId"]["uuid"],
+        "a collaborator is not the owner"
+    );
+    // A pipeline nobody else worked on has no `users` at all (nulls are omitted).
+    let (_, archived) = w
+        .send(
+            Method::GET,
+            &format!("/users/alice/pipelines/{}", w.archived),
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert!(archived.get("users").is_none(), "{archived}");
     let (status, daves) = call(w.server.request(
         Method::GET,
         &format!("{BASE}/users/dave/pipelines/"),
@@ -691,6 +797,194 @@ async fn account_members_collaborate(backend: Backend) {
         .map(|p| p["pipelineId"]["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["churn"]);
+}
+
+/// The seed keeps a pipeline "under /pipelines/{uuid}" because "a pipeline may belong to
+/// multiple projects": created in one, added to another by an update made there (the
+/// original's route for that), listed in each, read, launched and dropped per project; while
+/// in two it cannot be archived; deleting it takes it out of every project.
+async fn a_pipeline_belongs_to_several_projects(backend: Backend) {
+    let w = Workbench::start(backend).await;
+    let second = w.project("second_study").await;
+    let third = w.project("third_study").await;
+    let (status, created) = w
+        .send(
+            Method::POST,
+            &format!("/users/alice/projects/{}/pipelines", w.project),
+            Some("alice"),
+            Some(&pipeline_body("shared_model", Some("1"), Some("Jupyter")).to_string()),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["pipelineId"]["uuid"].as_str().unwrap().to_string();
+    let uuids = |pipeline: &Value| -> Vec<String> {
+        pipeline["projects"]["projects"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|p| p["uuid"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(uuids(&created), [w.project.as_str()]);
+
+    // Added to a second project, twice: once is enough.
+    let added = w.add_to_project(&second, &id).await;
+    assert_eq!(uuids(&added), [w.project.clone(), second.clone()]);
+    assert_eq!(added["projects"]["projects"][1]["name"], "second_study");
+    assert_eq!(
+        added["projects"]["projects"][1]["identifierType"],
+        "PROJECT"
+    );
+    let again = w.add_to_project(&second, &id).await;
+    assert_eq!(uuids(&again), [w.project.clone(), second.clone()]);
+    // A project named in the body of an update outside any project is added too.
+    let (status, body_named) = w
+        .send(
+            Method::PUT,
+            &format!("/users/alice/pipelines/{id}"),
+            Some("alice"),
+            Some(&json!({"projects": {"projects": [{"projectId": {"uuid": third}}]}}).to_string()),
+        )
+        .await;
+    assert_eq!(status, 200, "{body_named}");
+    assert_eq!(
+        uuids(&body_named),
+        [w.project.clone(), second.clone(), third.clone()]
+    );
+
+    let names_in = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["pipelineId"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for project in [&w.project, &second, &third] {
+        let (status, listed) = w
+            .send(
+                Method::GET,
+                &format!("/users/alice/projects/{project}/pipelines/"),
+                Some("alice"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{listed}");
+        assert_eq!(names_in(&listed), ["shared_model"], "in {project}");
+        let (status, got) = w
+            .send(
+                Method::GET,
+                &format!("/users/alice/projects/{project}/pipelines/{id}"),
+                Some("alice"),
+                None,
+            )
+            .await;
+        assert_eq!((status, &got["pipelineId"]["uuid"]), (200, &json!(id)));
+    }
+    let (_, all) = w
+        .send(Method::GET, "/users/alice/pipelines/", Some("alice"), None)
+        .await;
+    assert_eq!(
+        names_in(&all)
+            .iter()
+            .filter(|n| *n == "shared_model")
+            .count(),
+        1,
+        "listed once for the user: {all}"
+    );
+
+    // Shared by three projects: archiving is refused from anywhere, and nothing changes.
+    for path in [
+        format!("/users/alice/pipelines/{id}/A"),
+        format!("/users/alice/projects/{second}/pipelines/{id}/A"),
+    ] {
+        let answer = w.send(Method::PUT, &path, Some("alice"), None).await;
+        assert_refused(
+            &answer,
+            409,
+            "Pipeline is referenced by other users / projects",
+        );
+    }
+    let (_, unchanged) = w
+        .send(
+            Method::GET,
+            &format!("/users/alice/pipelines/{id}"),
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert_eq!(unchanged["artifactStatus"]["status"], "ACTIVE");
+
+    // Dropped from two projects; the others keep it, and from its last project it archives.
+    for project in [&second, &third] {
+        let (status, state) = w
+            .send(
+                Method::DELETE,
+                &format!("/users/alice/projects/{project}/pipelines/{id}"),
+                Some("alice"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{state}");
+        let (_, listed) = w
+            .send(
+                Method::GET,
+                &format!("/users/alice/projects/{project}/pipelines"),
+                Some("alice"),
+                None,
+            )
+            .await;
+        assert_eq!(listed, json!([]));
+    }
+    let (status, archived) = w
+        .send(
+            Method::PUT,
+            &format!("/users/alice/projects/{}/pipelines/{id}/A", w.project),
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{archived}");
+    assert_eq!(archived["artifactStatus"]["status"], "ARCHIVED");
+    assert_eq!(uuids(&archived), [w.project.as_str()]);
+    let (status, _) = w
+        .send(
+            Method::PUT,
+            &format!("/users/alice/pipelines/{id}/UA"),
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // Deleted through the original's misspelt route: gone from its project, the project stays.
+    w.add_to_project(&second, &id).await;
+    let (status, state) = w
+        .send(
+            Method::DELETE,
+            &format!("/users/alice/pipeliens/{id}"),
+            Some("alice"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{state}");
+    for project in [&w.project, &second] {
+        let (status, listed) = w
+            .send(
+                Method::GET,
+                &format!("/users/alice/projects/{project}/pipelines/"),
+                Some("alice"),
+                None,
+            )
+            .await;
+        assert_eq!((status, listed), (200, json!([])));
+    }
+    let (status, _) = w
+        .server
+        .get(&format!("/v1/projects/{second}"), &w.alice)
+        .await;
+    assert_eq!(status, 200);
 }
 
 async fn gateway_header_only_when_trusted(backend: Backend) {

@@ -278,6 +278,7 @@ fn row(w: &World, method: &str, template: &str) -> Option<Row> {
         ("GET", "/mlWorkbench/v1/pipeline/users/{user_id}/pipelines/{pipeline_id}/launch") => refused(acumos(&format!("/pipelines/{r}/launch")), None),
         ("GET", "/mlWorkbench/v1/pipeline/users/{user_id}/projects/{project_id}/pipelines") => refused(acumos(&format!("/projects/{p}/pipelines")), None),
         ("GET", "/mlWorkbench/v1/pipeline/users/{user_id}/projects/{project_id}/pipelines/") => refused(acumos(&format!("/projects/{p}/pipelines/")), None),
+        ("GET", "/mlWorkbench/v1/pipeline/users/{user_id}/projects/{project_id}/pipelines/{pipeline_id}") => refused(acumos(&format!("/projects/{p}/pipelines/{r}")), None),
         ("GET", "/mlWorkbench/v1/pipeline/users/{user_id}/projects/{project_id}/pipelines/{pipeline_id}/launch") => refused(acumos(&format!("/projects/{p}/pipelines/{r}/launch")), None),
         ("POST", "/mlWorkbench/v1/pipeline/users/{user_id}/pipelines") => refused(acumos("/pipelines"), Some(acumos_body)),
         ("POST", "/mlWorkbench/v1/pipeline/users/{user_id}/pipelines/") => refused(acumos("/pipelines/"), Some(acumos_body)),

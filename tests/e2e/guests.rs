@@ -23,6 +23,7 @@ const GUESTS: &[&str] = &[
     "release-only",
     "csv-type",
     "described-policy",
+    "workbench-type",
     "http-hello",
     "example-hello",
     "example-file-io",

@@ -250,3 +250,63 @@ fn a_0_2_0_policy_loads_in_a_host_that_knows_only_0_1_0() {
     let refused = check(&mut store, "a-much-too-long-name").unwrap_err();
     assert_eq!(refused[0].code, "name-too-long");
 }
+
+/// The built-in type handlers are on `pipewright:plugin@0.3.0` and say which surfaces offer
+/// their types: Jupyter and Zeppelin the Workbench (`acumos`), GBDX's task and Mystic's
+/// runnable none (their surfaces name the type themselves); a handler of 0.1.0 declares none.
+#[test]
+fn type_handlers_declare_the_surfaces_they_serve() {
+    let host = PluginHost::new(&crate::harness::shared_cache_dir(), Limits::default()).unwrap();
+    host.load_builtins().unwrap();
+    for (type_id, surfaces) in [
+        ("jupyter", vec!["acumos"]),
+        ("zeppelin", vec!["acumos"]),
+        ("task", vec![]),
+        ("runnable", vec![]),
+    ] {
+        let handler = host.type_handler(type_id).unwrap();
+        assert_eq!(handler.wit, "pipewright:plugin@0.3.0", "{type_id}");
+        assert_eq!(handler.surfaces, surfaces, "{type_id}");
+    }
+    let LoadedPlugin::TypeHandler(csv) = host
+        .load("csv-type", "1.0.0", &crate::guests::read("csv_type.wasm"))
+        .unwrap()
+    else {
+        panic!("a type handler")
+    };
+    assert_eq!(csv.wit, "pipewright:plugin@0.1.0");
+    assert!(csv.surfaces.is_empty());
+}
+
+/// A type handler built against `pipewright:plugin@0.3.0` is still a complete 0.1.0 handler: a
+/// host that knows only 0.1.0 (its bindings and linker, nothing of `surfaces`) instantiates it
+/// and calls `describe`.
+#[test]
+fn a_0_3_0_type_handler_loads_in_a_host_that_knows_only_0_1_0() {
+    use pipewright::plugins::bindings::v0_1_0::{policy::ValidationPolicy, type_handler};
+    use pipewright::plugins::limits::PluginState;
+    use pipewright::plugins::PluginId;
+    use wasmtime::component::{Component, HasSelf, Linker};
+
+    let bytes = crate::guests::read("workbench_type.wasm");
+    let engine = wasmtime::Engine::default();
+    let component = Component::new(&engine, &bytes).unwrap();
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+    // The `host` import, linked as the 0.1.0 host links it (through the policy world).
+    ValidationPolicy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).unwrap();
+    let id = std::sync::Arc::new(PluginId {
+        name: "workbench-type".into(),
+        version: "1.0.0".into(),
+    });
+    let mut store = wasmtime::Store::new(&engine, PluginState::new(id, &Limits::default()));
+    let handler = type_handler::TypeHandler::instantiate(&mut store, &component, &linker).unwrap();
+    let info = handler
+        .pipewright_plugin_pipeline_type()
+        .call_describe(&mut store)
+        .unwrap();
+    assert_eq!(
+        (info.id.as_str(), info.display_name.as_str()),
+        ("rmarkdown", "R Markdown")
+    );
+}

@@ -52,6 +52,7 @@ on_both_stores!(
     a_custom_policy_bound_to_one_namespace_changes_what_it_accepts_and_nothing_else,
     versions_are_immutable_and_rollback_restores_the_one_active_before,
     an_uploaded_type_is_live_on_every_surface_without_a_host_change,
+    an_uploaded_type_declaring_the_workbench_is_a_pipeline_type_there,
     a_replica_runs_the_version_activated_through_another,
 );
 
@@ -359,13 +360,19 @@ async fn an_uploaded_type_is_live_on_every_surface_without_a_host_change(backend
         (added["world"].as_str(), added["type_id"].as_str()),
         (Some("type-handler"), Some("csv"))
     );
+    // Built against the 0.1.0 contract, it declares no surface: `/v1` only.
+    assert_eq!(added["wit"], "pipewright:plugin@0.1.0");
+    assert_eq!(added["surfaces"], json!(["v1"]));
 
     // /v1: listed, scaffolded, created, validated by the uploaded handler.
     let (_, types) = server.get("/v1/types", &alice).await;
-    assert!(
-        types.as_array().unwrap().iter().any(|t| t["id"] == "csv"),
-        "{types}"
-    );
+    let csv = types
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "csv")
+        .unwrap_or_else(|| panic!("{types}"));
+    assert_eq!(csv["surfaces"], json!(["v1"]));
     let (status, scaffold) = server
         .get("/v1/types/csv/scaffold?name=prices", &alice)
         .await;
@@ -392,14 +399,19 @@ async fn an_uploaded_type_is_live_on_every_surface_without_a_host_change(backend
         .await;
     assert_eq!(status, 201, "{body}");
 
-    // Acumos: a valid `pipelineType`, matched case-insensitively as the built-ins are.
-    let (status, created) = call(
+    // Acumos: not a Workbench type (the handler does not declare the surface), in the seed's
+    // words.
+    let (status, refused) = call(
         server
             .request(Method::POST, "/mlWorkbench/v1/pipeline/users/alice/pipelines", Some(&alice))
             .json(&json!({"pipelineId": {"name": "table", "versionId": {"label": "1"}}, "pipelineType": "CSV"})),
     )
     .await;
-    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        (status, &refused["serviceStatus"]["statusMessage"]),
+        (400, &json!("Invalid pipeline type provided")),
+        "{refused}"
+    );
 
     // Deactivated: the type is gone again, for new pipelines on every surface.
     let (status, _) = server
@@ -414,6 +426,101 @@ async fn an_uploaded_type_is_live_on_every_surface_without_a_host_change(backend
         )
         .await;
     assert_eq!(status, 400, "{body}");
+}
+
+/// A type handler built against `pipewright:plugin@0.3.0` that declares the Workbench's surface
+/// (`acumos`): once uploaded, the Acumos surface takes its type as a `pipelineType`, scaffolds
+/// the pipeline's working copy with it, and shows it by its display name; deactivated, the type
+/// is refused there again. The built-ins are on 0.3.0 too, Jupyter and Zeppelin declaring the
+/// Workbench, GBDX's `task` and Mystic's `runnable` not.
+async fn an_uploaded_type_declaring_the_workbench_is_a_pipeline_type_there(backend: Backend) {
+    let server = TestServer::start_with_admin(backend).await;
+    let admin = server.token_in("ops", Some(ADMIN_ACCOUNT)).await;
+    let alice = server.token("alice").await;
+    let create = |pipeline_type: &str| {
+        call(
+            server
+                .request(
+                    Method::POST,
+                    "/mlWorkbench/v1/pipeline/users/alice/pipelines",
+                    Some(&alice),
+                )
+                .json(
+                    &json!({"pipelineId": {"name": "quarterly", "versionId": {"label": "1"}},
+                               "pipelineType": pipeline_type}),
+                ),
+        )
+    };
+    let (status, refused) = create("RMarkdown").await;
+    assert_eq!(
+        (status, &refused["serviceStatus"]["statusMessage"]),
+        (400, &json!("Invalid pipeline type provided")),
+        "not loaded yet: {refused}"
+    );
+
+    let (status, added) = upload(
+        &server,
+        &admin,
+        "workbench-type@1.0.0",
+        guests::read("workbench_type.wasm"),
+        true,
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["wit"], "pipewright:plugin@0.3.0");
+    assert_eq!(added["surfaces"], json!(["v1", "acumos"]));
+
+    let (_, types) = server.get("/v1/types", &alice).await;
+    let surfaces_of = |id: &str| {
+        types
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap_or_else(|| panic!("no type {id}: {types}"))["surfaces"]
+            .clone()
+    };
+    assert_eq!(surfaces_of("rmarkdown"), json!(["v1", "acumos"]));
+    assert_eq!(surfaces_of("jupyter"), json!(["v1", "acumos"]));
+    assert_eq!(surfaces_of("zeppelin"), json!(["v1", "acumos"]));
+    assert_eq!(surfaces_of("task"), json!(["v1"]));
+    assert_eq!(surfaces_of("runnable"), json!(["v1"]));
+    for builtin in ["jupyter", "zeppelin", "task", "runnable"] {
+        let (_, shown) = server
+            .get(&format!("/v1/plugins/{builtin}/versions/0.1.0"), &alice)
+            .await;
+        assert_eq!(shown["wit"], "pipewright:plugin@0.3.0", "{shown}");
+        assert_eq!(shown["surfaces"], surfaces_of(builtin), "{shown}");
+    }
+    let (_, policy) = server
+        .get("/v1/plugins/policy-acumos/versions/0.1.0", &alice)
+        .await;
+    assert!(policy.get("surfaces").is_none(), "{policy}");
+
+    let (status, created) = create("RMARKDOWN").await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["pipelineType"], "R Markdown");
+    let id = created["pipelineId"]["uuid"].as_str().unwrap();
+    let report = server
+        .data_dir()
+        .join("pipelines")
+        .join(id)
+        .join("report.Rmd");
+    assert_eq!(
+        std::fs::read_to_string(&report).unwrap(),
+        "---\ntitle: quarterly\n---\n"
+    );
+
+    let (status, _) = server
+        .post("/v1/plugins/workbench-type/deactivate", &admin, json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, refused) = create("rmarkdown").await;
+    assert_eq!(
+        (status, &refused["serviceStatus"]["statusMessage"]),
+        (400, &json!("Invalid pipeline type provided")),
+        "{refused}"
+    );
 }
 
 async fn a_replica_runs_the_version_activated_through_another(backend: Backend) {

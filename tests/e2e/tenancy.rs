@@ -232,6 +232,53 @@ async fn projects_are_their_accounts_own(backend: Backend) {
         answer.1["serviceStatus"]["statusMessage"],
         "Project Id is invalid"
     );
+    // Nor by an update made in alice's project (the Workbench's way of adding a pipeline to a
+    // project), nor read, launched or archived there.
+    let in_alices_project = format!("{ACUMOS}/users/bob/projects/{id}/pipelines/{own_id}");
+    for (method, path, message) in [
+        (
+            Method::PUT,
+            in_alices_project.clone(),
+            "Project Id is invalid",
+        ),
+        (
+            Method::GET,
+            in_alices_project.clone(),
+            "Project Id does not exists",
+        ),
+        (
+            Method::POST,
+            in_alices_project.clone(),
+            "Project Id does not exists",
+        ),
+        (
+            Method::GET,
+            format!("{in_alices_project}/launch"),
+            "Project Id does not exists",
+        ),
+        (
+            Method::PUT,
+            format!("{in_alices_project}/A"),
+            "Project Id does not exists",
+        ),
+    ] {
+        let answer = call(
+            server
+                .request(method.clone(), &path, Some(&bob))
+                .json(&json!({})),
+        )
+        .await;
+        assert_eq!(answer.0, 404, "{method} {path}: {answer:?}");
+        assert_eq!(
+            answer.1["serviceStatus"]["statusMessage"], message,
+            "{method} {path}"
+        );
+    }
+    let (_, own_after) = server
+        .get(&format!("{ACUMOS}/users/bob/pipelines/{own_id}"), &bob)
+        .await;
+    assert!(own_after.get("projects").is_none(), "{own_after}");
+    assert_eq!(own_after["artifactStatus"]["status"], "ACTIVE");
     // Nothing of bob's reached alice's project.
     let (_, in_project) = server
         .get(

@@ -12,7 +12,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
 
 use super::routes::{self, RouteSpec};
-use super::{gbdx, mystic, ops, v1};
+use super::{acumos, gbdx, mystic, ops, v1};
 
 /// One surface's document.
 pub struct SurfaceDocument {
@@ -32,6 +32,7 @@ pub fn all() -> &'static [SurfaceDocument] {
             ("ops", ops::openapi(), "ErrorBody"),
             ("mystic", mystic::openapi(), "DetailBody"),
             ("gbdx", gbdx::openapi(), "ErrorBody"),
+            ("acumos", acumos::openapi(), "Refused"),
         ]
         .into_iter()
         .map(|(surface, document, error_body)| SurfaceDocument {

@@ -288,6 +288,16 @@ impl From<WorkbenchError> for ApiError {
                 "archived",
                 format!("pipeline {id} is archived"),
             ),
+            NotInProject { project, pipeline } => (
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("pipeline {pipeline} does not belong to project {project}"),
+            ),
+            Shared { pipeline } => (
+                StatusCode::CONFLICT,
+                "shared",
+                format!("pipeline {pipeline} is referenced by other users or projects"),
+            ),
             Duplicate {
                 name,
                 version,

@@ -14,7 +14,8 @@
 //!   optional; default `v1`, `test`, `test`, none). `"expect": "approve"`, or
 //!   `"expect": {"violations": ["code", ...]}` (the codes, in any order).
 //! - Type handler, `"export": "describe"`: `"expect": {"id", "display_name", "content_kinds",
-//!   "default_files"}`, each optional; only those given are compared.
+//!   "default_files", "surfaces"}`, each optional; only those given are compared. `surfaces` is
+//!   what a `pipewright:plugin@0.3.0` handler declares (`["acumos"]`); `[]` for an older one.
 //! - `"export": "validate"`: `"pipeline"` (optional), `"files": {"path": "text", ...}`;
 //!   `"expect": {"diagnostics": ["code", ...]}` (every diagnostic's code, any severity, any
 //!   order; `[]` accepts).
@@ -136,7 +137,14 @@ impl Subject {
     fn describe(&self) -> String {
         match self {
             Subject::Plugin(LoadedPlugin::TypeHandler(t)) => {
-                format!("a type-handler of type `{}`", t.info.id)
+                let offered = std::iter::once("v1")
+                    .chain(t.surfaces.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "a type-handler of type `{}` ({}), offered on {offered}",
+                    t.info.id, t.wit
+                )
             }
             other => format!("a {}", other.world()),
         }
@@ -276,6 +284,7 @@ struct DescribeExpectation {
     display_name: Option<String>,
     content_kinds: Option<Vec<String>>,
     default_files: Option<Vec<String>>,
+    surfaces: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -463,6 +472,9 @@ fn run_type_handler_call(handler: &TypeHandlerPlugin, call: &Call) -> Result<(),
             }
             if let Some(files) = &case.expect.default_files {
                 compare("default_files", json!(files), json!(info.default_files));
+            }
+            if let Some(surfaces) = &case.expect.surfaces {
+                compare("surfaces", json!(surfaces), json!(handler.surfaces));
             }
             if differences.is_empty() {
                 Ok(())

@@ -68,3 +68,20 @@ pub mod v0_2_0 {
         });
     }
 }
+
+/// `pipewright:plugin@0.3.0` (frozen in `wit/plugin@0.3.0/`): 0.1.0's `type-handler` world plus
+/// one export, `surfaces`. As with 0.2.0, a 0.3.0 handler is called through the 0.1.0 bindings
+/// and these add only the new export; the shared `types` and `host` are 0.1.0's.
+pub mod v0_3_0 {
+    /// The `type-handler` world of 0.3.0 (0.1.0's, and `surfaces`).
+    pub mod type_handler {
+        wasmtime::component::bindgen!({
+            world: "pipewright:plugin/type-handler@0.3.0",
+            path: ["../wit/plugin@0.1.0", "../wit/plugin@0.3.0"],
+            with: {
+                "pipewright:plugin/types@0.1.0": super::super::v0_1_0::policy::pipewright::plugin::types,
+                "pipewright:plugin/host@0.1.0": super::super::v0_1_0::policy::pipewright::plugin::host,
+            },
+        });
+    }
+}

@@ -1,5 +1,6 @@
 //! The plugin host: runs WebAssembly components that implement the worlds of
-//! `pipewright:plugin@0.1.0` (`validation-policy`, `type-handler`).
+//! `pipewright:plugin` (`validation-policy` of 0.1.0 and 0.2.0, `type-handler` of 0.1.0 and
+//! 0.3.0; each later world includes 0.1.0's and adds one optional export).
 //!
 //! Life of a plugin: [`PluginHost::load`] hashes the component, compiles it through the
 //! [`cache::CompileCache`] (once per digest and engine), links it against the host's imports
@@ -79,9 +80,16 @@ pub enum World {
 }
 
 /// The WIT packages a plugin may be built against, as the registry reports them. The host loads
-/// both: 0.2.0's worlds include 0.1.0's and add an optional `about` export to policies.
+/// them all: 0.2.0's policy world includes 0.1.0's and adds `about`; 0.3.0's type-handler world
+/// includes 0.1.0's and adds `surfaces`.
 pub const WIT_0_1_0: &str = "pipewright:plugin@0.1.0";
 pub const WIT_0_2_0: &str = "pipewright:plugin@0.2.0";
+pub const WIT_0_3_0: &str = "pipewright:plugin@0.3.0";
+
+/// The surfaces a type handler may declare in 0.3.0's `surfaces.served`: those that let their
+/// callers choose a pipeline type, named as [`crate::registry::Surface`] names them. `/v1`
+/// offers every type and is never declared.
+pub const DECLARABLE_SURFACES: &[&str] = &["acumos"];
 
 impl World {
     pub fn as_str(self) -> &'static str {
@@ -92,7 +100,7 @@ impl World {
     }
 
     pub const ACCEPTED: &'static str =
-        "pipewright:plugin/validation-policy@0.1.0 or @0.2.0, pipewright:plugin/type-handler@0.1.0 or @0.2.0";
+        "pipewright:plugin/validation-policy@0.1.0 or @0.2.0, pipewright:plugin/type-handler@0.1.0, @0.2.0 or @0.3.0";
 }
 
 /// Why a plugin could not be loaded or a call into it failed. Every variant names the plugin;
@@ -111,6 +119,8 @@ pub enum PluginError {
         type_id: String,
         holder: PluginId,
     },
+    #[error("plugin {plugin} declares surface `{surface}`, which a type handler cannot serve (it may declare: {declarable}; `/v1` offers every type)", declarable = DECLARABLE_SURFACES.join(", "))]
+    UnknownSurface { plugin: PluginId, surface: String },
     #[error("plugin {plugin} could not be instantiated: {detail}")]
     Instantiate { plugin: PluginId, detail: String },
     #[error("plugin {plugin} export `{export}` ran past its {timeout:?} deadline and was stopped")]
@@ -152,6 +162,9 @@ pub struct TypeHandlerPlugin {
     /// The WIT package version it was built against.
     pub wit: &'static str,
     pub info: TypeInfo,
+    /// The surfaces besides `/v1` that offer its type (0.3.0's `surfaces.served`, checked
+    /// against [`DECLARABLE_SURFACES`], lowercased, each once); empty for a 0.1.0 handler.
+    pub surfaces: Vec<String>,
     pool: InstancePool<type_world::TypeHandlerPre<PluginState>>,
 }
 
@@ -173,6 +186,13 @@ impl LoadedPlugin {
         match self {
             LoadedPlugin::Policy(p) => &p.digest,
             LoadedPlugin::TypeHandler(t) => &t.digest,
+        }
+    }
+    /// The surfaces besides `/v1` a type handler's type is offered on; none for a policy.
+    pub fn surfaces(&self) -> &[String] {
+        match self {
+            LoadedPlugin::Policy(_) => &[],
+            LoadedPlugin::TypeHandler(t) => &t.surfaces,
         }
     }
     /// What a 0.2.0 policy says it enforces.
@@ -364,16 +384,40 @@ impl PluginHost {
                 about,
                 pool: InstancePool::new(id.clone(), pre, self.limits.clone(), self.grants.clone()),
             }))
-        } else if let Ok(pre) = type_world::TypeHandlerPre::new(pre.clone()) {
-            let pool = InstancePool::new(id.clone(), pre, self.limits.clone(), self.grants.clone());
+        } else if let Ok(handler) = type_world::TypeHandlerPre::new(pre.clone()) {
+            // Newest contract first: a 0.3.0 handler also has 0.1.0's exports.
+            let (wit, surfaces) = match bindings::v0_3_0::type_handler::TypeHandlerPre::new(pre) {
+                Ok(declaring) => {
+                    let pool = InstancePool::new(
+                        id.clone(),
+                        declaring,
+                        self.limits.clone(),
+                        self.grants.clone(),
+                    );
+                    let served = pool.call(
+                        "surfaces.served",
+                        self.limits.call_timeout,
+                        |store, guest| guest.pipewright_plugin0_3_0_surfaces().call_served(store),
+                    )?;
+                    (WIT_0_3_0, declared_surfaces(&id, served)?)
+                }
+                Err(_) => (WIT_0_1_0, Vec::new()),
+            };
+            let pool = InstancePool::new(
+                id.clone(),
+                handler,
+                self.limits.clone(),
+                self.grants.clone(),
+            );
             let info = pool.call("describe", self.limits.call_timeout, |store, guest| {
                 guest.pipewright_plugin_pipeline_type().call_describe(store)
             })?;
             LoadedPlugin::TypeHandler(Arc::new(TypeHandlerPlugin {
                 id: id.clone(),
                 digest,
-                wit: WIT_0_1_0,
+                wit,
                 info,
+                surfaces,
                 pool,
             }))
         } else if bindings::pipeline_v0_1_0::RunnablePre::new(pre).is_ok() {
@@ -529,6 +573,25 @@ impl TypeHandlerPlugin {
     }
 }
 
+/// What a 0.3.0 handler's `surfaces.served` declared, lowercased and each once; a name outside
+/// [`DECLARABLE_SURFACES`] refuses the plugin, so a typo does not quietly serve `/v1` alone.
+fn declared_surfaces(plugin: &PluginId, served: Vec<String>) -> Result<Vec<String>, PluginError> {
+    let mut surfaces: Vec<String> = Vec::with_capacity(served.len());
+    for surface in served {
+        let surface = surface.trim().to_lowercase();
+        if !DECLARABLE_SURFACES.contains(&surface.as_str()) {
+            return Err(PluginError::UnknownSurface {
+                plugin: plugin.clone(),
+                surface,
+            });
+        }
+        if !surfaces.contains(&surface) {
+            surfaces.push(surface);
+        }
+    }
+    Ok(surfaces)
+}
+
 /// Refuses `handler` a type id that a plugin of another name handles in `types`.
 fn type_free_for(
     types: &BTreeMap<String, Arc<TypeHandlerPlugin>>,
@@ -553,4 +616,44 @@ fn new_store(engine: &Engine, plugin: Arc<PluginId>, limits: &Limits) -> Store<P
     store.limiter(|state| &mut state.limiter);
     store.epoch_deadline_trap();
     store
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> PluginId {
+        PluginId {
+            name: "notes".into(),
+            version: "1.0.0".into(),
+        }
+    }
+
+    #[test]
+    fn declared_surfaces_are_known_folded_and_each_once() {
+        let declared = |names: &[&str]| {
+            declared_surfaces(&id(), names.iter().map(|n| n.to_string()).collect())
+        };
+        assert_eq!(declared(&[]).unwrap(), Vec::<String>::new());
+        assert_eq!(declared(&["acumos", " ACUMOS "]).unwrap(), ["acumos"]);
+        // A typo, a surface that takes no type, and `/v1` (never declared) are refused, naming
+        // what may be declared.
+        for wrong in ["acumso", "gbdx", "v1"] {
+            let refused = declared(&["acumos", wrong]).unwrap_err().to_string();
+            assert!(
+                refused.contains(&format!("`{wrong}`")) && refused.contains("may declare: acumos"),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn declarable_surfaces_are_the_registrys_surfaces() {
+        for surface in DECLARABLE_SURFACES {
+            assert!(
+                crate::registry::Surface::parse(surface).is_some(),
+                "{surface}"
+            );
+        }
+    }
 }

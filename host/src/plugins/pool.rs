@@ -56,6 +56,16 @@ impl Prepared for super::bindings::v0_2_0::policy::ValidationPolicyPre<PluginSta
     }
 }
 
+impl Prepared for super::bindings::v0_3_0::type_handler::TypeHandlerPre<PluginState> {
+    type Bindings = super::bindings::v0_3_0::type_handler::TypeHandler;
+    fn instance_pre(&self) -> &InstancePre<PluginState> {
+        self.instance_pre()
+    }
+    fn instantiate(&self, store: &mut Store<PluginState>) -> wasmtime::Result<Self::Bindings> {
+        self.instantiate(store)
+    }
+}
+
 struct Warm<B> {
     store: Store<PluginState>,
     bindings: B,

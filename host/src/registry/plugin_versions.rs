@@ -45,6 +45,11 @@ pub struct PluginVersionInfo {
     /// What a policy built against `pipewright:plugin@0.2.0` says it enforces.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub about: Option<About>,
+    /// A type handler's: the surfaces that offer its type, `v1` first (every type is offered
+    /// there) and then those it declares (`pipewright:plugin@0.3.0`'s `surfaces`; a handler of
+    /// an older contract declares none). Absent for a policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub surfaces: Option<Vec<String>>,
     /// The policy-binding scopes whose chain names this plugin (any version: a chain names
     /// plugins, and runs the active version of each).
     pub bound_in: Vec<String>,
@@ -412,6 +417,7 @@ impl Registry {
 
     fn plugin_version_info(&self, row: rows::PluginVersionRow) -> PluginVersionInfo {
         let active = self.active_version(&row.name).as_deref() == Some(row.version.as_str());
+        let type_handler = row.type_id.is_some();
         PluginVersionInfo {
             bound_in: self.bound_in(&row.name),
             active,
@@ -429,6 +435,14 @@ impl Registry {
                 .about
                 .as_deref()
                 .and_then(|json| serde_json::from_str(json).ok()),
+            surfaces: type_handler.then(|| {
+                let declared: Vec<String> = row
+                    .surfaces
+                    .as_deref()
+                    .and_then(|json| serde_json::from_str(json).ok())
+                    .unwrap_or_default();
+                offered_on(&declared)
+            }),
         }
     }
 
@@ -495,6 +509,7 @@ impl Registry {
                 PluginError::Load { .. }
                 | PluginError::NoKnownWorld { .. }
                 | PluginError::Runnable { .. }
+                | PluginError::UnknownSurface { .. }
                 | PluginError::Instantiate { .. }
                 | PluginError::Timeout { .. }
                 | PluginError::MemoryLimit { .. }
@@ -542,9 +557,22 @@ fn new_row(
         },
         about: About::of(loaded)
             .map(|about| serde_json::to_string(&about).expect("About serializes")),
+        surfaces: match loaded {
+            LoadedPlugin::TypeHandler(handler) if !handler.surfaces.is_empty() => Some(
+                serde_json::to_string(&handler.surfaces).expect("a list of strings serializes"),
+            ),
+            _ => None,
+        },
         added_by_user_id: added_by.map(str::to_string),
         added_at: now,
     }
+}
+
+/// The surfaces a type is offered on: `/v1` (every type), then those its handler declares.
+pub(super) fn offered_on(declared: &[String]) -> Vec<String> {
+    std::iter::once(super::Surface::V1.as_str().to_string())
+        .chain(declared.iter().cloned())
+        .collect()
 }
 
 /// Why a plugin cannot be made active: another plugin handles its type.

@@ -21,6 +21,10 @@ pub struct PipelineType {
     pub default_files: Vec<String>,
     /// `plugin@version` of the handler.
     pub handler: String,
+    /// The surfaces that offer the type: `v1` (every type), then those its handler declares
+    /// (`pipewright:plugin@0.3.0`'s `surfaces`, e.g. `acumos` for the ML Workbench's
+    /// `pipelineType`).
+    pub surfaces: Vec<String>,
 }
 
 /// What `/readyz` reports: each check, Ok or why it failed.
@@ -46,6 +50,7 @@ impl Registry {
                 content_kinds: t.info.content_kinds.clone(),
                 default_files: t.info.default_files.clone(),
                 handler: t.id.to_string(),
+                surfaces: super::plugin_versions::offered_on(&t.surfaces),
             })
             .collect()
     }

@@ -354,6 +354,7 @@ fn error_of(failure: &RunFailure) -> RunErrorRecord {
             PluginError::Load { .. }
             | PluginError::NoKnownWorld { .. }
             | PluginError::Runnable { .. }
+            | PluginError::UnknownSurface { .. }
             | PluginError::TypeTaken { .. },
         ) => "pipeline_loading",
         RunFailure::Plugin(PluginError::Instantiate { .. }) => "startup_error",

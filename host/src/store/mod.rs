@@ -222,4 +222,61 @@ mod tests {
         // SQLite's numbers: 1 NORMAL, 2 FULL.
         assert_eq!((pool_level, runs_level), (2, 1));
     }
+
+    /// Migration 0018 carries the one project a workbench pipeline had (a column) over to the
+    /// associations table, where it may have several, and empties the column.
+    #[tokio::test]
+    async fn a_pipelines_project_is_carried_over_to_its_associations() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("db.sqlite").display()
+        );
+        let pool = AnyPoolOptions::new().connect(&url).await.unwrap();
+        let before_0018 = sqlx::migrate::Migrator {
+            migrations: MIGRATOR
+                .migrations
+                .iter()
+                .filter(|m| m.version < 18)
+                .cloned()
+                .collect(),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        before_0018.run(&pool).await.unwrap();
+        for statement in [
+            "INSERT INTO accounts (id, name, name_key, created_at) VALUES ('a', 'alice', 'alice', 1)",
+            "INSERT INTO users (id, name, name_key, personal_account_id, created_at)
+             VALUES ('u', 'alice', 'alice', 'a', 1)",
+            "INSERT INTO projects (id, name, name_key, owner_user_id, created_at)
+             VALUES ('p', 'study', 'study', 'u', 1)",
+            "INSERT INTO workbench_pipelines (id, name, name_key, version_key, pipeline_type,
+                owner_user_id, owner_account_id, project_id, artifact_status, repository_url,
+                approved_by, created_at, modified_at)
+             VALUES ('in', 'churn', 'churn', '', 'jupyter', 'u', 'a', 'p', 'ACTIVE', '/pipelines/in',
+                '[]', 1, 7),
+                    ('alone', 'other', 'other', '', 'jupyter', 'u', 'a', NULL, 'ACTIVE',
+                '/pipelines/alone', '[]', 1, 1)",
+        ] {
+            sqlx::query(statement).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        let store = Store::connect(&url).await.unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        let associations: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT project_id, pipeline_id, added_at FROM workbench_project_pipelines",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(associations, [("p".into(), "in".into(), 7)]);
+        let left: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM workbench_pipelines WHERE project_id IS NOT NULL",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(left, 0);
+    }
 }

@@ -18,6 +18,8 @@ pub struct PluginVersionRow {
     pub type_id: Option<String>,
     /// JSON `{summary, codes}` of a 0.2.0 policy.
     pub about: Option<String>,
+    /// JSON list of the surfaces besides `/v1` a 0.3.0 type handler's type is offered on.
+    pub surfaces: Option<String>,
     pub builtin: i64,
     /// The user's name; None for built-ins.
     pub added_by: Option<String>,
@@ -34,6 +36,7 @@ pub struct NewPluginVersion {
     pub size: i64,
     pub type_id: Option<String>,
     pub about: Option<String>,
+    pub surfaces: Option<String>,
     /// None: a built-in.
     pub added_by_user_id: Option<String>,
     pub added_at: i64,
@@ -41,7 +44,7 @@ pub struct NewPluginVersion {
 
 const SELECT_VERSIONS: &str =
     "SELECT v.name, v.version, v.world, v.wit, v.digest, v.size, v.type_id, v.about,
-            v.builtin, u.name AS added_by, v.added_at
+            v.surfaces, v.builtin, u.name AS added_by, v.added_at
      FROM plugin_versions v LEFT JOIN users u ON u.id = v.added_by";
 
 /// Inserts a version. An uploaded version that exists is a uniqueness violation (versions are
@@ -51,15 +54,17 @@ pub async fn insert_version(conn: &mut AnyConnection, new: &NewPluginVersion) ->
     let builtin = new.added_by_user_id.is_none();
     let on_conflict = if builtin {
         " ON CONFLICT (name, version) DO UPDATE
-             SET world = $3, wit = $4, digest = $5, size = $6, type_id = $7, about = $8
+             SET world = $3, wit = $4, digest = $5, size = $6, type_id = $7, about = $8,
+                 surfaces = $12
              WHERE plugin_versions.builtin = 1"
     } else {
         ""
     };
     sqlx::query(&format!(
         "INSERT INTO plugin_versions
-             (name, version, world, wit, digest, size, type_id, about, builtin, added_by, added_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11){on_conflict}"
+             (name, version, world, wit, digest, size, type_id, about, builtin, added_by, added_at,
+              surfaces)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12){on_conflict}"
     ))
     .bind(&new.name)
     .bind(&new.version)
@@ -72,6 +77,7 @@ pub async fn insert_version(conn: &mut AnyConnection, new: &NewPluginVersion) ->
     .bind(i64::from(builtin))
     .bind(&new.added_by_user_id)
     .bind(new.added_at)
+    .bind(&new.surfaces)
     .execute(conn)
     .await
     .map(|_| ())

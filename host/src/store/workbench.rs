@@ -1,4 +1,5 @@
-//! Projects and the ML Workbench's pipeline records: their collaborators and rename history.
+//! Projects and the ML Workbench's pipeline records: the projects each belongs to (any number),
+//! their collaborators and rename history.
 
 use sqlx::AnyConnection;
 
@@ -23,8 +24,6 @@ pub struct WorkbenchRow {
     pub owner_user_id: String,
     pub owner: String,
     pub owner_account_id: String,
-    pub project_id: Option<String>,
-    pub project_name: Option<String>,
     pub artifact_status: String,
     pub repository_url: String,
     pub service_url: Option<String>,
@@ -47,11 +46,16 @@ const PROJECT_COLUMNS: &str =
     FROM projects p JOIN users u ON u.id = p.owner_user_id";
 
 const WORKBENCH_COLUMNS: &str = "w.id, w.name, w.version, w.pipeline_type, w.kernel_type,
-    w.description, w.owner_user_id, u.name AS owner, w.owner_account_id, w.project_id,
-    p.name AS project_name, w.artifact_status, w.repository_url, w.service_url, w.approved_by,
-    w.created_at, w.modified_at
-    FROM workbench_pipelines w JOIN users u ON u.id = w.owner_user_id
-    LEFT JOIN projects p ON p.id = w.project_id";
+    w.description, w.owner_user_id, u.name AS owner, w.owner_account_id, w.artifact_status,
+    w.repository_url, w.service_url, w.approved_by, w.created_at, w.modified_at
+    FROM workbench_pipelines w JOIN users u ON u.id = w.owner_user_id";
+
+/// A project a pipeline belongs to, or a user who collaborates on one: its id and name.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Named {
+    pub id: String,
+    pub name: String,
+}
 
 pub async fn insert_project(
     conn: &mut AnyConnection,
@@ -135,7 +139,6 @@ pub struct NewRecord<'a> {
     pub description: Option<&'a str>,
     pub owner_user_id: &'a str,
     pub owner_account_id: &'a str,
-    pub project_id: Option<&'a str>,
     pub repository_url: &'a str,
     pub approved_by: &'a str,
     pub now: i64,
@@ -153,9 +156,9 @@ pub async fn insert_record(conn: &mut AnyConnection, r: &NewRecord<'_>) -> sqlx:
     let (name_key, version_key) = keys(r.name, r.version);
     sqlx::query(
         "INSERT INTO workbench_pipelines (id, name, name_key, version, version_key, pipeline_type,
-            kernel_type, description, owner_user_id, owner_account_id, project_id, artifact_status,
+            kernel_type, description, owner_user_id, owner_account_id, artifact_status,
             repository_url, approved_by, created_at, modified_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'ACTIVE', $12, $13, $14, $14)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'ACTIVE', $11, $12, $13, $13)",
     )
     .bind(r.id)
     .bind(r.name)
@@ -167,7 +170,6 @@ pub async fn insert_record(conn: &mut AnyConnection, r: &NewRecord<'_>) -> sqlx:
     .bind(r.description)
     .bind(r.owner_user_id)
     .bind(r.owner_account_id)
-    .bind(r.project_id)
     .bind(r.repository_url)
     .bind(r.approved_by)
     .bind(r.now)
@@ -203,7 +205,7 @@ pub async fn owned_record_named(
 }
 
 /// The pipelines `user_id` owns or collaborates on, active and archived, optionally only those
-/// of one project; newest first.
+/// that belong to one project; newest first.
 pub async fn records_of_user(
     conn: &mut AnyConnection,
     user_id: &str,
@@ -213,7 +215,9 @@ pub async fn records_of_user(
         WHERE c.pipeline_id = w.id AND c.user_id = $1))";
     let query = match project_id {
         Some(_) => format!(
-            "SELECT {WORKBENCH_COLUMNS} WHERE {associated} AND w.project_id = $2
+            "SELECT {WORKBENCH_COLUMNS} WHERE {associated} AND EXISTS (
+                SELECT 1 FROM workbench_project_pipelines pp
+                WHERE pp.pipeline_id = w.id AND pp.project_id = $2)
              ORDER BY w.created_at DESC, w.id"
         ),
         None => format!(
@@ -232,7 +236,6 @@ pub struct RecordChange<'a> {
     pub name: &'a str,
     pub version: Option<&'a str>,
     pub description: Option<&'a str>,
-    pub project_id: Option<&'a str>,
     pub approved_by: &'a str,
     pub now: i64,
 }
@@ -241,7 +244,7 @@ pub async fn update_record(conn: &mut AnyConnection, c: &RecordChange<'_>) -> sq
     let (name_key, version_key) = keys(c.name, c.version);
     sqlx::query(
         "UPDATE workbench_pipelines SET name = $2, name_key = $3, version = $4, version_key = $5,
-            description = $6, project_id = $7, approved_by = $8, modified_at = $9 WHERE id = $1",
+            description = $6, approved_by = $7, modified_at = $8 WHERE id = $1",
     )
     .bind(c.id)
     .bind(c.name)
@@ -249,7 +252,6 @@ pub async fn update_record(conn: &mut AnyConnection, c: &RecordChange<'_>) -> sq
     .bind(c.version)
     .bind(version_key)
     .bind(c.description)
-    .bind(c.project_id)
     .bind(c.approved_by)
     .bind(c.now)
     .execute(conn)
@@ -287,23 +289,60 @@ pub async fn set_service_url(
         .map(|_| ())
 }
 
-/// Drops the pipeline's association with `project_id`; false if it had none with that project.
-pub async fn clear_project(
+/// Associates a pipeline with a project; false if it was associated already.
+pub async fn add_to_project(
     conn: &mut AnyConnection,
-    id: &str,
     project_id: &str,
+    pipeline_id: &str,
     now: i64,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE workbench_pipelines SET project_id = NULL, modified_at = $3
-         WHERE id = $1 AND project_id = $2",
+        "INSERT INTO workbench_project_pipelines (project_id, pipeline_id, added_at)
+         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )
-    .bind(id)
     .bind(project_id)
+    .bind(pipeline_id)
     .bind(now)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Drops a pipeline's association with a project; false if there was none.
+pub async fn remove_from_project(
+    conn: &mut AnyConnection,
+    project_id: &str,
+    pipeline_id: &str,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "DELETE FROM workbench_project_pipelines WHERE project_id = $1 AND pipeline_id = $2",
+    )
+    .bind(project_id)
+    .bind(pipeline_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The projects a pipeline belongs to, in the order it joined them.
+pub async fn projects_of(conn: &mut AnyConnection, pipeline_id: &str) -> sqlx::Result<Vec<Named>> {
+    sqlx::query_as(
+        "SELECT p.id, p.name FROM workbench_project_pipelines pp JOIN projects p ON p.id = pp.project_id
+         WHERE pp.pipeline_id = $1 ORDER BY pp.added_at, p.name, p.id",
+    )
+    .bind(pipeline_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Marks the pipeline changed now (an association was added or dropped).
+pub async fn touch(conn: &mut AnyConnection, id: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE workbench_pipelines SET modified_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
 pub async fn delete_record(conn: &mut AnyConnection, id: &str) -> sqlx::Result<()> {
@@ -332,13 +371,13 @@ pub async fn add_collaborator(
     .map(|_| ())
 }
 
-/// User names of a pipeline's collaborators, in the order they were added.
+/// A pipeline's collaborators (user id and name), in the order they were added.
 pub async fn collaborators(
     conn: &mut AnyConnection,
     pipeline_id: &str,
-) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
-        "SELECT u.name FROM workbench_collaborators c JOIN users u ON u.id = c.user_id
+) -> sqlx::Result<Vec<Named>> {
+    sqlx::query_as(
+        "SELECT u.id, u.name FROM workbench_collaborators c JOIN users u ON u.id = c.user_id
          WHERE c.pipeline_id = $1 ORDER BY c.added_at, u.name",
     )
     .bind(pipeline_id)

@@ -11,6 +11,7 @@ use pipewright_sdk::type_handler::{
     host, validate_json_documents, Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline,
     PluginError, TypeInfo,
 };
+use pipewright_sdk::v0_3::{SurfacesGuest, ACUMOS};
 use serde_json::{json, Value};
 
 pub const NOTEBOOK_FILE: &str = "notebook.ipynb";
@@ -83,7 +84,14 @@ fn check_notebook(doc: &Value) -> Result<(), String> {
     Ok(())
 }
 
-pipewright_sdk::export_type_handler!(Jupyter);
+impl SurfacesGuest for Jupyter {
+    /// A Workbench pipeline type (the seed's `Jupyter`): offered as the Acumos `pipelineType` too.
+    fn served() -> Vec<String> {
+        vec![ACUMOS.into()]
+    }
+}
+
+pipewright_sdk::export_type_handler_v0_3!(Jupyter);
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@ use pipewright_manifest::{Port, PortType, Ports, RunManifest};
 use pipewright_sdk::type_handler::{
     Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline, PluginError, TypeInfo,
 };
+use pipewright_sdk::v0_3::SurfacesGuest;
 
 pub const MANIFEST_FILE: &str = "pipeline.json";
 /// The value types a manifest may declare (Mystic's, minus Python's pickles and streams).
@@ -140,7 +141,14 @@ pub fn validate_files(content: &[File]) -> Vec<Diagnostic> {
     findings
 }
 
-pipewright_sdk::export_type_handler!(Runnable);
+impl SurfacesGuest for Runnable {
+    /// Runnable pipelines are pushed through Mystic's `/v4`, which names this type itself; no surface lets a caller choose it besides `/v1`.
+    fn served() -> Vec<String> {
+        Vec::new()
+    }
+}
+
+pipewright_sdk::export_type_handler_v0_3!(Runnable);
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@
 use pipewright_sdk::type_handler::{
     Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline, PluginError, TypeInfo,
 };
+use pipewright_sdk::v0_3::SurfacesGuest;
 use serde_json::{json, Map, Value};
 
 pub const DEFINITION_FILE: &str = "task.json";
@@ -204,7 +205,14 @@ pub fn check_definition(definition: &Value) -> Vec<Diagnostic> {
     findings
 }
 
-pipewright_sdk::export_type_handler!(Task);
+impl SurfacesGuest for Task {
+    /// GBDX tasks are registered through `/workflows/v1/tasks`, which names this type itself; no surface lets a caller choose it besides `/v1`.
+    fn served() -> Vec<String> {
+        Vec::new()
+    }
+}
+
+pipewright_sdk::export_type_handler_v0_3!(Task);
 
 #[cfg(test)]
 mod tests {

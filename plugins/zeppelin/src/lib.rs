@@ -11,6 +11,7 @@ use pipewright_sdk::type_handler::{
     host, validate_json_documents, Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline,
     PluginError, TypeInfo,
 };
+use pipewright_sdk::v0_3::{SurfacesGuest, ACUMOS};
 use serde_json::{json, Value};
 
 pub const NOTE_FILE: &str = "note.zpln";
@@ -73,7 +74,14 @@ fn check_note(doc: &Value) -> Result<(), String> {
     Ok(())
 }
 
-pipewright_sdk::export_type_handler!(Zeppelin);
+impl SurfacesGuest for Zeppelin {
+    /// A Workbench pipeline type (the seed's `Zeppelin`): offered as the Acumos `pipelineType` too.
+    fn served() -> Vec<String> {
+        vec![ACUMOS.into()]
+    }
+}
+
+pipewright_sdk::export_type_handler_v0_3!(Zeppelin);
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,11 @@
 //! Who is calling: the `{authenticatedUserId}` of the path must be the caller, known from a
 //! bearer token or, only when the server was started with `--trust-gateway-header`, from the
 //! gateway's header. A caller who is not that user is refused before anything is read.
+//!
+//! The routes under `/projects/{projectId}/` act in that project: the project must be the
+//! caller's account's, an update there adds the pipeline to it (as the original's does), and a
+//! read, launch or creation-status check there wants the pipeline to belong to it.
+//! [`openapi()`] describes every route.
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
@@ -23,9 +28,11 @@ use super::AppState;
 use crate::registry::workbench::{NewRecord, RecordUpdate};
 use crate::registry::{Caller, RegistryError};
 use crate::route;
+pub use openapi::openapi;
 pub use refusals::{wording, Check, Op, Refusal};
 use wire::{Pipeline, ServiceState};
 
+mod openapi;
 mod refusals;
 mod wire;
 
@@ -69,6 +76,7 @@ pub fn routes() -> Routes {
             .delete(delete)
             .post(creation_status)
     );
+    // The Workbench's project page reads a pipeline's creation status with GET here.
     // The original service's delete route was spelled this way; old clients still call it.
     routes = route!(
         routes,
@@ -78,7 +86,8 @@ pub fn routes() -> Routes {
     route!(
         routes,
         &format!("{project}/pipelines/{{pipeline_id}}"),
-        put(update)
+        get(get_one)
+            .put(update)
             .delete(delete_project_association)
             .post(creation_status)
     )
@@ -105,6 +114,15 @@ impl Target {
             .filter(|id| !id.is_empty())
             .ok_or_else(|| Refusal::of(op, Check::PipelineIdMissing))
     }
+
+    /// The projects a create or update puts the pipeline in: the path's project, or else the
+    /// ones the body names.
+    fn projects(&self, request: &Pipeline) -> Vec<String> {
+        match &self.project_id {
+            Some(project) => vec![project.clone()],
+            None => request.project_uuids(),
+        }
+    }
 }
 
 /// Parses the path; a malformed one (bad percent-encoding) is refused in this surface's shape.
@@ -116,17 +134,23 @@ fn target(path: Result<Path<Target>, PathRejection>) -> Result<Target, Refusal> 
         })
 }
 
-/// The request body as a Pipeline; anything else (not JSON, wrong shapes, empty when one is
-/// required) is the seed's "Invalid JSON".
-fn body(op: Op, bytes: &Bytes, required: bool) -> Result<Pipeline, Refusal> {
+/// The request body as a Pipeline; anything else (not JSON, wrong shapes, empty or `null`) is
+/// the seed's "Invalid JSON".
+fn body(op: Op, bytes: &Bytes) -> Result<Pipeline, Refusal> {
+    serde_json::from_slice(bytes)
+        .and_then(wire::objects::from_object)
+        .map_err(|_| Refusal::of(op, Check::InvalidJson))
+}
+
+/// A body that is read by no one (archive's): none at all, or any JSON; anything else is the
+/// seed's "Invalid JSON".
+fn unread_body(op: Op, bytes: &Bytes) -> Result<(), Refusal> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return if required {
-            Err(Refusal::of(op, Check::InvalidJson))
-        } else {
-            Ok(Pipeline::default())
-        };
+        return Ok(());
     }
-    serde_json::from_slice(bytes).map_err(|_| Refusal::of(op, Check::InvalidJson))
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map(|_| ())
+        .map_err(|_| Refusal::of(op, Check::InvalidJson))
 }
 
 /// Who is calling, checked against the path's `authenticatedUserId`.
@@ -175,7 +199,7 @@ async fn create(
 ) -> Answer<(StatusCode, Json<Pipeline>)> {
     let op = Op::Create;
     let target = target(path)?;
-    let request = body(op, &bytes, true)?;
+    let request = body(op, &bytes)?;
     let caller = identify(&state, op, &headers, &target.user_id).await?;
     let new = NewRecord {
         name: request.name(),
@@ -183,7 +207,7 @@ async fn create(
         pipeline_type: request.pipeline_type.clone(),
         kernel_type: request.kernel_type.clone(),
         description: request.description.clone(),
-        project_id: target.project_id.clone().or_else(|| request.project_uuid()),
+        project_ids: target.projects(&request),
     };
     let created = state
         .registry
@@ -212,9 +236,11 @@ async fn get_one(
     let op = Op::Get;
     let target = target(path)?;
     let caller = identify(&state, op, &headers, &target.user_id).await?;
+    let pipeline_id = target.pipeline_id(op)?;
+    require_project(&state, op, &caller, &target).await?;
     let record = state
         .registry
-        .record(&caller, target.pipeline_id(op)?)
+        .record(&caller, pipeline_id, target.project_id.as_deref())
         .await
         .map_err(|e| Refusal::from_core(op, e))?;
     Ok(Json(Pipeline::of(&record)))
@@ -248,7 +274,7 @@ async fn launch(
     require_project(&state, op, &caller, &target).await?;
     let launched = state
         .registry
-        .launch_record(&caller, pipeline_id)
+        .launch_record(&caller, pipeline_id, target.project_id.as_deref())
         .await
         .map_err(|e| Refusal::from_core(op, e))?;
     Ok(Json(Pipeline::of(&launched)))
@@ -262,13 +288,13 @@ async fn update(
 ) -> Answer<Json<Pipeline>> {
     let op = Op::Update;
     let target = target(path)?;
-    let request = body(op, &bytes, true)?;
+    let request = body(op, &bytes)?;
     let caller = identify(&state, op, &headers, &target.user_id).await?;
     let update = RecordUpdate {
         name: request.name(),
         version: request.version_label(),
         description: request.description.clone(),
-        project_id: target.project_id.clone().or_else(|| request.project_uuid()),
+        project_ids: target.projects(&request),
     };
     let updated = state
         .registry
@@ -287,7 +313,7 @@ async fn archive(
 ) -> Answer<Json<Pipeline>> {
     let op = Op::Archive;
     let target = target(path)?;
-    body(op, &bytes, false)?;
+    unread_body(op, &bytes)?;
     let caller = identify(&state, op, &headers, &target.user_id).await?;
     let pipeline_id = target.pipeline_id(op)?;
     let archived = match target.action.as_deref() {
@@ -298,7 +324,7 @@ async fn archive(
     require_project(&state, op, &caller, &target).await?;
     let changed = state
         .registry
-        .set_record_archived(&caller, pipeline_id, archived)
+        .set_record_archived(&caller, pipeline_id, archived, target.project_id.as_deref())
         .await
         .map_err(|e| Refusal::from_core(op, e))?;
     Ok(Json(Pipeline::of(&changed)))

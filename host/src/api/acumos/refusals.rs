@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::wire::{Pipeline, ServiceState};
+use super::wire::{Refused, ServiceState};
 use crate::registry::workbench::WorkbenchError;
 use crate::registry::{Refusal as CoreRefusal, RefusalKind, RegistryError};
 
@@ -43,6 +43,11 @@ pub enum Check {
     Archived,
     PipelineNotFound,
     InvalidAction,
+    /// A request made in a project, on a pipeline that is not in it (the original's
+    /// `AssociationNotFoundException`).
+    NotAssociated,
+    /// Archiving a pipeline other users or projects refer to.
+    ReferencedElsewhere,
 }
 
 /// The status and the exact message of a refused check, per operation: the seed's words where
@@ -87,6 +92,11 @@ pub fn wording(op: Op, check: Check) -> (StatusCode, &'static str) {
             BAD,
             "Invalid action type: use A to archive or UA to unarchive",
         ),
+        (_, NotAssociated) => (
+            NOT_FOUND,
+            "Specified Project and Pipeline are not associated",
+        ),
+        (_, ReferencedElsewhere) => (CONFLICT, "Pipeline is referenced by other users / projects"),
     }
 }
 
@@ -115,6 +125,8 @@ impl Refusal {
                 Check::PermissionDenied
             }
             WorkbenchError::Archived(_) => Check::Archived,
+            WorkbenchError::NotInProject { .. } => Check::NotAssociated,
+            WorkbenchError::Shared { .. } => Check::ReferencedElsewhere,
             WorkbenchError::Duplicate { .. } => Check::Duplicate,
             WorkbenchError::LaunchFailed { code, message } => {
                 return Refusal {
@@ -198,13 +210,12 @@ impl Refusal {
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let body = Pipeline {
-            service_status: Some(ServiceState {
+        let body = Refused {
+            service_status: ServiceState {
                 status: "ERROR".into(),
                 status_message: Some(self.message.into_owned()),
                 request_id: crate::api::request_id::current(),
-            }),
-            ..Pipeline::default()
+            },
         };
         (self.status, Json(body)).into_response()
     }

@@ -87,7 +87,7 @@ async fn get_workbench_pipeline(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<WorkbenchPipeline>, ApiError> {
     let Path(id) = path?;
-    Ok(Json(state.registry.record(&caller, &id).await?))
+    Ok(Json(state.registry.record(&caller, &id, None).await?))
 }
 
 /// The names and versions a workbench pipeline had before updates changed them, oldest first.

@@ -1,6 +1,6 @@
 //! What a workbench record's name, version and type must pass: the policy chain bound to the
 //! Acumos surface (`policy-acumos` by default) on the name and version, the store's rules on
-//! both, and a loaded type handler for its type.
+//! both, and for its type a loaded type handler that serves the Workbench.
 
 use std::sync::Arc;
 
@@ -41,7 +41,8 @@ impl Registry {
         Ok(approvals)
     }
 
-    /// The handler of a requested pipeline type: missing and unknown types are findings.
+    /// The handler of a requested pipeline type, which must be one the Workbench offers (its
+    /// handler declares the `acumos` surface): missing and unknown types are findings.
     pub(super) fn resolve_type(
         &self,
         requested: Option<&str>,
@@ -53,16 +54,19 @@ impl Registry {
                 "the pipeline type is missing",
             ))
         })?;
-        self.plugins.type_handler(requested).ok_or_else(|| {
-            RegistryError::invalid(Finding::new(
-                "invalid-type",
-                "type",
-                format!(
-                    "unknown pipeline type `{requested}`; known: {}",
-                    self.type_display_names().join(", ")
-                ),
-            ))
-        })
+        self.plugins
+            .type_handler(requested)
+            .filter(|handler| serves_the_workbench(handler))
+            .ok_or_else(|| {
+                RegistryError::invalid(Finding::new(
+                    "invalid-type",
+                    "type",
+                    format!(
+                        "`{requested}` is not a pipeline type of the Workbench; its types: {}",
+                        self.workbench_type_names().join(", ")
+                    ),
+                ))
+            })
     }
 
     pub(super) fn record_type_handler(
@@ -79,13 +83,23 @@ impl Registry {
             })
     }
 
-    fn type_display_names(&self) -> Vec<String> {
+    fn workbench_type_names(&self) -> Vec<String> {
         self.plugins
             .type_handlers()
             .iter()
+            .filter(|h| serves_the_workbench(h))
             .map(|h| h.info.display_name.clone())
             .collect()
     }
+}
+
+/// Whether a type handler offers its type on the Acumos surface (declared through
+/// `pipewright:plugin@0.3.0`'s `surfaces`; a handler of an older contract serves `/v1` only).
+fn serves_the_workbench(handler: &TypeHandlerPlugin) -> bool {
+    handler
+        .surfaces
+        .iter()
+        .any(|surface| surface == Surface::Acumos.as_str())
 }
 
 /// The versions the caller's pipelines of this name have, for policies that compare.

@@ -5,7 +5,11 @@
 //! user who created it, named `name` with an optional version label, unique per owner. An update
 //! may rename and re-version it (DESIGN.md invariant 2: the earlier name and version go to its
 //! history); it may be archived and unarchived; members of the owner's account may act on it and
-//! become its collaborators when they update it. Each record has a git working copy in the
+//! become its collaborators when they update it. It belongs to any number of projects (the
+//! seed's "a pipeline may belong to multiple projects"): created in one, added to more by an
+//! update made in a project, dropped from one by the association's delete, from all by its own.
+//! Archiving is refused while it is shared: referenced by another user, or by a project other
+//! than the one it is archived from (or, archived from no project, by more than one). Each record has a git working copy in the
 //! pipeline store ([`crate::workcopies`]) seeded with its type handler's `scaffold`, and
 //! launching it asks the type handler's `launch` for a service URL.
 //!
@@ -54,6 +58,12 @@ pub enum WorkbenchError {
     },
     #[error("pipeline {0} is archived")]
     Archived(String),
+    /// A request made in a project, on a pipeline that does not belong to it.
+    #[error("pipeline {pipeline} does not belong to project {project}")]
+    NotInProject { project: String, pipeline: String },
+    /// Archiving a pipeline that other users or other projects refer to.
+    #[error("pipeline {pipeline} is referenced by other users or projects")]
+    Shared { pipeline: String },
     #[error("a pipeline named {name}{} exists already for {user}", version.as_deref().map(|v| format!(" version {v}")).unwrap_or_default())]
     Duplicate {
         name: String,
@@ -81,6 +91,29 @@ impl From<plugins::PluginError> for WorkbenchError {
     }
 }
 
+/// A project a workbench pipeline belongs to.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ProjectRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// A user who collaborates on a workbench pipeline.
+#[derive(Clone, Debug)]
+pub struct Collaborator {
+    /// The user's id (the Acumos `userId.uuid`).
+    pub id: String,
+    pub name: String,
+}
+
+/// `/v1` shows collaborators by name.
+fn collaborator_names<S: serde::Serializer>(
+    collaborators: &[Collaborator],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(collaborators.iter().map(|c| &c.name))
+}
+
 /// A workbench pipeline record.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct WorkbenchPipeline {
@@ -98,17 +131,18 @@ pub struct WorkbenchPipeline {
     pub owner: String,
     /// The owner's user id (the Acumos `userId.uuid`).
     pub owner_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub project_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub project_name: Option<String>,
+    /// The projects it belongs to, in the order it joined them.
+    pub projects: Vec<ProjectRef>,
     pub archived: bool,
     /// `/pipelines/{id}`: the git working copy in the pipeline store.
     pub repository_url: String,
     /// Where the last launch made it available.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_url: Option<String>,
-    pub collaborators: Vec<String>,
+    /// The users besides its owner who have worked on it, by name.
+    #[serde(serialize_with = "collaborator_names")]
+    #[schema(value_type = Vec<String>)]
+    pub collaborators: Vec<Collaborator>,
     /// `plugin@version` of every policy that approved the current name and version.
     pub approved_by: Vec<String>,
     pub created_at_ms: i64,
@@ -136,16 +170,18 @@ pub struct NewRecord {
     pub pipeline_type: Option<String>,
     pub kernel_type: Option<String>,
     pub description: Option<String>,
-    pub project_id: Option<String>,
+    /// The projects it starts in (each must exist and be the caller's account's).
+    pub project_ids: Vec<String>,
 }
 
-/// An update: each field given replaces the current one, each absent field is kept.
+/// An update: each field given replaces the current one, each absent field is kept; the
+/// projects given are added to those it belongs to.
 #[derive(Clone, Debug, Default)]
 pub struct RecordUpdate {
     pub name: Option<String>,
     pub version: Option<String>,
     pub description: Option<String>,
-    pub project_id: Option<String>,
+    pub project_ids: Vec<String>,
 }
 
 /// An empty string is an absent value on this surface.
@@ -162,8 +198,13 @@ impl Registry {
     ) -> Result<WorkbenchPipeline, WorkbenchError> {
         let name = given(new.name).unwrap_or_default();
         let version = given(new.version);
-        let requested_type = given(new.pipeline_type);
-        let type_id = requested_type.clone().unwrap_or_default();
+        // The type is judged after the name and version (the seed's order), but known first:
+        // the policy chain is the one bound to a Workbench type, never to another surface's.
+        let handler = self.resolve_type(given(new.pipeline_type).as_deref());
+        let type_id = handler
+            .as_ref()
+            .map(|h| h.info.id.clone())
+            .unwrap_or_default();
 
         let mut conn = self.store.pool().acquire().await?;
         let existing = existing_versions(&mut conn, caller, &name).await?;
@@ -172,10 +213,10 @@ impl Registry {
         let approvals = self
             .approve_name(caller, candidate.clone(), existing)
             .await?;
-        let handler = self.resolve_type(requested_type.as_deref())?;
+        let handler = handler?;
 
         let mut tx = self.store.begin().await?;
-        if let Some(project_id) = &new.project_id {
+        for project_id in &new.project_ids {
             find_project(&mut tx, caller, project_id)
                 .await?
                 .ok_or_else(|| WorkbenchError::ProjectNotFound(project_id.clone()))?;
@@ -212,7 +253,6 @@ impl Registry {
             description: new.description.as_deref(),
             owner_user_id: &caller.user_id,
             owner_account_id: &caller.account_id,
-            project_id: new.project_id.as_deref(),
             repository_url: &repository_url,
             approved_by: &audit(&approvals),
             now: store::now_millis(),
@@ -220,6 +260,9 @@ impl Registry {
         match rows::insert_record(&mut tx, &row).await {
             Err(e) if store::is_unique_violation(&e) => return Err(duplicate()),
             other => other?,
+        }
+        for project_id in &new.project_ids {
+            rows::add_to_project(&mut tx, project_id, row.id, row.now).await?;
         }
         // The working copy is made while the record is still uncommitted; if either fails,
         // the other is undone.
@@ -255,15 +298,21 @@ impl Registry {
         Ok(created)
     }
 
-    /// One workbench pipeline, if the caller may act on it.
+    /// One workbench pipeline, if the caller may act on it; asked for in a project, only if it
+    /// belongs to that project.
     pub async fn record(
         &self,
         caller: &Caller,
         id: &str,
+        project_id: Option<&str>,
     ) -> Result<WorkbenchPipeline, WorkbenchError> {
         let mut conn = self.store.pool().acquire().await?;
         let row = self.accessible_record(&mut conn, caller, id).await?;
-        self.record_in(&mut conn, &row.id).await
+        let record = self.record_in(&mut conn, &row.id).await?;
+        if !record.seen_from(project_id) {
+            return Err(not_in_project(project_id, record.id));
+        }
+        Ok(record)
     }
 
     /// The caller's pipelines, owned and collaborated, active and archived; only those of
@@ -282,18 +331,20 @@ impl Registry {
         let found = rows::records_of_user(&mut conn, &caller.user_id, project_id).await?;
         let mut out = Vec::with_capacity(found.len());
         for row in found {
-            let collaborators = rows::collaborators(&mut conn, &row.id).await?;
-            out.push(self.workbench_pipeline(row, collaborators));
+            let id = row.id.clone();
+            out.push(self.workbench_pipeline(row, &mut conn, &id).await?);
         }
         Ok(out)
     }
 
     /// Asks the pipeline's type handler to launch it for the caller; records and returns the
-    /// service URL. Refused for an archived pipeline.
+    /// service URL. Refused for an archived pipeline, and, launched in a project, for one that
+    /// does not belong to it.
     pub async fn launch_record(
         &self,
         caller: &Caller,
         id: &str,
+        project_id: Option<&str>,
     ) -> Result<WorkbenchPipeline, WorkbenchError> {
         let mut conn = self.store.pool().acquire().await?;
         let row = rows::record(&mut conn, id)
@@ -304,6 +355,13 @@ impl Registry {
             return Err(WorkbenchError::Archived(row.name));
         }
         let row = self.allowed(&mut conn, caller, row).await?;
+        if !self
+            .record_in(&mut conn, &row.id)
+            .await?
+            .seen_from(project_id)
+        {
+            return Err(not_in_project(project_id, row.id));
+        }
         drop(conn);
         let handler = self.record_type_handler(&row)?;
         let uuid = parse_id(&row.id)?;
@@ -334,9 +392,9 @@ impl Registry {
         self.record_in(&mut conn, &row.id).await
     }
 
-    /// Renames, re-versions, re-describes or assigns to a project (when it has none). The
-    /// earlier name and version go to history; a caller who is not the owner becomes a
-    /// collaborator.
+    /// Renames, re-versions, re-describes, and adds to projects (as the original service does
+    /// for an update made in a project). The earlier name and version go to history; a caller
+    /// who is not the owner becomes a collaborator.
     pub async fn update_record(
         &self,
         caller: &Caller,
@@ -385,13 +443,10 @@ impl Registry {
                 }
             }
         }
-        let mut project_id = current.project_id.clone();
-        if let Some(requested) = update.project_id {
-            find_project(&mut tx, caller, &requested)
+        for project_id in &update.project_ids {
+            find_project(&mut tx, caller, project_id)
                 .await?
-                .ok_or_else(|| WorkbenchError::ProjectNotFound(requested.clone()))?;
-            // The seed assigns a pipeline that is in no project; one in a project stays there.
-            project_id.get_or_insert(requested);
+                .ok_or_else(|| WorkbenchError::ProjectNotFound(project_id.clone()))?;
         }
         let now = store::now_millis();
         if renamed {
@@ -402,13 +457,15 @@ impl Registry {
             name: &name,
             version: version.as_deref(),
             description: description.as_deref(),
-            project_id: project_id.as_deref(),
             approved_by: &audit(&approvals),
             now,
         };
         match rows::update_record(&mut tx, &change).await {
             Err(e) if store::is_unique_violation(&e) => return Err(duplicate()),
             other => other?,
+        }
+        for project_id in &update.project_ids {
+            rows::add_to_project(&mut tx, project_id, &current.id, now).await?;
         }
         if caller.user_id != current.owner_user_id {
             rows::add_collaborator(&mut tx, &current.id, &caller.user_id, now).await?;
@@ -420,14 +477,25 @@ impl Registry {
     }
 
     /// Archives (`archived = true`) or unarchives a pipeline. Repeating either is harmless.
+    /// Archiving is refused while the pipeline is shared (see [`WorkbenchPipeline::shared`]),
+    /// judged from the project it is archived from, if any.
     pub async fn set_record_archived(
         &self,
         caller: &Caller,
         id: &str,
         archived: bool,
+        project_id: Option<&str>,
     ) -> Result<WorkbenchPipeline, WorkbenchError> {
         let mut tx = self.store.begin().await?;
         let row = self.accessible_record(&mut tx, caller, id).await?;
+        if archived
+            && self
+                .record_in(&mut tx, &row.id)
+                .await?
+                .shared(caller, project_id)
+        {
+            return Err(WorkbenchError::Shared { pipeline: row.id });
+        }
         let status = if archived { ARCHIVED } else { ACTIVE };
         rows::set_artifact_status(&mut tx, &row.id, status, store::now_millis()).await?;
         let changed = self.record_in(&mut tx, &row.id).await?;
@@ -436,7 +504,8 @@ impl Registry {
         Ok(changed)
     }
 
-    /// Deletes a pipeline record, its history and its working copy.
+    /// Deletes a pipeline record, its history, its associations with projects and its working
+    /// copy.
     pub async fn delete_record(&self, caller: &Caller, id: &str) -> Result<(), WorkbenchError> {
         let mut tx = self.store.begin().await?;
         let row = self.accessible_record(&mut tx, caller, id).await?;
@@ -485,9 +554,10 @@ impl Registry {
             });
         }
         let row = row.ok_or(WorkbenchError::PipelineNotFound)?;
-        if !rows::clear_project(&mut tx, &row.id, &project.id, store::now_millis()).await? {
+        if !rows::remove_from_project(&mut tx, &project.id, &row.id).await? {
             return Err(WorkbenchError::PipelineNotFound);
         }
+        rows::touch(&mut tx, &row.id, store::now_millis()).await?;
         tx.commit().await?;
         tracing::info!(pipeline = %row.id, project = %project.id, by = %caller.user, "pipeline removed from project");
         Ok(())
@@ -566,21 +636,38 @@ impl Registry {
         let row = rows::record(conn, id)
             .await?
             .ok_or(WorkbenchError::PipelineNotFound)?;
-        let collaborators = rows::collaborators(conn, id).await?;
-        Ok(self.workbench_pipeline(row, collaborators))
+        Ok(self.workbench_pipeline(row, conn, id).await?)
     }
 
-    fn workbench_pipeline(
+    /// The view of a record, with its projects and collaborators read on `conn`.
+    async fn workbench_pipeline(
         &self,
         row: rows::WorkbenchRow,
-        collaborators: Vec<String>,
-    ) -> WorkbenchPipeline {
+        conn: &mut AnyConnection,
+        id: &str,
+    ) -> Result<WorkbenchPipeline, sqlx::Error> {
+        let projects = rows::projects_of(conn, id)
+            .await?
+            .into_iter()
+            .map(|p| ProjectRef {
+                id: p.id,
+                name: p.name,
+            })
+            .collect();
+        let collaborators = rows::collaborators(conn, id)
+            .await?
+            .into_iter()
+            .map(|u| Collaborator {
+                id: u.id,
+                name: u.name,
+            })
+            .collect();
         let pipeline_type = self
             .plugins
             .type_handler(&row.pipeline_type)
             .map(|h| h.info.display_name.clone())
             .unwrap_or_else(|| row.pipeline_type.clone());
-        WorkbenchPipeline {
+        Ok(WorkbenchPipeline {
             archived: row.artifact_status == ARCHIVED,
             approved_by: serde_json::from_str(&row.approved_by).unwrap_or_default(),
             id: row.id,
@@ -591,14 +678,43 @@ impl Registry {
             description: row.description,
             owner: row.owner,
             owner_id: row.owner_user_id,
-            project_id: row.project_id,
-            project_name: row.project_name,
+            projects,
             repository_url: row.repository_url,
             service_url: row.service_url,
             collaborators,
             created_at_ms: row.created_at,
             modified_at_ms: row.modified_at,
-        }
+        })
+    }
+}
+
+impl WorkbenchPipeline {
+    /// Whether it is shared, as the seed's archive check reads it ("referenced by other users /
+    /// projects"): a user other than `caller` refers to it (its owner, or a collaborator), or a
+    /// project does that is not the one the request is made in. Made in no project, belonging
+    /// to one is not sharing: that is where it lives.
+    fn shared(&self, caller: &Caller, project_id: Option<&str>) -> bool {
+        let other_users = self.owner_id != caller.user_id
+            || self.collaborators.iter().any(|c| c.id != caller.user_id);
+        let other_projects = match project_id {
+            Some(here) => self.projects.iter().any(|p| p.id != here),
+            None => self.projects.len() > 1,
+        };
+        other_users || other_projects
+    }
+
+    /// Whether a request made in `project_id` (or in no project) may reach it: made in a
+    /// project, only if it belongs to that project.
+    fn seen_from(&self, project_id: Option<&str>) -> bool {
+        project_id.is_none_or(|project| self.projects.iter().any(|p| p.id == project))
+    }
+}
+
+/// The refusal of a request made in a project the pipeline does not belong to.
+fn not_in_project(project_id: Option<&str>, pipeline: String) -> WorkbenchError {
+    WorkbenchError::NotInProject {
+        project: project_id.unwrap_or_default().to_string(),
+        pipeline,
     }
 }
 

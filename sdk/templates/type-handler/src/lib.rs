@@ -2,13 +2,15 @@
 //!
 //! A pipeline of this type is a list of steps: a file `steps.txt`, one step per line, `#` starts
 //! a comment. `validate` wants that file with at least one step; `scaffold` writes it; `launch`
-//! has no service to start and says so.
+//! has no service to start and says so. `served` offers the type on the ML Workbench's surface
+//! (`acumos`) as well as on `/v1`; return no surface to offer it on `/v1` only.
 //!
 //! Edit the rules below, then `pipewright plugin test` (unit tests and `fixtures/`) and
 //! `pipewright plugin push`.
 
-use pipewright_sdk::type_handler::{
-    Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline, PluginError, TypeInfo,
+use pipewright_sdk::v0_3::{
+    Diagnostic, File, Guest, LaunchContext, LaunchInfo, Pipeline, PluginError, SurfacesGuest,
+    TypeInfo, ACUMOS,
 };
 
 /// The type id on the wire (`POST /v1/pipelines {"type": "{{type_id}}"}`).
@@ -46,6 +48,12 @@ impl Guest for Plugin {
     }
 }
 
+impl SurfacesGuest for Plugin {
+    fn served() -> Vec<String> {
+        vec![ACUMOS.into()]
+    }
+}
+
 /// The rule itself, free of WIT calls so it is unit-tested natively: `steps.txt` must exist
 /// (`missing-steps`) and hold at least one step (`no-steps`).
 pub fn validate_steps(content: &[File]) -> Vec<Diagnostic> {
@@ -77,7 +85,7 @@ pub fn starting_steps(name: &str) -> String {
     format!("# The steps of {name}, one per line.\nfetch the data\n")
 }
 
-pipewright_sdk::export_type_handler!(Plugin);
+pipewright_sdk::export_type_handler_v0_3!(Plugin);
 
 #[cfg(test)]
 mod tests {
