@@ -132,6 +132,19 @@ mod tests {
 
     use super::*;
 
+    /// Every surface that answers routes describes them, but the console, whose pages are for
+    /// people (HTML), not an API.
+    #[test]
+    fn every_api_surface_has_a_document() {
+        let surfaces: BTreeSet<&str> = crate::api::route_list()
+            .iter()
+            .map(|spec| spec.surface)
+            .filter(|surface| *surface != "console")
+            .collect();
+        let documented: BTreeSet<&str> = all().iter().map(|d| d.surface).collect();
+        assert_eq!(surfaces, documented);
+    }
+
     /// A document that misses a route, or describes one nobody answers, is not served.
     #[test]
     fn each_document_describes_exactly_what_its_surface_routes() {
