@@ -124,7 +124,7 @@ impl Refusal {
     /// Words a refusal of the core, and names the seed's check it failed (None for a refusal
     /// the seed has no check for): the console shows the message beside the field it concerns.
     pub fn worded(op: Op, error: WorkbenchError) -> (Option<Check>, Refusal) {
-        match Refusal::core_check(op, error) {
+        match Refusal::core_check(error) {
             Ok(check) => (Some(check), Refusal::of(op, check)),
             Err(refusal) => (None, refusal),
         }
@@ -139,7 +139,7 @@ impl Refusal {
     }
 
     /// The seed's check a refusal of the core fails; Err: one it has none for, worded.
-    fn core_check(op: Op, error: WorkbenchError) -> Result<Check, Refusal> {
+    fn core_check(error: WorkbenchError) -> Result<Check, Refusal> {
         let check = match error {
             WorkbenchError::PipelineNotFound => Check::PipelineNotFound,
             WorkbenchError::ProjectNotFound(_) => Check::ProjectNotFound,
