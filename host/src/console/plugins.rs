@@ -67,11 +67,13 @@ pub async fn page(State(state): State<AppState>, session: Session) -> PageResult
         @for plugin in &plugins {
             section.card data-plugin=(plugin.name) {
                 div.actions {
-                    h2 style="margin:0" { (plugin.name) }
+                    h2 { (plugin.name) }
                     span.muted { (plugin.world) }
-                    form method="post" action=(format!("{BASE}/{}/rollback", plugin.name)) {
-                        (layout::csrf(&session))
-                        button.secondary type="submit" aria-label=(format!("Roll back {}", plugin.name)) { "Roll back" }
+                    @if plugin.versions.len() > 1 {
+                        form method="post" action=(format!("{BASE}/{}/rollback", plugin.name)) {
+                            (layout::csrf(&session))
+                            button.secondary type="submit" aria-label=(format!("Roll back {}", plugin.name)) { "Roll back" }
+                        }
                     }
                 }
                 table {
