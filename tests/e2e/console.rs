@@ -26,6 +26,8 @@ on_both_stores!(
     the_admin_sees_plugins_and_chains_and_no_one_else_does,
     a_session_never_shows_another_accounts_records,
     a_post_without_the_csrf_token_is_refused_and_changes_nothing,
+    a_sign_in_posted_from_another_site_is_refused,
+    long_lists_are_paged,
 );
 
 const ACUMOS: &str = "/mlWorkbench/v1/pipeline";
@@ -225,7 +227,9 @@ impl Browser {
             };
             match read {
                 Ok(text) => return text,
-                Err(error) if Instant::now() > deadline => panic!("no `{css}` on the page: {error}"),
+                Err(error) if Instant::now() > deadline => {
+                    panic!("no `{css}` on the page: {error}")
+                }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
@@ -403,11 +407,7 @@ async fn a_person_signs_in_creates_a_pipeline_sees_it_and_archives_it(backend: B
         .get(&format!("{ACUMOS}/users/alice/pipelines"), &alice)
         .await;
     assert_eq!(status, 200, "{list}");
-    assert_eq!(
-        list.as_array().map(Vec::len),
-        Some(1),
-        "{list}"
-    );
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
     let record = &list[0];
     assert_eq!(record["pipelineId"]["name"], "forecast", "{record}");
 
@@ -721,10 +721,7 @@ async fn a_post_without_the_csrf_token_is_refused_and_changes_nothing(backend: B
     let (_, list) = server
         .get(&format!("{ACUMOS}/users/alice/pipelines"), &alice)
         .await;
-    let id = list[0]["pipelineId"]["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = list[0]["pipelineId"]["uuid"].as_str().unwrap().to_string();
 
     // Archive and delete without the token: refused, the record as it was.
     for action in ["archive", "delete"] {
@@ -782,4 +779,66 @@ fn create_form(csrf: Option<&str>) -> Vec<(&str, &str)> {
         form.push(("csrf", csrf));
     }
     form
+}
+
+async fn a_sign_in_posted_from_another_site_is_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.token("alice").await;
+    // A page elsewhere cannot sign a visitor in as alice: the browser says where the form was.
+    let answer = no_redirects()
+        .post(format!("{}/console/sign-in", server.base))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("token", alice.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 403);
+    assert!(
+        answer.headers().get("set-cookie").is_none(),
+        "no session opened"
+    );
+    // From the console's own page it works.
+    let answer = no_redirects()
+        .post(format!("{}/console/sign-in", server.base))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("token", alice.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 303);
+    assert!(answer.headers().get("set-cookie").is_some());
+}
+
+async fn long_lists_are_paged(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.token("alice").await;
+    for i in 0..21 {
+        let (status, body) = server
+            .post(
+                &format!("{ACUMOS}/users/alice/pipelines"),
+                &alice,
+                json!({"pipelineId": {"name": format!("model{i:02}"), "versionId": {"label": "1"}},
+                       "pipelineType": "Jupyter"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let session = sign_in(&server, &alice).await;
+    let rows = |page: &str| page.matches("<tr data-pipeline=").count();
+    let (status, first) = console_get(&server, &session.cookie, "/console/pipelines").await;
+    assert_eq!(status, 200);
+    assert_eq!(rows(&first), 20);
+    assert!(
+        first.contains("href=\"/console/pipelines?page=2\""),
+        "a link to the next page"
+    );
+    // Most recently changed first: the first one made is alone on page 2.
+    assert!(!first.contains("model00"));
+    let (_, second) = console_get(&server, &session.cookie, "/console/pipelines?page=2").await;
+    assert_eq!(rows(&second), 1);
+    assert!(second.contains("model00"));
+    assert!(
+        second.contains("href=\"/console/pipelines?page=1\""),
+        "a link back"
+    );
 }

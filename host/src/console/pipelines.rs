@@ -100,18 +100,14 @@ async fn render(
             let shown = shown(Op::List, e);
             ConsoleError::new(shown.status, shown.message)
         })?;
-    // By project (those in none last), then the most recently changed first.
-    records.sort_by(|a, b| {
+    // By project (those in none last), then the most recently changed first, then by name.
+    records.sort_by_cached_key(|r| {
         (
-            a.project_name.is_none(),
-            &a.project_name,
-            std::cmp::Reverse(a.modified_at_ms),
+            r.project_name.is_none(),
+            r.project_name.clone(),
+            std::cmp::Reverse(r.modified_at_ms),
+            r.name.clone(),
         )
-            .cmp(&(
-                b.project_name.is_none(),
-                &b.project_name,
-                std::cmp::Reverse(b.modified_at_ms),
-            ))
     });
     let total = records.len();
     let shown_records: Vec<&WorkbenchPipeline> = records
