@@ -92,7 +92,7 @@ async fn render(
     typed: CreateForm,
 ) -> PageResult {
     let page = page.max(1);
-    let mut records = state
+    let records = state
         .registry
         .list_records(&session.caller, None)
         .await
@@ -100,22 +100,27 @@ async fn render(
             let shown = shown(Op::List, e);
             ConsoleError::new(shown.status, shown.message)
         })?;
-    // By project (those in none last), then the most recently changed first, then by name.
-    records.sort_by_cached_key(|r| {
+    // One entry per project a pipeline is in (one for those in none, listed last); by project,
+    // then the most recently changed first, then by name.
+    let mut entries: Vec<(Option<&str>, &WorkbenchPipeline)> = records
+        .iter()
+        .flat_map(|record| {
+            let projects: Vec<Option<&str>> = match record.projects.as_slice() {
+                [] => vec![None],
+                projects => projects.iter().map(|p| Some(p.name.as_str())).collect(),
+            };
+            projects.into_iter().map(move |project| (project, record))
+        })
+        .collect();
+    entries.sort_by_key(|(project, r)| {
         (
-            r.project_name.is_none(),
-            r.project_name.clone(),
+            project.is_none(),
+            *project,
             std::cmp::Reverse(r.modified_at_ms),
-            r.name.clone(),
+            r.name.as_str(),
         )
     });
-    let total = records.len();
-    let shown_records: Vec<&WorkbenchPipeline> = records
-        .iter()
-        .skip((page - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .collect();
-    let has_more = total > page * PAGE_SIZE;
+    let has_more = entries.len() > page * PAGE_SIZE;
     let projects = state.registry.list_projects(&session.caller).await?;
     let types = state.registry.pipeline_types();
     let status = refused.as_ref().map_or(StatusCode::OK, |r| r.status);
@@ -128,8 +133,11 @@ async fn render(
     let general_error = refused.as_ref().filter(|r| r.field.is_none());
 
     let mut groups: Vec<(Option<&str>, Vec<&WorkbenchPipeline>)> = Vec::new();
-    for record in shown_records {
-        let project = record.project_name.as_deref();
+    for (project, record) in entries
+        .into_iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+    {
         match groups.last_mut() {
             Some((last, list)) if *last == project => list.push(record),
             _ => groups.push((project, vec![record])),
@@ -225,7 +233,9 @@ fn row(session: &Session, record: &WorkbenchPipeline) -> Markup {
             td data-label="Type" { (record.pipeline_type) }
             td data-label="Owner" {
                 (record.owner)
-                @if !record.collaborators.is_empty() { br; span.muted { "with " (record.collaborators.join(", ")) } }
+                @if !record.collaborators.is_empty() {
+                    br; span.muted { "with " (record.collaborators.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")) }
+                }
             }
             td data-label="State" { (layout::badge(if record.archived { "archived" } else { "active" })) }
             td data-label="Changed" { (layout::time(record.modified_at_ms)) }
@@ -270,7 +280,7 @@ pub async fn create(State(state): State<AppState>, posted: Posted<CreateForm>) -
         pipeline_type: given(&form.pipeline_type),
         kernel_type: None,
         description: given(&form.description),
-        project_id: given(&form.project),
+        project_ids: given(&form.project).into_iter().collect(),
     };
     match state.registry.create_record(&session.caller, new).await {
         Ok(_) => Ok(Redirect::to(BASE).into_response()),
@@ -292,7 +302,7 @@ pub async fn archive(
     let Posted { session, form } = posted;
     match state
         .registry
-        .set_record_archived(&session.caller, &id, form.archived)
+        .set_record_archived(&session.caller, &id, form.archived, None)
         .await
     {
         Ok(_) => Ok(Redirect::to(BASE).into_response()),
@@ -321,7 +331,11 @@ pub async fn launch(
     posted: Posted<NoFields>,
 ) -> PageResult {
     let session = posted.session;
-    match state.registry.launch_record(&session.caller, &id).await {
+    match state
+        .registry
+        .launch_record(&session.caller, &id, None)
+        .await
+    {
         Ok(launched) => match launched.service_url {
             Some(url) => Ok(Redirect::to(&url).into_response()),
             None => Ok(Redirect::to(BASE).into_response()),
