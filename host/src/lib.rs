@@ -5,6 +5,7 @@
 //!   the Acumos ML Workbench pipeline service (`/mlWorkbench`), GBDX tasks and workflows
 //!   (`/workflows/v1`), Mystic's `/v4` (and its `/v3` file links); with `/healthz`, `/readyz`,
 //!   `/metrics` and the OpenAPI document;
+//! - [`console`]: the web console at `/`, pages over the same core the surfaces call;
 //! - [`registry`]: the core rules (names, versions, latest, ownership, approval through
 //!   policies and type handlers, durable registration, the Acumos records);
 //! - [`runs`]: runs and workflows beside the registry (it uses the registry; the registry does
@@ -20,6 +21,7 @@
 pub mod api;
 pub mod blobs;
 pub mod cli;
+pub mod console;
 pub mod drain;
 pub mod kit;
 pub mod outbound;

@@ -330,6 +330,23 @@ fn row(w: &World, method: &str, template: &str) -> Option<Row> {
         ("POST", "/v4/runs") => refused("/v4/runs".into(), Some(run)),
         ("POST", "/v4/pipelines") => answered("/v4/pipelines".into(), None),
 
+        // The console: bob signed in (his own session, his own CSRF token) on alice's records;
+        // his own pages show his own things only.
+        ("GET", "/") | ("GET", "/console/sign-in") | ("GET", "/console/pipelines") | ("GET", "/console/tasks") | ("GET", "/console/runs") => answered(template.into(), None),
+        ("GET", "/console/assets/{file}") => answered("/console/assets/console.css".into(), None),
+        ("POST", "/console/sign-in") => answered(template.into(), Some(json!({"token": w.bob}))),
+        ("POST", "/console/sign-out") => answered(template.into(), Some(json!({}))),
+        ("POST", "/console/pipelines") => refused(template.into(), Some(json!({"name": "stolen", "version": "9", "type": "jupyter", "project": p}))),
+        ("POST", "/console/pipelines/{id}/archive") => refused(format!("/console/pipelines/{r}/archive"), Some(json!({"archived": "true"}))),
+        ("POST", "/console/pipelines/{id}/delete") => refused(format!("/console/pipelines/{r}/delete"), Some(json!({}))),
+        ("POST", "/console/pipelines/{id}/launch") => refused(format!("/console/pipelines/{r}/launch"), Some(json!({}))),
+        ("GET", "/console/runs/new/{namespace}/{name}") => refused("/console/runs/new/alice/alices-hello".into(), None),
+        ("POST", "/console/runs/new/{namespace}/{name}") => refused("/console/runs/new/alice/alices-hello".into(), Some(json!({"input-0": "bob"}))),
+        ("GET", "/console/runs/{id}") => refused(format!("/console/runs/{}", w.run), None),
+        ("GET", "/console/plugins") => refused(template.into(), None),
+        ("POST", "/console/plugins/{name}/versions/{version}/activate") => refused("/console/plugins/policy-semver/versions/0.1.0/activate".into(), Some(json!({}))),
+        ("POST", "/console/plugins/{name}/rollback") => refused("/console/plugins/policy-semver/rollback".into(), Some(json!({}))),
+
         // Operations: no account's data.
         ("GET", "/healthz") | ("GET", "/readyz") | ("GET", "/metrics") | ("GET", "/v1/openapi.json") | ("GET", "/docs") => answered(template.into(), None),
         ("GET", "/openapi/{document}") => answered("/openapi/ops.json".into(), None),
@@ -371,12 +388,18 @@ fn in_surface_shape(surface: &str, body: &Value) -> bool {
         "acumos" => body["serviceStatus"]["status"] == "ERROR",
         "gbdx" => body["Error"].is_string(),
         "mystic" => body["detail"].is_string(),
+        "console" => body
+            .as_str()
+            .is_some_and(crate::console::is_console_refusal),
         _ => body["error"]["code"].is_string() && body["error"]["message"].is_string(),
     }
 }
 
 /// The request bob sends for a row; uploads and pushes get their own bodies.
 async fn send(w: &World, method: &str, row: &Row) -> (u16, Value) {
+    if row.path == "/" || row.path.starts_with("/console/") {
+        return send_console(w, method, row).await;
+    }
     let method = Method::from_bytes(method.as_bytes()).unwrap();
     let request = w.server.request(method.clone(), &row.path, Some(&w.bob));
     if method == Method::POST
@@ -402,6 +425,43 @@ async fn send(w: &World, method: &str, row: &Row) -> (u16, Value) {
         Some(body) => call(request.json(body)).await,
         None => call(request).await,
     }
+}
+
+/// A console row: bob signed in afresh (a row may sign him out), the form posted with his own
+/// CSRF token; a redirect is followed as a browser would. The page comes back as a JSON string.
+async fn send_console(w: &World, method: &str, row: &Row) -> (u16, Value) {
+    let session = crate::console::sign_in(&w.server, &w.bob).await;
+    if method == "GET" {
+        let (status, page) =
+            crate::console::console_get(&w.server, &session.cookie, &row.path).await;
+        return (status, json!(page));
+    }
+    let fields: Vec<(String, String)> = row
+        .body
+        .as_ref()
+        .and_then(Value::as_object)
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut form: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if row.path != "/console/sign-in" {
+        form.push(("csrf", &session.csrf));
+    }
+    let (status, location, page) =
+        crate::console::console_post(&w.server, &session.cookie, &row.path, &form).await;
+    if status == 303 {
+        // Done: the page it leads to, as a browser would show it next.
+        let (status, page) =
+            crate::console::console_get(&w.server, &session.cookie, &location).await;
+        return (status, json!(page));
+    }
+    (status, json!(page))
 }
 
 async fn every_route_refuses_another_account_and_changes_nothing(backend: Backend) {

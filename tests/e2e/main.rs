@@ -8,6 +8,7 @@ mod acumos;
 mod api_v1;
 mod bindings;
 mod cli;
+mod console;
 mod cross_account;
 mod gbdx;
 mod guests;

@@ -80,7 +80,7 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
 pub const MAX_BODY_BYTES: usize = 64 << 20;
 
 /// The whole server: every surface, `/healthz`, `/readyz`, `/metrics`, the OpenAPI documents and
-/// the reference rendered from them.
+/// the reference rendered from them, and the web console ([`crate::console`]) at `/`.
 pub fn app(services: Services, config: ApiConfig) -> Router {
     let (v1_router, _) = v1::router().split_for_parts();
     let state = AppState {
@@ -108,13 +108,15 @@ pub fn app(services: Services, config: ApiConfig) -> Router {
         .with_state(state)
 }
 
-/// The routers of every surface but `/v1` (which utoipa-axum builds with its document).
-fn surfaces() -> [routes::Routes; 4] {
+/// The routers of every surface but `/v1` (which utoipa-axum builds with its document), and
+/// the web console's.
+fn surfaces() -> [routes::Routes; 5] {
     [
         acumos::routes(),
         gbdx::routes(),
         mystic::routes(),
         ops::routes(),
+        crate::console::routes(),
     ]
 }
 

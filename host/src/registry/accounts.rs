@@ -176,32 +176,33 @@ impl Registry {
 
     /// The caller a bearer token stands for.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, RegistryError> {
-        let (id, secret) = token
-            .strip_prefix(TOKEN_PREFIX)
-            .and_then(|rest| rest.split_once('_'))
-            .ok_or(RegistryError::Unauthenticated)?;
-        let (secret_hash, caller) = match self.tokens.get(id) {
-            Some(known) => known,
-            None => {
-                let mut conn = self.store.pool().acquire().await?;
-                let row = rows::token_by_id(&mut conn, id)
-                    .await?
-                    .ok_or(RegistryError::Unauthenticated)?;
-                let caller = Caller {
-                    user_id: row.user_id,
-                    user: row.user_name,
-                    account_id: row.account_id,
-                    account: row.account_name,
-                };
-                self.tokens.put(id, &row.secret_hash, &caller);
-                (row.secret_hash, caller)
-            }
-        };
+        let (id, secret) = token_parts(token).ok_or(RegistryError::Unauthenticated)?;
+        let (secret_hash, caller) = self.token(id).await?;
         let presented = hash_secret(secret);
         if !bool::from(presented.as_bytes().ct_eq(secret_hash.as_bytes())) {
             return Err(RegistryError::Unauthenticated);
         }
         Ok(caller)
+    }
+
+    /// The stored secret hash of token `id` and the caller it stands for, from the cache while
+    /// fresh.
+    pub(super) async fn token(&self, id: &str) -> Result<(String, Caller), RegistryError> {
+        if let Some(known) = self.tokens.get(id) {
+            return Ok(known);
+        }
+        let mut conn = self.store.pool().acquire().await?;
+        let row = rows::token_by_id(&mut conn, id)
+            .await?
+            .ok_or(RegistryError::Unauthenticated)?;
+        let caller = Caller {
+            user_id: row.user_id,
+            user: row.user_name,
+            account_id: row.account_id,
+            account: row.account_name,
+        };
+        self.tokens.put(id, &row.secret_hash, &caller);
+        Ok((row.secret_hash, caller))
     }
 
     /// Whether `user_id` may act for `account_id`.
@@ -246,6 +247,13 @@ impl TokenCache {
     }
 }
 
-fn hash_secret(secret: &str) -> String {
+/// A token's id and secret: `pw_<id>_<secret>`.
+pub(super) fn token_parts(token: &str) -> Option<(&str, &str)> {
+    token
+        .strip_prefix(TOKEN_PREFIX)
+        .and_then(|rest| rest.split_once('_'))
+}
+
+pub(super) fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }

@@ -12,7 +12,8 @@
 //! - [`versions`] and [`resolve`]: states and which version "latest" means.
 //! - [`pointers`]: movable names of versions (Mystic's tags), and what a run's name resolves to.
 //! - The Acumos records ([`workbench`]), uploads ([`uploads`]), plugins ([`plugin_versions`],
-//!   [`policy_admin`]), accounts and tokens ([`accounts`]), following other servers and
+//!   [`policy_admin`]), accounts and tokens ([`accounts`]), the web console's sessions
+//!   ([`sessions`]), following other servers and
 //!   publishing this one's changes ([`changes`]), and what the surfaces ask of the server itself
 //!   ([`service`]).
 //!
@@ -37,6 +38,7 @@ pub mod refusals;
 pub mod registration;
 pub mod resolve;
 pub mod service;
+pub mod sessions;
 pub mod uploads;
 pub mod version_changes;
 pub mod versions;

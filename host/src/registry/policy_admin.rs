@@ -133,6 +133,15 @@ impl Registry {
         caller: &Caller,
         action: AdminAction,
     ) -> Result<(), RegistryError> {
+        if !self.is_admin(caller).await? {
+            return Err(Refusal::NotAnAdmin { action }.into());
+        }
+        Ok(())
+    }
+
+    /// Whether the caller acts for the server's admin account (`--admin-account`): what every
+    /// change to plugins and bindings requires.
+    pub async fn is_admin(&self, caller: &Caller) -> Result<bool, RegistryError> {
         let admin = match &self.admin_account {
             Some(account) => {
                 let mut conn = self.store.pool().acquire().await?;
@@ -149,9 +158,6 @@ impl Registry {
             }
             None => false,
         };
-        if !allowed {
-            return Err(Refusal::NotAnAdmin { action }.into());
-        }
-        Ok(())
+        Ok(allowed)
     }
 }

@@ -295,6 +295,25 @@ impl Drop for Renewing {
     }
 }
 
+/// A stored run as callers see it.
+fn run_record_of(row: rows::RunRow) -> RunRecord {
+    RunRecord {
+        id: row.id,
+        pipeline: row.pipeline,
+        version: row.version,
+        // A state this server does not know (written by a newer one) reads as failed.
+        state: RunState::parse(&row.state).unwrap_or(RunState::Failed),
+        inputs: serde_json::from_str(&row.inputs).unwrap_or(Json::Null),
+        outputs: row
+            .outputs
+            .and_then(|o| serde_json::from_str(&o).ok())
+            .unwrap_or_default(),
+        error: row.error.and_then(|e| serde_json::from_str(&e).ok()),
+        created_at_ms: row.created_at,
+        updated_at_ms: row.updated_at,
+    }
+}
+
 /// How a run ended without outputs.
 enum Unfinished {
     Failed(RunErrorRecord),
@@ -718,21 +737,20 @@ impl Runs {
         {
             return Err(not_found().into());
         }
-        Ok(RunRecord {
-            id: row.id,
-            pipeline: row.pipeline,
-            version: row.version,
-            // A state this server does not know (written by a newer one) reads as failed.
-            state: RunState::parse(&row.state).unwrap_or(RunState::Failed),
-            inputs: serde_json::from_str(&row.inputs).unwrap_or(Json::Null),
-            outputs: row
-                .outputs
-                .and_then(|o| serde_json::from_str(&o).ok())
-                .unwrap_or_default(),
-            error: row.error.and_then(|e| serde_json::from_str(&e).ok()),
-            created_at_ms: row.created_at,
-            updated_at_ms: row.updated_at,
-        })
+        Ok(run_record_of(row))
+    }
+
+    /// The runs of the accounts the caller is a member of, newest first: those submitted
+    /// before run `before` when given, at most `limit`.
+    pub async fn list_runs(
+        &self,
+        caller: &Caller,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, RegistryError> {
+        let mut conn = self.store().pool().acquire().await?;
+        let rows = rows::runs_of_member(&mut conn, &caller.user_id, before, limit.into()).await?;
+        Ok(rows.into_iter().map(run_record_of).collect())
     }
 
     /// What a run of the caller's account wrote to stdout and stderr (as kept: see

@@ -16,6 +16,7 @@ pub mod registrations;
 pub mod run_slots;
 pub mod runs;
 pub mod secrets;
+pub mod sessions;
 pub mod uploads;
 pub mod workbench;
 pub mod workflows;

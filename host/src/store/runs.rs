@@ -83,6 +83,29 @@ pub async fn run(conn: &mut AnyConnection, id: &str) -> sqlx::Result<Option<RunR
     .await
 }
 
+/// Runs of the accounts `user_id` is a member of, newest first (ids are time-ordered), those
+/// older than `before` when given, at most `limit`.
+pub async fn runs_of_member(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    before: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<RunRow>> {
+    sqlx::query_as(
+        "SELECT r.id, r.pipeline_id, p.namespace || '/' || p.name AS pipeline, r.version,
+            r.account_id, r.state, r.inputs, r.outputs, r.error, r.created_at, r.updated_at
+         FROM runs r JOIN pipelines p ON p.id = r.pipeline_id
+         WHERE r.account_id IN (SELECT m.account_id FROM account_members m WHERE m.user_id = $1)
+           AND ($2 IS NULL OR r.id < $2)
+         ORDER BY r.id DESC LIMIT $3",
+    )
+    .bind(user_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
 /// A run's new state; `outputs`, `error` and `logs` (`{"stdout", "stderr"}`, once it ended)
 /// are JSON.
 pub struct StateChange<'a> {

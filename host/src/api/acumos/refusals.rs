@@ -118,6 +118,28 @@ impl Refusal {
 
     /// Words a refusal of the core.
     pub(super) fn from_core(op: Op, error: WorkbenchError) -> Self {
+        Refusal::worded(op, error).1
+    }
+
+    /// Words a refusal of the core, and names the seed's check it failed (None for a refusal
+    /// the seed has no check for): the console shows the message beside the field it concerns.
+    pub fn worded(op: Op, error: WorkbenchError) -> (Option<Check>, Refusal) {
+        match Refusal::core_check(error) {
+            Ok(check) => (Some(check), Refusal::of(op, check)),
+            Err(refusal) => (None, refusal),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The seed's check a refusal of the core fails; Err: one it has none for, worded.
+    fn core_check(error: WorkbenchError) -> Result<Check, Refusal> {
         let check = match error {
             WorkbenchError::PipelineNotFound => Check::PipelineNotFound,
             WorkbenchError::ProjectNotFound(_) => Check::ProjectNotFound,
@@ -129,21 +151,29 @@ impl Refusal {
             WorkbenchError::Shared { .. } => Check::ReferencedElsewhere,
             WorkbenchError::Duplicate { .. } => Check::Duplicate,
             WorkbenchError::LaunchFailed { code, message } => {
-                return Refusal {
+                return Err(Refusal {
                     status: StatusCode::BAD_GATEWAY,
                     message: format!("Pipeline launch failed ({code}): {message}").into(),
-                }
+                })
             }
-            WorkbenchError::Registry(error) => return Refusal::from_registry(op, error),
+            WorkbenchError::Registry(error) => return Refusal::registry_check(error),
         };
-        Refusal::of(op, check)
+        Ok(check)
     }
 
     pub(super) fn from_registry(op: Op, error: RegistryError) -> Self {
+        match Refusal::registry_check(error) {
+            Ok(check) => Refusal::of(op, check),
+            Err(refusal) => refusal,
+        }
+    }
+
+    /// The seed's check a refusal of the registry fails; Err: one it has none for, worded.
+    fn registry_check(error: RegistryError) -> Result<Check, Refusal> {
         let check = match error {
             RegistryError::Invalid(findings) => {
                 let Some(first) = findings.into_iter().next() else {
-                    return Refusal::of(op, Check::InvalidJson);
+                    return Ok(Check::InvalidJson);
                 };
                 match (first.code.as_str(), first.field.as_deref()) {
                     ("name-missing", _) => Check::NameMissing,
@@ -153,10 +183,10 @@ impl Refusal {
                     ("invalid-name", _) | (_, Some("name")) => Check::InvalidName,
                     // A rule of a custom policy that names no field the seed knows.
                     _ => {
-                        return Refusal {
+                        return Err(Refusal {
                             status: StatusCode::BAD_REQUEST,
                             message: first.message.into(),
-                        }
+                        })
                     }
                 }
             }
@@ -168,43 +198,43 @@ impl Refusal {
                 // The seed is silent on conflicts of the core: the native words.
                 (RefusalKind::Conflict, _) => {
                     let (status, _, message) = crate::api::error::refusal_wording(&refusal);
-                    return Refusal {
+                    return Err(Refusal {
                         status,
                         message: message.into(),
-                    };
+                    });
                 }
             },
             RegistryError::QuotaExceeded(quota) => {
-                return Refusal {
+                return Err(Refusal {
                     status: StatusCode::PAYLOAD_TOO_LARGE,
                     message: quota.to_string().into(),
-                }
+                })
             }
             RegistryError::NotReady {
                 name,
                 version,
                 state,
             } => {
-                return Refusal {
+                return Err(Refusal {
                     status: StatusCode::CONFLICT,
                     message: crate::api::error::not_ready_message(&name, &version, state).into(),
-                }
+                })
             }
             RegistryError::Plugin(error) => {
-                return Refusal {
+                return Err(Refusal {
                     status: StatusCode::BAD_GATEWAY,
                     message: format!("A plugin failed: {error}").into(),
-                }
+                })
             }
             RegistryError::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "internal error");
-                return Refusal {
+                return Err(Refusal {
                     status: StatusCode::INTERNAL_SERVER_ERROR,
                     message: "Internal error; see the server log".into(),
-                };
+                });
             }
         };
-        Refusal::of(op, check)
+        Ok(check)
     }
 }
 

@@ -42,6 +42,7 @@ use super::AppState;
 use crate::registry::{Caller, RegistryError};
 use crate::route;
 pub use openapi::openapi;
+pub use pipelines::RUNNABLE_TYPE;
 
 pub fn routes() -> Routes {
     let mut routes = Routes::new("mystic")

@@ -120,7 +120,7 @@ pub(super) async fn push_pipeline(
 
 /// The type of runnable pipelines (`plugins/runnable`): Mystic's pipelines. The file its
 /// manifest is kept in.
-const RUNNABLE_TYPE: &str = "runnable";
+pub const RUNNABLE_TYPE: &str = "runnable";
 const RUNNABLE_MANIFEST: &str = "pipeline.json";
 
 /// A version's id as Mystic's pipeline: `account/name:version`.

@@ -1,0 +1,355 @@
+//! My Pipelines: the Acumos Workbench catalog. The session's pipelines (owned and
+//! collaborated, active and archived) grouped by project; Create Pipeline; archive,
+//! unarchive, delete; Launch, which opens the pipeline's service in a new tab.
+//!
+//! Every operation is the Workbench core's ([`crate::registry::workbench`]), as the Acumos
+//! surface calls it; a refusal is worded by that surface's table ([`acumos::Refusal::worded`],
+//! the seed's messages) and shown beside the field it concerns.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::layout::{self, Nav, PAGE_SIZE};
+use super::session::{NoFields, Posted, Session};
+use super::{ConsoleError, PageResult};
+use crate::api::acumos::{self, Check, Op};
+use crate::api::AppState;
+use crate::registry::workbench::{NewRecord, WorkbenchError, WorkbenchPipeline};
+
+const BASE: &str = "/console/pipelines";
+
+#[derive(Deserialize, Default)]
+pub struct Listing {
+    page: Option<usize>,
+}
+
+/// What was typed into Create Pipeline, kept when it is refused.
+#[derive(Deserialize, Default, Clone)]
+pub struct CreateForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default, rename = "type")]
+    pipeline_type: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    project: String,
+}
+
+/// A refusal to show: beside a field of Create Pipeline (by name), or above the list.
+struct Shown {
+    status: StatusCode,
+    field: Option<&'static str>,
+    message: String,
+}
+
+/// The field of Create Pipeline a check of the seed concerns.
+fn field_of(check: Check) -> Option<&'static str> {
+    match check {
+        Check::NameMissing | Check::InvalidName | Check::Duplicate => Some("name"),
+        Check::InvalidVersion => Some("version"),
+        Check::TypeMissing | Check::InvalidType => Some("type"),
+        Check::ProjectNotFound => Some("project"),
+        _ => None,
+    }
+}
+
+fn shown(op: Op, error: WorkbenchError) -> Shown {
+    let (check, refusal) = acumos::Refusal::worded(op, error);
+    Shown {
+        status: refusal.status(),
+        field: check.and_then(field_of),
+        message: refusal.message().to_string(),
+    }
+}
+
+/// `GET /console/pipelines`.
+pub async fn page(
+    State(state): State<AppState>,
+    session: Session,
+    Query(listing): Query<Listing>,
+) -> PageResult {
+    render(
+        &state,
+        &session,
+        listing.page.unwrap_or(1),
+        None,
+        CreateForm::default(),
+    )
+    .await
+}
+
+async fn render(
+    state: &AppState,
+    session: &Session,
+    page: usize,
+    refused: Option<Shown>,
+    typed: CreateForm,
+) -> PageResult {
+    let page = page.max(1);
+    let records = state
+        .registry
+        .list_records(&session.caller, None)
+        .await
+        .map_err(|e| {
+            let shown = shown(Op::List, e);
+            ConsoleError::new(shown.status, shown.message)
+        })?;
+    // One entry per project a pipeline is in (one for those in none, listed last); by project,
+    // then the most recently changed first, then by name.
+    let mut entries: Vec<(Option<&str>, &WorkbenchPipeline)> = records
+        .iter()
+        .flat_map(|record| {
+            let projects: Vec<Option<&str>> = match record.projects.as_slice() {
+                [] => vec![None],
+                projects => projects.iter().map(|p| Some(p.name.as_str())).collect(),
+            };
+            projects.into_iter().map(move |project| (project, record))
+        })
+        .collect();
+    entries.sort_by_key(|(project, r)| {
+        (
+            project.is_none(),
+            *project,
+            std::cmp::Reverse(r.modified_at_ms),
+            r.name.as_str(),
+        )
+    });
+    let has_more = entries.len() > page * PAGE_SIZE;
+    let projects = state.registry.list_projects(&session.caller).await?;
+    let types = state.registry.pipeline_types();
+    let status = refused.as_ref().map_or(StatusCode::OK, |r| r.status);
+    let field_error = |name: &str| {
+        refused
+            .as_ref()
+            .filter(|r| r.field == Some(name))
+            .map(|r| r.message.as_str())
+    };
+    let general_error = refused.as_ref().filter(|r| r.field.is_none());
+
+    let mut groups: Vec<(Option<&str>, Vec<&WorkbenchPipeline>)> = Vec::new();
+    for (project, record) in entries
+        .into_iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+    {
+        match groups.last_mut() {
+            Some((last, list)) if *last == project => list.push(record),
+            _ => groups.push((project, vec![record])),
+        }
+    }
+
+    let content = html! {
+        h1 { "My Pipelines" }
+        p.lede { "Your Workbench pipelines and those of your account you collaborate on, active and archived, by project." }
+        @if let Some(refused) = general_error {
+            div.alert role="alert" { (refused.message) }
+        }
+        @if groups.is_empty() {
+            (layout::empty("You have no pipelines yet.", html! {
+                "Create one below: give it a name, a version and a type. It then appears here, and Launch opens it."
+            }))
+        }
+        @for (project, list) in &groups {
+            h2 { (project.unwrap_or("In no project")) }
+            table {
+                thead { tr {
+                    th scope="col" { "Name" } th scope="col" { "Version" } th scope="col" { "Type" }
+                    th scope="col" { "Owner" } th scope="col" { "State" } th scope="col" { "Changed" }
+                    th scope="col" { "Actions" }
+                } }
+                tbody {
+                    @for record in list { (row(session, record)) }
+                }
+            }
+        }
+        (layout::pager(BASE, page, has_more))
+        section.card #create aria-labelledby="create-title" {
+            h2 #create-title { "Create Pipeline" }
+            form method="post" action=(BASE) novalidate {
+                (layout::csrf(session))
+                div.grid {
+                    (layout::field("name", "Name", field_error("name"), html! {
+                        input #name name="name" type="text" value=(typed.name) autocomplete="off"
+                            aria-describedby=[field_error("name").map(|_| "name-error")];
+                    }))
+                    (layout::field("version", "Version", field_error("version"), html! {
+                        input #version name="version" type="text" value=(typed.version) placeholder="1.0.0"
+                            aria-describedby=[field_error("version").map(|_| "version-error")];
+                    }))
+                    (layout::field("type", "Type", field_error("type"), html! {
+                        select #type name="type" aria-describedby=[field_error("type").map(|_| "type-error")] {
+                            option value="" { "Choose a type…" }
+                            @for t in &types {
+                                option value=(t.id) selected[typed.pipeline_type == t.id] { (t.display_name) }
+                            }
+                        }
+                    }))
+                    (layout::field("project", "Project", field_error("project"), html! {
+                        select #project name="project" aria-describedby=[field_error("project").map(|_| "project-error")] {
+                            option value="" { "No project" }
+                            @for p in &projects {
+                                option value=(p.id) selected[typed.project == p.id] { (p.name) }
+                            }
+                        }
+                    }))
+                }
+                (layout::field("description", "Description", None, html! {
+                    textarea #description name="description" rows="2" { (typed.description) }
+                }))
+                button type="submit" { "Create Pipeline" }
+            }
+        }
+    };
+    Ok(layout::html(
+        status,
+        layout::page("My Pipelines", Some(session), Nav::Pipelines, content),
+    ))
+}
+
+fn row(session: &Session, record: &WorkbenchPipeline) -> Markup {
+    let id = &record.id;
+    let label = format!(
+        "{}{}",
+        record.name,
+        record
+            .version
+            .as_deref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default()
+    );
+    html! {
+        tr data-pipeline=(record.name) {
+            td data-label="Name" {
+                strong { (record.name) }
+                @if let Some(description) = &record.description { br; span.muted { (description) } }
+            }
+            td data-label="Version" { (record.version.as_deref().unwrap_or("—")) }
+            td data-label="Type" { (record.pipeline_type) }
+            td data-label="Owner" {
+                (record.owner)
+                @if !record.collaborators.is_empty() {
+                    br; span.muted { "with " (record.collaborators.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")) }
+                }
+            }
+            td data-label="State" { (layout::badge(if record.archived { "archived" } else { "active" })) }
+            td data-label="Changed" { (layout::time(record.modified_at_ms)) }
+            td data-label="Actions" {
+                div.actions {
+                    @if !record.archived {
+                        form method="post" action=(format!("{BASE}/{id}/launch")) target="_blank" {
+                            (layout::csrf(session))
+                            button type="submit" aria-label=(format!("Launch {label} (opens a new tab)")) { "Launch" }
+                        }
+                    }
+                    @if let Some(url) = &record.service_url {
+                        a href=(url) target="_blank" rel="noopener noreferrer" aria-label=(format!("Open {label}'s service in a new tab")) { "Open ↗" }
+                    }
+                    form method="post" action=(format!("{BASE}/{id}/archive")) {
+                        (layout::csrf(session))
+                        input type="hidden" name="archived" value=(if record.archived { "false" } else { "true" });
+                        button.secondary type="submit" aria-label=(format!("{} {label}", if record.archived { "Unarchive" } else { "Archive" })) {
+                            (if record.archived { "Unarchive" } else { "Archive" })
+                        }
+                    }
+                    form method="post" action=(format!("{BASE}/{id}/delete")) data-confirm=(format!("Delete {label} and its working copy? This cannot be undone.")) {
+                        (layout::csrf(session))
+                        button.danger type="submit" aria-label=(format!("Delete {label}")) { "Delete" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn given(text: &str) -> Option<String> {
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+/// `POST /console/pipelines`: Create Pipeline.
+pub async fn create(State(state): State<AppState>, posted: Posted<CreateForm>) -> PageResult {
+    let Posted { session, form } = posted;
+    let new = NewRecord {
+        name: given(&form.name),
+        version: given(&form.version),
+        pipeline_type: given(&form.pipeline_type),
+        kernel_type: None,
+        description: given(&form.description),
+        project_ids: given(&form.project).into_iter().collect(),
+    };
+    match state.registry.create_record(&session.caller, new).await {
+        Ok(_) => Ok(Redirect::to(BASE).into_response()),
+        Err(error) => render(&state, &session, 1, Some(shown(Op::Create, error)), form).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ArchiveForm {
+    archived: bool,
+}
+
+/// `POST /console/pipelines/{id}/archive`: archives (`archived=true`) or unarchives.
+pub async fn archive(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<ArchiveForm>,
+) -> PageResult {
+    let Posted { session, form } = posted;
+    match state
+        .registry
+        .set_record_archived(&session.caller, &id, form.archived, None)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to(BASE).into_response()),
+        Err(error) => refused(&state, &session, Op::Archive, error).await,
+    }
+}
+
+/// `POST /console/pipelines/{id}/delete`.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<NoFields>,
+) -> PageResult {
+    let session = posted.session;
+    match state.registry.delete_record(&session.caller, &id).await {
+        Ok(()) => Ok(Redirect::to(BASE).into_response()),
+        Err(error) => refused(&state, &session, Op::Delete, error).await,
+    }
+}
+
+/// `POST /console/pipelines/{id}/launch` (from a form that opens a new tab): launches and
+/// goes to the service.
+pub async fn launch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<NoFields>,
+) -> PageResult {
+    let session = posted.session;
+    match state
+        .registry
+        .launch_record(&session.caller, &id, None)
+        .await
+    {
+        Ok(launched) => match launched.service_url {
+            Some(url) => Ok(Redirect::to(&url).into_response()),
+            None => Ok(Redirect::to(BASE).into_response()),
+        },
+        Err(error) => {
+            let shown = shown(Op::Launch, error);
+            Err(ConsoleError::new(shown.status, shown.message))
+        }
+    }
+}
+
+/// The list again, with the refusal above it.
+async fn refused(state: &AppState, session: &Session, op: Op, error: WorkbenchError) -> PageResult {
+    let mut shown = shown(op, error);
+    shown.field = None;
+    render(state, session, 1, Some(shown), CreateForm::default()).await
+}

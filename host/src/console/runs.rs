@@ -1,0 +1,419 @@
+//! Runnable pipelines and their runs (Mystic): the runnable pipelines the session may read,
+//! each with its typed inputs; a run form generated from the manifest of the latest ready
+//! version; the runs of the session's accounts with state, outputs and error. A page showing a
+//! run still at work refreshes itself until it is finished.
+//!
+//! A run from the form is the same submission Mystic's `POST /v4/runs` makes
+//! ([`crate::runs::Runs::submit_run`], in the background, waiting for capacity): the inputs are
+//! checked against the manifest there, and a bad one is recorded as the run's `input_error`.
+//! Here a field is only read as its declared type (a number, JSON), and one that cannot be is
+//! shown beside the field before anything is submitted.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use maud::{html, Markup};
+use pipewright_manifest::{Port, PortType, RunManifest};
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+
+use super::layout::{self, Nav, PAGE_SIZE};
+use super::session::{Posted, Session};
+use super::{ConsoleError, PageResult};
+use crate::api::mystic::RUNNABLE_TYPE;
+use crate::api::AppState;
+use crate::registry::VersionInfo;
+use crate::runs::{RunArgument, RunRecord, RunState, RunSubmission, Value};
+
+const BASE: &str = "/console/runs";
+const REFRESH_SECONDS: u32 = 1;
+
+#[derive(Deserialize, Default)]
+pub struct Listing {
+    /// Runs older than this one (the next page).
+    before: Option<String>,
+}
+
+fn unfinished(state: RunState) -> bool {
+    matches!(state, RunState::Created | RunState::Running)
+}
+
+/// `GET /console/runs`: the runnable pipelines, then the runs.
+pub async fn page(
+    State(state): State<AppState>,
+    session: Session,
+    Query(listing): Query<Listing>,
+) -> PageResult {
+    let caller = &session.caller;
+    let mut runnable = Vec::new();
+    for pipeline in state.registry.list_pipelines(caller, None).await? {
+        if pipeline.pipeline_type != RUNNABLE_TYPE {
+            continue;
+        }
+        // A pipeline with no ready version yet is listed without inputs.
+        let latest = state
+            .registry
+            .version(caller, &pipeline.namespace, &pipeline.name, None)
+            .await
+            .ok();
+        runnable.push((pipeline, latest));
+    }
+    let mut runs = state
+        .runs
+        .list_runs(caller, listing.before.as_deref(), PAGE_SIZE as u32 + 1)
+        .await?;
+    let has_more = runs.len() > PAGE_SIZE;
+    runs.truncate(PAGE_SIZE);
+    let at_work = runs.iter().any(|run| unfinished(run.state));
+    let content = html! {
+        h1 { "Runs" }
+        @if at_work {
+            p.notice role="status" data-refresh-seconds=(REFRESH_SECONDS) { "A run is still at work: this page refreshes until it is finished." }
+        }
+        h2 { "Runnable pipelines" }
+        @if runnable.is_empty() {
+            (layout::empty("You have no runnable pipelines yet.", html! {
+                "Push one with " code { "pipewright pipeline push DIR --server URL --token TOKEN" }
+                " (README's Mystic example builds one); then run it from here."
+            }))
+        } @else {
+            table {
+                thead { tr { th scope="col" { "Pipeline" } th scope="col" { "Latest" } th scope="col" { "Inputs" } th scope="col" { "Run" } } }
+                tbody {
+                    @for (pipeline, latest) in &runnable {
+                        @let pointer = format!("{}/{}", pipeline.namespace, pipeline.name);
+                        tr data-pipeline=(pointer) {
+                            td data-label="Pipeline" {
+                                strong { (pointer) }
+                                @if let Some(description) = &pipeline.description { br; span.muted { (description) } }
+                            }
+                            td data-label="Latest" {
+                                @match latest {
+                                    Some(v) => (v.version),
+                                    None => span.muted { "no ready version" },
+                                }
+                            }
+                            td data-label="Inputs" {
+                                @if let Some(v) = latest { (inputs_summary(&manifest_of(v))) }
+                            }
+                            td data-label="Run" {
+                                @if latest.is_some() {
+                                    a.button href=(format!("{BASE}/new/{pointer}")) aria-label=(format!("Run {pointer}")) { "Run…" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Recent runs" }
+        @if runs.is_empty() && listing.before.is_none() {
+            (layout::empty("No runs yet.", html! { "Choose Run… beside a pipeline above: its run appears here, with its outputs." }))
+        } @else {
+            table {
+                thead { tr { th scope="col" { "Run" } th scope="col" { "Pipeline" } th scope="col" { "State" } th scope="col" { "Outputs or error" } th scope="col" { "Submitted" } } }
+                tbody {
+                    @for run in &runs {
+                        tr data-run=(run.id) {
+                            td data-label="Run" { a.mono href=(format!("{BASE}/{}", run.id)) { (run.id) } }
+                            td data-label="Pipeline" { (run.pipeline) ":" (run.version) }
+                            td data-label="State" { (layout::badge(run.state.as_str())) }
+                            td data-label="Outputs or error" { (outcome_summary(run)) }
+                            td data-label="Submitted" { (layout::time(run.created_at_ms)) }
+                        }
+                    }
+                }
+            }
+            nav.pager aria-label="Pages" {
+                @if listing.before.is_some() { a href=(BASE) { "← Newest" } }
+                @if has_more {
+                    @if let Some(last) = runs.last() {
+                        a href=(format!("{BASE}?before={}", last.id)) rel="next" { "Older →" }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::html(
+        StatusCode::OK,
+        layout::page("Runs", Some(&session), Nav::Runs, content),
+    ))
+}
+
+fn manifest_of(version: &VersionInfo) -> RunManifest {
+    RunManifest::from_json(&version.definition).unwrap_or_default()
+}
+
+fn inputs_summary(manifest: &RunManifest) -> Markup {
+    html! {
+        @for (i, port) in manifest.inputs.as_slice().iter().enumerate() {
+            @if i > 0 { ", " }
+            (port.name) ": " code { (port.r#type.as_str()) }
+        }
+        @if manifest.inputs.as_slice().is_empty() { span.muted { "none" } }
+    }
+}
+
+fn outcome_summary(run: &RunRecord) -> Markup {
+    html! {
+        @if let Some(error) = &run.error {
+            span.error { (error.kind) ": " (error.message) }
+        } @else if run.state == RunState::Completed {
+            @for (i, output) in run.outputs.iter().enumerate() {
+                @if i > 0 { ", " }
+                (output_text(output))
+            }
+        } @else {
+            span.muted { "—" }
+        }
+    }
+}
+
+fn output_text(output: &crate::runs::RunOutput) -> String {
+    match (&output.file, &output.value) {
+        (Some(file), _) => format!("{} ({} bytes)", file.name, file.size),
+        (None, Json::String(text)) => text.clone(),
+        (None, value) => value.to_string(),
+    }
+}
+
+/// `GET /console/runs/new/{namespace}/{name}`: the run form of the latest ready version.
+pub async fn form(
+    State(state): State<AppState>,
+    session: Session,
+    Path((namespace, name)): Path<(String, String)>,
+) -> PageResult {
+    let version = state
+        .registry
+        .version(&session.caller, &namespace, &name, None)
+        .await?;
+    Ok(run_form(
+        StatusCode::OK,
+        &session,
+        &version,
+        &HashMap::new(),
+        &HashMap::new(),
+    ))
+}
+
+fn run_form(
+    status: StatusCode,
+    session: &Session,
+    version: &VersionInfo,
+    typed: &HashMap<String, String>,
+    errors: &HashMap<String, String>,
+) -> axum::response::Response {
+    let manifest = manifest_of(version);
+    let pointer = format!("{}/{}", version.namespace, version.name);
+    let content = html! {
+        h1 { "Run " (pointer) ":" (version.version) }
+        @if let Some(description) = &manifest.description { p.lede { (description) } }
+        section.card {
+            form method="post" action=(format!("{BASE}/new/{pointer}")) novalidate {
+                (layout::csrf(session))
+                @if manifest.inputs.as_slice().is_empty() {
+                    p.muted { "This pipeline takes no inputs." }
+                }
+                @for (i, port) in manifest.inputs.as_slice().iter().enumerate() {
+                    (input_field(i, port, typed, errors))
+                }
+                button type="submit" { "Run" }
+                " "
+                a href=(BASE) { "Cancel" }
+            }
+        }
+    };
+    layout::html(
+        status,
+        layout::page(&format!("Run {pointer}"), Some(session), Nav::Runs, content),
+    )
+}
+
+/// One input's control, by its declared type; its form name is `input-{index}`.
+fn input_field(
+    index: usize,
+    port: &Port,
+    typed: &HashMap<String, String>,
+    errors: &HashMap<String, String>,
+) -> Markup {
+    let key = format!("input-{index}");
+    let value = typed.get(&key).map(String::as_str).unwrap_or_default();
+    let error = errors.get(&key).map(String::as_str);
+    let label = format!("{} ({})", port.name, port.r#type.as_str());
+    let described = error.map(|_| format!("{key}-error"));
+    let control = match &port.r#type {
+        PortType::Integer => {
+            html! { input id=(key) name=(key) type="number" step="1" value=(value) required aria-describedby=[described]; }
+        }
+        PortType::Float => {
+            html! { input id=(key) name=(key) type="number" step="any" value=(value) required aria-describedby=[described]; }
+        }
+        PortType::Boolean => html! {
+            select id=(key) name=(key) aria-describedby=[described] {
+                option value="true" selected[value == "true"] { "true" }
+                option value="false" selected[value == "false"] { "false" }
+            }
+        },
+        PortType::Dictionary | PortType::Array => html! {
+            textarea id=(key) name=(key) rows="3" class="mono" aria-describedby=[described]
+                placeholder=(if port.r#type == PortType::Dictionary { "{\"key\": \"value\"}" } else { "[1, 2, 3]" }) { (value) }
+        },
+        PortType::File => html! {
+            input id=(key) name=(key) type="text" disabled aria-describedby=(format!("{key}-hint"));
+            p.hint id=(format!("{key}-hint")) { "File inputs cannot be given from the console yet: run this pipeline through the API (upload with POST /v4/files)." }
+        },
+        _ => {
+            html! { input id=(key) name=(key) type="text" value=(value) aria-describedby=[described]; }
+        }
+    };
+    layout::field(&key, &label, error, control)
+}
+
+/// A field as the value of its declared type; Err: why it is not one.
+fn argument(port: &Port, text: &str) -> Result<(RunArgument, Json), String> {
+    let kind = port.r#type.as_str();
+    let parse_json = |what: &str, check: fn(&Json) -> bool| {
+        serde_json::from_str::<Json>(text)
+            .ok()
+            .filter(check)
+            .ok_or_else(|| format!("Enter {what} in JSON."))
+    };
+    let (value, sent) = match &port.r#type {
+        PortType::Integer => {
+            let n: i64 = text
+                .trim()
+                .parse()
+                .map_err(|_| "Enter a whole number.".to_string())?;
+            (Value::Integer(n), json!(n))
+        }
+        PortType::Float => {
+            let f: f64 = text
+                .trim()
+                .parse()
+                .map_err(|_| "Enter a number.".to_string())?;
+            (Value::Float(f), json!(f))
+        }
+        PortType::Boolean => {
+            let b = text == "true";
+            (Value::Boolean(b), json!(b))
+        }
+        PortType::Dictionary => {
+            let v = parse_json("an object", Json::is_object)?;
+            (Value::Dictionary(v.to_string()), v)
+        }
+        PortType::Array => {
+            let v = parse_json("a list", Json::is_array)?;
+            (Value::Array(v.to_string()), v)
+        }
+        PortType::File => return Err("File inputs cannot be given from the console yet.".into()),
+        _ => (Value::String(text.to_string()), json!(text)),
+    };
+    Ok((
+        RunArgument::Value(value),
+        json!({"type": kind, "value": sent}),
+    ))
+}
+
+/// `POST /console/runs/new/{namespace}/{name}`: submits the run and opens its page.
+pub async fn submit(
+    State(state): State<AppState>,
+    Path((namespace, name)): Path<(String, String)>,
+    posted: Posted<HashMap<String, String>>,
+) -> PageResult {
+    let Posted { session, form } = posted;
+    let version = state
+        .registry
+        .version(&session.caller, &namespace, &name, None)
+        .await?;
+    let manifest = manifest_of(&version);
+    let mut inputs = Vec::new();
+    let mut sent = Vec::new();
+    let mut errors = HashMap::new();
+    for (i, port) in manifest.inputs.as_slice().iter().enumerate() {
+        let key = format!("input-{i}");
+        let text = form.get(&key).map(String::as_str).unwrap_or_default();
+        match argument(port, text) {
+            Ok((argument, as_sent)) => {
+                inputs.push(argument);
+                sent.push(as_sent);
+            }
+            Err(message) => {
+                errors.insert(key, message);
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(run_form(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &session,
+            &version,
+            &form,
+            &errors,
+        ));
+    }
+    let submission = RunSubmission {
+        namespace,
+        name,
+        // The version the form was made from.
+        version: Some(version.version.clone()),
+        inputs,
+        inputs_as_sent: Json::Array(sent),
+        background: true,
+        wait_for_resources: true,
+        refused_input: None,
+    };
+    let run = state.runs.submit_run(&session.caller, submission).await?;
+    Ok(Redirect::to(&format!("{BASE}/{}", run.id)).into_response())
+}
+
+/// `GET /console/runs/{id}`: one run.
+pub async fn run_page(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> PageResult {
+    let run = state
+        .runs
+        .run_record(&session.caller, &id)
+        .await
+        .map_err(ConsoleError::from)?;
+    let content = html! {
+        h1 { "Run of " (run.pipeline) ":" (run.version) }
+        @if unfinished(run.state) {
+            p.notice role="status" data-refresh-seconds=(REFRESH_SECONDS) { "This run is " (run.state.as_str()) ": the page refreshes until it is finished." }
+        }
+        section.card {
+            p { "State: " span #run-state { (layout::badge(run.state.as_str())) } }
+            p.muted { "Run " code { (run.id) } " · submitted " (layout::time(run.created_at_ms)) " · last change " (layout::time(run.updated_at_ms)) }
+            h2 { "Inputs" }
+            pre { (serde_json::to_string_pretty(&run.inputs).unwrap_or_default()) }
+            @if let Some(error) = &run.error {
+                h2 { "Error" }
+                div.alert role="alert" #run-error { strong { (error.kind) } ": " (error.message) }
+            }
+            @if run.state == RunState::Completed {
+                h2 { "Outputs" }
+                @if run.outputs.is_empty() { p.muted { "This run gave no outputs." } }
+                table {
+                    thead { tr { th scope="col" { "Output" } th scope="col" { "Type" } th scope="col" { "Value" } } }
+                    tbody {
+                        @for output in &run.outputs {
+                            tr.output {
+                                td data-label="Output" { (output.name) }
+                                td data-label="Type" { code { (output.kind) } }
+                                td data-label="Value" class="output-value" { (output_text(output)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p { a href=(BASE) { "← All runs" } }
+    };
+    Ok(layout::html(
+        StatusCode::OK,
+        layout::page("Run", Some(&session), Nav::Runs, content),
+    ))
+}

@@ -1,0 +1,242 @@
+//! Signing in and out, the session cookie, and the CSRF check on every form.
+//!
+//! The cookie (`pw_console`) holds the session's secret only: `HttpOnly` (no script reads it),
+//! `SameSite=Strict` (no other site's page sends it), `Secure` when the public URL is https.
+//! Every state-changing request is a POST read through [`Posted`], which refuses it unless its
+//! `csrf` field is the session's own token, before the handler runs: a handler that takes a
+//! `Posted` cannot forget the check. Signing in has no session yet; a sign-in posted from
+//! another site (the browser says so in `Sec-Fetch-Site`) is refused, so no page elsewhere can
+//! sign a visitor in as someone else.
+
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::layout::{self, Nav};
+use super::{ConsoleError, PageResult};
+use crate::api::AppState;
+use crate::registry::sessions::{ConsoleSession, SESSION_LIFETIME};
+use crate::registry::{Caller, RegistryError};
+
+const COOKIE: &str = "pw_console";
+pub const SIGN_IN: &str = "/console/sign-in";
+/// Where a signed-in person lands.
+pub const HOME: &str = "/console/pipelines";
+/// Forms are small: a pipeline's fields, a run's inputs.
+const MAX_FORM_BYTES: usize = 1 << 20;
+
+/// The session of a request: who it acts as, and the token its forms carry.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub caller: Caller,
+    pub csrf_token: String,
+    /// Whether the caller acts for the admin account (the plugins page is theirs).
+    pub admin: bool,
+}
+
+fn cookie_secret(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
+}
+
+async fn session_of(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, ConsoleError> {
+    let Some(secret) = cookie_secret(headers) else {
+        return Ok(None);
+    };
+    let ConsoleSession { caller, csrf_token } = match state.registry.session(secret).await {
+        Ok(session) => session,
+        Err(RegistryError::Unauthenticated) => return Ok(None),
+        Err(other) => return Err(other.into()),
+    };
+    tracing::Span::current().record("user", caller.user.as_str());
+    let admin = state.registry.is_admin(&caller).await?;
+    Ok(Some(Session {
+        caller,
+        csrf_token,
+        admin,
+    }))
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = ConsoleError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let reading = parts.method == Method::GET || parts.method == Method::HEAD;
+        session_of(state, &parts.headers)
+            .await?
+            .ok_or(ConsoleError::SignedOut { reading })
+    }
+}
+
+/// A form posted by a session: refused unless its `csrf` field is the session's token.
+pub struct Posted<T> {
+    pub session: Session,
+    pub form: T,
+}
+
+/// The form of a button that posts nothing but its CSRF token.
+#[derive(Deserialize)]
+pub struct NoFields {}
+
+#[derive(Deserialize, Default)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
+    type Rejection = ConsoleError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let session = Session::from_request_parts(&mut parts, state).await?;
+        let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+            .await
+            .map_err(|_| {
+                ConsoleError::new(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.")
+            })?;
+        let CsrfField { csrf } = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
+        if !session.csrf_matches(&csrf) {
+            tracing::warn!(user = %session.caller.user, path = %parts.uri.path(), "console form refused: no valid CSRF token");
+            return Err(ConsoleError::CrossSite);
+        }
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(|error| {
+            ConsoleError::new(
+                StatusCode::BAD_REQUEST,
+                format!("The form could not be read: {error}"),
+            )
+        })?;
+        Ok(Posted { session, form })
+    }
+}
+
+impl Session {
+    fn csrf_matches(&self, presented: &str) -> bool {
+        ConsoleSession {
+            caller: self.caller.clone(),
+            csrf_token: self.csrf_token.clone(),
+        }
+        .csrf_matches(presented)
+    }
+}
+
+/// `GET /`: the console, or signing in first.
+pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    Ok(match session_of(&state, &headers).await? {
+        Some(_) => Redirect::to(HOME).into_response(),
+        None => Redirect::to(SIGN_IN).into_response(),
+    })
+}
+
+pub async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    if session_of(&state, &headers).await?.is_some() {
+        return Ok(Redirect::to(HOME).into_response());
+    }
+    Ok(sign_in_form(StatusCode::OK, None))
+}
+
+fn sign_in_form(status: StatusCode, error: Option<&str>) -> Response {
+    let content = html! {
+        section.card.narrow {
+            h1 { "Sign in" }
+            p { "Paste an API token, as " code { "pipewright token create --user NAME" } " prints it (" code { "pw_…" } ")." }
+            form method="post" action=(SIGN_IN) {
+                (layout::field("token", "API token", error, html! {
+                    input #token name="token" type="password" required autocomplete="off"
+                        spellcheck="false" placeholder="pw_…" aria-invalid=[error.map(|_| "true")]
+                        aria-describedby=[error.map(|_| "token-error")];
+                }))
+                button type="submit" { "Sign in" }
+            }
+        }
+    };
+    layout::html(status, layout::page("Sign in", None, Nav::None, content))
+}
+
+#[derive(Deserialize)]
+pub struct SignIn {
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /console/sign-in`: opens a session for the token and sets its cookie.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> PageResult {
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site == "cross-site" || site == "same-site");
+    if cross_site {
+        return Err(ConsoleError::CrossSite);
+    }
+    let SignIn { token } = serde_urlencoded::from_bytes(&body).map_err(|e| {
+        ConsoleError::new(
+            StatusCode::BAD_REQUEST,
+            format!("The form could not be read: {e}"),
+        )
+    })?;
+    let opened = match state.registry.open_session(token.trim()).await {
+        Ok(opened) => opened,
+        Err(RegistryError::Unauthenticated) => {
+            return Ok(sign_in_form(
+                StatusCode::UNAUTHORIZED,
+                Some("This token is not valid: check it was copied whole, as `pipewright token create` printed it."),
+            ))
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let secure = state
+        .config
+        .public_url
+        .as_deref()
+        .is_some_and(|url| url.starts_with("https://"));
+    let cookie = format!(
+        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        opened.secret,
+        SESSION_LIFETIME.as_secs(),
+        if secure { "; Secure" } else { "" }
+    );
+    let mut response = Redirect::to(HOME).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).expect("hex and ascii"),
+    );
+    Ok(response)
+}
+
+/// `POST /console/sign-out`: ends the session everywhere and clears the cookie.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    _posted: Posted<NoFields>,
+) -> PageResult {
+    if let Some(secret) = cookie_secret(&headers) {
+        state.registry.close_session(secret).await?;
+    }
+    let mut response = Redirect::to(SIGN_IN).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("pw_console=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(response)
+}

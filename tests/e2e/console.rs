@@ -1,0 +1,844 @@
+//! The web console in a real browser: headless Chromium driven over WebDriver (`chromedriver`,
+//! one per test) against a real server, one journey per page, each leaving screenshots under
+//! `CARGO_TARGET_TMPDIR/console/<backend>/`. Without Chromium or its driver the browser tests
+//! are skipped with a note, except under CI (`CI=true`), where that fails them.
+//!
+//! Beside them, over plain HTTP: one session never shows another account's records, and a form
+//! posted without the session's CSRF token is refused and changes nothing.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::redirect::Policy;
+use serde_json::json;
+
+use crate::gbdx::{docker_task, quick_registration, wait_for_state};
+use crate::harness::{Backend, TestServer, ADMIN_ACCOUNT};
+use crate::mystic::{pipeline_dir, push};
+use crate::on_both_stores;
+
+on_both_stores!(
+    a_person_signs_in_creates_a_pipeline_sees_it_and_archives_it,
+    a_task_registered_through_the_api_shows_ready_on_tasks,
+    a_pushed_pipeline_runs_from_its_form_to_its_output,
+    the_admin_sees_plugins_and_chains_and_no_one_else_does,
+    a_session_never_shows_another_accounts_records,
+    a_post_without_the_csrf_token_is_refused_and_changes_nothing,
+    a_sign_in_posted_from_another_site_is_refused,
+    long_lists_are_paged,
+);
+
+const ACUMOS: &str = "/mlWorkbench/v1/pipeline";
+
+// ---------------------------------------------------------------------------------------------
+// Sessions over plain HTTP (also what the cross-account matrix signs bob in with).
+
+/// A signed-in console session: its cookie header and its CSRF token.
+pub struct ConsoleSession {
+    pub cookie: String,
+    pub csrf: String,
+    /// The `Set-Cookie` the sign-in answered.
+    pub set_cookie: String,
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs in with `token` as a browser would (a form post), and reads the CSRF token of a page.
+pub async fn sign_in(server: &TestServer, token: &str) -> ConsoleSession {
+    let answer = no_redirects()
+        .post(format!("{}/console/sign-in", server.base))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status().as_u16(),
+        303,
+        "sign-in answered {}",
+        answer.status()
+    );
+    let set_cookie = answer
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let (status, page) = console_get(server, &cookie, "/console/pipelines").await;
+    assert_eq!(status, 200, "{page}");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF field on the page")
+        .to_string();
+    ConsoleSession {
+        cookie,
+        csrf,
+        set_cookie,
+    }
+}
+
+/// A page read with a session's cookie (redirects followed): status and HTML.
+pub async fn console_get(server: &TestServer, cookie: &str, path: &str) -> (u16, String) {
+    let answer = reqwest::Client::new()
+        .get(format!("{}{path}", server.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (answer.status().as_u16(), answer.text().await.unwrap())
+}
+
+/// A form posted with a session's cookie, redirects not followed: status, `Location` and HTML.
+pub async fn console_post(
+    server: &TestServer,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, String, String) {
+    let answer = no_redirects()
+        .post(format!("{}{path}", server.base))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let location = answer
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (
+        answer.status().as_u16(),
+        location,
+        answer.text().await.unwrap(),
+    )
+}
+
+/// A console refusal: an HTML page with the message in an alert.
+pub fn is_console_refusal(html: &str) -> bool {
+    html.contains("<main") && html.contains("role=\"alert\"")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The browser.
+
+/// Headless Chromium behind its own chromedriver, for one test.
+struct Browser {
+    client: Client,
+    driver: Child,
+    shots: PathBuf,
+}
+
+fn executable(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    names.iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+impl Browser {
+    /// None (skip, with a note) when Chromium or chromedriver is missing outside CI; under
+    /// `CI=true` that is a failure.
+    async fn start(backend: Backend) -> Option<Browser> {
+        let chromium = executable(&["chromium", "chromium-browser", "google-chrome"]);
+        let driver = executable(&["chromedriver"]);
+        let (Some(chromium), Some(driver)) = (chromium, driver) else {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI=true but chromium or chromedriver is missing: the console's browser tests cannot run (apt-get install chromium chromium-driver)");
+            }
+            eprintln!("chromium or chromedriver not found: skipping a console browser test");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": ["--no-sandbox", "--headless", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--window-size=1280,900", "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync"],
+            }),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(capabilities.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => break client,
+                Err(error) => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "chromedriver never answered: {error}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        };
+        let backend = format!("{backend:?}").to_lowercase();
+        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("console")
+            .join(backend);
+        std::fs::create_dir_all(&shots).unwrap();
+        Some(Browser {
+            client,
+            driver,
+            shots,
+        })
+    }
+
+    async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    /// The text of `css`, read again if the page was replaced under it (a navigation or a
+    /// self-refresh between finding the element and reading it).
+    async fn text(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let read = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => element.text().await,
+                Err(error) => Err(error),
+            };
+            match read {
+                Ok(text) => return text,
+                Err(error) if Instant::now() > deadline => {
+                    panic!("no `{css}` on the page: {error}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        let field = self.client.find(Locator::Css(css)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no `{css}` to click: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Waits (reloads included: pages at work refresh themselves) until `css` is on the page.
+    async fn wait_for(&self, css: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.client.find(Locator::Css(css)).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "`{css}` never appeared: {}",
+                self.client.source().await.unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn path(&self) -> String {
+        self.client.current_url().await.unwrap().path().to_string()
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Checks what a person needs of every page: each control has a label (or an accessible
+    /// name), nothing is wider than the window, times are shown in the browser's zone.
+    async fn check_made_for_people(&self) {
+        let report = self
+            .client
+            .execute(
+                r#"
+                const unlabelled = [...document.querySelectorAll("input:not([type=hidden]), select, textarea")]
+                  .filter(c => !(c.id && document.querySelector(`label[for="${c.id}"]`)) && !c.getAttribute("aria-label"))
+                  .map(c => c.outerHTML);
+                const nameless = [...document.querySelectorAll("button, a")]
+                  .filter(b => !(b.textContent.trim() || b.getAttribute("aria-label")))
+                  .map(b => b.outerHTML);
+                const utc = [...document.querySelectorAll("time")].filter(t => t.textContent.endsWith("UTC")).length;
+                return { unlabelled, nameless, utc,
+                         overflow: document.documentElement.scrollWidth - window.innerWidth };
+                "#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(report["unlabelled"], json!([]), "controls without a label");
+        assert_eq!(
+            report["nameless"],
+            json!([]),
+            "buttons or links without a name"
+        );
+        assert_eq!(
+            report["utc"], 0,
+            "times left in UTC: the script did not run"
+        );
+        assert!(
+            report["overflow"].as_i64().unwrap() <= 0,
+            "the page is wider than the window: {report}"
+        );
+    }
+
+    /// The page at 400 px wide: still fits, still labelled; a screenshot; back to 1280.
+    async fn check_narrow(&self, name: &str) {
+        self.client.set_window_size(400, 900).await.unwrap();
+        self.client.refresh().await.unwrap();
+        self.check_made_for_people().await;
+        self.screenshot(name).await;
+        self.client.set_window_size(1280, 900).await.unwrap();
+        self.client.refresh().await.unwrap();
+    }
+
+    async fn sign_in(&self, server: &TestServer, token: &str) {
+        self.goto(&format!("{}/", server.base)).await;
+        assert_eq!(self.path().await, "/console/sign-in");
+        self.fill("#token", token).await;
+        self.click("form[action='/console/sign-in'] button").await;
+        self.wait_for("h1").await;
+        assert_eq!(self.path().await, "/console/pipelines");
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Journeys.
+
+async fn a_person_signs_in_creates_a_pipeline_sees_it_and_archives_it(backend: Backend) {
+    let Some(browser) = Browser::start(backend).await else {
+        return;
+    };
+    let server = TestServer::start(backend).await;
+    let alice = server.token("alice").await;
+
+    // `/` opens the console: signing in first. A token that is no one's is refused beside
+    // the field.
+    browser.goto(&format!("{}/", server.base)).await;
+    assert_eq!(browser.path().await, "/console/sign-in");
+    browser.fill("#token", "pw_0000_nothing").await;
+    browser
+        .click("form[action='/console/sign-in'] button")
+        .await;
+    assert!(
+        browser.text("#token-error").await.contains("not valid"),
+        "the refusal is beside the token field"
+    );
+    browser.screenshot("sign-in").await;
+    browser.sign_in(&server, &alice).await;
+    assert!(browser
+        .text(".empty")
+        .await
+        .contains("You have no pipelines yet"));
+
+    // A pipeline without a name: the seed's message beside the name.
+    browser.click("#create button[type=submit]").await;
+    browser.wait_for("#name-error").await;
+    assert_eq!(browser.text("#name-error").await, "Pipeline Name missing");
+    // A bad version: the seed's message beside the version.
+    browser.fill("#name", "forecast").await;
+    browser.fill("#version", "not a version!").await;
+    browser.click("#type option[value='jupyter']").await;
+    browser.click("#create button[type=submit]").await;
+    browser.wait_for("#version-error").await;
+    assert_eq!(
+        browser.text("#version-error").await,
+        "Invalid Pipeline version"
+    );
+    assert_eq!(
+        browser
+            .client
+            .find(Locator::Css("#name"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("forecast"),
+        "what was typed is kept"
+    );
+    browser.fill("#version", "1.0.0").await;
+    browser.fill("#description", "Sales by week").await;
+    browser.click("#create button[type=submit]").await;
+    let row = "tr[data-pipeline='forecast']";
+    browser.wait_for(row).await;
+    assert_eq!(browser.text(&format!("{row} .badge")).await, "active");
+    browser.check_made_for_people().await;
+    browser.screenshot("pipelines").await;
+
+    // The console called the core: the Acumos surface sees the same record.
+    let (status, list) = server
+        .get(&format!("{ACUMOS}/users/alice/pipelines"), &alice)
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    let record = &list[0];
+    assert_eq!(record["pipelineId"]["name"], "forecast", "{record}");
+
+    // Archive it: the row says so, and so does the API.
+    browser
+        .click(&format!("{row} form[action$='/archive'] button"))
+        .await;
+    browser
+        .wait_for(&format!("{row} .badge.state-archived"))
+        .await;
+    assert_eq!(
+        browser
+            .text(&format!("{row} form[action$='/archive'] button"))
+            .await,
+        "Unarchive"
+    );
+    let (_, list) = server
+        .get(&format!("{ACUMOS}/users/alice/pipelines"), &alice)
+        .await;
+    assert_eq!(list[0]["artifactStatus"]["status"], "ARCHIVED", "{list}");
+    browser.screenshot("pipelines-archived").await;
+    browser.check_narrow("pipelines-narrow").await;
+
+    // Keyboard: the first Tab reaches the skip link, which leads to the content.
+    let focused = browser
+        .client
+        .execute(
+            "document.activeElement.blur(); return document.querySelector('a.skip').tabIndex;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(focused, 0, "the skip link is in the tab order");
+
+    // Signing out ends the session: the pages ask to sign in again.
+    browser.click("form.signout button").await;
+    browser.wait_for("#token").await;
+    browser
+        .goto(&format!("{}/console/pipelines", server.base))
+        .await;
+    assert_eq!(browser.path().await, "/console/sign-in");
+}
+
+async fn a_task_registered_through_the_api_shows_ready_on_tasks(backend: Backend) {
+    let Some(browser) = Browser::start(backend).await else {
+        return;
+    };
+    let server = TestServer::start_with(backend, |config| {
+        config.registration = quick_registration();
+    })
+    .await;
+    let alice = server.token("alice").await;
+    browser.sign_in(&server, &alice).await;
+    browser.click("nav a[href='/console/tasks']").await;
+    browser.wait_for(".empty").await;
+    assert!(browser
+        .text(".empty")
+        .await
+        .contains("No tasks are registered yet"));
+
+    let (status, task) = server
+        .post(
+            "/workflows/v1/tasks",
+            &alice,
+            docker_task("resize", "1.0.0"),
+        )
+        .await;
+    assert_eq!(status, 200, "{task}");
+    browser.client.refresh().await.unwrap();
+    // Registering, then ready: the page refreshes itself meanwhile.
+    browser
+        .wait_for("[data-task='resize'] tr[data-version='1.0.0'] .badge.state-ready")
+        .await;
+    wait_for_state(&server, &alice, "resize", "1.0.0", "ready").await;
+    assert_eq!(
+        browser
+            .text("[data-task='resize'] tr[data-version='1.0.0'] td[data-label='Attempts']")
+            .await,
+        "1"
+    );
+    browser.check_made_for_people().await;
+    browser.screenshot("tasks").await;
+    browser.check_narrow("tasks-narrow").await;
+}
+
+async fn a_pushed_pipeline_runs_from_its_form_to_its_output(backend: Backend) {
+    let Some(browser) = Browser::start(backend).await else {
+        return;
+    };
+    let server = TestServer::start(backend).await;
+    let alice = server.token("alice").await;
+    browser.sign_in(&server, &alice).await;
+    browser.click("nav a[href='/console/runs']").await;
+    browser.wait_for(".empty").await;
+
+    let dir = pipeline_dir(
+        "hello",
+        "hello",
+        "0.1.0",
+        json!([{"name": "text", "type": "string"}]),
+        json!([{"name": "greeting", "type": "string"}]),
+        &[],
+    );
+    let (ok, pointer, stderr) = push(dir.path(), &server, &alice);
+    assert!(ok, "{stderr}");
+    assert_eq!(pointer, "alice/hello:0.1.0");
+    browser.client.refresh().await.unwrap();
+    let row = "tr[data-pipeline='alice/hello']";
+    browser.wait_for(row).await;
+    assert!(browser.text(row).await.contains("text: string"));
+    browser.click(&format!("{row} a.button")).await;
+    browser.wait_for("#input-0").await;
+    assert_eq!(browser.text("label[for='input-0']").await, "text (string)");
+    browser.fill("#input-0", "console").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for("#run-state .badge.state-completed").await;
+    assert_eq!(browser.text("td.output-value").await, "Hello, console!");
+    browser.check_made_for_people().await;
+    browser.screenshot("run").await;
+
+    // The run is the API's too.
+    let run_id = browser.path().await.rsplit('/').next().unwrap().to_string();
+    let (status, run) = server.get(&format!("/v4/runs/{run_id}"), &alice).await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["outputs"][0]["value"], "Hello, console!", "{run}");
+    assert_eq!(
+        run["inputs"],
+        json!([{"type": "string", "value": "console"}])
+    );
+
+    browser.click("nav a[href='/console/runs']").await;
+    browser.wait_for(&format!("tr[data-run='{run_id}']")).await;
+    browser.check_made_for_people().await;
+    browser.screenshot("runs").await;
+    browser.check_narrow("runs-narrow").await;
+}
+
+async fn the_admin_sees_plugins_and_chains_and_no_one_else_does(backend: Backend) {
+    let Some(browser) = Browser::start(backend).await else {
+        return;
+    };
+    let server = TestServer::start_with_admin(backend).await;
+    let operator = server.token_in("olga", Some(ADMIN_ACCOUNT)).await;
+    let alice = server.token("alice").await;
+
+    browser.sign_in(&server, &alice).await;
+    assert!(
+        browser
+            .client
+            .find(Locator::Css("nav a[href='/console/plugins']"))
+            .await
+            .is_err(),
+        "no plugins link for a non-admin"
+    );
+    browser
+        .goto(&format!("{}/console/plugins", server.base))
+        .await;
+    assert!(browser.text("p.error").await.contains("admin account"));
+    browser.click("a[href='/console/sign-in']").await;
+    // Still signed in: sign-in sends the session home; sign out to change user.
+    browser.click("form.signout button").await;
+    browser.wait_for("#token").await;
+
+    browser.sign_in(&server, &operator).await;
+    browser.click("nav a[href='/console/plugins']").await;
+    let semver = "section[data-plugin='policy-semver']";
+    browser.wait_for(semver).await;
+    assert_eq!(browser.text(&format!("{semver} .badge")).await, "active");
+    assert!(browser
+        .text(&format!("{semver} td[data-label='Digest']"))
+        .await
+        .starts_with("sha256:"));
+    browser.check_made_for_people().await;
+    browser.screenshot("plugins").await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Isolation and CSRF, over HTTP.
+
+async fn a_session_never_shows_another_accounts_records(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.token("alice").await;
+    let bob = server.token("bob").await;
+    let (status, record) = server
+        .post(
+            &format!("{ACUMOS}/users/alice/pipelines"),
+            &alice,
+            json!({"pipelineId": {"name": "alices_forecast", "versionId": {"label": "1"}},
+                   "pipelineType": "Jupyter"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{record}");
+    let record = record["pipelineId"]["uuid"].as_str().unwrap().to_string();
+    let dir = pipeline_dir(
+        "hello",
+        "alices-hello",
+        "0.1.0",
+        json!([{"name": "text", "type": "string"}]),
+        json!([{"name": "greeting", "type": "string"}]),
+        &[],
+    );
+    let (ok, _, stderr) = push(dir.path(), &server, &alice);
+    assert!(ok, "{stderr}");
+    let (_, run) = server
+        .post(
+            "/v4/runs",
+            &alice,
+            json!({"pipeline": "alice/alices-hello", "inputs": [{"type": "string", "value": "secret words"}]}),
+        )
+        .await;
+    let run = run["id"].as_str().unwrap().to_string();
+
+    let alices = sign_in(&server, &alice).await;
+    let bobs = sign_in(&server, &bob).await;
+    let markers = [
+        "alices_forecast",
+        "alices-hello",
+        "secret words",
+        &record,
+        &run,
+    ];
+    for path in ["/console/pipelines", "/console/runs", "/console/tasks"] {
+        let (status, page) = console_get(&server, &bobs.cookie, path).await;
+        assert_eq!(status, 200, "{path}");
+        for marker in markers {
+            assert!(
+                !page.contains(marker),
+                "bob's {path} shows alice's `{marker}`"
+            );
+        }
+        // Alice's own session shows hers (the markers are really there to be found).
+        let (_, page) = console_get(&server, &alices.cookie, path).await;
+        if path != "/console/tasks" {
+            assert!(page.contains(if path == "/console/runs" {
+                "alices-hello"
+            } else {
+                "alices_forecast"
+            }));
+        }
+    }
+    for path in [
+        format!("/console/runs/{run}"),
+        "/console/runs/new/alice/alices-hello".to_string(),
+    ] {
+        let (status, page) = console_get(&server, &bobs.cookie, &path).await;
+        assert_eq!(status, 404, "{path}: {page}");
+        assert!(!page.contains("secret words"));
+    }
+    // Bob, with his own valid CSRF token, on alice's record: the seed's refusal, no change.
+    let (status, _, page) = console_post(
+        &server,
+        &bobs.cookie,
+        &format!("/console/pipelines/{record}/archive"),
+        &[("csrf", &bobs.csrf), ("archived", "true")],
+    )
+    .await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("Permission denied"), "{page}");
+    let (status, _, _) = console_post(
+        &server,
+        &bobs.cookie,
+        &format!("/console/pipelines/{record}/delete"),
+        &[("csrf", &bobs.csrf)],
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (_, list) = server
+        .get(&format!("{ACUMOS}/users/alice/pipelines"), &alice)
+        .await;
+    assert_eq!(list[0]["artifactStatus"]["status"], "ACTIVE", "{list}");
+}
+
+async fn a_post_without_the_csrf_token_is_refused_and_changes_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.token("alice").await;
+    let bob = server.token("bob").await;
+    let session = sign_in(&server, &alice).await;
+    let cookie = session.set_cookie.to_ascii_lowercase();
+    assert!(cookie.contains("httponly"), "{cookie}");
+    assert!(cookie.contains("samesite=strict"), "{cookie}");
+    let bobs = sign_in(&server, &bob).await;
+
+    // No token, an empty one, a wrong one, another session's: refused alike, nothing made.
+    let attempts = [
+        create_form(None),
+        create_form(Some("")),
+        create_form(Some("0123456789abcdef")),
+        create_form(Some(&bobs.csrf)),
+    ];
+    for form in &attempts {
+        let (status, _, page) =
+            console_post(&server, &session.cookie, "/console/pipelines", form).await;
+        assert_eq!(status, 403, "{form:?}: {page}");
+        assert!(is_console_refusal(&page), "{page}");
+        assert!(page.contains("nothing was changed"), "{page}");
+    }
+    let (_, list) = server
+        .get(&format!("{ACUMOS}/users/alice/pipelines"), &alice)
+        .await;
+    assert_eq!(list, json!([]), "nothing was created");
+
+    // With the token it works (the refusals above were the token's doing).
+    let form = create_form(Some(&session.csrf));
+    let (status, location, page) =
+        console_post(&server, &session.cookie, "/console/pipelines", &form).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/console/pipelines"),
+        "{page}"
+    );
+    let (_, list) = server
+        .get(&format!("{ACUMOS}/users/alice/pipelines"), &alice)
+        .await;
+    let id = list[0]["pipelineId"]["uuid"].as_str().unwrap().to_string();
+
+    // Archive and delete without the token: refused, the record as it was.
+    for action in ["archive", "delete"] {
+        let (status, _, _) = console_post(
+            &server,
+            &session.cookie,
+            &format!("/console/pipelines/{id}/{action}"),
+            &[("archived", "true")],
+        )
+        .await;
+        assert_eq!(status, 403, "{action}");
+    }
+    let (_, after) = server
+        .get(&format!("{ACUMOS}/users/alice/pipelines"), &alice)
+        .await;
+    assert_eq!(after[0]["artifactStatus"]["status"], "ACTIVE", "{after}");
+
+    // Signing out needs the token too; once signed out, the cookie opens nothing.
+    let (status, _, _) = console_post(&server, &session.cookie, "/console/sign-out", &[]).await;
+    assert_eq!(status, 403);
+    let (status, location, _) = console_post(
+        &server,
+        &session.cookie,
+        "/console/sign-out",
+        &[("csrf", &session.csrf)],
+    )
+    .await;
+    assert_eq!((status, location.as_str()), (303, "/console/sign-in"));
+    let (status, _, page) = console_post(
+        &server,
+        &session.cookie,
+        "/console/pipelines",
+        &[
+            ("csrf", &session.csrf),
+            ("name", "late"),
+            ("type", "jupyter"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 401, "{page}");
+    let answer = no_redirects()
+        .get(format!("{}/console/pipelines", server.base))
+        .header("cookie", &session.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 303);
+    assert_eq!(answer.headers()["location"], "/console/sign-in");
+}
+
+/// Create Pipeline's form, with `csrf` when given.
+fn create_form(csrf: Option<&str>) -> Vec<(&str, &str)> {
+    let mut form = vec![("name", "planted"), ("version", "1"), ("type", "jupyter")];
+    if let Some(csrf) = csrf {
+        form.push(("csrf", csrf));
+    }
+    form
+}
+
+async fn a_sign_in_posted_from_another_site_is_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.token("alice").await;
+    // A page elsewhere cannot sign a visitor in as alice: the browser says where the form was.
+    let answer = no_redirects()
+        .post(format!("{}/console/sign-in", server.base))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("token", alice.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 403);
+    assert!(
+        answer.headers().get("set-cookie").is_none(),
+        "no session opened"
+    );
+    // From the console's own page it works.
+    let answer = no_redirects()
+        .post(format!("{}/console/sign-in", server.base))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("token", alice.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 303);
+    assert!(answer.headers().get("set-cookie").is_some());
+}
+
+async fn long_lists_are_paged(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.token("alice").await;
+    for i in 0..21 {
+        let (status, body) = server
+            .post(
+                &format!("{ACUMOS}/users/alice/pipelines"),
+                &alice,
+                json!({"pipelineId": {"name": format!("model{i:02}"), "versionId": {"label": "1"}},
+                       "pipelineType": "Jupyter"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let session = sign_in(&server, &alice).await;
+    let rows = |page: &str| page.matches("<tr data-pipeline=").count();
+    let (status, first) = console_get(&server, &session.cookie, "/console/pipelines").await;
+    assert_eq!(status, 200);
+    assert_eq!(rows(&first), 20);
+    assert!(
+        first.contains("href=\"/console/pipelines?page=2\""),
+        "a link to the next page"
+    );
+    // Most recently changed first: the first one made is alone on page 2.
+    assert!(!first.contains("model00"));
+    let (_, second) = console_get(&server, &session.cookie, "/console/pipelines?page=2").await;
+    assert_eq!(rows(&second), 1);
+    assert!(second.contains("model00"));
+    assert!(
+        second.contains("href=\"/console/pipelines?page=1\""),
+        "a link back"
+    );
+}
