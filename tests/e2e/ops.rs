@@ -538,6 +538,12 @@ async fn framework_errors_come_in_each_surfaces_shape() {
         ),
         (Method::POST, "/v4/files", json_body(b"{}"), 400, "/detail"),
         (Method::GET, "/v4/runs/%FF", Vec::new(), 400, "/detail"),
+        // A path under a surface that no route matches: 404 in that surface's shape.
+        (Method::GET, "/mlWorkbench/v1/pipeline/nothing", Vec::new(), 404, "/serviceStatus/statusMessage"),
+        (Method::GET, "/workflows/v1/nothing", Vec::new(), 404, "/Error"),
+        (Method::GET, "/v4/nothing", Vec::new(), 404, "/detail"),
+        (Method::GET, "/v3/nothing", Vec::new(), 404, "/detail"),
+        (Method::GET, "/nothing", Vec::new(), 404, "/error/message"),
     ];
     for (method, path, body, status, message_at) in rows {
         let response = server

@@ -92,10 +92,13 @@ pub fn app(services: Services, config: ApiConfig) -> Router {
         gbdx_listing: Arc::default(),
     };
     let mut app = Router::new().merge(v1_router);
+    let mut shapes = std::collections::HashMap::new();
     for surface in surfaces() {
+        shapes.extend(surface.segments_shaped());
         app = app.merge(surface.router());
     }
-    app.fallback(ops::not_found)
+    let shapes = Arc::new(shapes);
+    app.fallback(move |uri: axum::http::Uri| async move { routes::not_found(&uri, &shapes) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), record_metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {

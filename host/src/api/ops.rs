@@ -272,7 +272,7 @@ async fn v1_document() -> Response {
 async fn document(Path(document): Path<String>) -> Response {
     match document.strip_suffix(".json") {
         Some(surface) => surface_document(surface),
-        None => not_found().await.into_response(),
+        None => ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such document").into_response(),
     }
 }
 
@@ -297,6 +297,3 @@ async fn docs_index() {}
 #[allow(dead_code)] // Routed as `reference::surface`; this is its description.
 async fn docs_surface() {}
 
-pub async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route")
-}

@@ -84,6 +84,38 @@ impl Routes {
     pub fn specs(&self) -> &[RouteSpec] {
         &self.specs
     }
+
+    /// The first path segment of each route (`mlWorkbench`, `v4`) with the surface's error shape:
+    /// a path under one that no route matches is answered in that shape (see
+    /// [`not_found`]). Empty for a surface without a shape of its own.
+    pub fn segments_shaped(&self) -> Vec<(String, ErrorShape)> {
+        let Some(shape) = self.error_shape else {
+            return Vec::new();
+        };
+        self.specs
+            .iter()
+            .map(|spec| (first_segment(&spec.path).to_string(), shape))
+            .collect()
+    }
+}
+
+fn first_segment(path: &str) -> &str {
+    path.trim_start_matches('/').split('/').next().unwrap_or_default()
+}
+
+/// The answer to a path no route matches: 404 in the shape of the surface whose first path
+/// segment it has (an Acumos client asking for a misspelt route gets Acumos's body), else in
+/// `/v1`'s.
+pub fn not_found(uri: &axum::http::Uri, shapes: &std::collections::HashMap<String, ErrorShape>) -> Response {
+    const MESSAGE: &str = "no such route";
+    match shapes.get(first_segment(uri.path())) {
+        Some(shape) => shape(StatusCode::NOT_FOUND, MESSAGE.into()),
+        None => axum::response::IntoResponse::into_response(super::error::ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            MESSAGE,
+        )),
+    }
 }
 
 /// A plain-text error answered in the surface's shape; any other answer as it is.
