@@ -658,7 +658,10 @@ async fn an_idle_pipeline_scales_to_zero_and_starts_again_from_the_cache() {
 
 /// The Python of a venv with `pipeline-ai` 2.8 (`.ci/run` installs it); None (skip) outside CI.
 pub fn client_python() -> Option<String> {
-    crate::harness::peer_from_env("PIPEWRIGHT_TEST_PIPELINE_AI_PYTHON", "the real-client tests")
+    crate::harness::peer_from_env(
+        "PIPEWRIGHT_TEST_PIPELINE_AI_PYTHON",
+        "the real-client tests",
+    )
 }
 
 /// Runs one scenario of the driver against `server`; the JSON it printed.

@@ -14,10 +14,10 @@ use crate::harness::{peer_from_env, Backend, TestServer, ADMIN_ACCOUNT};
 /// Test cases per operation and phase: enough to find a lie, few enough for CI's two cores.
 const MAX_EXAMPLES: &str = "25";
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_nothing_in_any_document() {
-    let Some(program) = peer_from_env("PIPEWRIGHT_TEST_SCHEMATHESIS", "the Schemathesis run") else {
+    let Some(program) = peer_from_env("PIPEWRIGHT_TEST_SCHEMATHESIS", "the Schemathesis run")
+    else {
         return;
     };
     let server = TestServer::start_with_admin(Backend::Sqlite).await;
@@ -36,7 +36,14 @@ async fn schemathesis_finds_nothing_in_any_document() {
                 .arg(config_dir.join("schemathesis.toml"))
                 .args(["--no-color", "run", &url, "--checks", "all"])
                 .args(["--phases", "examples,coverage,fuzzing,stateful"])
-                .args(["--max-examples", MAX_EXAMPLES, "--seed", "20261130", "--workers", "1"])
+                .args([
+                    "--max-examples",
+                    MAX_EXAMPLES,
+                    "--seed",
+                    "20261130",
+                    "--workers",
+                    "1",
+                ])
                 .arg("--header")
                 .arg(format!("Authorization: Bearer {token}"))
                 .args(["--generation-database", "none", "--report-dir"])
@@ -60,7 +67,11 @@ async fn schemathesis_finds_nothing_in_any_document() {
             ));
         } else {
             // The summary line, so the log shows how much was tried.
-            let summary = stdout.lines().rev().find(|l| l.contains(" in ")).unwrap_or("");
+            let summary = stdout
+                .lines()
+                .rev()
+                .find(|l| l.contains(" in "))
+                .unwrap_or("");
             eprintln!("{}: {summary}", document.surface);
         }
     }

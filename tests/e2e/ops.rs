@@ -539,8 +539,20 @@ async fn framework_errors_come_in_each_surfaces_shape() {
         (Method::POST, "/v4/files", json_body(b"{}"), 400, "/detail"),
         (Method::GET, "/v4/runs/%FF", Vec::new(), 400, "/detail"),
         // A path under a surface that no route matches: 404 in that surface's shape.
-        (Method::GET, "/mlWorkbench/v1/pipeline/nothing", Vec::new(), 404, "/serviceStatus/statusMessage"),
-        (Method::GET, "/workflows/v1/nothing", Vec::new(), 404, "/Error"),
+        (
+            Method::GET,
+            "/mlWorkbench/v1/pipeline/nothing",
+            Vec::new(),
+            404,
+            "/serviceStatus/statusMessage",
+        ),
+        (
+            Method::GET,
+            "/workflows/v1/nothing",
+            Vec::new(),
+            404,
+            "/Error",
+        ),
         (Method::GET, "/v4/nothing", Vec::new(), 404, "/detail"),
         (Method::GET, "/v3/nothing", Vec::new(), 404, "/detail"),
         (Method::GET, "/nothing", Vec::new(), 404, "/error/message"),
@@ -591,15 +603,28 @@ async fn every_surface_serves_its_document_and_a_rendered_reference() {
         let (status, _, document) = send(server.request(Method::GET, &path, None)).await;
         assert_eq!(status, 200, "{path}");
         assert!(
-            document["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+            document["openapi"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("3.")),
             "{path}: {document}"
         );
         // Every operation the server routes for the surface is in its document.
-        for spec in pipewright::api::route_list().iter().filter(|s| s.surface == *surface) {
+        for spec in pipewright::api::route_list()
+            .iter()
+            .filter(|s| s.surface == *surface)
+        {
             let operation = &document["paths"][&spec.path][spec.method.to_lowercase()];
-            assert!(operation.is_object(), "{path} lacks {} {}", spec.method, spec.path);
+            assert!(
+                operation.is_object(),
+                "{path} lacks {} {}",
+                spec.method,
+                spec.path
+            );
         }
-        assert!(index.contains(&format!("href=\"/docs/{surface}\"")), "/docs lacks {surface}");
+        assert!(
+            index.contains(&format!("href=\"/docs/{surface}\"")),
+            "/docs lacks {surface}"
+        );
         let page = server
             .client
             .get(format!("{}/docs/{surface}", server.base))
@@ -607,10 +632,17 @@ async fn every_surface_serves_its_document_and_a_rendered_reference() {
             .await
             .unwrap();
         assert_eq!(page.status(), 200);
-        assert!(page.text().await.unwrap().contains("<h2><code>GET "), "/docs/{surface}");
+        assert!(
+            page.text().await.unwrap().contains("<h2><code>GET "),
+            "/docs/{surface}"
+        );
     }
     let (status, _, body) = send(server.request(Method::GET, "/openapi/nothing.json", None)).await;
-    assert_eq!((status, body["error"]["message"].as_str()), (404, Some("no such document")), "{body}");
+    assert_eq!(
+        (status, body["error"]["message"].as_str()),
+        (404, Some("no such document")),
+        "{body}"
+    );
     let (status, _, _) = send(server.request(Method::GET, "/docs/nothing", None)).await;
     assert_eq!(status, 404);
 }

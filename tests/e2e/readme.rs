@@ -26,7 +26,9 @@ fn can_make_a_network_namespace() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !made && std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but `unshare --net` fails: README's blocks cannot run on a port of their own");
+        panic!(
+            "CI=true but `unshare --net` fails: README's blocks cannot run on a port of their own"
+        );
     }
     if !made {
         eprintln!("`unshare --net` fails (not root?): skipping the README run");
@@ -84,10 +86,21 @@ fn every_shell_block_of_the_readme_runs_in_order() {
     .collect::<String>();
     std::fs::write(work.path().join("readme.sh"), script).unwrap();
 
-    let path = format!("{}:{}", shims.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        shims.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     // A README loop that never ends (`until … ready`) fails the test rather than hanging it.
     let output = Command::new("timeout")
-        .args(["900", "unshare", "--net", "bash", "-c", "ip link set lo up && exec bash readme.sh"])
+        .args([
+            "900",
+            "unshare",
+            "--net",
+            "bash",
+            "-c",
+            "ip link set lo up && exec bash readme.sh",
+        ])
         .current_dir(work.path())
         .env("PATH", path)
         .env("CARGO_TARGET_DIR", &target)

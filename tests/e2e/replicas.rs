@@ -28,7 +28,10 @@ const PREFIX: &str = "replicas";
 
 /// The `moto_server` binary.
 pub fn moto_server_binary() -> Option<String> {
-    crate::harness::peer_from_env("PIPEWRIGHT_TEST_MOTO_SERVER", "the tests against an S3 store")
+    crate::harness::peer_from_env(
+        "PIPEWRIGHT_TEST_MOTO_SERVER",
+        "the tests against an S3 store",
+    )
 }
 
 /// A moto S3 server on a free loopback port with one empty bucket; stopped when dropped.

@@ -272,14 +272,18 @@ async fn v1_document() -> Response {
 async fn document(Path(document): Path<String>) -> Response {
     match document.strip_suffix(".json") {
         Some(surface) => surface_document(surface),
-        None => ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such document").into_response(),
+        None => {
+            ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such document").into_response()
+        }
     }
 }
 
 fn surface_document(surface: &str) -> Response {
     match documents::find(surface) {
         Some(found) => Json(&found.document).into_response(),
-        None => ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such document").into_response(),
+        None => {
+            ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such document").into_response()
+        }
     }
 }
 
@@ -296,4 +300,3 @@ async fn docs_index() {}
               (status = 404, description = "No such surface", body = String, content_type = "text/html")))]
 #[allow(dead_code)] // Routed as `reference::surface`; this is its description.
 async fn docs_surface() {}
-

@@ -46,7 +46,13 @@ pub async fn index() -> Html<String> {
 
 pub async fn surface(Path(surface): Path<String>) -> Response {
     let Some(found) = documents::find(&surface) else {
-        return (StatusCode::NOT_FOUND, Html(page("Not found", "<h1>No such surface</h1><p><a href=\"/docs\">All surfaces</a></p>")))
+        return (
+            StatusCode::NOT_FOUND,
+            Html(page(
+                "Not found",
+                "<h1>No such surface</h1><p><a href=\"/docs\">All surfaces</a></p>",
+            )),
+        )
             .into_response();
     };
     let document = serde_json::to_value(&found.document).unwrap_or(Value::Null);
@@ -106,7 +112,11 @@ fn render_operation(body: &mut String, method: &str, path: &str, operation: &Val
                 "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(parameter["name"].as_str().unwrap_or("")),
                 escape(parameter["in"].as_str().unwrap_or("")),
-                if parameter["required"].as_bool() == Some(true) { "yes" } else { "no" },
+                if parameter["required"].as_bool() == Some(true) {
+                    "yes"
+                } else {
+                    "no"
+                },
                 escape(&type_of(&parameter["schema"])),
                 escape(parameter["description"].as_str().unwrap_or("")),
             );
@@ -126,7 +136,9 @@ fn render_operation(body: &mut String, method: &str, path: &str, operation: &Val
         body.push_str("</ul>");
     }
     if let Some(responses) = operation["responses"].as_object() {
-        body.push_str("<h3>Responses</h3><table><tr><th>status</th><th>description</th><th>body</th></tr>");
+        body.push_str(
+            "<h3>Responses</h3><table><tr><th>status</th><th>description</th><th>body</th></tr>",
+        );
         for (status, response) in responses {
             let bodies: Vec<String> = response["content"]
                 .as_object()
@@ -155,7 +167,11 @@ fn render_operation(body: &mut String, method: &str, path: &str, operation: &Val
 /// A schema in a few words: its reference's name, its type, or what it combines.
 fn type_of(schema: &Value) -> String {
     if let Some(reference) = schema["$ref"].as_str() {
-        return reference.rsplit('/').next().unwrap_or(reference).to_string();
+        return reference
+            .rsplit('/')
+            .next()
+            .unwrap_or(reference)
+            .to_string();
     }
     if schema["type"] == "array" {
         return format!("array of {}", type_of(&schema["items"]));
@@ -214,7 +230,10 @@ mod tests {
 
     #[test]
     fn text_from_a_document_cannot_make_markup() {
-        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 
     #[test]

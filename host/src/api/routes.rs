@@ -100,13 +100,19 @@ impl Routes {
 }
 
 fn first_segment(path: &str) -> &str {
-    path.trim_start_matches('/').split('/').next().unwrap_or_default()
+    path.trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
 }
 
 /// The answer to a path no route matches: 404 in the shape of the surface whose first path
 /// segment it has (an Acumos client asking for a misspelt route gets Acumos's body), else in
 /// `/v1`'s.
-pub fn not_found(uri: &axum::http::Uri, shapes: &std::collections::HashMap<String, ErrorShape>) -> Response {
+pub fn not_found(
+    uri: &axum::http::Uri,
+    shapes: &std::collections::HashMap<String, ErrorShape>,
+) -> Response {
     const MESSAGE: &str = "no such route";
     match shapes.get(first_segment(uri.path())) {
         Some(shape) => shape(StatusCode::NOT_FOUND, MESSAGE.into()),

@@ -251,7 +251,7 @@ impl Refusal {
             | WorkflowNotFound { .. }
             | PointerNotFound { .. }
             | UploadNotFound { .. } => RefusalKind::NotFound,
-            | WorkflowTaskNotFound { .. } => RefusalKind::NotFound,
+            WorkflowTaskNotFound { .. } => RefusalKind::NotFound,
             AccountNameTaken { .. }
             | PipelineExists { .. }
             | VersionExists { .. }
@@ -267,7 +267,7 @@ impl Refusal {
             | PointerLocked { .. }
             | NameIsAVersion { .. }
             | NameIsAPointer { .. } => RefusalKind::Conflict,
-            | WorkflowComplete { .. } => RefusalKind::Conflict,
+            WorkflowComplete { .. } => RefusalKind::Conflict,
         }
     }
 
