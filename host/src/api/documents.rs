@@ -28,16 +28,16 @@ pub fn all() -> &'static [SurfaceDocument] {
         let (_, v1_document) = v1::router().split_for_parts();
         // Each surface with the schema of its own error body.
         [
-            ("v1", v1_document, "ErrorBody"),
-            ("ops", ops::openapi(), "ErrorBody"),
-            ("mystic", mystic::openapi(), "DetailBody"),
-            ("gbdx", gbdx::openapi(), "ErrorBody"),
-            ("acumos", acumos::openapi(), "Refused"),
+            ("v1", v1_document, "ErrorBody", AXUM_JSON),
+            ("ops", ops::openapi(), "ErrorBody", AXUM_JSON),
+            ("mystic", mystic::openapi(), "DetailBody", MYSTIC_JSON),
+            ("gbdx", gbdx::openapi(), "ErrorBody", READ_AS_400),
+            ("acumos", acumos::openapi(), "Refused", READ_AS_400),
         ]
         .into_iter()
-        .map(|(surface, document, error_body)| SurfaceDocument {
+        .map(|(surface, document, error_body, json)| SurfaceDocument {
             surface,
-            document: with_framework_errors(with_server_facts(document), error_body),
+            document: with_framework_errors(with_server_facts(document), error_body, json),
         })
         .collect()
     })
@@ -68,11 +68,28 @@ fn with_server_facts(mut document: OpenApi) -> OpenApi {
 /// The errors the framework answers before a handler runs, which no handler's annotation
 /// lists, added to every operation they can happen to, in the surface's error body (see
 /// [`super::routes::Routes::with_error_shape`]):
-/// - a body: 413 over [`super::MAX_BODY_BYTES`]; a JSON body also 400 (not JSON), 415 (no
-///   `Content-Type: application/json`) and 422 (JSON of the wrong shape); a multipart body 400;
+/// - a body: 413 over [`super::MAX_BODY_BYTES`]; a JSON body also what the surface answers a
+///   body it cannot read with ([`JsonRefusals`]); a multipart body 400;
 /// - query parameters: 400 when they do not parse;
 /// - path parameters: 400 when a segment does not decode.
-fn with_framework_errors(mut document: OpenApi, error_body: &str) -> OpenApi {
+/// How a surface refuses a JSON body it cannot take: each status it answers, and why.
+type JsonRefusals = &'static [(&'static str, &'static str)];
+
+/// axum's `Json` extractor, as `/v1` uses it.
+const AXUM_JSON: JsonRefusals = &[
+    ("400", "The body is not JSON"),
+    ("415", "The body is not declared `application/json`"),
+    ("422", "The JSON is not of the documented shape"),
+];
+
+/// Mystic answers every body it cannot read as FastAPI did: 422.
+const MYSTIC_JSON: JsonRefusals = &[("422", "The body is not JSON of the documented shape")];
+
+/// GBDX and Acumos read the body whatever its declared type, and answer what they cannot read
+/// with their 400.
+const READ_AS_400: JsonRefusals = &[("400", "The body is not JSON of the documented shape")];
+
+fn with_framework_errors(mut document: OpenApi, error_body: &str, json: JsonRefusals) -> OpenApi {
     use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
@@ -100,9 +117,7 @@ fn with_framework_errors(mut document: OpenApi, error_body: &str) -> OpenApi {
             if let Some(body) = &operation.request_body {
                 answers.push(("413", "The body is larger than the server takes"));
                 if body.content.contains_key("application/json") {
-                    answers.push(("400", "The body is not JSON"));
-                    answers.push(("415", "The body is not declared `application/json`"));
-                    answers.push(("422", "The JSON is not of the documented shape"));
+                    answers.extend_from_slice(json);
                 } else {
                     answers.push(("400", "The body is not of its declared type"));
                 }
