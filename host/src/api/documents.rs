@@ -65,13 +65,6 @@ fn with_server_facts(mut document: OpenApi) -> OpenApi {
     document
 }
 
-/// The errors the framework answers before a handler runs, which no handler's annotation
-/// lists, added to every operation they can happen to, in the surface's error body (see
-/// [`super::routes::Routes::with_error_shape`]):
-/// - a body: 413 over [`super::MAX_BODY_BYTES`]; a JSON body also what the surface answers a
-///   body it cannot read with ([`JsonRefusals`]); a multipart body 400;
-/// - query parameters: 400 when they do not parse;
-/// - path parameters: 400 when a segment does not decode.
 /// How a surface refuses a JSON body it cannot take: each status it answers, and why.
 type JsonRefusals = &'static [(&'static str, &'static str)];
 
@@ -89,6 +82,13 @@ const MYSTIC_JSON: JsonRefusals = &[("422", "The body is not JSON of the documen
 /// with their 400.
 const READ_AS_400: JsonRefusals = &[("400", "The body is not JSON of the documented shape")];
 
+/// The errors the framework answers before a handler runs, which no handler's annotation
+/// lists, added to every operation they can happen to, in the surface's error body (see
+/// [`super::routes::Routes::with_error_shape`]):
+/// - a body: 413 over [`super::MAX_BODY_BYTES`]; a JSON body also what the surface answers a
+///   body it cannot read with ([`JsonRefusals`]); a multipart body 400;
+/// - query parameters: 400 when they do not parse;
+/// - path parameters: 400 when a segment does not decode.
 fn with_framework_errors(mut document: OpenApi, error_body: &str, json: JsonRefusals) -> OpenApi {
     use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
