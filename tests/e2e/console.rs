@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::gbdx::{docker_task, quick_registration, wait_for_state};
 use crate::harness::{Backend, TestServer, ADMIN_ACCOUNT};
-use crate::mystic::{pipeline_dir, push};
+use crate::mystic::{pipeline_dir, push, push_hostile};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -525,6 +525,10 @@ async fn a_pushed_pipeline_runs_from_its_form_to_its_output(backend: Backend) {
     browser.click("main form button[type=submit]").await;
     browser.wait_for("#run-state .badge.state-completed").await;
     assert_eq!(browser.text("td.output-value").await, "Hello, console!");
+    assert_eq!(
+        browser.text("#run-log .log-empty").await,
+        "This run printed nothing."
+    );
     browser.check_made_for_people().await;
     browser.screenshot("run").await;
 
@@ -543,6 +547,80 @@ async fn a_pushed_pipeline_runs_from_its_form_to_its_output(backend: Backend) {
     browser.check_made_for_people().await;
     browser.screenshot("runs").await;
     browser.check_narrow("runs-narrow").await;
+
+    // A run that prints: its page shows what it printed, each stream apart, as Mystic's log.
+    push_hostile(&server, &alice).await;
+    browser.client.refresh().await.unwrap();
+    let row = "tr[data-pipeline='alice/hostile']";
+    browser.wait_for(row).await;
+    browser.click(&format!("{row} a.button")).await;
+    browser.wait_for("#input-0").await;
+    browser.fill("#input-0", "say:hello <console>").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for("#run-state .badge.state-completed").await;
+    assert_eq!(
+        browser.text("#run-log pre.log-stdout").await,
+        "hello <console>"
+    );
+    assert_eq!(
+        browser.text("#run-log pre.log-stderr").await,
+        "hello <console> (stderr)"
+    );
+    let said_id = browser.path().await.rsplit('/').next().unwrap().to_string();
+    let (_, logs) = server.get(&format!("/v4/logs/run/{said_id}"), &alice).await;
+    assert_eq!(
+        logs["log_entries"],
+        json!(["hello <console>", "hello <console> (stderr)"])
+    );
+    browser.check_made_for_people().await;
+    browser.screenshot("run-log").await;
+
+    // A file output (its input given through the API): a link that downloads it.
+    let dir = pipeline_dir(
+        "file-io",
+        "shout",
+        "1.0.0",
+        json!([{"name": "document", "type": "file"}]),
+        json!([{"name": "result", "type": "file"}, {"name": "lines", "type": "integer"}]),
+        &[],
+    );
+    let (ok, pointer, stderr) = push(dir.path(), &server, &alice);
+    assert!(ok, "{stderr}");
+    let (status, uploaded) = server.upload(&alice, b"one\ntwo", "doc.txt", &[]).await;
+    assert_eq!(status, 200, "{uploaded}");
+    let (status, shouted) = server
+        .post(
+            "/v4/runs",
+            &alice,
+            json!({"pipeline": pointer, "inputs": [{"type": "file", "value": null,
+                   "file_name": "doc.txt", "file_path": uploaded["path"]}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{shouted}");
+    browser
+        .goto(&format!(
+            "{}/console/runs/{}",
+            server.base,
+            shouted["id"].as_str().unwrap()
+        ))
+        .await;
+    let link = "td.output-value a.download";
+    browser.wait_for(link).await;
+    assert_eq!(browser.text(link).await, "Download result.txt");
+    let href = browser
+        .client
+        .find(Locator::Css(link))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("the link has an href");
+    let download = reqwest::get(&href).await.unwrap();
+    assert_eq!(download.status(), 200, "{href}");
+    assert_eq!(download.text().await.unwrap(), "ONE\nTWO");
+    browser.check_made_for_people().await;
+    browser.screenshot("run-file").await;
 }
 
 async fn the_admin_sees_plugins_and_chains_and_no_one_else_does(backend: Backend) {

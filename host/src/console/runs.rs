@@ -8,6 +8,10 @@
 //! checked against the manifest there, and a bad one is recorded as the run's `input_error`.
 //! Here a field is only read as its declared type (a number, JSON), and one that cannot be is
 //! shown beside the field before anything is submitted.
+//!
+//! A run's page also shows what its component printed (the same
+//! [`crate::runs::Runs::run_logs`] Mystic's `GET /v4/logs/run/{id}` answers from), and links
+//! each file output by Mystic's signed download link ([`crate::api::mystic::FileLinks`]).
 
 use std::collections::HashMap;
 
@@ -22,10 +26,10 @@ use serde_json::{json, Value as Json};
 use super::layout::{self, Nav, PAGE_SIZE};
 use super::session::{Posted, Session};
 use super::{ConsoleError, PageResult};
-use crate::api::mystic::RUNNABLE_TYPE;
+use crate::api::mystic::{FileLinks, RUNNABLE_TYPE};
 use crate::api::AppState;
 use crate::registry::VersionInfo;
-use crate::runs::{RunArgument, RunRecord, RunState, RunSubmission, Value};
+use crate::runs::{RunArgument, RunLogs, RunRecord, RunState, RunSubmission, Value};
 
 const BASE: &str = "/console/runs";
 const REFRESH_SECONDS: u32 = 1;
@@ -379,6 +383,8 @@ pub async fn run_page(
         .run_record(&session.caller, &id)
         .await
         .map_err(ConsoleError::from)?;
+    let logs = state.runs.run_logs(&session.caller, &id).await?;
+    let links = FileLinks::new(&state);
     let content = html! {
         h1 { "Run of " (run.pipeline) ":" (run.version) }
         @if unfinished(run.state) {
@@ -403,12 +409,25 @@ pub async fn run_page(
                             tr.output {
                                 td data-label="Output" { (output.name) }
                                 td data-label="Type" { code { (output.kind) } }
-                                td data-label="Value" class="output-value" { (output_text(output)) }
+                                td data-label="Value" class="output-value" {
+                                    @if let Some(file) = &output.file {
+                                        a.download href=(links.link(&file.digest, &file.name)) download=(file.name) {
+                                            "Download " (file.name)
+                                        }
+                                        " (" (file.size) " bytes)"
+                                    } @else {
+                                        (output_text(output))
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
+        }
+        section.card #run-log aria-labelledby="run-log-title" {
+            h2 #run-log-title { "Log" }
+            (log_of(&run, &logs))
         }
         p { a href=(BASE) { "← All runs" } }
     };
@@ -416,4 +435,26 @@ pub async fn run_page(
         StatusCode::OK,
         layout::page("Run", Some(&session), Nav::Runs, content),
     ))
+}
+
+/// What the run printed, stdout then stderr, each in its own `<pre>`.
+fn log_of(run: &RunRecord, logs: &RunLogs) -> Markup {
+    let streams = [
+        ("Standard output", "stdout", &logs.stdout),
+        ("Standard error", "stderr", &logs.stderr),
+    ];
+    html! {
+        @if unfinished(run.state) {
+            p.muted { "What this run prints is shown when it is finished." }
+        } @else if logs.stdout.is_empty() && logs.stderr.is_empty() {
+            p.muted.log-empty { "This run printed nothing." }
+        } @else {
+            @for (title, stream, text) in streams {
+                @if !text.is_empty() {
+                    h3 { (title) }
+                    pre class=(format!("log log-{stream}")) { (text) }
+                }
+            }
+        }
+    }
 }

@@ -265,14 +265,14 @@ pub(super) async fn download_file(
 /// link key (one per database, so shared by replicas). Links are absolute (the client
 /// downloads them with a plain GET) and built on the operator's `--public-url`, never on request
 /// headers: a forged `Host` or `X-Forwarded-Proto` must not get a validly signed link to
-/// somewhere else.
-pub(super) struct FileLinks<'a> {
+/// somewhere else. The console's run page links file outputs with these too.
+pub(crate) struct FileLinks<'a> {
     key: &'a [u8],
     public_url: &'a str,
 }
 
 impl<'a> FileLinks<'a> {
-    pub(super) fn new(state: &'a AppState) -> Self {
+    pub(crate) fn new(state: &'a AppState) -> Self {
         FileLinks {
             key: &state.link_key,
             public_url: state
@@ -289,7 +289,7 @@ impl<'a> FileLinks<'a> {
         hex::encode(mac.finalize().into_bytes())
     }
 
-    pub(super) fn link(&self, digest: &str, name: &str) -> String {
+    pub(crate) fn link(&self, digest: &str, name: &str) -> String {
         let expires = now_secs() + LINK_LIFETIME.as_secs();
         let signature = self.signature(digest, name, expires);
         let hex = digest.trim_start_matches("sha256:");
