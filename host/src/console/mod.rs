@@ -13,7 +13,7 @@
 //! (Acumos's for the Workbench, `/v1`'s for the rest).
 //!
 //! One file per page: [`pipelines`] (My Pipelines, the Acumos Workbench catalog), [`tasks`]
-//! (GBDX), [`runs`] (Mystic's runnable pipelines and their runs), [`plugins`] (plugins and
+//! (GBDX), [`workflows`] (GBDX workflows, reached from Tasks), [`runs`] (Mystic's runnable pipelines and their runs), [`plugins`] (plugins and
 //! policy bindings, for the admin account).
 //!
 //! The routes are one more [`Routes`] surface (`console`) in [`crate::api::app`], so the route
@@ -33,6 +33,7 @@ mod plugins;
 mod runs;
 mod session;
 mod tasks;
+mod workflows;
 
 /// Where the console's pages live.
 pub const PREFIX: &str = "/console";
@@ -70,6 +71,12 @@ pub fn routes() -> Routes {
         post(pipelines::launch)
     );
     let routes = route!(routes, "/console/tasks", get(tasks::page));
+    let routes = route!(routes, "/console/workflows", get(workflows::page));
+    let routes = route!(
+        routes,
+        "/console/workflows/{id}",
+        get(workflows::workflow_page)
+    );
     let routes = route!(routes, "/console/runs", get(runs::page));
     let routes = route!(
         routes,

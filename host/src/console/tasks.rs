@@ -53,7 +53,10 @@ pub async fn page(
         .any(|v| v.state == VersionState::Registering);
     let content = html! {
         h1 { "Tasks" }
-        p.lede { "GBDX tasks and their versions. A version is usable in workflows once it is ready." }
+        p.lede {
+            "GBDX tasks and their versions. A version is usable in workflows once it is ready. "
+            a href="/console/workflows" { "Your workflows →" }
+        }
         @if registering {
             p.notice role="status" data-refresh-seconds=(REFRESH_SECONDS) {
                 "A version is still registering: this page refreshes every " (REFRESH_SECONDS) " seconds until it is ready or failed."

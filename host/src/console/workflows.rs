@@ -1,0 +1,187 @@
+//! Workflows: the GBDX workflows of the session's accounts, newest first, each with its state
+//! and submission time; a workflow's page shows each task's state and outputs and the
+//! workflow's events, and refreshes itself until the workflow is finished.
+//!
+//! The same core reads as the GBDX routes ([`crate::runs::Runs::workflows`],
+//! [`crate::runs::Runs::workflow`], [`crate::runs::Runs::workflow_events`]). Another
+//! account's workflow is a 404 here, as another account's run is on the run page: a person
+//! browsing learns nothing of what another account holds.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use maud::html;
+use serde::Deserialize;
+
+use super::layout::{self, Nav, PAGE_SIZE};
+use super::session::Session;
+use super::{ConsoleError, PageResult};
+use crate::api::AppState;
+use crate::registry::{Refusal, RegistryError};
+use crate::runs::workflows::{PortInput, WorkflowQuery};
+
+const BASE: &str = "/console/workflows";
+/// How often a page with a workflow at work reloads (as the run page does).
+const REFRESH_SECONDS: u32 = 1;
+
+#[derive(Deserialize, Default)]
+pub struct Listing {
+    page: Option<usize>,
+}
+
+/// `GET /console/workflows`.
+pub async fn page(
+    State(state): State<AppState>,
+    session: Session,
+    Query(listing): Query<Listing>,
+) -> PageResult {
+    let page = listing.page.unwrap_or(1).max(1);
+    let workflows = state
+        .runs
+        .workflows(&session.caller, &WorkflowQuery::default())
+        .await?;
+    let has_more = workflows.len() > page * PAGE_SIZE;
+    let shown: Vec<_> = workflows
+        .iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .collect();
+    let at_work = shown.iter().any(|w| !w.state.is_complete());
+    let content = html! {
+        h1 { "Workflows" }
+        p.lede { "GBDX workflows of your account, newest first. " a href="/console/tasks" { "← Tasks" } }
+        @if at_work {
+            p.notice role="status" data-refresh-seconds=(REFRESH_SECONDS) { "A workflow is still at work: this page refreshes until it is finished." }
+        }
+        @if shown.is_empty() {
+            (layout::empty("No workflows yet.", html! {
+                "Submit one through the GBDX API: " code { "POST /workflows/v1/workflows" }
+                " with its tasks. It appears here, with each task's outputs."
+            }))
+        } @else {
+            table {
+                thead { tr {
+                    th scope="col" { "Workflow" } th scope="col" { "Name" } th scope="col" { "State" }
+                    th scope="col" { "Submitted" }
+                } }
+                tbody {
+                    @for w in &shown {
+                        tr data-workflow=(w.id) {
+                            td data-label="Workflow" { a.mono href=(format!("{BASE}/{}", w.id)) { (w.id) } }
+                            td data-label="Name" {
+                                @match &w.name { Some(name) => (name), None => span.muted { "—" } }
+                            }
+                            td data-label="State" { (layout::badge(w.state.as_str())) }
+                            td data-label="Submitted" { (layout::time(w.created_at_ms)) " by " (w.submitted_by) }
+                        }
+                    }
+                }
+            }
+        }
+        (layout::pager(BASE, page, has_more))
+    };
+    Ok(layout::html(
+        StatusCode::OK,
+        layout::page("Workflows", Some(&session), Nav::Tasks, content),
+    ))
+}
+
+/// Another account's workflow reads as one that does not exist.
+fn unseen(error: RegistryError) -> ConsoleError {
+    match error {
+        RegistryError::Refused(Refusal::WorkflowOfAnotherAccount { id }) => {
+            RegistryError::from(Refusal::WorkflowNotFound { id }).into()
+        }
+        error => error.into(),
+    }
+}
+
+fn input_text(input: &PortInput) -> String {
+    match input {
+        PortInput::Value { name, value } => format!("{name} = {value}"),
+        PortInput::Source { name, source } => format!("{name} ← {source}"),
+    }
+}
+
+/// `GET /console/workflows/{id}`: one workflow, its tasks and its events.
+pub async fn workflow_page(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> PageResult {
+    let caller = &session.caller;
+    let workflow = state.runs.workflow(caller, &id).await.map_err(unseen)?;
+    let events = state
+        .runs
+        .workflow_events(caller, &id)
+        .await
+        .map_err(unseen)?;
+    let title = workflow.name.clone().unwrap_or_else(|| workflow.id.clone());
+    let content = html! {
+        h1 { "Workflow " (title) }
+        @if !workflow.state.is_complete() {
+            p.notice role="status" data-refresh-seconds=(REFRESH_SECONDS) { "This workflow is " (workflow.state.as_str()) ": the page refreshes until it is finished." }
+        }
+        section.card {
+            p { "State: " span #workflow-state { (layout::badge(workflow.state.as_str())) } }
+            p.muted {
+                "Workflow " code { (workflow.id) } " · submitted " (layout::time(workflow.created_at_ms)) " by " (workflow.submitted_by)
+                @if let Some(finished) = workflow.finished_at_ms { " · finished " (layout::time(finished)) }
+            }
+            @if let Some(error) = &workflow.error {
+                div.alert role="alert" #workflow-error { (error) }
+            }
+            h2 { "Tasks" }
+            table {
+                thead { tr {
+                    th scope="col" { "Task" } th scope="col" { "Version" } th scope="col" { "State" }
+                    th scope="col" { "Inputs" } th scope="col" { "Outputs or note" }
+                } }
+                tbody {
+                    @for task in &workflow.tasks {
+                        tr data-task=(task.name) {
+                            td data-label="Task" { (task.name) }
+                            td data-label="Version" { (task.task) ":" (task.version) }
+                            td data-label="State" { (layout::badge(task.state.as_str())) }
+                            td data-label="Inputs" {
+                                @for (i, input) in task.inputs.iter().enumerate() {
+                                    @if i > 0 { br; }
+                                    (input_text(input))
+                                }
+                                @if task.inputs.is_empty() { span.muted { "none" } }
+                            }
+                            td data-label="Outputs or note" class="task-outputs" {
+                                @if let Some(note) = &task.error { span.error { (note) } }
+                                @for (i, output) in task.outputs.iter().enumerate() {
+                                    @if i > 0 { br; }
+                                    span.output data-output=(output.name) { (output.name) " = " (output.value) }
+                                }
+                                @if task.error.is_none() && task.outputs.is_empty() { span.muted { "—" } }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Events" }
+            table #workflow-events {
+                thead { tr { th scope="col" { "When" } th scope="col" { "Task" } th scope="col" { "Event" } th scope="col" { "Note" } } }
+                tbody {
+                    @for event in &events {
+                        tr.event {
+                            td data-label="When" { (layout::time(event.at_ms)) }
+                            td data-label="Task" { (event.task_name) }
+                            td data-label="Event" { (event.event.as_str()) }
+                            td data-label="Note" {
+                                @match &event.note { Some(note) => (note), None => span.muted { "—" } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p { a href=(BASE) { "← All workflows" } }
+    };
+    Ok(layout::html(
+        StatusCode::OK,
+        layout::page("Workflow", Some(&session), Nav::Tasks, content),
+    ))
+}
