@@ -14,7 +14,10 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::redirect::Policy;
 use serde_json::json;
 
-use crate::gbdx::{docker_task, quick_registration, wait_for_state};
+use crate::gbdx::{
+    chatty_workflow, docker_task, events_of, quick_registration, register_chatty, submit,
+    wait_for_state,
+};
 use crate::harness::{Backend, TestServer, ADMIN_ACCOUNT};
 use crate::mystic::{pipeline_dir, push, push_hostile};
 use crate::on_both_stores;
@@ -23,6 +26,7 @@ on_both_stores!(
     a_person_signs_in_creates_a_pipeline_sees_it_and_archives_it,
     a_task_registered_through_the_api_shows_ready_on_tasks,
     a_pushed_pipeline_runs_from_its_form_to_its_output,
+    a_workflow_submitted_through_the_api_shows_its_tasks_outputs_and_events,
     the_admin_sees_plugins_and_chains_and_no_one_else_does,
     a_session_never_shows_another_accounts_records,
     a_post_without_the_csrf_token_is_refused_and_changes_nothing,
@@ -621,6 +625,123 @@ async fn a_pushed_pipeline_runs_from_its_form_to_its_output(backend: Backend) {
     assert_eq!(download.text().await.unwrap(), "ONE\nTWO");
     browser.check_made_for_people().await;
     browser.screenshot("run-file").await;
+}
+
+async fn a_workflow_submitted_through_the_api_shows_its_tasks_outputs_and_events(backend: Backend) {
+    let Some(browser) = Browser::start(backend).await else {
+        return;
+    };
+    let server = TestServer::start_with(backend, |config| {
+        config.registration = quick_registration();
+    })
+    .await;
+    let alice = server.token("alice").await;
+    register_chatty(&server, &alice, "1.0.0").await;
+    browser.sign_in(&server, &alice).await;
+    browser.click("nav a[href='/console/tasks']").await;
+    browser.wait_for("main a[href='/console/workflows']").await;
+    browser.click("main a[href='/console/workflows']").await;
+    browser.wait_for(".empty").await;
+    assert!(browser.text(".empty").await.contains("No workflows yet"));
+
+    // Two tasks, the second fed by the first, which naps long enough to be seen at work.
+    let workflow = chatty_workflow(&[("first", "nap:3000"), ("second", "from:first")]);
+    let id = submit(&server, &alice, workflow).await;
+    browser.client.refresh().await.unwrap();
+    let row = format!("tr[data-workflow='{id}']");
+    browser.wait_for(&row).await;
+    browser.click(&format!("{row} a")).await;
+    browser.wait_for("#workflow-state").await;
+    assert_eq!(browser.path().await, format!("/console/workflows/{id}"));
+    assert!(
+        browser
+            .text("p.notice")
+            .await
+            .contains("the page refreshes until it is finished"),
+        "a workflow at work says the page refreshes"
+    );
+    // It refreshes itself until the workflow is finished.
+    browser
+        .wait_for("#workflow-state .badge.state-succeeded")
+        .await;
+    assert!(browser
+        .client
+        .find(Locator::Css("[data-refresh-seconds]"))
+        .await
+        .is_err());
+    for task in ["first", "second"] {
+        let task_row = format!("tr[data-task='{task}']");
+        assert_eq!(
+            browser.text(&format!("{task_row} .badge")).await,
+            "succeeded"
+        );
+        assert_eq!(
+            browser.text(&format!("{task_row} .task-outputs")).await,
+            "result = napped 3000 ms"
+        );
+    }
+    assert_eq!(
+        browser
+            .text("tr[data-task='second'] td[data-label='Inputs']")
+            .await,
+        "mode ← first:result"
+    );
+    // The events are the API's, in its order.
+    let events: Vec<(String, String)> = events_of(&server, &alice, &id)
+        .await
+        .iter()
+        .map(|e| {
+            (
+                e["task"].as_str().unwrap().to_string(),
+                e["event"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut shown = Vec::new();
+    for event in browser
+        .client
+        .find_all(Locator::Css("#workflow-events tr.event"))
+        .await
+        .unwrap()
+    {
+        let mut cells = Vec::new();
+        for label in ["Task", "Event"] {
+            let cell = event
+                .find(Locator::Css(&format!("td[data-label='{label}']")))
+                .await
+                .unwrap();
+            cells.push(cell.text().await.unwrap());
+        }
+        shown.push((cells[0].clone(), cells[1].clone()));
+    }
+    assert!(events.len() >= 6, "{events:?}");
+    assert_eq!(shown, events);
+    browser.check_made_for_people().await;
+    browser.screenshot("workflow").await;
+    browser.check_narrow("workflow-narrow").await;
+
+    browser.click("main a[href='/console/workflows']").await;
+    browser
+        .wait_for(&format!("{row} .badge.state-succeeded"))
+        .await;
+    browser.check_made_for_people().await;
+    browser.screenshot("workflows").await;
+
+    // Another account's session: not in its list, and its page is not found.
+    let bob = server.token("bob").await;
+    let session = sign_in(&server, &bob).await;
+    let (status, page) = console_get(&server, &session.cookie, "/console/workflows").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(!page.contains(&id), "{page}");
+    let (status, page) = console_get(
+        &server,
+        &session.cookie,
+        &format!("/console/workflows/{id}"),
+    )
+    .await;
+    assert_eq!(status, 404, "{page}");
+    assert!(is_console_refusal(&page), "{page}");
+    assert!(page.contains("not found"), "{page}");
 }
 
 async fn the_admin_sees_plugins_and_chains_and_no_one_else_does(backend: Backend) {

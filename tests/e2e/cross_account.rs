@@ -332,7 +332,7 @@ fn row(w: &World, method: &str, template: &str) -> Option<Row> {
 
         // The console: bob signed in (his own session, his own CSRF token) on alice's records;
         // his own pages show his own things only.
-        ("GET", "/") | ("GET", "/console/sign-in") | ("GET", "/console/pipelines") | ("GET", "/console/tasks") | ("GET", "/console/runs") => answered(template.into(), None),
+        ("GET", "/") | ("GET", "/console/sign-in") | ("GET", "/console/pipelines") | ("GET", "/console/tasks") | ("GET", "/console/runs") | ("GET", "/console/workflows") => answered(template.into(), None),
         ("GET", "/console/assets/{file}") => answered("/console/assets/console.css".into(), None),
         ("POST", "/console/sign-in") => answered(template.into(), Some(json!({"token": w.bob}))),
         ("POST", "/console/sign-out") => answered(template.into(), Some(json!({}))),
@@ -343,6 +343,7 @@ fn row(w: &World, method: &str, template: &str) -> Option<Row> {
         ("GET", "/console/runs/new/{namespace}/{name}") => refused("/console/runs/new/alice/alices-hello".into(), None),
         ("POST", "/console/runs/new/{namespace}/{name}") => refused("/console/runs/new/alice/alices-hello".into(), Some(json!({"input-0": "bob"}))),
         ("GET", "/console/runs/{id}") => refused(format!("/console/runs/{}", w.run), None),
+        ("GET", "/console/workflows/{id}") => refused(format!("/console/workflows/{}", w.workflow), None),
         ("GET", "/console/plugins") => refused(template.into(), None),
         ("POST", "/console/plugins/{name}/versions/{version}/activate") => refused("/console/plugins/policy-semver/versions/0.1.0/activate".into(), Some(json!({}))),
         ("POST", "/console/plugins/{name}/rollback") => refused("/console/plugins/policy-semver/rollback".into(), Some(json!({}))),
