@@ -11,12 +11,11 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
 
-use super::routes::{self, RouteSpec};
 use super::{acumos, gbdx, mystic, ops, v1};
 
 /// One surface's document.
 pub struct SurfaceDocument {
-    /// The surface's name, as in [`RouteSpec::surface`] and the document's address.
+    /// The surface's name, as in [`super::routes::RouteSpec::surface`] and the document's address.
     pub surface: &'static str,
     pub document: OpenApi,
 }
@@ -46,11 +45,6 @@ pub fn all() -> &'static [SurfaceDocument] {
 /// The document of `surface`, if there is one.
 pub fn find(surface: &str) -> Option<&'static SurfaceDocument> {
     all().iter().find(|d| d.surface == surface)
-}
-
-/// The operations a document describes, as route specs of `surface`.
-pub fn operations(surface: &'static str, document: &OpenApi) -> Vec<RouteSpec> {
-    routes::from_openapi(surface, document)
 }
 
 /// What every document says the same way: the bearer scheme its `security` names, and the
@@ -165,10 +159,11 @@ mod tests {
     fn each_document_describes_exactly_what_its_surface_routes() {
         let routed = crate::api::route_list();
         for SurfaceDocument { surface, document } in all() {
-            let documented: BTreeSet<(String, String)> = operations(surface, document)
-                .into_iter()
-                .map(|s| (s.method, s.path))
-                .collect();
+            let documented: BTreeSet<(String, String)> =
+                crate::api::routes::from_openapi(surface, document)
+                    .into_iter()
+                    .map(|s| (s.method, s.path))
+                    .collect();
             let answered: BTreeSet<(String, String)> = routed
                 .iter()
                 .filter(|s| s.surface == *surface)

@@ -36,7 +36,7 @@ pub async fn index() -> Html<String> {
             "<li><a href=\"/docs/{surface}\">{title}</a> ({count} operations): {blurb} \
              <a href=\"/openapi/{surface}.json\">OpenAPI document</a></li>",
             title = escape(&document.info.title),
-            count = documents::operations(surface, document).len(),
+            count = crate::api::routes::from_openapi(surface, document).len(),
             blurb = blurb(surface),
         );
     }
@@ -241,7 +241,7 @@ mod tests {
         let found = documents::find("v1").unwrap();
         let document = serde_json::to_value(&found.document).unwrap();
         let html = render("v1", &document);
-        for spec in documents::operations("v1", &found.document) {
+        for spec in crate::api::routes::from_openapi("v1", &found.document) {
             let heading = format!("<code>{} {}</code>", spec.method, escape(&spec.path));
             assert!(html.contains(&heading), "{heading} missing");
         }
