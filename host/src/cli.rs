@@ -104,11 +104,24 @@ pub enum PluginKind {
     Runnable,
 }
 
+/// The languages `pipewright plugin new` writes a plugin in.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PluginLanguage {
+    /// A crate, built by cargo for wasm32-wasip2.
+    #[default]
+    Rust,
+    /// A Python project, built by componentize-py.
+    Python,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct PluginNewArgs {
     /// What the plugin is.
     #[arg(long, value_enum)]
     pub kind: PluginKind,
+    /// What it is written in.
+    #[arg(long, value_enum, default_value_t = PluginLanguage::Rust)]
+    pub lang: PluginLanguage,
     /// The plugin's name: lowercase letters, digits and `-` (a type handler's type id too).
     pub name: String,
     /// The folder the crate's folder is made in.

@@ -39,6 +39,12 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// componentize-py, which builds Python plugins (the variable `pipewright plugin` itself reads);
+/// None outside CI when it is not given.
+pub fn componentize_py() -> Option<String> {
+    crate::harness::peer_from_env("PIPEWRIGHT_COMPONENTIZE_PY", "the Python plugin tests")
+}
+
 /// `plugin new` then `plugin test` passes; a fixture that expects the wrong thing makes
 /// `plugin test` fail, naming the plugin, its version and the export.
 fn new_crate_passes_and_a_broken_fixture_fails(
@@ -47,8 +53,21 @@ fn new_crate_passes_and_a_broken_fixture_fails(
     broken_fixture: &str,
     export: &str,
 ) {
+    new_project_passes_and_a_broken_fixture_fails("rust", kind, name, broken_fixture, export)
+}
+
+fn new_project_passes_and_a_broken_fixture_fails(
+    lang: &str,
+    kind: &str,
+    name: &str,
+    broken_fixture: &str,
+    export: &str,
+) {
     let parent = tempfile::tempdir().unwrap();
-    let created = pipewright(parent.path(), &["plugin", "new", "--kind", kind, name]);
+    let created = pipewright(
+        parent.path(),
+        &["plugin", "new", "--kind", kind, "--lang", lang, name],
+    );
     assert!(
         created.status.success(),
         "plugin new: {}",
@@ -58,9 +77,14 @@ fn new_crate_passes_and_a_broken_fixture_fails(
     assert_eq!(
         parent.path().join(text(&created.stdout).trim()),
         parent.path().join(name),
-        "plugin new prints the crate's folder"
+        "plugin new prints the project's folder"
     );
-    assert!(dir.join("Cargo.toml").is_file());
+    let manifest = if lang == "python" {
+        "plugin.yaml"
+    } else {
+        "Cargo.toml"
+    };
+    assert!(dir.join(manifest).is_file());
 
     let tested = pipewright(&dir, &["plugin", "test"]);
     assert!(
@@ -127,6 +151,87 @@ fn runnable_template_tests_itself() {
 }
 
 #[test]
+fn python_type_handler_template_tests_itself() {
+    if componentize_py().is_none() {
+        return;
+    }
+    new_project_passes_and_a_broken_fixture_fails(
+        "python",
+        "type-handler",
+        "kit-py-type",
+        r#"{"export": "validate", "files": {}, "expect": {"diagnostics": []}}"#,
+        "validate",
+    );
+}
+
+#[test]
+fn python_policy_template_tests_itself() {
+    if componentize_py().is_none() {
+        return;
+    }
+    new_project_passes_and_a_broken_fixture_fails(
+        "python",
+        "policy",
+        "kit-py-policy",
+        r#"{"export": "check", "candidate": {"name": "ab"}, "expect": "approve"}"#,
+        "check",
+    );
+}
+
+/// A Python rule that breaks its own unit test stops `plugin test` before any build, naming
+/// the plugin; without componentize-py, `plugin build` says in one line what to install.
+#[test]
+fn python_unit_tests_run_first_and_a_missing_componentize_py_is_named() {
+    let parent = tempfile::tempdir().unwrap();
+    let created = pipewright(
+        parent.path(),
+        &[
+            "plugin",
+            "new",
+            "--kind",
+            "policy",
+            "--lang",
+            "python",
+            "py-broken",
+        ],
+    );
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let dir = parent.path().join("py-broken");
+    let rules = std::fs::read_to_string(dir.join("rules.py")).unwrap();
+    std::fs::write(
+        dir.join("rules.py"),
+        rules.replace("MIN_NAME_LENGTH = 4", "MIN_NAME_LENGTH = 40"),
+    )
+    .unwrap();
+    let tested = pipewright(&dir, &["plugin", "test"]);
+    assert!(!tested.status.success());
+    let stderr = text(&tested.stderr);
+    assert!(
+        stderr.contains("py-broken@0.1.0: the unit tests failed"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.join("build").exists(),
+        "nothing was built after a failed unit test"
+    );
+
+    let built = Command::new(BIN)
+        .current_dir(&dir)
+        .args(["plugin", "build"])
+        .env("PATH", "/usr/bin:/bin")
+        .env_remove("PIPEWRIGHT_COMPONENTIZE_PY")
+        .output()
+        .unwrap();
+    assert!(!built.status.success());
+    let stderr = text(&built.stderr);
+    assert!(
+        stderr.contains("pip install componentize-py==0.25.1"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+}
+
+#[test]
 fn plugin_new_refuses_bad_names_and_taken_folders() {
     let parent = tempfile::tempdir().unwrap();
     let bad = pipewright(
@@ -189,6 +294,10 @@ fn the_guide_keeps_its_no_run_blocks_out() {
 /// from the user's side: the type is listed and a pipeline of it exists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guide_makes_a_new_type_live_through_the_cli() {
+    // The guide's Python half builds with componentize-py.
+    if componentize_py().is_none() {
+        return;
+    }
     let server = TestServer::start_with(Backend::Sqlite, |config| {
         config.admin_account = Some("ops".into())
     })
@@ -254,4 +363,22 @@ async fn the_guide_makes_a_new_type_live_through_the_cli() {
     server
         .create_pipeline(&token, "ops", "waffles", "recipe")
         .await;
+
+    // The Python type is live, with a version its own scaffold made.
+    let checklist = types
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "checklist")
+        .unwrap_or_else(|| panic!("the Python type is not listed: {types}"));
+    assert_eq!(checklist["handler"], "checklist@0.1.0");
+    let (status, packing) = server.get("/v1/pipelines/ops/packing:0.1.0", &token).await;
+    assert_eq!(status, 200, "{packing}");
+    // The Python policy is the chain in force for `ops`.
+    let (status, bindings) = server.get("/v1/policy-bindings", &token).await;
+    assert_eq!(status, 200, "{bindings}");
+    assert!(
+        bindings.to_string().contains("py-name-length"),
+        "{bindings}"
+    );
 }

@@ -1,6 +1,6 @@
-//! `pipewright plugin test`: the author's harness, no server. It runs the crate's native unit
-//! tests, builds the component, loads it in-process into a [`PluginHost`] exactly as a server
-//! would (so a component that implements no known world, or imports what the host does not
+//! `pipewright plugin test`: the author's harness, no server. It runs the project's own unit
+//! tests (`cargo test`, or `python3 -m unittest` for a Python plugin), builds the component,
+//! loads it in-process into a [`PluginHost`] exactly as a server would (so a component that implements no known world, or imports what the host does not
 //! grant, fails here first), and calls its exports with the cases under `fixtures/`.
 //!
 //! # Fixture format
@@ -40,7 +40,7 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
-use super::{build, PluginCrate};
+use super::PluginProject;
 use crate::plugins::runnable::{NamedValue, RunnablePipeline, Value as RunValue};
 use crate::plugins::{
     File, LaunchContext, Limits, LoadedPlugin, Pipeline, PluginHost, PluginId, PolicyContext,
@@ -48,44 +48,37 @@ use crate::plugins::{
 };
 
 /// Runs the unit tests, loads the component and runs the fixtures; Err when anything failed.
-pub fn test_crate(krate: &PluginCrate) -> anyhow::Result<()> {
-    eprintln!("== unit tests (cargo test)");
-    let status = build::cargo()
-        .current_dir(&krate.dir)
-        .arg("test")
-        .status()
-        .with_context(|| format!("running cargo test in {}", krate.dir.display()))?;
-    if !status.success() {
-        bail!("{}: the unit tests failed (cargo test, above)", krate.id());
-    }
+pub fn test_crate(project: &PluginProject) -> anyhow::Result<()> {
+    eprintln!("== unit tests");
+    project.unit_tests()?;
 
-    eprintln!("== component ({})", build::TARGET);
-    let artifact = build::build_component(&krate.dir)?;
+    eprintln!("== component");
+    let artifact = project.build()?;
     let bytes =
         std::fs::read(&artifact).with_context(|| format!("reading {}", artifact.display()))?;
     let host = PluginHost::new(
-        &krate.target_dir.join("pipewright-test-cache"),
+        &project.scratch_dir().join("pipewright-test-cache"),
         Limits::default(),
     )
     .context("starting the in-process plugin host")?;
-    let subject = Subject::load(&host, krate, &bytes)?;
-    println!("{}: loads as {}", krate.id(), subject.describe());
+    let subject = Subject::load(&host, project, &bytes)?;
+    println!("{}: loads as {}", project.id(), subject.describe());
 
-    let cases = read_fixtures(&krate.dir.join("fixtures"))?;
+    let cases = read_fixtures(&project.dir.join("fixtures"))?;
     if cases.is_empty() {
-        println!("{}: no fixtures (add fixtures/*.json)", krate.id());
+        println!("{}: no fixtures (add fixtures/*.json)", project.id());
         return Ok(());
     }
     let scratch = tempfile::tempdir().context("making a scratch folder for runs")?;
     let mut failed = 0;
     for case in &cases {
-        match subject.run(case, &krate.dir, scratch.path()) {
+        match subject.run(case, &project.dir, scratch.path()) {
             Ok(()) => println!("ok    {}", case.label),
             Err(why) => {
                 failed += 1;
                 println!(
                     "FAIL  {} {} export `{}` ({}): {why}",
-                    krate.id(),
+                    project.id(),
                     subject.world(),
                     case.call.export(),
                     case.label
@@ -96,11 +89,11 @@ pub fn test_crate(krate: &PluginCrate) -> anyhow::Result<()> {
     if failed > 0 {
         bail!(
             "{}: {failed} of {} fixture cases failed",
-            krate.id(),
+            project.id(),
             cases.len()
         );
     }
-    println!("{}: {} fixture cases passed", krate.id(), cases.len());
+    println!("{}: {} fixture cases passed", project.id(), cases.len());
     Ok(())
 }
 
@@ -111,15 +104,15 @@ enum Subject {
 }
 
 impl Subject {
-    fn load(host: &PluginHost, krate: &PluginCrate, bytes: &[u8]) -> anyhow::Result<Self> {
-        let loaded = if krate.runnable {
+    fn load(host: &PluginHost, project: &PluginProject, bytes: &[u8]) -> anyhow::Result<Self> {
+        let loaded = if project.runnable {
             let id = PluginId {
-                name: krate.name.clone(),
-                version: krate.version.clone(),
+                name: project.name.clone(),
+                version: project.version.clone(),
             };
             host.load_runnable(id, bytes).map(Subject::Runnable)
         } else {
-            host.load(&krate.name, &krate.version, bytes)
+            host.load(&project.name, &project.version, bytes)
                 .map(Subject::Plugin)
         };
         // The error names the plugin and says what is wrong (no known world, an import).

@@ -1,17 +1,21 @@
 //! The plugin author's kit, `pipewright plugin …`: everything between an idea and a live plugin
 //! on a server, without rebuilding the host (the walk-through is `sdk/README.md`).
 //!
-//! - [`templates`]: `plugin new` writes a crate from `sdk/templates/<kind>/`;
+//! - [`templates`]: `plugin new` writes a crate from `sdk/templates/<kind>/`, or a Python
+//!   project from `sdk/templates/python/<kind>/` (`--lang python`);
 //! - [`build`]: `plugin build` (and `pipeline push`) build a crate into a component;
+//! - [`python`]: a Python project's `plugin.yaml`, its build with componentize-py, its unit tests;
 //! - [`harness`]: `plugin test` runs the unit tests, then the component in-process on fixtures;
 //! - [`client`]: `plugin push|list|show|activate|deactivate|rollback` against `/v1/plugins`.
 //!
-//! A plugin crate is named and versioned by its `Cargo.toml` (`name@version` on the server); a
-//! runnable pipeline's folder also holds `pipeline.yaml`, whose name and version it is pushed as.
+//! A plugin crate is named and versioned by its `Cargo.toml` (`name@version` on the server), a
+//! Python plugin by its `plugin.yaml`; a runnable pipeline's folder also holds `pipeline.yaml`,
+//! whose name and version it is pushed as. Every command after `new` works the same on both.
 
 pub mod build;
 pub mod client;
 pub mod harness;
+pub mod python;
 pub mod templates;
 
 use std::path::{Path, PathBuf};
@@ -26,23 +30,27 @@ use client::PluginRegistryClient;
 pub fn run(command: PluginCommand) -> anyhow::Result<()> {
     match command {
         PluginCommand::New(args) => {
-            let sdk = templates::resolve_sdk(args.sdk.as_deref())?;
-            let dir = templates::write_crate(args.kind, &args.name, &args.dir, &sdk)?;
+            let dir = templates::write_project(
+                args.kind,
+                args.lang,
+                &args.name,
+                &args.dir,
+                args.sdk.as_deref(),
+            )?;
             println!("{}", dir.display());
             eprintln!(
-                "wrote {} (SDK: {}); next: cd {} && pipewright plugin test",
+                "wrote {}; next: cd {} && pipewright plugin test",
                 dir.display(),
-                sdk.display(),
                 dir.display()
             );
             Ok(())
         }
         PluginCommand::Build(args) => {
-            let artifact = build::build_component(&args.dir)?;
+            let artifact = PluginProject::read(&args.dir)?.build()?;
             println!("{}", artifact.display());
             Ok(())
         }
-        PluginCommand::Test(args) => harness::test_crate(&PluginCrate::read(&args.dir)?),
+        PluginCommand::Test(args) => harness::test_crate(&PluginProject::read(&args.dir)?),
         PluginCommand::Push(args) => push(&args.dir, !args.no_activate, &args.connection),
         PluginCommand::List(connection) => {
             let plugins = client(&connection).list()?;
@@ -79,25 +87,45 @@ pub fn run(command: PluginCommand) -> anyhow::Result<()> {
     }
 }
 
-/// A plugin crate on disk: its folder, name, version and where cargo builds it.
-pub struct PluginCrate {
+/// A plugin project on disk, Rust crate or Python project: its folder, name, version and how it
+/// is built.
+pub struct PluginProject {
     pub dir: PathBuf,
     pub name: String,
     pub version: String,
     /// The folder holds a runnable pipeline (`pipeline.yaml`), not a plugin.
     pub runnable: bool,
-    pub target_dir: PathBuf,
+    pub language: Language,
 }
 
-impl PluginCrate {
-    /// Reads the crate in `dir` through `cargo metadata` (which knows the target dir, whatever
-    /// `CARGO_TARGET_DIR` or config says); a runnable's name and version from `pipeline.yaml`.
-    pub fn read(dir: &Path) -> anyhow::Result<PluginCrate> {
+/// What a plugin is written in, and what building it needs.
+pub enum Language {
+    /// A crate, built by cargo into `target_dir`.
+    Rust { target_dir: PathBuf },
+    /// A Python project, built by componentize-py.
+    Python(python::PythonProject),
+}
+
+impl PluginProject {
+    /// Reads the project in `dir`: a Python project by its `plugin.yaml`, else a crate through
+    /// `cargo metadata` (which knows the target dir, whatever `CARGO_TARGET_DIR` or config says);
+    /// a runnable's name and version from `pipeline.yaml`.
+    pub fn read(dir: &Path) -> anyhow::Result<PluginProject> {
+        if let Some(project) = python::PythonProject::read(dir)? {
+            return Ok(PluginProject {
+                dir: dir.to_path_buf(),
+                name: project.name.clone(),
+                version: project.version.clone(),
+                runnable: false,
+                language: Language::Python(project),
+            });
+        }
         let manifest = dir.join("Cargo.toml");
         if !manifest.is_file() {
             bail!(
-                "{} is not a plugin crate (no Cargo.toml); `pipewright plugin new` makes one",
-                dir.display()
+                "{} is not a plugin project (no Cargo.toml, no {}); `pipewright plugin new` makes one",
+                dir.display(),
+                python::MANIFEST
             );
         }
         let output = build::cargo()
@@ -139,12 +167,12 @@ impl PluginCrate {
                 .with_context(|| format!("cargo metadata gives no {what}"))
         };
         let target_dir = PathBuf::from(text(&metadata["target_directory"], "target dir")?);
-        let mut krate = PluginCrate {
+        let mut project = PluginProject {
             dir: dir.to_path_buf(),
             name: text(&package["name"], "package name")?,
             version: text(&package["version"], "package version")?,
             runnable: false,
-            target_dir,
+            language: Language::Rust { target_dir },
         };
         let pipeline_manifest = dir.join("pipeline.yaml");
         if pipeline_manifest.is_file() {
@@ -157,16 +185,50 @@ impl PluginCrate {
             let field = |key: &str, value: Option<String>| {
                 value.with_context(|| format!("{} needs `{key}`", pipeline_manifest.display()))
             };
-            krate.name = field("name", pipeline.name)?;
-            krate.version = field("version", pipeline.version)?;
-            krate.runnable = true;
+            project.name = field("name", pipeline.name)?;
+            project.version = field("version", pipeline.version)?;
+            project.runnable = true;
         }
-        Ok(krate)
+        Ok(project)
     }
 
     /// `name@version`.
     pub fn id(&self) -> String {
         format!("{}@{}", self.name, self.version)
+    }
+
+    /// Builds the component; returns its path.
+    pub fn build(&self) -> anyhow::Result<PathBuf> {
+        match &self.language {
+            Language::Rust { .. } => build::build_component(&self.dir),
+            Language::Python(project) => project.build(&self.dir),
+        }
+    }
+
+    /// Runs the project's own unit tests (`cargo test`, `python3 -m unittest`).
+    pub fn unit_tests(&self) -> anyhow::Result<()> {
+        match &self.language {
+            Language::Rust { .. } => {
+                let status = build::cargo()
+                    .current_dir(&self.dir)
+                    .arg("test")
+                    .status()
+                    .with_context(|| format!("running cargo test in {}", self.dir.display()))?;
+                if !status.success() {
+                    bail!("{}: the unit tests failed (cargo test, above)", self.id());
+                }
+                Ok(())
+            }
+            Language::Python(_) => python::unit_tests(&self.dir, &self.id()),
+        }
+    }
+
+    /// A folder of the build's own, for the harness's compile cache.
+    pub fn scratch_dir(&self) -> PathBuf {
+        match &self.language {
+            Language::Rust { target_dir } => target_dir.clone(),
+            Language::Python(project) => project.build_dir(&self.dir),
+        }
     }
 }
 
@@ -177,16 +239,17 @@ fn client(connection: &ServerConnection) -> PluginRegistryClient {
 /// `plugin push`: build, upload (activating unless told not to); a runnable goes through
 /// `pipeline push`.
 fn push(dir: &Path, activate: bool, connection: &ServerConnection) -> anyhow::Result<()> {
-    let krate = PluginCrate::read(dir)?;
-    if krate.runnable {
+    let project = PluginProject::read(dir)?;
+    if project.runnable {
         let pointer = crate::push::push(dir, &connection.server, &connection.token)?;
         println!("{pointer}");
         return Ok(());
     }
-    let artifact = build::build_component(dir)?;
+    let artifact = project.build()?;
     let component =
         std::fs::read(&artifact).with_context(|| format!("reading {}", artifact.display()))?;
-    let pushed = client(connection).upload(&krate.name, &krate.version, &component, activate)?;
+    let pushed =
+        client(connection).upload(&project.name, &project.version, &component, activate)?;
     let state = if pushed["active"] == Value::Bool(true) {
         "active"
     } else {
@@ -198,7 +261,7 @@ fn push(dir: &Path, activate: bool, connection: &ServerConnection) -> anyhow::Re
         .unwrap_or_default();
     println!(
         "pushed {} ({}{type_id}, {state})",
-        krate.id(),
+        project.id(),
         pushed["world"].as_str().unwrap_or("unknown world")
     );
     Ok(())

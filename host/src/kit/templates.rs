@@ -1,6 +1,9 @@
 //! `pipewright plugin new`: writes a ready plugin crate from one of the templates in the
 //! repository's `sdk/templates/<kind>/`, which are embedded in the binary (so `plugin new` works
-//! from an installed `pipewright` too, given the SDK's folder).
+//! from an installed `pipewright` too, given the SDK's folder); with `--lang python`, a Python
+//! project from `sdk/templates/python/<kind>/`, with the WIT folders of the world it implements
+//! (embedded too, from `wit/`) and the same fixtures as the Rust template of its kind: both
+//! languages' templates behave alike, and one set of cases says how.
 //!
 //! A template file's text may hold placeholders, replaced as the crate is written:
 //! `{{name}}` (the plugin's name, `my-type`), `{{crate_name}}` (`my_type`), `{{type_id}}` (a type
@@ -12,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use crate::cli::PluginKind;
+use crate::cli::{PluginKind, PluginLanguage};
 
 /// The SDK folder of this source tree, for the tests. Not the default `--sdk`: a path of the
 /// build machine has no place in the binary (see [`sdk_beside_executable`]).
@@ -28,6 +31,13 @@ type TemplateFile = (&'static str, &'static str);
 macro_rules! template {
     ($kind:literal, $($stored:literal => $written:literal),* $(,)?) => {
         &[$(($written, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk/templates/", $kind, "/", $stored)))),*]
+    };
+}
+
+/// Files of one of the repository's frozen WIT folders, written to the same path in a project.
+macro_rules! wit {
+    ($folder:literal, $($file:literal),* $(,)?) => {
+        &[$((concat!("wit/", $folder, "/", $file), include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/", $folder, "/", $file)))),*]
     };
 }
 
@@ -57,12 +67,68 @@ const RUNNABLE: &[TemplateFile] = template!("runnable",
     "fixtures/run.json" => "fixtures/run.json",
 );
 
-fn files_of(kind: PluginKind) -> &'static [TemplateFile] {
-    match kind {
-        PluginKind::TypeHandler => TYPE_HANDLER,
-        PluginKind::Policy => POLICY,
-        PluginKind::Runnable => RUNNABLE,
-    }
+const PYTHON_TYPE_HANDLER: &[&[TemplateFile]] = &[
+    template!("python/type-handler",
+        "plugin.yaml" => "plugin.yaml",
+        ".gitignore" => ".gitignore",
+        "app.py" => "app.py",
+        "rules.py" => "rules.py",
+        "test_rules.py" => "test_rules.py",
+    ),
+    template!("type-handler",
+        "fixtures/describe.json" => "fixtures/describe.json",
+        "fixtures/validate.json" => "fixtures/validate.json",
+        "fixtures/scaffold.json" => "fixtures/scaffold.json",
+        "fixtures/launch.json" => "fixtures/launch.json",
+    ),
+    wit!(
+        "plugin@0.1.0",
+        "host.wit",
+        "pipeline-type.wit",
+        "policy.wit",
+        "types.wit",
+        "worlds.wit"
+    ),
+    wit!("plugin@0.3.0", "surfaces.wit", "worlds.wit"),
+];
+
+const PYTHON_POLICY: &[&[TemplateFile]] = &[
+    template!("python/policy",
+        "plugin.yaml" => "plugin.yaml",
+        ".gitignore" => ".gitignore",
+        "app.py" => "app.py",
+        "rules.py" => "rules.py",
+        "test_rules.py" => "test_rules.py",
+    ),
+    template!("policy",
+        "fixtures/approve.json" => "fixtures/approve.json",
+        "fixtures/refuse.json" => "fixtures/refuse.json",
+    ),
+    wit!(
+        "plugin@0.1.0",
+        "host.wit",
+        "pipeline-type.wit",
+        "policy.wit",
+        "types.wit",
+        "worlds.wit"
+    ),
+    wit!("plugin@0.2.0", "about.wit", "worlds.wit"),
+];
+
+/// The files of a `lang` project of `kind`; Err for a pairing no template covers.
+fn files_of(kind: PluginKind, lang: PluginLanguage) -> anyhow::Result<Vec<TemplateFile>> {
+    let parts: &[&[TemplateFile]] = match (lang, kind) {
+        (PluginLanguage::Rust, PluginKind::TypeHandler) => &[TYPE_HANDLER],
+        (PluginLanguage::Rust, PluginKind::Policy) => &[POLICY],
+        (PluginLanguage::Rust, PluginKind::Runnable) => &[RUNNABLE],
+        (PluginLanguage::Python, PluginKind::TypeHandler) => PYTHON_TYPE_HANDLER,
+        (PluginLanguage::Python, PluginKind::Policy) => PYTHON_POLICY,
+        (PluginLanguage::Python, PluginKind::Runnable) => bail!(
+            "a runnable pipeline in Python is a Mystic pipeline folder: `pipeline container init \
+             -n NAME` (PyPI pipeline-ai) writes one, and `pipewright pipeline push DIR` registers it"
+        ),
+    };
+    Ok(parts.iter().flat_map(|part| part.iter().copied()).collect())
 }
 
 /// Why a plugin name is refused: it becomes the crate's name, the name it is uploaded as and,
@@ -122,14 +188,22 @@ fn sdk_beside_executable() -> Option<PathBuf> {
         .find(|sdk| sdk.join("Cargo.toml").is_file() && sdk.join("templates").is_dir())
 }
 
-/// Writes the `kind` template as crate `name` into `parent/name`; returns that folder.
-pub fn write_crate(
+/// Writes the `kind` template in `lang` as project `name` into `parent/name`; returns that
+/// folder. A Rust crate depends on the SDK by path: `sdk` is resolved (see [`resolve_sdk`]) only
+/// for it.
+pub fn write_project(
     kind: PluginKind,
+    lang: PluginLanguage,
     name: &str,
     parent: &Path,
-    sdk: &Path,
+    sdk: Option<&Path>,
 ) -> anyhow::Result<PathBuf> {
     check_name(name)?;
+    let files = files_of(kind, lang)?;
+    let sdk = match lang {
+        PluginLanguage::Rust => resolve_sdk(sdk)?,
+        PluginLanguage::Python => PathBuf::new(),
+    };
     let dir = parent.join(name);
     if dir.exists() {
         let empty = dir.is_dir()
@@ -144,8 +218,8 @@ pub fn write_crate(
             );
         }
     }
-    let placeholders = Placeholders::new(name, sdk);
-    for (path, text) in files_of(kind) {
+    let placeholders = Placeholders::new(name, &sdk);
+    for (path, text) in files {
         let target = dir.join(path);
         if let Some(folder) = target.parent() {
             std::fs::create_dir_all(folder)
@@ -217,12 +291,19 @@ mod tests {
             PluginKind::Runnable,
         ] {
             let parent = tempfile::tempdir().unwrap();
-            let dir = write_crate(kind, "word-count", parent.path(), &sdk).unwrap();
+            let dir = write_project(
+                kind,
+                PluginLanguage::Rust,
+                "word-count",
+                parent.path(),
+                Some(&sdk),
+            )
+            .unwrap();
             let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
             assert!(manifest.contains("name = \"word-count\""), "{manifest}");
             assert!(manifest.contains("[workspace]"), "{manifest}");
             assert!(manifest.contains(&sdk.display().to_string()), "{manifest}");
-            for (path, _) in files_of(kind) {
+            for (path, _) in files_of(kind, PluginLanguage::Rust).unwrap() {
                 let text = std::fs::read_to_string(dir.join(path)).unwrap();
                 assert!(!text.contains("{{"), "{kind:?} {path} keeps a placeholder");
             }
@@ -231,13 +312,62 @@ mod tests {
     }
 
     #[test]
+    fn a_python_project_carries_its_manifest_wit_and_fixtures() {
+        for kind in [PluginKind::TypeHandler, PluginKind::Policy] {
+            let parent = tempfile::tempdir().unwrap();
+            // No SDK is needed (nor looked for) for a Python project.
+            let dir = write_project(
+                kind,
+                PluginLanguage::Python,
+                "word-count",
+                parent.path(),
+                None,
+            )
+            .unwrap();
+            let project = super::super::python::PythonProject::read(&dir)
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (project.name.as_str(), project.version.as_str()),
+                ("word-count", "0.1.0")
+            );
+            for folder in &project.wit {
+                assert!(
+                    dir.join(folder).join("worlds.wit").is_file(),
+                    "{kind:?}: {folder:?}"
+                );
+            }
+            for (path, _) in files_of(kind, PluginLanguage::Python).unwrap() {
+                let text = std::fs::read_to_string(dir.join(path)).unwrap();
+                assert!(!text.contains("{{"), "{kind:?} {path} keeps a placeholder");
+            }
+            assert!(dir.join("fixtures").read_dir().unwrap().next().is_some());
+        }
+        let parent = tempfile::tempdir().unwrap();
+        let error = write_project(
+            PluginKind::Runnable,
+            PluginLanguage::Python,
+            "word-count",
+            parent.path(),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("pipeline container init"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn an_existing_non_empty_folder_is_refused() {
         let parent = tempfile::tempdir().unwrap();
         let sdk = Path::new(SOURCE_SDK);
         std::fs::create_dir(parent.path().join("taken")).unwrap();
         // An empty folder is fine (made ahead, e.g. by `git init`-less mkdir).
-        write_crate(PluginKind::Policy, "taken", parent.path(), sdk).unwrap();
-        let error = write_crate(PluginKind::Policy, "taken", parent.path(), sdk).unwrap_err();
+        let rust = PluginLanguage::Rust;
+        write_project(PluginKind::Policy, rust, "taken", parent.path(), Some(sdk)).unwrap();
+        let error =
+            write_project(PluginKind::Policy, rust, "taken", parent.path(), Some(sdk)).unwrap_err();
         assert!(error.to_string().contains("not empty"), "{error}");
     }
 
@@ -254,18 +384,36 @@ mod tests {
                 }
             }
         }
-        for (kind, folder) in [
-            (PluginKind::TypeHandler, "type-handler"),
-            (PluginKind::Policy, "policy"),
-            (PluginKind::Runnable, "runnable"),
-        ] {
-            let root = Path::new(SOURCE_SDK).join("templates").join(folder);
+        let templates = Path::new(SOURCE_SDK).join("templates");
+        let cases = [
+            (
+                PluginKind::TypeHandler,
+                PluginLanguage::Rust,
+                "type-handler",
+            ),
+            (PluginKind::Policy, PluginLanguage::Rust, "policy"),
+            (PluginKind::Runnable, PluginLanguage::Rust, "runnable"),
+            (
+                PluginKind::TypeHandler,
+                PluginLanguage::Python,
+                "python/type-handler",
+            ),
+            (PluginKind::Policy, PluginLanguage::Python, "python/policy"),
+        ];
+        for (kind, lang, folder) in cases {
+            let root = templates.join(folder);
             let mut on_disk = Vec::new();
             walk(&root, &root, &mut on_disk);
             on_disk.sort();
-            let mut embedded: Vec<String> = files_of(kind)
+            // A Python project also gets its kind's fixtures and WIT, from their own folders.
+            let mut embedded: Vec<String> = files_of(kind, lang)
+                .unwrap()
                 .iter()
                 .map(|(path, _)| path.to_string())
+                .filter(|path| {
+                    lang == PluginLanguage::Rust
+                        || !(path.starts_with("fixtures/") || path.starts_with("wit/"))
+                })
                 .collect();
             embedded.sort();
             assert_eq!(
