@@ -641,6 +641,7 @@ async fn an_idle_pipeline_scales_to_zero_and_starts_again_from_the_cache() {
         assert!(Instant::now() < deadline, "never scaled to zero");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    plugins.wait_for_optimizing();
     let compiled = plugins.cache_stats().compiled;
     let (status, again) = run(&server, &alice, request).await;
     assert_eq!((status, &again["state"]), (200, &json!("completed")));

@@ -125,7 +125,8 @@ fn a_component_of_no_known_world_is_refused_by_name() {
     assert!(error.to_string().contains("garbage@0.0.1"));
 }
 
-/// Compiled once per digest and engine; a restarted host maps the artifact instead.
+/// Compiled once per digest and engine: Winch's code first, serving at once, Cranelift's in the
+/// background; a restarted host maps Cranelift's artifact and compiles nothing.
 #[test]
 fn compile_cache_survives_a_restart() {
     let cache = tempfile::tempdir().unwrap();
@@ -134,6 +135,23 @@ fn compile_cache_survives_a_restart() {
     {
         let host = PluginHost::new(cache.path(), Limits::default()).unwrap();
         host.load_builtins().unwrap();
+        assert_eq!(
+            host.baseline_cache_stats().compiled,
+            builtins,
+            "Winch first"
+        );
+        // Served by Winch's code while Cranelift compiles.
+        let semver = host.policy("policy-semver").unwrap();
+        assert!(semver
+            .check(&candidate("x", "1.0.0"), &["0.9.0".into()], &context())
+            .unwrap()
+            .is_ok());
+        host.wait_for_optimizing();
+        // And by Cranelift's once it is in place.
+        assert!(semver
+            .check(&candidate("x", "0.1.0"), &["0.9.0".into()], &context())
+            .unwrap()
+            .is_err());
         let stats = host.cache_stats();
         assert_eq!((stats.compiled, stats.loaded_from_cache), (builtins, 0));
         // Loading the same bytes again in the same host does not compile again.
@@ -144,6 +162,11 @@ fn compile_cache_survives_a_restart() {
     let restarted = PluginHost::new(cache.path(), Limits::default()).unwrap();
     restarted.load_builtins().unwrap();
     assert_eq!(restarted.cache_stats().compiled, 0);
+    assert_eq!(
+        restarted.baseline_cache_stats().compiled,
+        0,
+        "no Winch once Cranelift's is there"
+    );
     assert_eq!(restarted.cache_stats().loaded_from_cache, builtins);
     let semver = restarted.policy("policy-semver").unwrap();
     assert!(semver

@@ -50,6 +50,30 @@ impl CompileCache {
         }
     }
 
+    /// The compiled component whose sha256 is `digest` (hex), when this cache holds it.
+    pub fn cached(&self, engine: &Engine, digest: &str) -> Option<Component> {
+        let path = self.path(digest);
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: the cache directory is written only by `store` below, from our own compiler.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => {
+                self.loaded.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("pipewright_plugin_cache_loads_total").increment(1);
+                Some(component)
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cached artifact unusable; recompiling");
+                None
+            }
+        }
+    }
+
+    fn path(&self, digest: &str) -> PathBuf {
+        self.dir.join(format!("{digest}.cwasm"))
+    }
+
     /// The compiled component for `bytes`, whose sha256 is `digest` (hex).
     pub fn component(
         &self,
@@ -57,20 +81,10 @@ impl CompileCache {
         digest: &str,
         bytes: &[u8],
     ) -> anyhow::Result<Component> {
-        let path = self.dir.join(format!("{digest}.cwasm"));
-        if path.exists() {
-            // SAFETY: the cache directory is written only by `store` below, from our own compiler.
-            match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => {
-                    self.loaded.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!("pipewright_plugin_cache_loads_total").increment(1);
-                    return Ok(component);
-                }
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "cached artifact unusable; recompiling")
-                }
-            }
+        if let Some(component) = self.cached(engine, digest) {
+            return Ok(component);
         }
+        let path = self.path(digest);
         let artifact = engine
             .precompile_component(bytes)
             .map_err(anyhow::Error::from)

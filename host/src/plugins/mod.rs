@@ -3,7 +3,8 @@
 //! 0.3.0; each later world includes 0.1.0's and adds one optional export).
 //!
 //! Life of a plugin: [`PluginHost::load`] hashes the component, compiles it through the
-//! [`cache::CompileCache`] (once per digest and engine), links it against the host's imports
+//! [`cache::CompileCache`] (once per digest and engine: Winch's code first when Cranelift's is
+//! not cached yet, swapped for Cranelift's in the background, see [`tiers`]), links it against the host's imports
 //! (WASI with nothing granted, and `host`) into an `InstancePre`, and probes which world it
 //! implements. Each call then takes a warm instance from the plugin's [`pool::InstancePool`]
 //! (or instantiates one: no linking, that was paid once), runs under the [`limits`], and hands the
@@ -26,6 +27,7 @@ pub mod limits;
 pub mod output;
 mod pool;
 pub mod runnable;
+pub mod tiers;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -35,8 +37,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
-use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::component::HasSelf;
+use wasmtime::{Engine, Store};
 
 use bindings::v0_1_0::{policy as policy_world, type_handler as type_world};
 pub use cache::CacheStats;
@@ -176,6 +178,16 @@ pub enum LoadedPlugin {
 }
 
 impl LoadedPlugin {
+    /// Serves the next calls from `pre`: the same component compiled again (Cranelift's code
+    /// replacing Winch's).
+    fn upgrade(&self, pre: wasmtime::component::InstancePre<PluginState>) -> anyhow::Result<()> {
+        match self {
+            LoadedPlugin::Policy(p) => p.pool.upgrade(policy_world::ValidationPolicyPre::new(pre)?),
+            LoadedPlugin::TypeHandler(t) => t.pool.upgrade(type_world::TypeHandlerPre::new(pre)?),
+        }
+        Ok(())
+    }
+
     pub fn id(&self) -> &PluginId {
         match self {
             LoadedPlugin::Policy(p) => &p.id,
@@ -216,11 +228,10 @@ impl LoadedPlugin {
     }
 }
 
-/// The engine, the linker, the compile cache and every active plugin.
+/// The engines (one per compiler tier, see [`tiers`]) with their linkers and compile caches,
+/// and every active plugin.
 pub struct PluginHost {
-    engine: Engine,
-    linker: Linker<PluginState>,
-    cache: cache::CompileCache,
+    tiers: tiers::Tiers,
     limits: Limits,
     /// Shared with every plugin's pool; [`PluginHost::set_grants`] swaps it for the next call.
     grants: Arc<RwLock<Grants>>,
@@ -229,8 +240,8 @@ pub struct PluginHost {
     types: RwLock<BTreeMap<String, Arc<TypeHandlerPlugin>>>,
     /// When the host was made (the clock of scale-to-zero).
     started: std::time::Instant,
-    /// Runnable pipelines loaded so far, by digest (see [`runnable`]), and what runs them: an
-    /// engine of their own (async calls, pooled instances) with its linker and compile cache.
+    /// Runnable pipelines loaded so far, by digest (see [`runnable`]), and what runs them:
+    /// engines of their own (async calls, pooled instances) with their linkers and caches.
     runnables: RwLock<std::collections::HashMap<String, Arc<runnable::RunnablePipeline>>>,
     runnable_engine: runnable::RunnableEngine,
     /// Set once [`PluginHost::load_builtins`] has loaded every built-in (`/readyz`).
@@ -239,31 +250,38 @@ pub struct PluginHost {
 }
 
 impl PluginHost {
-    /// An engine with epoch interruption and a compile cache under `cache_dir`. Grants nothing
+    /// Engines with epoch interruption and compile caches under `cache_dir`. Grants nothing
     /// to any plugin until [`PluginHost::set_grants`].
     pub fn new(cache_dir: &Path, limits: Limits) -> anyhow::Result<Self> {
-        let mut config = Config::new();
-        config.wasm_component_model(true).epoch_interruption(true);
-        let engine = Engine::new(&config)
-            .map_err(anyhow::Error::from)
-            .context("creating the wasmtime engine")?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("linking WASI")?;
-        clocks::add_bounded_sleeps(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("linking the deadline-bounded WASI sleeps")?;
-        policy_world::ValidationPolicy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(anyhow::Error::from)
-            .context("linking the host interface")?;
-        let cache = cache::CompileCache::open(cache_dir, &engine)?;
+        let tiers = tiers::Tiers::new(
+            cache_dir,
+            |config| {
+                config.wasm_component_model(true).epoch_interruption(true);
+            },
+            |linker| {
+                wasmtime_wasi::p2::add_to_linker_sync(linker)
+                    .map_err(anyhow::Error::from)
+                    .context("linking WASI")?;
+                clocks::add_bounded_sleeps(linker)
+                    .map_err(anyhow::Error::from)
+                    .context("linking the deadline-bounded WASI sleeps")?;
+                policy_world::ValidationPolicy::add_to_linker::<_, HasSelf<_>>(linker, |state| {
+                    state
+                })
+                .map_err(anyhow::Error::from)
+                .context("linking the host interface")
+            },
+        )?;
         let runnable_engine = runnable::RunnableEngine::new(cache_dir)?;
-        let ticker = EpochTicker::start(vec![engine.clone(), runnable_engine.engine.clone()]);
+        let ticker = EpochTicker::start(
+            tiers
+                .engines()
+                .into_iter()
+                .chain(runnable_engine.tiers.engines())
+                .collect(),
+        );
         Ok(PluginHost {
-            engine,
-            linker,
-            cache,
+            tiers,
             limits,
             grants: Arc::default(),
             policies: RwLock::default(),
@@ -300,19 +318,42 @@ impl PluginHost {
         *self.grants.write().unwrap() = grants;
     }
 
+    /// The engine of optimized (Cranelift) code.
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        &self.tiers.optimized.engine
     }
 
+    /// Waits until Cranelift has compiled everything loaded so far and its code is in place
+    /// (plugins and runnable pipelines), for tests and benchmarks.
+    pub fn wait_for_optimizing(&self) {
+        self.tiers.wait_for_optimizing();
+        self.runnable_engine.tiers.wait_for_optimizing();
+    }
+
+    /// The optimized tier's cache: what has been compiled by Cranelift, and loaded from disk.
     pub fn cache_stats(&self) -> CacheStats {
-        self.cache.stats()
+        self.tiers.optimized.cache.stats()
+    }
+
+    /// The baseline tier's cache: what Winch compiled to be served before Cranelift's code.
+    pub fn baseline_cache_stats(&self) -> CacheStats {
+        self.tiers.baseline.cache.stats()
     }
 
     /// Compiles a component ahead of time into the cache (a no-op when it is there already),
-    /// without loading it as a plugin. Returns its digest (hex sha256).
+    /// without loading it as a plugin: Winch's code now, Cranelift's in the background.
+    /// Returns its digest (hex sha256).
     pub fn precompile(&self, bytes: &[u8]) -> anyhow::Result<String> {
         let digest = hex::encode(Sha256::digest(bytes));
-        self.cache.component(&self.engine, &digest, bytes)?;
+        let compiled = self.tiers.compile_fast(&digest, bytes)?;
+        if compiled.tier.level == tiers::Level::Baseline {
+            self.tiers.optimize_in_background(
+                "precompiled component".into(),
+                digest.clone(),
+                bytes.into(),
+                |_, _| Ok(()),
+            );
+        }
         Ok(digest)
     }
 
@@ -347,15 +388,19 @@ impl PluginHost {
             plugin: id.clone(),
             detail: format!("{e:#}"),
         };
-        let component = self
-            .cache
-            .component(&self.engine, &digest, bytes)
+        let compiled = self
+            .tiers
+            .compile_fast(&digest, bytes)
             .map_err(load_error)?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
-            load_error(anyhow::anyhow!(
-                "it imports what the host does not grant: {e:#}"
-            ))
-        })?;
+        let pre = compiled
+            .tier
+            .linker
+            .instantiate_pre(&compiled.component)
+            .map_err(|e| {
+                load_error(anyhow::anyhow!(
+                    "it imports what the host does not grant: {e:#}"
+                ))
+            })?;
 
         let loaded = if let Ok(policy) = policy_world::ValidationPolicyPre::new(pre.clone()) {
             // Newest contract first: a 0.2.0 policy also has 0.1.0's exports.
@@ -425,7 +470,16 @@ impl PluginHost {
         } else {
             return Err(PluginError::NoKnownWorld { plugin: id });
         };
-        tracing::debug!(plugin = %id, digest = loaded.digest(), world = ?loaded.world(), "plugin probed");
+        tracing::debug!(plugin = %id, digest = loaded.digest(), world = ?loaded.world(), compiler = compiled.tier.level.as_str(), "plugin probed");
+        if compiled.tier.level == tiers::Level::Baseline {
+            let swapped = loaded.clone();
+            self.tiers.optimize_in_background(
+                id.to_string(),
+                loaded.digest().to_string(),
+                bytes.into(),
+                move |tier, component| swapped.upgrade(tier.linker.instantiate_pre(&component)?),
+            );
+        }
         Ok(loaded)
     }
 

@@ -4,6 +4,10 @@
 //! (the `InstancePre` holds it) and no instantiation. An instance is returned to the pool only
 //! after a call that succeeded; after a trap, a timeout or a memory refusal it is dropped, since
 //! its state can no longer be trusted.
+//!
+//! The linked code can be swapped under a pool ([`InstancePool::upgrade`], when Cranelift's
+//! optimized code replaces Winch's, see [`super::tiers`]): idle instances of the old code are
+//! dropped, and one in use when the swap happens is not taken back.
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -66,25 +70,27 @@ impl Prepared for super::bindings::v0_3_0::type_handler::TypeHandlerPre<PluginSt
     }
 }
 
-struct Warm<B> {
+struct Warm<P: Prepared> {
     store: Store<PluginState>,
-    bindings: B,
+    bindings: P::Bindings,
+    /// The linked code it was made from.
+    from: Arc<P>,
 }
 
 pub struct InstancePool<P: Prepared> {
     plugin: Arc<PluginId>,
-    pre: P,
+    pre: RwLock<Arc<P>>,
     limits: Limits,
     /// The host's grants (shared with every pool), read at the start of each call.
     grants: Arc<RwLock<Grants>>,
-    idle: Mutex<Vec<Warm<P::Bindings>>>,
+    idle: Mutex<Vec<Warm<P>>>,
 }
 
 impl<P: Prepared> InstancePool<P> {
     pub fn new(plugin: PluginId, pre: P, limits: Limits, grants: Arc<RwLock<Grants>>) -> Self {
         InstancePool {
             plugin: Arc::new(plugin),
-            pre,
+            pre: RwLock::new(Arc::new(pre)),
             limits,
             grants,
             idle: Mutex::new(Vec::new()),
@@ -93,6 +99,13 @@ impl<P: Prepared> InstancePool<P> {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Serves the next calls from `pre` (the same component, compiled again): the idle
+    /// instances of the code it replaces are dropped.
+    pub fn upgrade(&self, pre: P) {
+        *self.pre.write().unwrap() = Arc::new(pre);
+        self.idle.lock().unwrap().clear();
     }
 
     /// Runs `call` on a warm instance under a deadline of `timeout`.
@@ -114,8 +127,9 @@ impl<P: Prepared> InstancePool<P> {
         metrics::counter!("pipewright_plugin_calls_total", "plugin" => self.plugin.name.clone(), "export" => export, "outcome" => if outcome.is_ok() { "ok" } else { "error" }).increment(1);
         match outcome {
             Ok(value) => {
+                let current = Arc::ptr_eq(&warm.from, &self.pre.read().unwrap());
                 let mut idle = self.idle.lock().unwrap();
-                if idle.len() < MAX_IDLE {
+                if current && idle.len() < MAX_IDLE {
                     idle.push(warm);
                 }
                 Ok(value)
@@ -124,15 +138,20 @@ impl<P: Prepared> InstancePool<P> {
         }
     }
 
-    fn instantiate(&self) -> Result<Warm<P::Bindings>, PluginError> {
+    fn instantiate(&self) -> Result<Warm<P>, PluginError> {
+        let from = self.pre.read().unwrap().clone();
         let mut store = new_store(
-            self.pre.instance_pre().engine(),
+            from.instance_pre().engine(),
             self.plugin.clone(),
             &self.limits,
         );
         store.set_epoch_deadline(Limits::ticks(self.limits.call_timeout));
-        match self.pre.instantiate(&mut store) {
-            Ok(bindings) => Ok(Warm { store, bindings }),
+        match from.instantiate(&mut store) {
+            Ok(bindings) => Ok(Warm {
+                store,
+                bindings,
+                from,
+            }),
             Err(error) => Err(PluginError::Instantiate {
                 plugin: (*self.plugin).clone(),
                 detail: format!("{error:#}"),

@@ -15,26 +15,25 @@
 //!   unmapped per run (unmapping makes every core flush its TLB, costly on small VMs). A few
 //!   slots stay warm with their first pages resident; idle ones are given back to the OS.
 //!
-//! Its compilation settings are the plugin engine's, so both share the compile cache: what
-//! registration precompiled runs without a compile.
+//! Like plugins, a pipeline runs on Winch's code until Cranelift's is ready ([`super::tiers`]).
+//! Each tier's compilation settings are the plugin engine's of that tier, so both share the
+//! compile caches: what registration precompiled runs without a compile.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Linker;
 use wasmtime::UpdateDeadline;
-use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
-};
+use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 use super::bindings::pipeline_v0_1_0_async as world;
-use super::cache::CompileCache;
 use super::limits::{Limits, PluginState, Preopen};
 use super::output::CapturedOutput;
+use super::tiers::{Level, Tier, Tiers};
 use super::{clocks, pool, PluginError, PluginHost, PluginId};
 
 pub use super::bindings::pipeline_v0_1_0::pipewright::pipeline::types::{
@@ -52,49 +51,44 @@ const WARM_SLOTS: u32 = 4;
 /// back: enough for a small guest's whole memory.
 const KEEP_RESIDENT_BYTES: usize = 1 << 20;
 
-/// The engine, linker and compile cache of runnable pipelines (see the module doc).
+/// The engines, linkers and compile caches of runnable pipelines (see the module doc), one per
+/// compiler tier ([`super::tiers`]).
 pub(super) struct RunnableEngine {
-    pub(super) engine: Engine,
-    linker: Linker<PluginState>,
-    cache: CompileCache,
+    pub(super) tiers: Tiers,
 }
 
 impl RunnableEngine {
     pub(super) fn new(cache_dir: &Path) -> anyhow::Result<Self> {
-        let mut pool = PoolingAllocationConfig::new();
-        pool.total_component_instances(RUN_SLOTS)
-            .total_core_instances(4 * RUN_SLOTS)
-            .total_memories(RUN_SLOTS)
-            .total_tables(4 * RUN_SLOTS)
-            .total_stacks(RUN_SLOTS)
-            // As many as the memory limiter allows a table to grow to.
-            .table_elements(100_000)
-            .max_unused_warm_slots(WARM_SLOTS)
-            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-            .table_keep_resident(64 << 10)
-            // Where the kernel can say which pages a run touched (Linux 6.7+), only those are
-            // reset, not the whole resident part.
-            .pagemap_scan(Enabled::Auto);
-        let mut config = Config::new();
-        config
-            .wasm_component_model(true)
-            .epoch_interruption(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&config)
-            .map_err(anyhow::Error::from)
-            .context("creating the runnable pipelines' engine")?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("linking WASI")?;
-        clocks::add_bounded_sleeps(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("linking the deadline-bounded WASI sleeps")?;
-        let cache = CompileCache::open(cache_dir, &engine)?;
+        let configure = |config: &mut Config| {
+            let mut pool = PoolingAllocationConfig::new();
+            pool.total_component_instances(RUN_SLOTS)
+                .total_core_instances(4 * RUN_SLOTS)
+                .total_memories(RUN_SLOTS)
+                .total_tables(4 * RUN_SLOTS)
+                .total_stacks(RUN_SLOTS)
+                // As many as the memory limiter allows a table to grow to.
+                .table_elements(100_000)
+                .max_unused_warm_slots(WARM_SLOTS)
+                .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+                .table_keep_resident(64 << 10)
+                // Where the kernel can say which pages a run touched (Linux 6.7+), only those
+                // are reset, not the whole resident part.
+                .pagemap_scan(Enabled::Auto);
+            config
+                .wasm_component_model(true)
+                .epoch_interruption(true)
+                .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        };
+        let link = |linker: &mut Linker<PluginState>| {
+            wasmtime_wasi::p2::add_to_linker_async(linker)
+                .map_err(anyhow::Error::from)
+                .context("linking WASI")?;
+            clocks::add_bounded_sleeps(linker)
+                .map_err(anyhow::Error::from)
+                .context("linking the deadline-bounded WASI sleeps")
+        };
         Ok(RunnableEngine {
-            engine,
-            linker,
-            cache,
+            tiers: Tiers::new(cache_dir, configure, link)?,
         })
     }
 }
@@ -107,7 +101,8 @@ pub struct RunnablePipeline {
     pub id: PluginId,
     /// Hex sha256 of the component.
     pub digest: String,
-    pre: world::RunnablePre<PluginState>,
+    /// The linked code: Winch's until Cranelift's replaces it (see [`super::tiers`]).
+    pre: RwLock<Arc<world::RunnablePre<PluginState>>>,
     limits: Limits,
     /// When the host started, and the milliseconds since then at the last run: what
     /// scale-to-zero looks at.
@@ -131,25 +126,40 @@ impl PluginHost {
             plugin: id.clone(),
             detail,
         };
-        let runs = &self.runnable_engine;
-        let component = runs
-            .cache
-            .component(&runs.engine, &digest, bytes)
+        let tiers = &self.runnable_engine.tiers;
+        let link = |tier: &Tier, component: &wasmtime::component::Component| {
+            let pre = tier
+                .linker
+                .instantiate_pre(component)
+                .map_err(|e| format!("it imports what the host does not grant: {e:#}"))?;
+            world::RunnablePre::new(pre)
+                .map_err(|e| format!("it does not implement {WORLD}: {e:#}"))
+        };
+        let compiled = tiers
+            .compile_fast(&digest, bytes)
             .map_err(|e| load_error(format!("{e:#}")))?;
-        let pre = runs
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| load_error(format!("it imports what the host does not grant: {e:#}")))?;
-        let pre = world::RunnablePre::new(pre)
-            .map_err(|e| load_error(format!("it does not implement {WORLD}: {e:#}")))?;
+        let pre = link(&compiled.tier, &compiled.component).map_err(load_error)?;
         let loaded = Arc::new(RunnablePipeline {
             id,
             digest: digest.clone(),
-            pre,
+            pre: RwLock::new(Arc::new(pre)),
             limits: self.limits.clone(),
             epoch: self.started,
             last_used_ms: AtomicU64::new(self.uptime_ms()),
         });
+        if compiled.tier.level == Level::Baseline {
+            let swapped = loaded.clone();
+            tiers.optimize_in_background(
+                loaded.id.to_string(),
+                digest.clone(),
+                bytes.into(),
+                move |tier, component| {
+                    let pre = link(tier, &component).map_err(anyhow::Error::msg)?;
+                    *swapped.pre.write().unwrap() = Arc::new(pre);
+                    Ok(())
+                },
+            );
+        }
         self.runnables
             .write()
             .unwrap()
@@ -219,7 +229,8 @@ impl RunnablePipeline {
                     plugin: self.id.clone(),
                     detail: format!("{e:#}"),
                 })?;
-        let mut store = Store::new(self.pre.engine(), state);
+        let pre = self.pre.read().unwrap().clone();
+        let mut store = Store::new(pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
         let deadline = Instant::now() + timeout;
         store.epoch_deadline_callback(move |_| {
@@ -232,8 +243,7 @@ impl RunnablePipeline {
         store.set_epoch_deadline(1);
         store.data_mut().begin_call(Arc::default(), timeout);
         let instance =
-            self.pre
-                .instantiate_async(&mut store)
+            pre.instantiate_async(&mut store)
                 .await
                 .map_err(|e| PluginError::Instantiate {
                     plugin: self.id.clone(),
@@ -257,15 +267,20 @@ mod tests {
     /// Registration precompiles with the plugin engine; runs load with theirs. One artifact
     /// serves both only while the two compile alike.
     #[test]
-    fn the_runnable_engine_shares_the_plugin_engines_compile_cache() {
+    fn the_runnable_engines_share_the_plugin_engines_compile_caches() {
         let dir = tempfile::tempdir().unwrap();
         let host = PluginHost::new(dir.path(), Limits::default()).unwrap();
-        let hash = |engine: &Engine| {
+        let hash = |engine: &wasmtime::Engine| {
             use std::hash::{Hash, Hasher};
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             engine.precompile_compatibility_hash().hash(&mut hasher);
             hasher.finish()
         };
-        assert_eq!(hash(host.engine()), hash(&host.runnable_engine.engine));
+        let runs = &host.runnable_engine.tiers;
+        assert_eq!(hash(host.engine()), hash(&runs.optimized.engine));
+        assert_eq!(
+            hash(&host.tiers.baseline.engine),
+            hash(&runs.baseline.engine)
+        );
     }
 }
