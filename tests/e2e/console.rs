@@ -128,6 +128,37 @@ pub async fn console_post(
     )
 }
 
+/// A form with files posted with a session's cookie (`multipart/form-data`, text fields only
+/// here), redirects not followed: status, `Location` and HTML.
+pub async fn console_post_multipart(
+    server: &TestServer,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, String, String) {
+    let mut multipart = reqwest::multipart::Form::new();
+    for (name, value) in form {
+        multipart = multipart.text(name.to_string(), value.to_string());
+    }
+    let answer = no_redirects()
+        .post(format!("{}{path}", server.base))
+        .header("cookie", cookie)
+        .multipart(multipart)
+        .send()
+        .await
+        .unwrap();
+    let location = answer
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (
+        answer.status().as_u16(),
+        location,
+        answer.text().await.unwrap(),
+    )
+}
+
 /// A console refusal: an HTML page with the message in an alert.
 pub fn is_console_refusal(html: &str) -> bool {
     html.contains("<main") && html.contains("role=\"alert\"")
@@ -243,6 +274,12 @@ impl Browser {
         let field = self.client.find(Locator::Css(css)).await.unwrap();
         field.clear().await.unwrap();
         field.send_keys(value).await.unwrap();
+    }
+
+    /// Chooses the file at `path` in the file input `css` (as a person picking it would).
+    async fn choose_file(&self, css: &str, path: &std::path::Path) {
+        let field = self.client.find(Locator::Css(css)).await.unwrap();
+        field.send_keys(path.to_str().unwrap()).await.unwrap();
     }
 
     async fn click(&self, css: &str) {
@@ -497,11 +534,17 @@ async fn a_task_registered_through_the_api_shows_ready_on_tasks(backend: Backend
     browser.check_narrow("tasks-narrow").await;
 }
 
+/// The upload quota of the runs journey's server: a file one byte larger is refused.
+const UPLOAD_QUOTA_BYTES: u64 = 64;
+
 async fn a_pushed_pipeline_runs_from_its_form_to_its_output(backend: Backend) {
     let Some(browser) = Browser::start(backend).await else {
         return;
     };
-    let server = TestServer::start(backend).await;
+    let server = TestServer::start_with(backend, |config| {
+        config.uploads.max_bytes = UPLOAD_QUOTA_BYTES;
+    })
+    .await;
     let alice = server.token("alice").await;
     browser.sign_in(&server, &alice).await;
     browser.click("nav a[href='/console/runs']").await;
@@ -579,7 +622,7 @@ async fn a_pushed_pipeline_runs_from_its_form_to_its_output(backend: Backend) {
     browser.check_made_for_people().await;
     browser.screenshot("run-log").await;
 
-    // A file output (its input given through the API): a link that downloads it.
+    // A file input from the form, its output downloaded: the `file-io` example.
     let dir = pipeline_dir(
         "file-io",
         "shout",
@@ -588,26 +631,52 @@ async fn a_pushed_pipeline_runs_from_its_form_to_its_output(backend: Backend) {
         json!([{"name": "result", "type": "file"}, {"name": "lines", "type": "integer"}]),
         &[],
     );
-    let (ok, pointer, stderr) = push(dir.path(), &server, &alice);
+    let (ok, _, stderr) = push(dir.path(), &server, &alice);
     assert!(ok, "{stderr}");
-    let (status, uploaded) = server.upload(&alice, b"one\ntwo", "doc.txt", &[]).await;
-    assert_eq!(status, 200, "{uploaded}");
-    let (status, shouted) = server
-        .post(
-            "/v4/runs",
-            &alice,
-            json!({"pipeline": pointer, "inputs": [{"type": "file", "value": null,
-                   "file_name": "doc.txt", "file_path": uploaded["path"]}]}),
-        )
-        .await;
-    assert_eq!(status, 200, "{shouted}");
-    browser
-        .goto(&format!(
-            "{}/console/runs/{}",
-            server.base,
-            shouted["id"].as_str().unwrap()
-        ))
-        .await;
+    browser.click("nav a[href='/console/runs']").await;
+    let row = "tr[data-pipeline='alice/shout']";
+    browser.wait_for(row).await;
+    assert!(browser.text(row).await.contains("document: file"));
+    browser.click(&format!("{row} a.button")).await;
+    browser.wait_for("#input-0[type=file]").await;
+    assert_eq!(
+        browser.text("label[for='input-0']").await,
+        "document (file)"
+    );
+    assert!(browser.text("#input-0-hint").await.contains("64 MiB"));
+    // No file chosen: said beside the field, nothing submitted.
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for("#input-0-error").await;
+    assert_eq!(browser.text("#input-0-error").await, "Choose a file.");
+    // A file past the account's upload quota: the quota's words beside the field, nothing kept.
+    let files = tempfile::tempdir().unwrap();
+    let big = files.path().join("big.txt");
+    std::fs::write(&big, "x".repeat(UPLOAD_QUOTA_BYTES as usize + 1)).unwrap();
+    browser.choose_file("#input-0", &big).await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for("#input-0-error").await;
+    assert!(
+        browser
+            .text("#input-0-error")
+            .await
+            .starts_with("upload quota exceeded: account alice holds 0 file(s), 0 bytes"),
+        "{}",
+        browser.text("#input-0-error").await
+    );
+    assert!(browser
+        .text("#input-0-hint")
+        .await
+        .contains("Choose the file again"));
+    browser.check_made_for_people().await;
+    browser.screenshot("run-form-file-refused").await;
+    let (_, uploads) = server.get("/v3/pipeline_files", &alice).await;
+    assert_eq!(uploads, json!([]), "nothing kept of a refused form");
+    let doc = files.path().join("doc.txt");
+    std::fs::write(&doc, "one\ntwo").unwrap();
+    browser.choose_file("#input-0", &doc).await;
+    browser.screenshot("run-form-file").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for("#run-state .badge.state-completed").await;
     let link = "td.output-value a.download";
     browser.wait_for(link).await;
     assert_eq!(browser.text(link).await, "Download result.txt");
@@ -623,6 +692,15 @@ async fn a_pushed_pipeline_runs_from_its_form_to_its_output(backend: Backend) {
     let download = reqwest::get(&href).await.unwrap();
     assert_eq!(download.status(), 200, "{href}");
     assert_eq!(download.text().await.unwrap(), "ONE\nTWO");
+    // The run is the API's, its input named as Mystic's client names an upload.
+    let run_id = browser.path().await.rsplit('/').next().unwrap().to_string();
+    let (_, run) = server.get(&format!("/v4/runs/{run_id}"), &alice).await;
+    assert_eq!(run["inputs"][0]["file_name"], "doc.txt", "{run}");
+    let (_, uploads) = server.get("/v3/pipeline_files", &alice).await;
+    assert_eq!(
+        uploads[0]["path"], run["inputs"][0]["file_path"],
+        "{uploads}"
+    );
     browser.check_made_for_people().await;
     browser.screenshot("run-file").await;
 }
@@ -937,6 +1015,42 @@ async fn a_post_without_the_csrf_token_is_refused_and_changes_nothing(backend: B
         .get(&format!("{ACUMOS}/users/alice/pipelines"), &alice)
         .await;
     assert_eq!(after[0]["artifactStatus"]["status"], "ACTIVE", "{after}");
+
+    // The run form (a form with files) is held to the token alike: no run is made.
+    let dir = pipeline_dir(
+        "hello",
+        "hello",
+        "0.1.0",
+        json!([{"name": "text", "type": "string"}]),
+        json!([{"name": "greeting", "type": "string"}]),
+        &[],
+    );
+    let (ok, _, stderr) = push(dir.path(), &server, &alice);
+    assert!(ok, "{stderr}");
+    for csrf in [None, Some(bobs.csrf.as_str())] {
+        let mut form = vec![("input-0", "planted")];
+        form.extend(csrf.map(|csrf| ("csrf", csrf)));
+        let (status, _, page) = console_post_multipart(
+            &server,
+            &session.cookie,
+            "/console/runs/new/alice/hello",
+            &form,
+        )
+        .await;
+        assert_eq!(status, 403, "{page}");
+        assert!(page.contains("nothing was changed"), "{page}");
+    }
+    let (_, runs) = console_get(&server, &session.cookie, "/console/runs").await;
+    assert!(runs.contains("No runs yet."), "{runs}");
+    let (status, location, page) = console_post_multipart(
+        &server,
+        &session.cookie,
+        "/console/runs/new/alice/hello",
+        &[("csrf", &session.csrf), ("input-0", "token")],
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    assert!(location.starts_with("/console/runs/"), "{location}");
 
     // Signing out needs the token too; once signed out, the cookie opens nothing.
     let (status, _, _) = console_post(&server, &session.cookie, "/console/sign-out", &[]).await;

@@ -454,8 +454,12 @@ async fn send_console(w: &World, method: &str, row: &Row) -> (u16, Value) {
     if row.path != "/console/sign-in" {
         form.push(("csrf", &session.csrf));
     }
-    let (status, location, page) =
-        crate::console::console_post(&w.server, &session.cookie, &row.path, &form).await;
+    // The run form carries files: it is posted as a browser posts it.
+    let (status, location, page) = if row.path.starts_with("/console/runs/new/") {
+        crate::console::console_post_multipart(&w.server, &session.cookie, &row.path, &form).await
+    } else {
+        crate::console::console_post(&w.server, &session.cookie, &row.path, &form).await
+    };
     if status == 303 {
         // Done: the page it leads to, as a browser would show it next.
         let (status, page) =

@@ -127,6 +127,114 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
     }
 }
 
+/// A file of a form with files, as the browser sent it.
+pub struct SentFile {
+    /// The file's own name (its last path segment; empty when none was chosen).
+    pub name: String,
+    pub bytes: axum::body::Bytes,
+}
+
+/// A form with files (`multipart/form-data`) posted by a session: refused unless its `csrf`
+/// field (the first of every such form) is the session's token. A file the server could not
+/// take whole (past the body limit) is named in `unread` with why, to be shown beside its
+/// field; the fields after it are not read.
+pub struct PostedFiles {
+    pub session: Session,
+    pub fields: std::collections::HashMap<String, String>,
+    pub files: std::collections::HashMap<String, SentFile>,
+    pub unread: Option<(String, String)>,
+}
+
+impl FromRequest<AppState> for PostedFiles {
+    type Rejection = ConsoleError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let session = Session::from_request_parts(&mut parts, state).await?;
+        let path = parts.uri.path().to_string();
+        let mut multipart =
+            axum::extract::Multipart::from_request(Request::from_parts(parts, body), state)
+                .await
+                .map_err(|rejection| {
+                    ConsoleError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("The form could not be read: {}", rejection.body_text()),
+                    )
+                })?;
+        let mut fields = std::collections::HashMap::new();
+        let mut files = std::collections::HashMap::new();
+        let mut unread = None;
+        loop {
+            let field = match multipart.next_field().await {
+                Ok(Some(field)) => field,
+                Ok(None) => break,
+                Err(error) => {
+                    unread = Some((String::new(), unread_reason(&error)));
+                    break;
+                }
+            };
+            let name = field.name().unwrap_or_default().to_string();
+            match field.file_name().map(file_name_of) {
+                Some(file_name) => match field.bytes().await {
+                    Ok(bytes) => {
+                        files.insert(
+                            name,
+                            SentFile {
+                                name: file_name,
+                                bytes,
+                            },
+                        );
+                    }
+                    Err(error) => {
+                        unread = Some((name, unread_reason(&error)));
+                        break;
+                    }
+                },
+                None => match field.text().await {
+                    Ok(text) => {
+                        fields.insert(name, text);
+                    }
+                    Err(error) => {
+                        unread = Some((name, unread_reason(&error)));
+                        break;
+                    }
+                },
+            }
+        }
+        let presented = fields.get("csrf").map(String::as_str).unwrap_or_default();
+        if !session.csrf_matches(presented) {
+            tracing::warn!(user = %session.caller.user, path = %path, "console form refused: no valid CSRF token");
+            return Err(ConsoleError::CrossSite);
+        }
+        Ok(PostedFiles {
+            session,
+            fields,
+            files,
+            unread,
+        })
+    }
+}
+
+/// Why a part of a form with files could not be read, for a person.
+fn unread_reason(error: &axum::extract::multipart::MultipartError) -> String {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        format!(
+            "This file is larger than the server takes in one form ({} MiB): run with it through the API instead.",
+            crate::api::MAX_BODY_BYTES >> 20
+        )
+    } else {
+        format!("The file could not be read whole: {}", error.body_text())
+    }
+}
+
+/// The last segment of the name a file was sent with (some browsers send a path).
+fn file_name_of(sent: &str) -> String {
+    sent.rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 impl Session {
     fn csrf_matches(&self, presented: &str) -> bool {
         ConsoleSession {
