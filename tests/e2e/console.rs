@@ -27,7 +27,7 @@ on_both_stores!(
     a_task_registered_through_the_api_shows_ready_on_tasks,
     a_pushed_pipeline_runs_from_its_form_to_its_output,
     a_workflow_submitted_through_the_api_shows_its_tasks_outputs_and_events,
-    the_admin_sees_plugins_and_chains_and_no_one_else_does,
+    the_admin_uploads_binds_and_rolls_back_a_policy_and_no_one_else_may,
     a_session_never_shows_another_accounts_records,
     a_post_without_the_csrf_token_is_refused_and_changes_nothing,
     a_sign_in_posted_from_another_site_is_refused,
@@ -822,7 +822,7 @@ async fn a_workflow_submitted_through_the_api_shows_its_tasks_outputs_and_events
     assert!(page.contains("not found"), "{page}");
 }
 
-async fn the_admin_sees_plugins_and_chains_and_no_one_else_does(backend: Backend) {
+async fn the_admin_uploads_binds_and_rolls_back_a_policy_and_no_one_else_may(backend: Backend) {
     let Some(browser) = Browser::start(backend).await else {
         return;
     };
@@ -857,8 +857,172 @@ async fn the_admin_sees_plugins_and_chains_and_no_one_else_does(backend: Backend
         .text(&format!("{semver} td[data-label='Digest']"))
         .await
         .starts_with("sha256:"));
+
+    // Upload a policy: a missing name is said beside the name; then added, not yet active.
+    let files = tempfile::tempdir().unwrap();
+    let release_only = files.path().join("release_only.wasm");
+    std::fs::write(&release_only, crate::guests::read("release_only.wasm")).unwrap();
+    browser.fill("#plugin-version", "1.0.0").await;
+    browser.choose_file("#component", &release_only).await;
+    browser.click("#upload button[type=submit]").await;
+    browser.wait_for("#plugin-name-error").await;
+    assert_eq!(
+        browser.text("#plugin-name-error").await,
+        "Enter the plugin's name."
+    );
+    browser.fill("#plugin-name", "release-only").await;
+    browser.choose_file("#component", &release_only).await;
+    browser.click("#upload button[type=submit]").await;
+    let added = "section[data-plugin='release-only'] tr[data-version='1.0.0']";
+    browser.wait_for(added).await;
+    assert_eq!(browser.text(&format!("{added} .badge")).await, "inactive");
+    // An admin's activation succeeds: the page and the API say so.
+    browser
+        .click(&format!("{added} form[action$='/activate'] button"))
+        .await;
+    browser
+        .wait_for(&format!("{added} .badge.state-active"))
+        .await;
+    let (_, listed) = server.get("/v1/plugins/release-only", &alice).await;
+    assert_eq!(listed["active_version"], "1.0.0", "{listed}");
+
+    // Before any binding of its own, Jupyter pipelines need no version.
+    let (status, record) = server
+        .post(
+            &format!("{ACUMOS}/users/alice/pipelines"),
+            &alice,
+            json!({"pipelineId": {"name": "draft"}, "pipelineType": "Jupyter"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{record}");
+
+    // Bind it: a scope that is none is refused beside the scope, nothing bound.
+    browser.fill("#scope-new", "nowhere:at-all").await;
+    browser
+        .click("#chain-new-0 option[value='release-only']")
+        .await;
+    browser.click("#new-chain button[type=submit]").await;
+    browser.wait_for("#scope-new-error").await;
+    let said = browser.text("#scope-new-error").await;
+    let (_, bindings) = server.get("/v1/policy-bindings", &operator).await;
+    assert!(
+        !bindings.to_string().contains("nowhere"),
+        "{said}: {bindings}"
+    );
+    // A chain of two, in order, for Jupyter pipelines.
+    browser.fill("#scope-new", "type:jupyter").await;
+    browser
+        .click("#chain-new-0 option[value='policy-acumos']")
+        .await;
+    browser
+        .click("#chain-new-1 option[value='release-only']")
+        .await;
+    browser.click("#new-chain button[type=submit]").await;
+    let chain = "section[data-scope='type:jupyter']";
+    browser.wait_for(chain).await;
+    let bound = |bindings: &serde_json::Value| {
+        bindings
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["scope"] == "type:jupyter")
+            .map(|b| b["chain"].clone())
+    };
+    let (_, bindings) = server.get("/v1/policy-bindings", &operator).await;
+    assert_eq!(
+        bound(&bindings),
+        Some(json!(["policy-acumos", "release-only"])),
+        "{bindings}"
+    );
+    // Swapped in one change: the order reversed by one save.
+    browser
+        .click(&format!(
+            "{chain} #chain-type-jupyter-0 option[value='release-only']"
+        ))
+        .await;
+    browser
+        .click(&format!(
+            "{chain} #chain-type-jupyter-1 option[value='policy-acumos']"
+        ))
+        .await;
+    browser.click(&format!("{chain} button[type=submit]")).await;
+    browser.wait_for(chain).await;
+    let (_, bindings) = server.get("/v1/policy-bindings", &operator).await;
+    assert_eq!(
+        bound(&bindings),
+        Some(json!(["release-only", "policy-acumos"])),
+        "{bindings}"
+    );
+    let selected = browser
+        .client
+        .execute(
+            "return [0, 1, 2].map(i => document.querySelector(`#chain-type-jupyter-${i}`).value);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(selected, json!(["release-only", "policy-acumos", ""]));
+    assert!(browser
+        .text(&format!("{added} td[data-label='Bound in']"))
+        .await
+        .contains("type:jupyter"));
     browser.check_made_for_people().await;
     browser.screenshot("plugins").await;
+    browser.check_narrow("plugins-narrow").await;
+
+    // A roll back succeeds: a second version made active, then rolled back from.
+    let described = files.path().join("described_policy.wasm");
+    std::fs::write(&described, crate::guests::read("described_policy.wasm")).unwrap();
+    browser.fill("#plugin-name", "release-only").await;
+    browser.fill("#plugin-version", "2.0.0").await;
+    browser.choose_file("#component", &described).await;
+    browser.click("#activate").await;
+    browser.click("#upload button[type=submit]").await;
+    let second = "section[data-plugin='release-only'] tr[data-version='2.0.0']";
+    browser
+        .wait_for(&format!("{second} .badge.state-active"))
+        .await;
+    browser
+        .click("section[data-plugin='release-only'] form[action$='/rollback'] button")
+        .await;
+    browser
+        .wait_for(&format!("{added} .badge.state-active"))
+        .await;
+    assert_eq!(browser.text(&format!("{second} .badge")).await, "inactive");
+    let (_, listed) = server.get("/v1/plugins/release-only", &alice).await;
+    assert_eq!(listed["active_version"], "1.0.0", "{listed}");
+
+    // Alice's registration refused by the policy, in the seed's words beside the field.
+    browser.click("form.signout button").await;
+    browser.wait_for("#token").await;
+    browser.sign_in(&server, &alice).await;
+    browser.fill("#name", "draft2").await;
+    browser.click("#type option[value='jupyter']").await;
+    browser.click("#create button[type=submit]").await;
+    browser.wait_for("#version-error").await;
+    assert_eq!(
+        browser.text("#version-error").await,
+        "Invalid Pipeline version"
+    );
+    let (_, list) = server
+        .get(&format!("{ACUMOS}/users/alice/pipelines"), &alice)
+        .await;
+    assert_eq!(
+        list.as_array().map(Vec::len),
+        Some(1),
+        "nothing made: {list}"
+    );
+    browser.screenshot("pipelines-refused-by-policy").await;
+    // A release passes, and its row names the policies that approved it, in the chain's order.
+    browser.fill("#version", "1.0").await;
+    browser.click("#create button[type=submit]").await;
+    let row = "tr[data-pipeline='draft2']";
+    browser.wait_for(row).await;
+    let approved = browser.text(&format!("{row} [data-approved-by]")).await;
+    assert!(
+        approved.starts_with("approved by release-only@1.0.0, policy-acumos@"),
+        "{approved}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -345,6 +345,8 @@ fn row(w: &World, method: &str, template: &str) -> Option<Row> {
         ("GET", "/console/runs/{id}") => refused(format!("/console/runs/{}", w.run), None),
         ("GET", "/console/workflows/{id}") => refused(format!("/console/workflows/{}", w.workflow), None),
         ("GET", "/console/plugins") => refused(template.into(), None),
+        ("POST", "/console/plugins") => refused(template.into(), Some(json!({"plugin-name": "policy-semver", "plugin-version": "9.9.9"}))),
+        ("POST", "/console/policy-bindings") => refused(template.into(), Some(json!({"scope": "namespace:alice", "chain-0": "policy-semver"}))),
         ("POST", "/console/plugins/{name}/versions/{version}/activate") => refused("/console/plugins/policy-semver/versions/0.1.0/activate".into(), Some(json!({}))),
         ("POST", "/console/plugins/{name}/rollback") => refused("/console/plugins/policy-semver/rollback".into(), Some(json!({}))),
 
@@ -455,7 +457,9 @@ async fn send_console(w: &World, method: &str, row: &Row) -> (u16, Value) {
         form.push(("csrf", &session.csrf));
     }
     // The run form carries files: it is posted as a browser posts it.
-    let (status, location, page) = if row.path.starts_with("/console/runs/new/") {
+    let (status, location, page) = if row.path.starts_with("/console/runs/new/")
+        || row.path == "/console/plugins"
+    {
         crate::console::console_post_multipart(&w.server, &session.cookie, &row.path, &form).await
     } else {
         crate::console::console_post(&w.server, &session.cookie, &row.path, &form).await

@@ -149,6 +149,16 @@ pub fn badge(state: &str) -> Markup {
     html! { span class=(format!("badge state-{state}")) { (state.replace('_', " ")) } }
 }
 
+/// The policies that approved a version (`plugin@version`, in the chain's order).
+pub fn approved_by(policies: &[String]) -> Markup {
+    html! {
+        span.approved.muted data-approved-by=(policies.join(" ")) {
+            @if policies.is_empty() { "approved by no policy" }
+            @else { "approved by " (policies.join(", ")) }
+        }
+    }
+}
+
 /// An empty list: what it would hold, and what to do next.
 pub fn empty(what: &str, next: Markup) -> Markup {
     html! { div.empty { p { strong { (what) } } p { (next) } } }

@@ -84,7 +84,12 @@ pub fn routes() -> Routes {
         get(runs::form).post(runs::submit)
     );
     let routes = route!(routes, "/console/runs/{id}", get(runs::run_page));
-    let routes = route!(routes, "/console/plugins", get(plugins::page));
+    let routes = route!(
+        routes,
+        "/console/plugins",
+        get(plugins::page).post(plugins::upload)
+    );
+    let routes = route!(routes, "/console/policy-bindings", post(plugins::set_chain));
     let routes = route!(
         routes,
         "/console/plugins/{name}/versions/{version}/activate",

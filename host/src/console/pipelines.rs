@@ -229,7 +229,7 @@ fn row(session: &Session, record: &WorkbenchPipeline) -> Markup {
                 strong { (record.name) }
                 @if let Some(description) = &record.description { br; span.muted { (description) } }
             }
-            td data-label="Version" { (record.version.as_deref().unwrap_or("—")) }
+            td data-label="Version" { (record.version.as_deref().unwrap_or("—")) (layout::approved_by(&record.approved_by)) }
             td data-label="Type" { (record.pipeline_type) }
             td data-label="Owner" {
                 (record.owner)

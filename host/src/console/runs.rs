@@ -98,7 +98,7 @@ pub async fn page(
                             }
                             td data-label="Latest" {
                                 @match latest {
-                                    Some(v) => (v.version),
+                                    Some(v) => { (v.version) (layout::approved_by(&v.approved_by)) },
                                     None => span.muted { "no ready version" },
                                 }
                             }

@@ -84,7 +84,10 @@ pub async fn page(
                         @for v in versions {
                             tr data-version=(v.version) {
                                 td data-label="Version" { (v.version) }
-                                td data-label="State" { (layout::badge(v.state.as_str())) }
+                                td data-label="State" {
+                                    (layout::badge(v.state.as_str()))
+                                    @if v.state == VersionState::Ready { (layout::approved_by(&v.approved_by)) }
+                                }
                                 td data-label="Attempts" { (v.registration.attempts) }
                                 td data-label="Last error" {
                                     @match &v.registration.last_error {
