@@ -27,6 +27,7 @@ on_both_stores!(
     a_task_registered_through_the_api_shows_ready_on_tasks,
     a_pushed_pipeline_runs_from_its_form_to_its_output,
     a_workflow_submitted_through_the_api_shows_its_tasks_outputs_and_events,
+    a_task_runs_in_a_workflow_from_its_page_and_one_is_cancelled,
     the_admin_uploads_binds_and_rolls_back_a_policy_and_no_one_else_may,
     a_session_never_shows_another_accounts_records,
     a_post_without_the_csrf_token_is_refused_and_changes_nothing,
@@ -820,6 +821,180 @@ async fn a_workflow_submitted_through_the_api_shows_its_tasks_outputs_and_events
     assert_eq!(status, 404, "{page}");
     assert!(is_console_refusal(&page), "{page}");
     assert!(page.contains("not found"), "{page}");
+}
+
+async fn a_task_runs_in_a_workflow_from_its_page_and_one_is_cancelled(backend: Backend) {
+    let Some(browser) = Browser::start(backend).await else {
+        return;
+    };
+    // Fetching from loopback: a version whose component is held back stays registering.
+    let server = crate::gbdx::start_fetching_from_loopback(backend).await;
+    let alice = server.token("alice").await;
+    register_chatty(&server, &alice, "1.0.0").await;
+    browser.sign_in(&server, &alice).await;
+    browser.click("nav a[href='/console/tasks']").await;
+    browser.wait_for("a[href='/console/tasks/chatty']").await;
+    browser.click("a[href='/console/tasks/chatty']").await;
+
+    // The version's definition, as GBDX answers it.
+    browser.wait_for("tr.definition details summary").await;
+    browser.click("tr.definition details summary").await;
+    let shown: serde_json::Value = serde_json::from_str(
+        &browser
+            .text("tr.definition[data-version='1.0.0'] pre")
+            .await,
+    )
+    .unwrap();
+    let (_, task) = server.get("/workflows/v1/tasks/chatty:1.0.0", &alice).await;
+    assert_eq!(shown["inputPortDescriptors"], task["inputPortDescriptors"]);
+    assert_eq!(
+        shown["outputPortDescriptors"],
+        json!([{"name": "result", "type": "string"}])
+    );
+    assert_eq!(browser.text("label[for='port-0']").await, "mode (string)");
+    browser.check_made_for_people().await;
+    browser.screenshot("task").await;
+
+    // Submitted from the form: the task's output and what it wrote, as GBDX's routes say.
+    browser.fill("#workflow-name", "said-from-console").await;
+    browser.fill("#port-0", "say:hello <gbdx>").await;
+    browser.click("#run-task button[type=submit]").await;
+    browser
+        .wait_for("#workflow-state .badge.state-succeeded")
+        .await;
+    let id = browser.path().await.rsplit('/').next().unwrap().to_string();
+    assert_eq!(
+        browser
+            .text("section.task-streams[data-task='chatty'] pre.log-stdout")
+            .await,
+        "hello <gbdx>"
+    );
+    assert_eq!(
+        browser
+            .text("section.task-streams[data-task='chatty'] pre.log-stderr")
+            .await,
+        "hello <gbdx> (stderr)"
+    );
+    let (status, workflow) = server
+        .get(&format!("/workflows/v1/workflows/{id}"), &alice)
+        .await;
+    assert_eq!(status, 200, "{workflow}");
+    assert_eq!(workflow["name"], "said-from-console");
+    assert_eq!(
+        workflow["tasks"][0]["inputs"],
+        json!([{"name": "mode", "value": "say:hello <gbdx>"}])
+    );
+    let task_id = workflow["tasks"][0]["id"].as_str().unwrap();
+    let stdout = server
+        .request(
+            reqwest::Method::GET,
+            &format!("/workflows/v1/workflows/{id}/tasks/{task_id}/stdout"),
+            Some(&alice),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(stdout.trim_end(), "hello <gbdx>");
+    browser.check_made_for_people().await;
+    browser.screenshot("workflow-streams").await;
+
+    // A version still registering cannot be pinned: GBDX's words, nothing submitted.
+    let source = crate::gbdx::HeldSource::start(crate::gbdx::component_bytes());
+    let mut slow = crate::gbdx::wasm_task("chatty", "2.0.0", &source.url());
+    slow["inputPortDescriptors"] = json!([{"name": "mode", "type": "string"}]);
+    let (status, body) = server.post("/workflows/v1/tasks", &alice, slow).await;
+    assert_eq!(status, 200, "{body}");
+    browser
+        .goto(&format!("{}/console/tasks/chatty", server.base))
+        .await;
+    assert_eq!(
+        browser.text("#version option[value='2.0.0']").await,
+        "2.0.0 (registering)"
+    );
+    browser.click("#version option[value='2.0.0']").await;
+    browser.fill("#port-0", "say:never").await;
+    browser.click("#run-task button[type=submit]").await;
+    browser.wait_for("#workflow-error").await;
+    assert_eq!(
+        browser.text("#workflow-error").await,
+        "chatty has been submitted for registration"
+    );
+    assert_eq!(
+        browser
+            .client
+            .find(Locator::Css("#port-0"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("say:never"),
+        "what was typed is kept"
+    );
+    let (_, listed) = server.get("/workflows/v1/workflows", &alice).await;
+    assert_eq!(
+        listed["Workflows"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+
+    // A workflow at work is cancelled from its page: GBDX's word for it, `canceled`.
+    browser
+        .goto(&format!("{}/console/tasks/chatty", server.base))
+        .await;
+    browser.wait_for("#port-0").await;
+    browser.click("#version option[value='1.0.0']").await;
+    browser.fill("#port-0", "nap:30000").await;
+    browser.click("#run-task button[type=submit]").await;
+    browser
+        .wait_for("#workflow-state .badge.state-running")
+        .await;
+    browser
+        .client
+        .execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    browser.click("form[action$='/cancel'] button").await;
+    browser
+        .wait_for("#workflow-state .badge.state-canceled")
+        .await;
+    assert_eq!(browser.text("#workflow-state").await, "canceled");
+    let cancelled = browser.path().await.rsplit('/').next().unwrap().to_string();
+    let (_, workflow) = server
+        .get(&format!("/workflows/v1/workflows/{cancelled}"), &alice)
+        .await;
+    assert_eq!(
+        workflow["state"],
+        json!({"state": "complete", "event": "canceled"})
+    );
+    let events: Vec<String> = events_of(&server, &alice, &cancelled)
+        .await
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
+    let mut shown = Vec::new();
+    for cell in browser
+        .client
+        .find_all(Locator::Css("#workflow-events td[data-label='Event']"))
+        .await
+        .unwrap()
+    {
+        shown.push(cell.text().await.unwrap());
+    }
+    assert_eq!(shown, events);
+    assert!(shown.contains(&"canceled".to_string()), "{shown:?}");
+    assert!(browser
+        .client
+        .find(Locator::Css("form[action$='/cancel']"))
+        .await
+        .is_err());
+    browser.check_made_for_people().await;
+    browser.screenshot("workflow-canceled").await;
+    browser.check_narrow("workflow-canceled-narrow").await;
 }
 
 async fn the_admin_uploads_binds_and_rolls_back_a_policy_and_no_one_else_may(backend: Backend) {

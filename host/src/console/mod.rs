@@ -71,11 +71,21 @@ pub fn routes() -> Routes {
         post(pipelines::launch)
     );
     let routes = route!(routes, "/console/tasks", get(tasks::page));
+    let routes = route!(
+        routes,
+        "/console/tasks/{name}",
+        get(tasks::task_page).post(tasks::submit_workflow)
+    );
     let routes = route!(routes, "/console/workflows", get(workflows::page));
     let routes = route!(
         routes,
         "/console/workflows/{id}",
         get(workflows::workflow_page)
+    );
+    let routes = route!(
+        routes,
+        "/console/workflows/{id}/cancel",
+        post(workflows::cancel)
     );
     let routes = route!(routes, "/console/runs", get(runs::page));
     let routes = route!(
