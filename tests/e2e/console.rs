@@ -24,6 +24,7 @@ use crate::on_both_stores;
 
 on_both_stores!(
     a_person_signs_in_creates_a_pipeline_sees_it_and_archives_it,
+    a_pipeline_is_updated_launched_on_jupyterhub_and_archived,
     a_task_registered_through_the_api_shows_ready_on_tasks,
     a_pushed_pipeline_runs_from_its_form_to_its_output,
     a_workflow_submitted_through_the_api_shows_its_tasks_outputs_and_events,
@@ -491,6 +492,170 @@ async fn a_person_signs_in_creates_a_pipeline_sees_it_and_archives_it(backend: B
         .goto(&format!("{}/console/pipelines", server.base))
         .await;
     assert_eq!(browser.path().await, "/console/sign-in");
+}
+
+async fn a_pipeline_is_updated_launched_on_jupyterhub_and_archived(backend: Backend) {
+    let Some(hub) = tokio::task::spawn_blocking(crate::peers::JupyterHub::start)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let Some(browser) = Browser::start(backend).await else {
+        return;
+    };
+    let grants = pipewright::plugins::Grants::default()
+        .with_jupyterhub(hub.url(), hub.token())
+        .unwrap();
+    let server = TestServer::start_with_grants(backend, grants).await;
+    let alice = server.token("alice").await;
+    browser.sign_in(&server, &alice).await;
+    browser.fill("#name", "churn").await;
+    browser.fill("#version", "1.0").await;
+    browser.click("#type option[value='jupyter']").await;
+    browser.click("#create button[type=submit]").await;
+    let row = "tr[data-pipeline='churn']";
+    browser.wait_for(row).await;
+    let (_, list) = server
+        .get(&format!("{ACUMOS}/users/alice/pipelines"), &alice)
+        .await;
+    let id = list[0]["pipelineId"]["uuid"].as_str().unwrap().to_string();
+
+    // Its page: never renamed yet. An update the seed refuses is said beside its field.
+    browser
+        .click(&format!("{row} td[data-label='Name'] a"))
+        .await;
+    browser.wait_for("#history .history-empty").await;
+    assert_eq!(browser.path().await, format!("/console/pipelines/{id}"));
+    browser.fill("#version", "not a version!").await;
+    browser.click("#update button[type=submit]").await;
+    browser.wait_for("#version-error").await;
+    assert_eq!(
+        browser.text("#version-error").await,
+        "Invalid Pipeline version"
+    );
+    browser.fill("#name", "churn_weekly").await;
+    browser.fill("#version", "1.1").await;
+    browser.fill("#description", "Churn, week by week").await;
+    browser.click("#update button[type=submit]").await;
+    browser.wait_for("#history tr.rename").await;
+    assert_eq!(browser.text("h1").await, "churn_weekly 1.1");
+    assert_eq!(
+        browser
+            .text("#history tr.rename td[data-label='Was named']")
+            .await,
+        "churn"
+    );
+    assert_eq!(
+        browser
+            .text("#history tr.rename td[data-label='Version']")
+            .await,
+        "1.0"
+    );
+    assert_eq!(
+        browser
+            .text("#history tr.rename td[data-label='Changed by']")
+            .await,
+        "alice"
+    );
+    let (_, record) = server
+        .get(&format!("{ACUMOS}/users/alice/pipelines/{id}"), &alice)
+        .await;
+    assert_eq!(record["pipelineId"]["name"], "churn_weekly", "{record}");
+    assert_eq!(record["description"], "Churn, week by week", "{record}");
+    browser.check_made_for_people().await;
+    browser.screenshot("pipeline").await;
+
+    // Launch opens a tab that says the notebook server is starting, then the server itself.
+    browser.click("main a[href='/console/pipelines']").await;
+    let row = "tr[data-pipeline='churn_weekly']";
+    browser.wait_for(row).await;
+    let home = browser.client.window().await.unwrap();
+    browser.click(&format!("{row} a[href$='/launch']")).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let tab = loop {
+        let windows = browser.client.windows().await.unwrap();
+        if let Some(tab) = windows.into_iter().find(|w| *w != home) {
+            break tab;
+        }
+        assert!(Instant::now() < deadline, "Launch opened no tab");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    browser.client.switch_to_window(tab).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut progress_seen = false;
+    loop {
+        let url = browser.client.current_url().await.unwrap().to_string();
+        if url.starts_with(hub.url()) {
+            break;
+        }
+        if !progress_seen {
+            if let Ok(status) = browser
+                .client
+                .find(Locator::Css("#launch-progress [role=status]"))
+                .await
+            {
+                if let Ok(text) = status.text().await {
+                    progress_seen =
+                        text.contains("Starting the notebook server for churn_weekly 1.1");
+                    if progress_seen {
+                        browser.screenshot("launch").await;
+                    }
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the launch never reached the hub (at {url}): {}",
+            hub.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        progress_seen,
+        "the launch tab never said the server was starting"
+    );
+    browser.client.close_window().await.unwrap();
+    browser.client.switch_to_window(home).await.unwrap();
+    let (_, record) = server
+        .get(&format!("{ACUMOS}/users/alice/pipelines/{id}"), &alice)
+        .await;
+    let service_url = record["pipelineId"]["serviceUrl"]
+        .as_str()
+        .expect("launched")
+        .to_string();
+    assert!(service_url.starts_with(hub.url()), "{service_url}");
+
+    // Archived: no Launch any more, and the API says so.
+    browser.client.refresh().await.unwrap();
+    browser
+        .wait_for(&format!("{row} a[href='{service_url}']"))
+        .await;
+    browser
+        .click(&format!("{row} form[action$='/archive'] button"))
+        .await;
+    browser
+        .wait_for(&format!("{row} .badge.state-archived"))
+        .await;
+    assert!(browser
+        .client
+        .find(Locator::Css(&format!("{row} a[href$='/launch']")))
+        .await
+        .is_err());
+    let (_, record) = server
+        .get(&format!("{ACUMOS}/users/alice/pipelines/{id}"), &alice)
+        .await;
+    assert_eq!(record["artifactStatus"]["status"], "ARCHIVED", "{record}");
+    // Its launch page, opened anyway: the refusal, in the seed's words, where progress was.
+    browser
+        .goto(&format!("{}/console/pipelines/{id}/launch", server.base))
+        .await;
+    browser.wait_for("#launch-error").await;
+    assert_eq!(
+        browser.text("#launch-error").await,
+        "Cannot launch – pipeline is archived"
+    );
+    browser.check_made_for_people().await;
 }
 
 async fn a_task_registered_through_the_api_shows_ready_on_tasks(backend: Backend) {

@@ -68,7 +68,12 @@ pub fn routes() -> Routes {
     let routes = route!(
         routes,
         "/console/pipelines/{id}/launch",
-        post(pipelines::launch)
+        get(pipelines::launch_page).post(pipelines::launch)
+    );
+    let routes = route!(
+        routes,
+        "/console/pipelines/{id}",
+        get(pipelines::pipeline_page).post(pipelines::update)
     );
     let routes = route!(routes, "/console/tasks", get(tasks::page));
     let routes = route!(
