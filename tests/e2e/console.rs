@@ -18,7 +18,7 @@ use crate::gbdx::{
     chatty_workflow, docker_task, events_of, quick_registration, register_chatty, submit,
     wait_for_state,
 };
-use crate::harness::{Backend, TestServer, ADMIN_ACCOUNT};
+use crate::harness::{call, Backend, TestServer, ADMIN_ACCOUNT};
 use crate::mystic::{pipeline_dir, push, push_hostile};
 use crate::on_both_stores;
 
@@ -33,6 +33,7 @@ on_both_stores!(
     a_session_never_shows_another_accounts_records,
     a_post_without_the_csrf_token_is_refused_and_changes_nothing,
     a_sign_in_posted_from_another_site_is_refused,
+    behind_a_trusted_gateway_its_header_signs_in,
     long_lists_are_paged,
 );
 
@@ -1658,4 +1659,138 @@ async fn long_lists_are_paged(backend: Backend) {
         second.contains("href=\"/console/pipelines?page=1\""),
         "a link back"
     );
+}
+
+/// A gateway in front of the server, as a deployment has one: every request passed on with the
+/// header naming the user it authenticated, redirects passed back as they are.
+struct Gateway {
+    loopback: crate::peers::Loopback,
+}
+
+const GATEWAY_HEADER: &str = "x-forwarded-user";
+
+impl Gateway {
+    fn start(upstream: &str, user: &'static str) -> Gateway {
+        let upstream = upstream.to_string();
+        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let upstream = upstream.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
+                let path = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/");
+                let mut forwarded =
+                    no_redirects().request(parts.method, format!("{upstream}{path}"));
+                for (name, value) in &parts.headers {
+                    if name != "host" && name != GATEWAY_HEADER {
+                        forwarded = forwarded.header(name, value);
+                    }
+                }
+                let answer = forwarded
+                    .header(GATEWAY_HEADER, user)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let mut response = axum::http::Response::builder().status(answer.status());
+                for (name, value) in answer.headers() {
+                    if name != "transfer-encoding" && name != "content-length" {
+                        response = response.header(name, value);
+                    }
+                }
+                response
+                    .body(axum::body::Body::from(answer.bytes().await.unwrap()))
+                    .unwrap()
+            }
+        });
+        Gateway {
+            loopback: crate::peers::Loopback::serve(app),
+        }
+    }
+
+    fn url(&self) -> &str {
+        self.loopback.url()
+    }
+}
+
+async fn behind_a_trusted_gateway_its_header_signs_in(backend: Backend) {
+    let Some(browser) = Browser::start(backend).await else {
+        return;
+    };
+    let server = TestServer::start_with(backend, |config| {
+        config.api.trust_gateway_header = Some(GATEWAY_HEADER.parse().unwrap());
+    })
+    .await;
+    let gateway = Gateway::start(&server.base, "carol");
+
+    // Through the gateway: no sign-in page, carol's console; nothing to sign out of here.
+    browser.goto(&format!("{}/", gateway.url())).await;
+    browser.wait_for("h1").await;
+    assert_eq!(browser.path().await, "/console/pipelines");
+    assert_eq!(
+        browser.text(".who").await,
+        "carol · carol · signed in by your gateway"
+    );
+    assert!(browser
+        .client
+        .find(Locator::Css("form.signout"))
+        .await
+        .is_err());
+    browser.fill("#name", "carols_model").await;
+    browser.click("#type option[value='jupyter']").await;
+    browser.click("#create button[type=submit]").await;
+    browser.wait_for("tr[data-pipeline='carols_model']").await;
+    browser.check_made_for_people().await;
+    browser.screenshot("gateway").await;
+    // The same user the Acumos surface sees behind that gateway.
+    let (status, list) = call(
+        reqwest::Client::new().get(format!("{}{ACUMOS}/users/carol/pipelines", gateway.url())),
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list[0]["pipelineId"]["name"], "carols_model", "{list}");
+
+    // The header comes with cross-site requests too: a form without carol's CSRF token, or
+    // with one made up, is refused and changes nothing.
+    for form in [
+        create_form(None),
+        create_form(Some("0".repeat(64).as_str())),
+    ] {
+        let answer = no_redirects()
+            .post(format!("{}/console/pipelines", gateway.url()))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        let page = answer.text().await.unwrap();
+        assert_eq!(status, 403, "{page}");
+        assert!(page.contains("nothing was changed"), "{page}");
+    }
+    let (_, list) = call(
+        reqwest::Client::new().get(format!("{}{ACUMOS}/users/carol/pipelines", gateway.url())),
+    )
+    .await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+
+    // Straight to the server, without the gateway: no one is signed in.
+    let answer = no_redirects()
+        .get(format!("{}/console/pipelines", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.headers()["location"], "/console/sign-in");
+    // A server that does not trust the header ignores it.
+    let untrusting = TestServer::start(backend).await;
+    let answer = no_redirects()
+        .get(format!("{}/console/pipelines", untrusting.base))
+        .header(GATEWAY_HEADER, "carol")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 303);
+    assert_eq!(answer.headers()["location"], "/console/sign-in");
 }

@@ -89,10 +89,16 @@ pub fn page(title: &str, session: Option<&Session>, current: Nav, content: Marku
                                 }
                             }
                         }
-                        form.signout method="post" action="/console/sign-out" {
-                            (csrf(session))
-                            span.who { (session.caller.user) " · " (session.caller.account) }
-                            button.link type="submit" { "Sign out" }
+                        @if session.via_gateway {
+                            p.signout {
+                                span.who { (session.caller.user) " · " (session.caller.account) " · signed in by your gateway" }
+                            }
+                        } @else {
+                            form.signout method="post" action="/console/sign-out" {
+                                (csrf(session))
+                                span.who { (session.caller.user) " · " (session.caller.account) }
+                                button.link type="submit" { "Sign out" }
+                            }
                         }
                     }
                 }

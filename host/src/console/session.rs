@@ -7,6 +7,13 @@
 //! `Posted` cannot forget the check. Signing in has no session yet; a sign-in posted from
 //! another site (the browser says so in `Sec-Fetch-Site`) is refused, so no page elsewhere can
 //! sign a visitor in as someone else.
+//!
+//! Behind a gateway the server trusts (`--trust-gateway-header`, read as the Acumos surface
+//! reads it: [`crate::api::gateway_user`]), the gateway's header is the sign-in: every request
+//! acts as the user it names (added on first sight, as there), no cookie is needed and there
+//! is nothing to sign out of here. The header comes with every request, cross-site ones too,
+//! so the forms still carry a CSRF token: the user's own, an HMAC of their id under the
+//! server's link key (the same on every replica, unguessable elsewhere).
 
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -36,6 +43,8 @@ pub struct Session {
     pub csrf_token: String,
     /// Whether the caller acts for the admin account (the plugins page is theirs).
     pub admin: bool,
+    /// Signed in by a trusted gateway's header, not by a session of this console.
+    pub via_gateway: bool,
 }
 
 fn cookie_secret(headers: &HeaderMap) -> Option<&str> {
@@ -50,10 +59,36 @@ fn cookie_secret(headers: &HeaderMap) -> Option<&str> {
         .filter(|value| !value.is_empty())
 }
 
+/// The CSRF token of a user signed in by the gateway: HMAC-SHA256 of their id under the link
+/// key.
+fn gateway_csrf_token(state: &AppState, caller: &Caller) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&state.link_key).expect("any key length");
+    mac.update(b"console-csrf\0");
+    mac.update(caller.user_id.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 async fn session_of(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Session>, ConsoleError> {
+    if let Some(user) = crate::api::gateway_user(&state.config, headers) {
+        let caller = match state.registry.caller_for_user(user).await {
+            Ok(caller) => caller,
+            // A header that is no user name: no one is signed in.
+            Err(RegistryError::Invalid(_)) => return Ok(None),
+            Err(other) => return Err(other.into()),
+        };
+        tracing::Span::current().record("user", caller.user.as_str());
+        let admin = state.registry.is_admin(&caller).await?;
+        return Ok(Some(Session {
+            csrf_token: gateway_csrf_token(state, &caller),
+            caller,
+            admin,
+            via_gateway: true,
+        }));
+    }
     let Some(secret) = cookie_secret(headers) else {
         return Ok(None);
     };
@@ -68,6 +103,7 @@ async fn session_of(
         caller,
         csrf_token,
         admin,
+        via_gateway: false,
     }))
 }
 
