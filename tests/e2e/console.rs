@@ -331,7 +331,10 @@ impl Browser {
                   .filter(b => !(b.textContent.trim() || b.getAttribute("aria-label")))
                   .map(b => b.outerHTML);
                 const utc = [...document.querySelectorAll("time")].filter(t => t.textContent.endsWith("UTC")).length;
-                return { unlabelled, nameless, utc,
+                const unreachable = [...document.querySelectorAll("a[href], button, input:not([type=hidden]), select, textarea, summary")]
+                  .filter(c => c.tabIndex < 0 && !c.disabled)
+                  .map(c => c.outerHTML);
+                return { unlabelled, nameless, utc, unreachable,
                          overflow: document.documentElement.scrollWidth - window.innerWidth };
                 "#,
                 vec![],
@@ -347,6 +350,11 @@ impl Browser {
         assert_eq!(
             report["utc"], 0,
             "times left in UTC: the script did not run"
+        );
+        assert_eq!(
+            report["unreachable"],
+            json!([]),
+            "controls the keyboard cannot reach"
         );
         assert!(
             report["overflow"].as_i64().unwrap() <= 0,
@@ -566,6 +574,7 @@ async fn a_pipeline_is_updated_launched_on_jupyterhub_and_archived(backend: Back
     assert_eq!(record["description"], "Churn, week by week", "{record}");
     browser.check_made_for_people().await;
     browser.screenshot("pipeline").await;
+    browser.check_narrow("pipeline-narrow").await;
 
     // Launch opens a tab that says the notebook server is starting, then the server itself.
     browser.click("main a[href='/console/pipelines']").await;
@@ -1020,6 +1029,7 @@ async fn a_task_runs_in_a_workflow_from_its_page_and_one_is_cancelled(backend: B
     assert_eq!(browser.text("label[for='port-0']").await, "mode (string)");
     browser.check_made_for_people().await;
     browser.screenshot("task").await;
+    browser.check_narrow("task-narrow").await;
 
     // Submitted from the form: the task's output and what it wrote, as GBDX's routes say.
     browser.fill("#workflow-name", "said-from-console").await;
@@ -1659,6 +1669,20 @@ async fn long_lists_are_paged(backend: Backend) {
         second.contains("href=\"/console/pipelines?page=1\""),
         "a link back"
     );
+
+    // Runnable pipelines too, by 20.
+    for i in 0..21 {
+        server
+            .create_pipeline(&alice, "alice", &format!("runnable{i:02}"), "runnable")
+            .await;
+    }
+    let (status, first) = console_get(&server, &session.cookie, "/console/runs").await;
+    assert_eq!(status, 200);
+    assert_eq!(rows(&first), 20);
+    assert!(first.contains("href=\"/console/runs?page=2\""), "{first}");
+    let (_, second) = console_get(&server, &session.cookie, "/console/runs?page=2").await;
+    assert_eq!(rows(&second), 1);
+    assert!(second.contains("href=\"/console/runs?page=1\""));
 }
 
 /// A gateway in front of the server, as a deployment has one: every request passed on with the

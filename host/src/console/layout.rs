@@ -133,17 +133,18 @@ pub fn time(ms: i64) -> Markup {
     html! { time datetime=(iso) { (iso.replace('T', " ").trim_end_matches('Z')) " UTC" } }
 }
 
-/// Previous and next links of a list cut into pages (`?page=N`, from 1).
-pub fn pager(base: &str, page: usize, has_more: bool) -> Markup {
+/// Previous and next links of a list cut into pages (`?page=N`, from 1); `what` names the
+/// list (the navigation's label: a page may have two).
+pub fn pager(base: &str, page: usize, has_more: bool, what: &str) -> Markup {
     html! {
         @if page > 1 || has_more {
-            nav.pager aria-label="Pages" {
+            nav.pager aria-label=(format!("Pages of {what}")) {
                 @if page > 1 {
-                    a href=(format!("{base}?page={}", page - 1)) rel="prev" { "← Newer" }
+                    a href=(format!("{base}?page={}", page - 1)) rel="prev" { "← Previous" }
                 }
                 span { "Page " (page) }
                 @if has_more {
-                    a href=(format!("{base}?page={}", page + 1)) rel="next" { "Older →" }
+                    a href=(format!("{base}?page={}", page + 1)) rel="next" { "Next →" }
                 }
             }
         }

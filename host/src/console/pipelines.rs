@@ -171,7 +171,7 @@ async fn render(
                 }
             }
         }
-        (layout::pager(BASE, page, has_more))
+        (layout::pager(BASE, page, has_more, "pipelines"))
         section.card #create aria-labelledby="create-title" {
             h2 #create-title { "Create Pipeline" }
             form method="post" action=(BASE) novalidate {

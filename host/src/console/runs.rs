@@ -39,8 +39,10 @@ const REFRESH_SECONDS: u32 = 1;
 
 #[derive(Deserialize, Default)]
 pub struct Listing {
-    /// Runs older than this one (the next page).
+    /// Runs older than this one (the next page of runs).
     before: Option<String>,
+    /// The page of runnable pipelines, from 1.
+    page: Option<usize>,
 }
 
 fn unfinished(state: RunState) -> bool {
@@ -54,11 +56,21 @@ pub async fn page(
     Query(listing): Query<Listing>,
 ) -> PageResult {
     let caller = &session.caller;
+    let page = listing.page.unwrap_or(1).max(1);
+    let all_runnable: Vec<_> = state
+        .registry
+        .list_pipelines(caller, None)
+        .await?
+        .into_iter()
+        .filter(|pipeline| pipeline.pipeline_type == RUNNABLE_TYPE)
+        .collect();
+    let more_runnable = all_runnable.len() > page * PAGE_SIZE;
     let mut runnable = Vec::new();
-    for pipeline in state.registry.list_pipelines(caller, None).await? {
-        if pipeline.pipeline_type != RUNNABLE_TYPE {
-            continue;
-        }
+    for pipeline in all_runnable
+        .into_iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+    {
         // A pipeline with no ready version yet is listed without inputs.
         let latest = state
             .registry
@@ -115,6 +127,7 @@ pub async fn page(
                 }
             }
         }
+        (layout::pager(BASE, page, more_runnable, "runnable pipelines"))
         h2 { "Recent runs" }
         @if runs.is_empty() && listing.before.is_none() {
             (layout::empty("No runs yet.", html! { "Choose Run… beside a pipeline above: its run appears here, with its outputs." }))
@@ -133,7 +146,7 @@ pub async fn page(
                     }
                 }
             }
-            nav.pager aria-label="Pages" {
+            nav.pager aria-label="Pages of runs" {
                 @if listing.before.is_some() { a href=(BASE) { "← Newest" } }
                 @if has_more {
                     @if let Some(last) = runs.last() {

@@ -90,7 +90,7 @@ pub async fn page(
                 (versions_table(versions, false))
             }
         }
-        (layout::pager(BASE, page, has_more))
+        (layout::pager(BASE, page, has_more, "tasks"))
     };
     Ok(layout::html(
         StatusCode::OK,

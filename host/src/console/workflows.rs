@@ -82,7 +82,7 @@ pub async fn page(
                 }
             }
         }
-        (layout::pager(BASE, page, has_more))
+        (layout::pager(BASE, page, has_more, "workflows"))
     };
     Ok(layout::html(
         StatusCode::OK,
