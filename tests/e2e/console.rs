@@ -1219,7 +1219,28 @@ async fn the_admin_uploads_binds_and_rolls_back_a_policy_and_no_one_else_may(bac
     browser.wait_for("#plugin-name-error").await;
     assert_eq!(
         browser.text("#plugin-name-error").await,
-        "Enter the plugin's name."
+        "plugin name `` must be lowercase letters, digits and `-`, starting with a letter"
+    );
+    assert_eq!(
+        browser
+            .client
+            .find(Locator::Css("#plugin-version"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("1.0.0"),
+        "what was typed is kept"
+    );
+    // No file chosen: said beside the file field.
+    browser.fill("#plugin-name", "release-only").await;
+    browser.click("#upload button[type=submit]").await;
+    browser.wait_for("#component-error").await;
+    assert_eq!(
+        browser.text("#component-error").await,
+        "Choose the component file (.wasm)."
     );
     browser.fill("#plugin-name", "release-only").await;
     browser.choose_file("#component", &release_only).await;
@@ -1254,12 +1275,12 @@ async fn the_admin_uploads_binds_and_rolls_back_a_policy_and_no_one_else_may(bac
         .await;
     browser.click("#new-chain button[type=submit]").await;
     browser.wait_for("#scope-new-error").await;
-    let said = browser.text("#scope-new-error").await;
-    let (_, bindings) = server.get("/v1/policy-bindings", &operator).await;
-    assert!(
-        !bindings.to_string().contains("nowhere"),
-        "{said}: {bindings}"
+    assert_eq!(
+        browser.text("#scope-new-error").await,
+        "`nowhere:at-all` is not a scope: global, type:<id>, namespace:<name> or surface:<name>"
     );
+    let (_, bindings) = server.get("/v1/policy-bindings", &operator).await;
+    assert!(!bindings.to_string().contains("nowhere"), "{bindings}");
     // A chain of two, in order, for Jupyter pipelines.
     browser.fill("#scope-new", "type:jupyter").await;
     browser

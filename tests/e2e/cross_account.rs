@@ -350,7 +350,7 @@ fn row(w: &World, method: &str, template: &str) -> Option<Row> {
         ("POST", "/console/workflows/{id}/cancel") => refused(format!("/console/workflows/{}/cancel", w.workflow), Some(json!({}))),
         // Tasks are shared (GBDX's rule): bob reads alice's task and runs it in a workflow of his own.
         ("GET", "/console/tasks/{name}") => answered("/console/tasks/alices-task".into(), None),
-        ("POST", "/console/tasks/{name}") => answered("/console/tasks/alices-task".into(), Some(json!({"port-0": "bob's"}))),
+        ("POST", "/console/tasks/{name}") => answered("/console/tasks/alices-task".into(), Some(json!({"port:inputstring": "bob's"}))),
         ("GET", "/console/plugins") => refused(template.into(), None),
         ("POST", "/console/plugins") => refused(template.into(), Some(json!({"plugin-name": "policy-semver", "plugin-version": "9.9.9"}))),
         ("POST", "/console/policy-bindings") => refused(template.into(), Some(json!({"scope": "namespace:alice", "chain-0": "policy-semver"}))),

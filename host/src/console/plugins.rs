@@ -309,19 +309,12 @@ pub async fn upload(State(state): State<AppState>, posted: PostedFiles) -> PageR
     };
     let (name, version) = (text("plugin-name"), text("plugin-version"));
     let component = files.remove("component").filter(|f| !f.bytes.is_empty());
-    let missing = if name.is_empty() {
-        Some(("plugin-name", "Enter the plugin's name."))
-    } else if version.is_empty() {
-        Some(("plugin-version", "Enter the version being added."))
-    } else if component.is_none() {
-        Some(("component", "Choose the component file (.wasm)."))
-    } else {
-        None
+    // The name and version are the core's to judge (as for `/v1/plugins`); the file is this
+    // form's body, as the component is the API's.
+    let Some(component) = component else {
+        let message = "Choose the component file (.wasm).".to_string();
+        return render(&state, &session, Some(refuse("component", message)), typed).await;
     };
-    if let Some((field, message)) = missing {
-        return render(&state, &session, Some(refuse(field, message.into())), typed).await;
-    }
-    let component = component.expect("checked above");
     match state
         .registry
         .add_plugin(
@@ -374,17 +367,13 @@ pub async fn set_chain(
     } else {
         String::new()
     };
-    let refused = if scope.is_empty() {
-        Some("Enter a scope: global, type:<id>, namespace:<name> or surface:<name>.".to_string())
-    } else {
-        match state
-            .registry
-            .set_binding(&session.caller, &scope, chain)
-            .await
-        {
-            Ok(_) => None,
-            Err(error) => Some(worded(error)?.1),
-        }
+    let refused = match state
+        .registry
+        .set_binding(&session.caller, &scope, chain)
+        .await
+    {
+        Ok(_) => None,
+        Err(error) => Some(worded(error)?.1),
     };
     match refused {
         None => Ok(Redirect::to(BASE).into_response()),

@@ -246,9 +246,10 @@ async fn render_task(
                         @if ports.is_empty() { p.muted { "This task declares no input ports." } }
                         @for (i, port) in ports.iter().enumerate() {
                             @let key = format!("port-{i}");
+                            @let field_name = format!("port:{}", port.name);
                             @let hint = format!("{key}-hint");
                             (layout::field(&key, &format!("{} ({}{})", port.name, port.kind, if port.required { ", required" } else { "" }), None, html! {
-                                input id=(key) name=(key) type="text" value=(typed_of(&key)) autocomplete="off"
+                                input id=(key) name=(field_name) type="text" value=(typed_of(&field_name)) autocomplete="off"
                                     aria-describedby=[port.description.as_ref().map(|_| hint.clone())];
                                 @if let Some(description) = &port.description { p.hint id=(hint) { (description) } }
                             }))
@@ -268,8 +269,8 @@ async fn render_task(
     ))
 }
 
-/// `POST /console/tasks/{name}`: a one-task workflow of it, each port given a value (blank
-/// ports left out), submitted as GBDX's `POST /workflows` submits; its page next.
+/// `POST /console/tasks/{name}`: a one-task workflow of it, each port given a value by name
+/// (blank ports left out), submitted as GBDX's `POST /workflows` submits; its page next.
 pub async fn submit_workflow(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -281,26 +282,21 @@ pub async fn submit_workflow(
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     };
-    let version = given("version");
-    // The ports of the version that will run: the pinned one, else the latest ready.
-    let definition = match state
-        .registry
-        .version(&session.caller, GBDX_NAMESPACE, &name, version.as_deref())
-        .await
-    {
-        Ok(v) => v.definition,
-        Err(_) => Json::Null,
-    };
-    let inputs = input_ports(&definition)
+    // Each port's value by the port's name (`port:{name}`), whichever version runs.
+    let mut given_ports: Vec<(&str, &str)> = form
+        .iter()
+        .filter_map(|(key, value)| Some((key.strip_prefix("port:")?, value.trim())))
+        .filter(|(_, value)| !value.is_empty())
+        .collect();
+    given_ports.sort();
+    let inputs = given_ports
         .into_iter()
-        .enumerate()
-        .filter_map(|(i, port)| {
-            given(&format!("port-{i}")).map(|value| PortInput::Value {
-                name: port.name,
-                value,
-            })
+        .map(|(name, value)| PortInput::Value {
+            name: name.to_string(),
+            value: value.to_string(),
         })
         .collect();
+    let version = given("version");
     let spec = WorkflowSpec {
         name: given("workflow-name"),
         tasks: vec![TaskSpec {
