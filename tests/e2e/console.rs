@@ -1821,6 +1821,23 @@ async fn behind_a_trusted_gateway_its_header_signs_in(backend: Backend) {
     .await;
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
 
+    // Its launch page opened from another site's page: the header signs it in, but the launch
+    // waits for the person; from the console's own page it starts at once.
+    let id = list[0]["pipelineId"]["uuid"].as_str().unwrap().to_string();
+    for (site, starts) in [("cross-site", false), ("same-origin", true)] {
+        let page = no_redirects()
+            .get(format!("{}/console/pipelines/{id}/launch", gateway.url()))
+            .header("sec-fetch-site", site)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(page.contains("data-launch"), starts, "{site}: {page}");
+        assert_eq!(page.contains("opened from another site"), !starts, "{site}");
+    }
+
     // Straight to the server, without the gateway: no one is signed in.
     let answer = no_redirects()
         .get(format!("{}/console/pipelines", server.base))

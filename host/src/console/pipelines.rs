@@ -332,7 +332,11 @@ pub async fn launch_page(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> PageResult {
+    // Opened from another site's page (behind a gateway no cookie is needed): nothing starts
+    // until the person says so.
+    let start_at_once = !super::session::sent_from_elsewhere(&headers);
     let record = state
         .registry
         .record(&session.caller, &id, None)
@@ -344,14 +348,18 @@ pub async fn launch_page(
     let content = html! {
         h1 { "Launching " (record.name) }
         section.card #launch-progress {
-            p role="status" aria-live="polite" {
-                span.spinner aria-hidden="true" {}
-                "Starting the notebook server for " strong { (record.name) }
-                @if let Some(version) = &record.version { " " (version) }
-                "… this can take a minute the first time. "
-                span.muted { "Waiting " span data-elapsed { "0" } " s." }
+            @if start_at_once {
+                p role="status" aria-live="polite" {
+                    span.spinner aria-hidden="true" {}
+                    "Starting the notebook server for " strong { (record.name) }
+                    @if let Some(version) = &record.version { " " (version) }
+                    "… this can take a minute the first time. "
+                    span.muted { "Waiting " span data-elapsed { "0" } " s." }
+                }
+            } @else {
+                p { "This page was opened from another site: start the notebook server for " strong { (record.name) } " only if you meant to." }
             }
-            form method="post" action=(format!("{BASE}/{id}/launch")) data-launch {
+            form method="post" action=(format!("{BASE}/{id}/launch")) data-launch[start_at_once] {
                 (layout::csrf(&session))
                 button type="submit" { "Start the notebook server" }
             }

@@ -281,6 +281,15 @@ impl Session {
     }
 }
 
+/// Whether the browser says this request comes from another site's page (`Sec-Fetch-Site`):
+/// what signing in refuses, and what the launch page does not act on by itself.
+pub fn sent_from_elsewhere(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site == "cross-site" || site == "same-site")
+}
+
 /// `GET /`: the console, or signing in first.
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
     Ok(match session_of(&state, &headers).await? {
@@ -326,11 +335,7 @@ pub async fn sign_in(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> PageResult {
-    let cross_site = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|site| site == "cross-site" || site == "same-site");
-    if cross_site {
+    if sent_from_elsewhere(&headers) {
         return Err(ConsoleError::CrossSite);
     }
     let SignIn { token } = serde_urlencoded::from_bytes(&body).map_err(|e| {
