@@ -340,11 +340,20 @@ fn row(w: &World, method: &str, template: &str) -> Option<Row> {
         ("POST", "/console/pipelines/{id}/archive") => refused(format!("/console/pipelines/{r}/archive"), Some(json!({"archived": "true"}))),
         ("POST", "/console/pipelines/{id}/delete") => refused(format!("/console/pipelines/{r}/delete"), Some(json!({}))),
         ("POST", "/console/pipelines/{id}/launch") => refused(format!("/console/pipelines/{r}/launch"), Some(json!({}))),
+        ("GET", "/console/pipelines/{id}/launch") => refused(format!("/console/pipelines/{r}/launch"), None),
+        ("GET", "/console/pipelines/{id}") => refused(format!("/console/pipelines/{r}"), None),
+        ("POST", "/console/pipelines/{id}") => refused(format!("/console/pipelines/{r}"), Some(json!({"name": "stolen", "version": "9", "description": "bob was here"}))),
         ("GET", "/console/runs/new/{namespace}/{name}") => refused("/console/runs/new/alice/alices-hello".into(), None),
         ("POST", "/console/runs/new/{namespace}/{name}") => refused("/console/runs/new/alice/alices-hello".into(), Some(json!({"input-0": "bob"}))),
         ("GET", "/console/runs/{id}") => refused(format!("/console/runs/{}", w.run), None),
         ("GET", "/console/workflows/{id}") => refused(format!("/console/workflows/{}", w.workflow), None),
+        ("POST", "/console/workflows/{id}/cancel") => refused(format!("/console/workflows/{}/cancel", w.workflow), Some(json!({}))),
+        // Tasks are shared (GBDX's rule): bob reads alice's task and runs it in a workflow of his own.
+        ("GET", "/console/tasks/{name}") => answered("/console/tasks/alices-task".into(), None),
+        ("POST", "/console/tasks/{name}") => answered("/console/tasks/alices-task".into(), Some(json!({"port:inputstring": "bob's"}))),
         ("GET", "/console/plugins") => refused(template.into(), None),
+        ("POST", "/console/plugins") => refused(template.into(), Some(json!({"plugin-name": "policy-semver", "plugin-version": "9.9.9"}))),
+        ("POST", "/console/policy-bindings") => refused(template.into(), Some(json!({"scope": "namespace:alice", "chain-0": "policy-semver"}))),
         ("POST", "/console/plugins/{name}/versions/{version}/activate") => refused("/console/plugins/policy-semver/versions/0.1.0/activate".into(), Some(json!({}))),
         ("POST", "/console/plugins/{name}/rollback") => refused("/console/plugins/policy-semver/rollback".into(), Some(json!({}))),
 
@@ -454,8 +463,14 @@ async fn send_console(w: &World, method: &str, row: &Row) -> (u16, Value) {
     if row.path != "/console/sign-in" {
         form.push(("csrf", &session.csrf));
     }
-    let (status, location, page) =
-        crate::console::console_post(&w.server, &session.cookie, &row.path, &form).await;
+    // The run form carries files: it is posted as a browser posts it.
+    let (status, location, page) = if row.path.starts_with("/console/runs/new/")
+        || row.path == "/console/plugins"
+    {
+        crate::console::console_post_multipart(&w.server, &session.cookie, &row.path, &form).await
+    } else {
+        crate::console::console_post(&w.server, &session.cookie, &row.path, &form).await
+    };
     if status == 303 {
         // Done: the page it leads to, as a browser would show it next.
         let (status, page) =

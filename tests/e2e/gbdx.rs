@@ -45,7 +45,7 @@ pub fn loopback_allowed() -> FetchPolicy {
 }
 
 /// A server that may fetch from the tests' loopback content sources (by default it may not).
-async fn start_fetching_from_loopback(backend: Backend) -> TestServer {
+pub async fn start_fetching_from_loopback(backend: Backend) -> TestServer {
     TestServer::start_with(backend, |config| {
         config.registration = RegistrationConfig {
             fetch_policy: loopback_allowed(),

@@ -55,7 +55,8 @@ pub struct AppState {
 #[derive(Clone, Debug, Default)]
 pub struct ApiConfig {
     /// A header that a gateway in front of this server sets to the authenticated user's name.
-    /// Honored (by the Acumos surface) only when set: otherwise anyone could claim any user.
+    /// Honored (by the Acumos surface and the console) only when set: otherwise anyone could
+    /// claim any user.
     pub trust_gateway_header: Option<axum::http::HeaderName>,
     /// The base of the absolute links this server hands out (`--public-url`, no trailing
     /// slash); None until [`crate::server::serve_on`] fills in the listen address.
@@ -74,6 +75,19 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
         .or_else(|| value.strip_prefix("bearer "))
         .or_else(|| value.starts_with("pw_").then_some(value))
         .map(str::trim)
+}
+
+/// The user a trusted gateway names in its header, when the server was started with
+/// `--trust-gateway-header` and the request carries a non-blank one (Acumos's
+/// `authenticatedUserId`, the console's sign-in). Without that flag the header is ignored.
+pub fn gateway_user<'a>(config: &ApiConfig, headers: &'a axum::http::HeaderMap) -> Option<&'a str> {
+    config
+        .trust_gateway_header
+        .as_ref()
+        .and_then(|header| headers.get(header))
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|user| !user.is_empty())
 }
 
 /// Largest request body accepted (version uploads carry their files).

@@ -89,10 +89,16 @@ pub fn page(title: &str, session: Option<&Session>, current: Nav, content: Marku
                                 }
                             }
                         }
-                        form.signout method="post" action="/console/sign-out" {
-                            (csrf(session))
-                            span.who { (session.caller.user) " · " (session.caller.account) }
-                            button.link type="submit" { "Sign out" }
+                        @if session.via_gateway {
+                            p.signout {
+                                span.who { (session.caller.user) " · " (session.caller.account) " · signed in by your gateway" }
+                            }
+                        } @else {
+                            form.signout method="post" action="/console/sign-out" {
+                                (csrf(session))
+                                span.who { (session.caller.user) " · " (session.caller.account) }
+                                button.link type="submit" { "Sign out" }
+                            }
                         }
                     }
                 }
@@ -127,17 +133,18 @@ pub fn time(ms: i64) -> Markup {
     html! { time datetime=(iso) { (iso.replace('T', " ").trim_end_matches('Z')) " UTC" } }
 }
 
-/// Previous and next links of a list cut into pages (`?page=N`, from 1).
-pub fn pager(base: &str, page: usize, has_more: bool) -> Markup {
+/// Previous and next links of a list cut into pages (`?page=N`, from 1); `what` names the
+/// list (the navigation's label: a page may have two).
+pub fn pager(base: &str, page: usize, has_more: bool, what: &str) -> Markup {
     html! {
         @if page > 1 || has_more {
-            nav.pager aria-label="Pages" {
+            nav.pager aria-label=(format!("Pages of {what}")) {
                 @if page > 1 {
-                    a href=(format!("{base}?page={}", page - 1)) rel="prev" { "← Newer" }
+                    a href=(format!("{base}?page={}", page - 1)) rel="prev" { "← Previous" }
                 }
                 span { "Page " (page) }
                 @if has_more {
-                    a href=(format!("{base}?page={}", page + 1)) rel="next" { "Older →" }
+                    a href=(format!("{base}?page={}", page + 1)) rel="next" { "Next →" }
                 }
             }
         }
@@ -147,6 +154,16 @@ pub fn pager(base: &str, page: usize, has_more: bool) -> Markup {
 /// A state as a small badge (`ready`, `failed`, `running`…).
 pub fn badge(state: &str) -> Markup {
     html! { span class=(format!("badge state-{state}")) { (state.replace('_', " ")) } }
+}
+
+/// The policies that approved a version (`plugin@version`, in the chain's order).
+pub fn approved_by(policies: &[String]) -> Markup {
+    html! {
+        span.approved.muted data-approved-by=(policies.join(" ")) {
+            @if policies.is_empty() { "approved by no policy" }
+            @else { "approved by " (policies.join(", ")) }
+        }
+    }
 }
 
 /// An empty list: what it would hold, and what to do next.

@@ -5,16 +5,18 @@
 //!
 //! Who is looking ([`session`]): a person signs in with an API token and is known by an
 //! `HttpOnly`, `SameSite=Strict` cookie naming a session kept in the store
-//! ([`crate::registry::sessions`]); every form that changes something carries the session's
-//! CSRF token, checked before the handler runs ([`session::Posted`]). A session acts as its
-//! token's caller: every page calls the same core operations as the API surfaces do (the
+//! ([`crate::registry::sessions`]), or, behind a gateway the server trusts, by the gateway's
+//! header; every form that changes something carries a CSRF token, checked before the handler
+//! runs ([`session::Posted`], [`session::PostedFiles`] for forms with files). A session acts as
+//! its caller: every page calls the same core operations as the API surfaces do (the
 //! [`crate::registry::Registry`], the [`crate::runs::Runs`]), so it sees and may do exactly what
-//! that token may through the API, and the refusals are worded by the surfaces' own tables
-//! (Acumos's for the Workbench, `/v1`'s for the rest).
+//! that caller may through the API, and the refusals are worded by the surfaces' own tables
+//! (Acumos's for the Workbench, GBDX's for submitting a workflow, `/v1`'s for the rest).
 //!
-//! One file per page: [`pipelines`] (My Pipelines, the Acumos Workbench catalog), [`tasks`]
-//! (GBDX), [`workflows`] (GBDX workflows, reached from Tasks), [`runs`] (Mystic's runnable pipelines and their runs), [`plugins`] (plugins and
-//! policy bindings, for the admin account).
+//! One file per page: [`pipelines`] (My Pipelines, the Acumos Workbench catalog; a pipeline's
+//! page; launching), [`tasks`] (GBDX tasks; a task's page, which submits a workflow of it),
+//! [`workflows`] (GBDX workflows, reached from Tasks), [`runs`] (Mystic's runnable pipelines,
+//! their run forms and runs), [`plugins`] (plugins and policy chains, for the admin account).
 //!
 //! The routes are one more [`Routes`] surface (`console`) in [`crate::api::app`], so the route
 //! list, and the cross-account matrix that walks it, cover them.
@@ -68,14 +70,29 @@ pub fn routes() -> Routes {
     let routes = route!(
         routes,
         "/console/pipelines/{id}/launch",
-        post(pipelines::launch)
+        get(pipelines::launch_page).post(pipelines::launch)
+    );
+    let routes = route!(
+        routes,
+        "/console/pipelines/{id}",
+        get(pipelines::pipeline_page).post(pipelines::update)
     );
     let routes = route!(routes, "/console/tasks", get(tasks::page));
+    let routes = route!(
+        routes,
+        "/console/tasks/{name}",
+        get(tasks::task_page).post(tasks::submit_workflow)
+    );
     let routes = route!(routes, "/console/workflows", get(workflows::page));
     let routes = route!(
         routes,
         "/console/workflows/{id}",
         get(workflows::workflow_page)
+    );
+    let routes = route!(
+        routes,
+        "/console/workflows/{id}/cancel",
+        post(workflows::cancel)
     );
     let routes = route!(routes, "/console/runs", get(runs::page));
     let routes = route!(
@@ -84,7 +101,12 @@ pub fn routes() -> Routes {
         get(runs::form).post(runs::submit)
     );
     let routes = route!(routes, "/console/runs/{id}", get(runs::run_page));
-    let routes = route!(routes, "/console/plugins", get(plugins::page));
+    let routes = route!(
+        routes,
+        "/console/plugins",
+        get(plugins::page).post(plugins::upload)
+    );
+    let routes = route!(routes, "/console/policy-bindings", post(plugins::set_chain));
     let routes = route!(
         routes,
         "/console/plugins/{name}/versions/{version}/activate",

@@ -7,7 +7,10 @@
 //! ([`crate::runs::Runs::submit_run`], in the background, waiting for capacity): the inputs are
 //! checked against the manifest there, and a bad one is recorded as the run's `input_error`.
 //! Here a field is only read as its declared type (a number, JSON), and one that cannot be is
-//! shown beside the field before anything is submitted.
+//! shown beside the field before anything is submitted. A file input is a file chosen in the
+//! form (`multipart/form-data`), kept as an upload of the account by the same core call as
+//! Mystic's `POST /v4/files` and named in the run as Mystic's client names an upload; a file
+//! missing, past the body limit or past the account's quota is shown beside its field.
 //!
 //! A run's page also shows what its component printed (the same
 //! [`crate::runs::Runs::run_logs`] Mystic's `GET /v4/logs/run/{id}` answers from), and links
@@ -24,11 +27,11 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use super::layout::{self, Nav, PAGE_SIZE};
-use super::session::{Posted, Session};
+use super::session::{PostedFiles, Session};
 use super::{ConsoleError, PageResult};
-use crate::api::mystic::{FileLinks, RUNNABLE_TYPE};
+use crate::api::mystic::{upload_path, FileLinks, RUNNABLE_TYPE};
 use crate::api::AppState;
-use crate::registry::VersionInfo;
+use crate::registry::{RegistryError, VersionInfo};
 use crate::runs::{RunArgument, RunLogs, RunRecord, RunState, RunSubmission, Value};
 
 const BASE: &str = "/console/runs";
@@ -36,8 +39,10 @@ const REFRESH_SECONDS: u32 = 1;
 
 #[derive(Deserialize, Default)]
 pub struct Listing {
-    /// Runs older than this one (the next page).
+    /// Runs older than this one (the next page of runs).
     before: Option<String>,
+    /// The page of runnable pipelines, from 1.
+    page: Option<usize>,
 }
 
 fn unfinished(state: RunState) -> bool {
@@ -51,11 +56,21 @@ pub async fn page(
     Query(listing): Query<Listing>,
 ) -> PageResult {
     let caller = &session.caller;
+    let page = listing.page.unwrap_or(1).max(1);
+    let all_runnable: Vec<_> = state
+        .registry
+        .list_pipelines(caller, None)
+        .await?
+        .into_iter()
+        .filter(|pipeline| pipeline.pipeline_type == RUNNABLE_TYPE)
+        .collect();
+    let more_runnable = all_runnable.len() > page * PAGE_SIZE;
     let mut runnable = Vec::new();
-    for pipeline in state.registry.list_pipelines(caller, None).await? {
-        if pipeline.pipeline_type != RUNNABLE_TYPE {
-            continue;
-        }
+    for pipeline in all_runnable
+        .into_iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+    {
         // A pipeline with no ready version yet is listed without inputs.
         let latest = state
             .registry
@@ -95,7 +110,7 @@ pub async fn page(
                             }
                             td data-label="Latest" {
                                 @match latest {
-                                    Some(v) => (v.version),
+                                    Some(v) => { (v.version) (layout::approved_by(&v.approved_by)) },
                                     None => span.muted { "no ready version" },
                                 }
                             }
@@ -112,6 +127,7 @@ pub async fn page(
                 }
             }
         }
+        (layout::pager(BASE, page, more_runnable, "runnable pipelines"))
         h2 { "Recent runs" }
         @if runs.is_empty() && listing.before.is_none() {
             (layout::empty("No runs yet.", html! { "Choose Run… beside a pipeline above: its run appears here, with its outputs." }))
@@ -130,7 +146,7 @@ pub async fn page(
                     }
                 }
             }
-            nav.pager aria-label="Pages" {
+            nav.pager aria-label="Pages of runs" {
                 @if listing.before.is_some() { a href=(BASE) { "← Newest" } }
                 @if has_more {
                     @if let Some(last) = runs.last() {
@@ -215,7 +231,7 @@ fn run_form(
         h1 { "Run " (pointer) ":" (version.version) }
         @if let Some(description) = &manifest.description { p.lede { (description) } }
         section.card {
-            form method="post" action=(format!("{BASE}/new/{pointer}")) novalidate {
+            form method="post" action=(format!("{BASE}/new/{pointer}")) enctype="multipart/form-data" novalidate {
                 (layout::csrf(session))
                 @if manifest.inputs.as_slice().is_empty() {
                     p.muted { "This pipeline takes no inputs." }
@@ -264,10 +280,21 @@ fn input_field(
             textarea id=(key) name=(key) rows="3" class="mono" aria-describedby=[described]
                 placeholder=(if port.r#type == PortType::Dictionary { "{\"key\": \"value\"}" } else { "[1, 2, 3]" }) { (value) }
         },
-        PortType::File => html! {
-            input id=(key) name=(key) type="text" disabled aria-describedby=(format!("{key}-hint"));
-            p.hint id=(format!("{key}-hint")) { "File inputs cannot be given from the console yet: run this pipeline through the API (upload with POST /v4/files)." }
-        },
+        PortType::File => {
+            let hint = format!("{key}-hint");
+            let described = match &described {
+                Some(error) => format!("{hint} {error}"),
+                None => hint.clone(),
+            };
+            html! {
+                input id=(key) name=(key) type="file" required aria-describedby=(described);
+                p.hint id=(hint) {
+                    "Uploaded to your account's files (as " code { "POST /v4/files" } " does), at most "
+                    (crate::api::MAX_BODY_BYTES >> 20) " MiB, within your account's upload quota."
+                    @if !errors.is_empty() { " Choose the file again: a browser does not keep it when a form is shown again." }
+                }
+            }
+        }
         _ => {
             html! { input id=(key) name=(key) type="text" value=(value) aria-describedby=[described]; }
         }
@@ -311,7 +338,7 @@ fn argument(port: &Port, text: &str) -> Result<(RunArgument, Json), String> {
             let v = parse_json("a list", Json::is_array)?;
             (Value::Array(v.to_string()), v)
         }
-        PortType::File => return Err("File inputs cannot be given from the console yet.".into()),
+        PortType::File => unreachable!("file inputs are uploads, read apart"),
         _ => (Value::String(text.to_string()), json!(text)),
     };
     Ok((
@@ -320,42 +347,112 @@ fn argument(port: &Port, text: &str) -> Result<(RunArgument, Json), String> {
     ))
 }
 
-/// `POST /console/runs/new/{namespace}/{name}`: submits the run and opens its page.
+/// `POST /console/runs/new/{namespace}/{name}`: keeps each file as an upload of the account
+/// (the core call `POST /v4/files` makes), submits the run and opens its page. A field that
+/// cannot be read as its type, a file missing, too large or past the quota: the form again,
+/// the reason beside the field, nothing submitted.
 pub async fn submit(
     State(state): State<AppState>,
     Path((namespace, name)): Path<(String, String)>,
-    posted: Posted<HashMap<String, String>>,
+    posted: PostedFiles,
 ) -> PageResult {
-    let Posted { session, form } = posted;
+    let PostedFiles {
+        session,
+        fields,
+        mut files,
+        unread,
+    } = posted;
     let version = state
         .registry
         .version(&session.caller, &namespace, &name, None)
         .await?;
     let manifest = manifest_of(&version);
-    let mut inputs = Vec::new();
-    let mut sent = Vec::new();
+    let ports = manifest.inputs.as_slice();
     let mut errors = HashMap::new();
-    for (i, port) in manifest.inputs.as_slice().iter().enumerate() {
+    if let Some((field, reason)) = unread {
+        // A part past the body limit: beside its field (or the first file field when the
+        // browser's part had no name we know).
+        let field = Some(field)
+            .filter(|f| f.starts_with("input-"))
+            .or_else(|| {
+                ports
+                    .iter()
+                    .position(|p| p.r#type == PortType::File)
+                    .map(|i| format!("input-{i}"))
+            })
+            .unwrap_or_else(|| "input-0".into());
+        errors.insert(field, reason);
+    }
+    // Each value read as its type first: nothing is uploaded for a form that goes back.
+    let mut values = Vec::with_capacity(ports.len());
+    for (i, port) in ports.iter().enumerate() {
         let key = format!("input-{i}");
-        let text = form.get(&key).map(String::as_str).unwrap_or_default();
-        match argument(port, text) {
-            Ok((argument, as_sent)) => {
-                inputs.push(argument);
-                sent.push(as_sent);
+        if port.r#type == PortType::File {
+            let chosen = files.remove(&key).filter(|f| !f.name.is_empty());
+            if chosen.is_none() && !errors.contains_key(&key) {
+                errors.insert(key, "Choose a file.".into());
             }
+            values.push(Err(chosen));
+            continue;
+        }
+        let text = fields.get(&key).map(String::as_str).unwrap_or_default();
+        match argument(port, text) {
+            Ok(value) => values.push(Ok(value)),
             Err(message) => {
                 errors.insert(key, message);
+                values.push(Err(None));
             }
         }
     }
-    if !errors.is_empty() {
-        return Ok(run_form(
+    let refused = |errors: &HashMap<String, String>| {
+        run_form(
             StatusCode::UNPROCESSABLE_ENTITY,
             &session,
             &version,
-            &form,
-            &errors,
-        ));
+            &fields,
+            errors,
+        )
+    };
+    if !errors.is_empty() {
+        return Ok(refused(&errors));
+    }
+    let mut inputs = Vec::with_capacity(ports.len());
+    let mut sent = Vec::with_capacity(ports.len());
+    for (i, value) in values.into_iter().enumerate() {
+        let (argument, as_sent) = match value {
+            Ok(value) => value,
+            Err(file) => {
+                let file = file.expect("a file for each file input, checked above");
+                let upload = match state
+                    .registry
+                    .store_upload(&session.caller, &file.name, &file.bytes)
+                    .await
+                {
+                    Ok(upload) => upload,
+                    Err(error @ RegistryError::QuotaExceeded(_)) => {
+                        let ConsoleError::Refused { message, .. } = ConsoleError::from(error)
+                        else {
+                            unreachable!("a registry error is a refusal")
+                        };
+                        errors.insert(format!("input-{i}"), message);
+                        return Ok(refused(&errors));
+                    }
+                    Err(other) => return Err(other.into()),
+                };
+                // As Mystic's client sends an uploaded file.
+                let as_sent = json!({"type": "file", "value": null, "file_name": upload.name,
+                                     "file_path": upload_path(&upload)});
+                (
+                    RunArgument::File {
+                        file_name: upload.name.clone(),
+                        digest: upload.digest.clone(),
+                    },
+                    as_sent,
+                )
+            }
+        };
+        inputs.push(argument);
+        sent.push(as_sent);
     }
     let submission = RunSubmission {
         namespace,

@@ -7,6 +7,13 @@
 //! `Posted` cannot forget the check. Signing in has no session yet; a sign-in posted from
 //! another site (the browser says so in `Sec-Fetch-Site`) is refused, so no page elsewhere can
 //! sign a visitor in as someone else.
+//!
+//! Behind a gateway the server trusts (`--trust-gateway-header`, read as the Acumos surface
+//! reads it: [`crate::api::gateway_user`]), the gateway's header is the sign-in: every request
+//! acts as the user it names (added on first sight, as there), no cookie is needed and there
+//! is nothing to sign out of here. The header comes with every request, cross-site ones too,
+//! so the forms still carry a CSRF token: the user's own, an HMAC of their id under the
+//! server's link key (the same on every replica, unguessable elsewhere).
 
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -36,6 +43,8 @@ pub struct Session {
     pub csrf_token: String,
     /// Whether the caller acts for the admin account (the plugins page is theirs).
     pub admin: bool,
+    /// Signed in by a trusted gateway's header, not by a session of this console.
+    pub via_gateway: bool,
 }
 
 fn cookie_secret(headers: &HeaderMap) -> Option<&str> {
@@ -50,10 +59,36 @@ fn cookie_secret(headers: &HeaderMap) -> Option<&str> {
         .filter(|value| !value.is_empty())
 }
 
+/// The CSRF token of a user signed in by the gateway: HMAC-SHA256 of their id under the link
+/// key.
+fn gateway_csrf_token(state: &AppState, caller: &Caller) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&state.link_key).expect("any key length");
+    mac.update(b"console-csrf\0");
+    mac.update(caller.user_id.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 async fn session_of(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Session>, ConsoleError> {
+    if let Some(user) = crate::api::gateway_user(&state.config, headers) {
+        let caller = match state.registry.caller_for_user(user).await {
+            Ok(caller) => caller,
+            // A header that is no user name: no one is signed in.
+            Err(RegistryError::Invalid(_)) => return Ok(None),
+            Err(other) => return Err(other.into()),
+        };
+        tracing::Span::current().record("user", caller.user.as_str());
+        let admin = state.registry.is_admin(&caller).await?;
+        return Ok(Some(Session {
+            csrf_token: gateway_csrf_token(state, &caller),
+            caller,
+            admin,
+            via_gateway: true,
+        }));
+    }
     let Some(secret) = cookie_secret(headers) else {
         return Ok(None);
     };
@@ -68,6 +103,7 @@ async fn session_of(
         caller,
         csrf_token,
         admin,
+        via_gateway: false,
     }))
 }
 
@@ -127,6 +163,114 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
     }
 }
 
+/// A file of a form with files, as the browser sent it.
+pub struct SentFile {
+    /// The file's own name (its last path segment; empty when none was chosen).
+    pub name: String,
+    pub bytes: axum::body::Bytes,
+}
+
+/// A form with files (`multipart/form-data`) posted by a session: refused unless its `csrf`
+/// field (the first of every such form) is the session's token. A file the server could not
+/// take whole (past the body limit) is named in `unread` with why, to be shown beside its
+/// field; the fields after it are not read.
+pub struct PostedFiles {
+    pub session: Session,
+    pub fields: std::collections::HashMap<String, String>,
+    pub files: std::collections::HashMap<String, SentFile>,
+    pub unread: Option<(String, String)>,
+}
+
+impl FromRequest<AppState> for PostedFiles {
+    type Rejection = ConsoleError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let session = Session::from_request_parts(&mut parts, state).await?;
+        let path = parts.uri.path().to_string();
+        let mut multipart =
+            axum::extract::Multipart::from_request(Request::from_parts(parts, body), state)
+                .await
+                .map_err(|rejection| {
+                    ConsoleError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("The form could not be read: {}", rejection.body_text()),
+                    )
+                })?;
+        let mut fields = std::collections::HashMap::new();
+        let mut files = std::collections::HashMap::new();
+        let mut unread = None;
+        loop {
+            let field = match multipart.next_field().await {
+                Ok(Some(field)) => field,
+                Ok(None) => break,
+                Err(error) => {
+                    unread = Some((String::new(), unread_reason(&error)));
+                    break;
+                }
+            };
+            let name = field.name().unwrap_or_default().to_string();
+            match field.file_name().map(file_name_of) {
+                Some(file_name) => match field.bytes().await {
+                    Ok(bytes) => {
+                        files.insert(
+                            name,
+                            SentFile {
+                                name: file_name,
+                                bytes,
+                            },
+                        );
+                    }
+                    Err(error) => {
+                        unread = Some((name, unread_reason(&error)));
+                        break;
+                    }
+                },
+                None => match field.text().await {
+                    Ok(text) => {
+                        fields.insert(name, text);
+                    }
+                    Err(error) => {
+                        unread = Some((name, unread_reason(&error)));
+                        break;
+                    }
+                },
+            }
+        }
+        let presented = fields.get("csrf").map(String::as_str).unwrap_or_default();
+        if !session.csrf_matches(presented) {
+            tracing::warn!(user = %session.caller.user, path = %path, "console form refused: no valid CSRF token");
+            return Err(ConsoleError::CrossSite);
+        }
+        Ok(PostedFiles {
+            session,
+            fields,
+            files,
+            unread,
+        })
+    }
+}
+
+/// Why a part of a form with files could not be read, for a person.
+fn unread_reason(error: &axum::extract::multipart::MultipartError) -> String {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        format!(
+            "This file is larger than the server takes in one form ({} MiB): run with it through the API instead.",
+            crate::api::MAX_BODY_BYTES >> 20
+        )
+    } else {
+        format!("The file could not be read whole: {}", error.body_text())
+    }
+}
+
+/// The last segment of the name a file was sent with (some browsers send a path).
+fn file_name_of(sent: &str) -> String {
+    sent.rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 impl Session {
     fn csrf_matches(&self, presented: &str) -> bool {
         ConsoleSession {
@@ -135,6 +279,15 @@ impl Session {
         }
         .csrf_matches(presented)
     }
+}
+
+/// Whether the browser says this request comes from another site's page (`Sec-Fetch-Site`):
+/// what signing in refuses, and what the launch page does not act on by itself.
+pub fn sent_from_elsewhere(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site == "cross-site" || site == "same-site")
 }
 
 /// `GET /`: the console, or signing in first.
@@ -182,11 +335,7 @@ pub async fn sign_in(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> PageResult {
-    let cross_site = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|site| site == "cross-site" || site == "same-site");
-    if cross_site {
+    if sent_from_elsewhere(&headers) {
         return Err(ConsoleError::CrossSite);
     }
     let SignIn { token } = serde_urlencoded::from_bytes(&body).map_err(|e| {

@@ -161,14 +161,7 @@ async fn identify(
     path_user: &str,
 ) -> Result<Caller, Refusal> {
     let registry = &state.registry;
-    let gateway_user = state
-        .config
-        .trust_gateway_header
-        .as_ref()
-        .and_then(|header| headers.get(header))
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim)
-        .filter(|user| !user.is_empty());
+    let gateway_user = super::gateway_user(&state.config, headers);
     let bearer = super::bearer_token(headers);
     let caller = match (gateway_user, bearer) {
         (Some(user), _) => registry.caller_for_user(user).await,

@@ -37,6 +37,7 @@ use crate::registry::{Caller, Refusal, RefusalKind, RegistryError, VersionState}
 use crate::route;
 pub use openapi::openapi;
 pub use tasks::ListingBody;
+pub(crate) use workflows::{event_words, step_words};
 
 /// The namespace every task lives in.
 pub const NAMESPACE: &str = crate::registry::GBDX_NAMESPACE;

@@ -39,30 +39,43 @@ impl StatePair {
         }
     }
 
-    /// A workflow's or task's state. A task skipped after another failed reads `canceled`, as
-    /// GBDX showed it.
+    /// A workflow's or task's state (see [`step_words`]).
     fn of_step(state: StepState) -> Self {
-        match state {
-            StepState::Pending => Self::of("pending", "submitted"),
-            StepState::Running => Self::of("running", "started"),
-            StepState::Succeeded => Self::of("complete", "succeeded"),
-            StepState::Failed => Self::of("complete", "failed"),
-            StepState::TimedOut => Self::of("complete", "timedout"),
-            StepState::Cancelled | StepState::Skipped => Self::of("complete", "canceled"),
-        }
+        let (state, event) = step_words(state);
+        Self::of(state, event)
     }
 
-    /// The state a task is in once `event` happened.
+    /// The state a task is in once `event` happened (see [`event_words`]).
     fn of_event(event: TaskEvent) -> Self {
-        match event {
-            TaskEvent::Submitted => Self::of("pending", "submitted"),
-            TaskEvent::Scheduled => Self::of("pending", "scheduled"),
-            TaskEvent::Started => Self::of("running", "started"),
-            TaskEvent::Succeeded => Self::of("complete", "succeeded"),
-            TaskEvent::Failed => Self::of("complete", "failed"),
-            TaskEvent::TimedOut => Self::of("complete", "timedout"),
-            TaskEvent::Cancelled | TaskEvent::Skipped => Self::of("complete", "canceled"),
-        }
+        let (state, event) = event_words(event);
+        Self::of(state, event)
+    }
+}
+
+/// GBDX's words for a workflow's or task's state: `(state, event)`. A task skipped after
+/// another failed reads `canceled`, as GBDX showed it. The console's workflow pages say these
+/// words too.
+pub(crate) fn step_words(state: StepState) -> (&'static str, &'static str) {
+    match state {
+        StepState::Pending => ("pending", "submitted"),
+        StepState::Running => ("running", "started"),
+        StepState::Succeeded => ("complete", "succeeded"),
+        StepState::Failed => ("complete", "failed"),
+        StepState::TimedOut => ("complete", "timedout"),
+        StepState::Cancelled | StepState::Skipped => ("complete", "canceled"),
+    }
+}
+
+/// GBDX's words for an event of a task: the task's state after it, and the event.
+pub(crate) fn event_words(event: TaskEvent) -> (&'static str, &'static str) {
+    match event {
+        TaskEvent::Submitted => ("pending", "submitted"),
+        TaskEvent::Scheduled => ("pending", "scheduled"),
+        TaskEvent::Started => ("running", "started"),
+        TaskEvent::Succeeded => ("complete", "succeeded"),
+        TaskEvent::Failed => ("complete", "failed"),
+        TaskEvent::TimedOut => ("complete", "timedout"),
+        TaskEvent::Cancelled | TaskEvent::Skipped => ("complete", "canceled"),
     }
 }
 

@@ -42,11 +42,17 @@ pub(super) struct FileGet {
     updated_at: String,
 }
 
+/// An upload's `path`, as a run's file input names it (`files/sha256:<hex>/<name>`; read back
+/// by `runs::file_argument`). The console's run form sends its uploads so too.
+pub(crate) fn upload_path(upload: &UploadInfo) -> String {
+    format!("files/{}/{}", upload.digest, upload.name)
+}
+
 fn file_get(state: &AppState, upload: &UploadInfo) -> FileGet {
     let created_at = iso_instant(upload.created_at_ms);
     FileGet {
         id: upload.id.clone(),
-        path: format!("files/{}/{}", upload.digest, upload.name),
+        path: upload_path(upload),
         url: FileLinks::new(state).link(&upload.digest, &upload.name),
         updated_at: created_at.clone(),
         created_at,

@@ -41,7 +41,7 @@ use super::routes::Routes;
 use super::AppState;
 use crate::registry::{Caller, RegistryError};
 use crate::route;
-pub(crate) use files::FileLinks;
+pub(crate) use files::{upload_path, FileLinks};
 pub use openapi::openapi;
 pub use pipelines::RUNNABLE_TYPE;
 
