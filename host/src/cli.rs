@@ -45,6 +45,10 @@ pub enum PipelineCommand {
 pub struct PushArgs {
     /// The pipeline's directory (holding `pipeline.yaml`).
     pub dir: PathBuf,
+    /// The version of a Python (Mystic) pipeline whose `pipeline_name` has no semver `:tag`;
+    /// without it, the patch after the latest.
+    #[arg(long)]
+    pub version: Option<String>,
     #[command(flatten)]
     pub connection: ServerConnection,
 }

@@ -55,7 +55,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pipeline(PipelineCommand::Push(args)) => {
             init_tracing(false, "info");
             let pointer = tokio::task::spawn_blocking(move || {
-                push::push(&args.dir, &args.connection.server, &args.connection.token)
+                push::push(
+                    &args.dir,
+                    &args.connection.server,
+                    &args.connection.token,
+                    args.version.as_deref(),
+                )
             })
             .await??;
             println!("{pointer}");

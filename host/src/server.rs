@@ -214,7 +214,18 @@ pub async fn build_registry(config: &ServerConfig) -> anyhow::Result<Registry> {
     })
     .await
     .context("plugin loading task")??;
-    let registry = Registry::new(store, blobs, Arc::new(plugins), workcopies)
+    let plugins = Arc::new(plugins);
+    // The Python runtime is compiled (or loaded from the cache) in the background: the server
+    // answers meanwhile, and a Python push or run waits for it (`plugins::python`).
+    if plugins.has_python_runtime() {
+        let host = plugins.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = host.prepare_python_runtime() {
+                tracing::error!(%error, "the Python runtime could not be loaded");
+            }
+        });
+    }
+    let registry = Registry::new(store, blobs, plugins, workcopies)
         .with_registration(config.registration.clone())
         .with_admin_account(config.admin_account.clone())
         .with_upload_limits(config.uploads.clone());

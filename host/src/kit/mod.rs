@@ -241,7 +241,7 @@ fn client(connection: &ServerConnection) -> PluginRegistryClient {
 fn push(dir: &Path, activate: bool, connection: &ServerConnection) -> anyhow::Result<()> {
     let project = PluginProject::read(dir)?;
     if project.runnable {
-        let pointer = crate::push::push(dir, &connection.server, &connection.token)?;
+        let pointer = crate::push::push(dir, &connection.server, &connection.token, None)?;
         println!("{pointer}");
         return Ok(());
     }

@@ -26,6 +26,7 @@ mod imports;
 pub mod limits;
 pub mod output;
 mod pool;
+pub mod python;
 pub mod runnable;
 pub mod tiers;
 
@@ -244,6 +245,8 @@ pub struct PluginHost {
     /// engines of their own (async calls, pooled instances) with their linkers and caches.
     runnables: RwLock<std::collections::HashMap<String, Arc<runnable::RunnablePipeline>>>,
     runnable_engine: runnable::RunnableEngine,
+    /// The Python runtime, once compiled, and the warm instances of Python pipelines.
+    python: python::PythonRuntime,
     /// Set once [`PluginHost::load_builtins`] has loaded every built-in (`/readyz`).
     builtins_loaded: std::sync::atomic::AtomicBool,
     _ticker: EpochTicker,
@@ -288,6 +291,7 @@ impl PluginHost {
             types: RwLock::default(),
             runnables: RwLock::default(),
             runnable_engine,
+            python: Default::default(),
             started: std::time::Instant::now(),
             builtins_loaded: Default::default(),
             _ticker: ticker,

@@ -5,6 +5,9 @@
 //! into a failure). It keeps the first `limit` bytes and counts the rest; [`CapturedStream::text`]
 //! ends with a marker saying how many bytes were not kept. Memory grows with what is written,
 //! never past the bound: a guest that prints nothing costs nothing.
+//!
+//! A guest that outlives one call (a warm Python instance, [`super::python`]) has its streams
+//! made once; [`CapturedStream::forward_to`] sends what it writes to each call's own stream.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -27,6 +30,8 @@ struct Kept {
     limit: usize,
     /// Bytes written past `limit`, and not kept.
     dropped: u64,
+    /// Where writes go instead, while set.
+    forward: Option<CapturedStream>,
 }
 
 impl CapturedStream {
@@ -37,12 +42,22 @@ impl CapturedStream {
                 bytes: Vec::new(),
                 limit,
                 dropped: 0,
+                forward: None,
             })),
         }
     }
 
+    /// Sends what is written from now on to `target` (None: keep it here again).
+    pub fn forward_to(&self, target: Option<CapturedStream>) {
+        self.kept.lock().unwrap().forward = target;
+    }
+
     fn keep(&self, bytes: &[u8]) {
         let mut kept = self.kept.lock().unwrap();
+        if let Some(target) = kept.forward.clone() {
+            drop(kept);
+            return target.keep(bytes);
+        }
         let room = kept.limit.saturating_sub(kept.bytes.len());
         let (now, past) = bytes.split_at(bytes.len().min(room));
         kept.bytes.extend_from_slice(now);

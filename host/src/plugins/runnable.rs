@@ -4,7 +4,9 @@
 //! given (`/pipeline` read-only, `/inputs`, `/outputs`) and nothing else; no network.
 //!
 //! A run is one fresh instance (no state carries from one run to the next); the linked
-//! `InstancePre` is kept per digest, so an instantiation costs no compile and no link.
+//! `InstancePre` is kept per digest, so an instantiation costs no compile and no link. Python
+//! pipelines are the exception: their instances of the shared Python runtime are kept warm
+//! between runs (see [`super::python`]).
 //!
 //! Runs have an engine of their own ([`RunnableEngine`]), for two reasons of speed:
 //! - `run` is called asynchronously, on the task that asked for the run: no hand-off to a
@@ -122,6 +124,23 @@ impl PluginHost {
         if let Some(loaded) = self.runnables.read().unwrap().get(&digest) {
             return Ok(loaded.clone());
         }
+        let loaded = self.link_runnable(id, &digest, bytes)?;
+        self.runnables
+            .write()
+            .unwrap()
+            .insert(digest, loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Compiles (or takes from the cache) and links the runnable component `bytes` whose hex
+    /// sha256 is `digest`, without keeping it among the loaded ones: Winch's code at once, and
+    /// Cranelift's in its place once compiled.
+    pub(super) fn link_runnable(
+        &self,
+        id: PluginId,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<Arc<RunnablePipeline>, PluginError> {
         let load_error = |detail: String| PluginError::Load {
             plugin: id.clone(),
             detail,
@@ -136,12 +155,12 @@ impl PluginHost {
                 .map_err(|e| format!("it does not implement {WORLD}: {e:#}"))
         };
         let compiled = tiers
-            .compile_fast(&digest, bytes)
+            .compile_fast(digest, bytes)
             .map_err(|e| load_error(format!("{e:#}")))?;
         let pre = link(&compiled.tier, &compiled.component).map_err(load_error)?;
         let loaded = Arc::new(RunnablePipeline {
             id,
-            digest: digest.clone(),
+            digest: digest.to_string(),
             pre: RwLock::new(Arc::new(pre)),
             limits: self.limits.clone(),
             epoch: self.started,
@@ -151,7 +170,7 @@ impl PluginHost {
             let swapped = loaded.clone();
             tiers.optimize_in_background(
                 loaded.id.to_string(),
-                digest.clone(),
+                digest.to_string(),
                 bytes.into(),
                 move |tier, component| {
                     let pre = link(tier, &component).map_err(anyhow::Error::msg)?;
@@ -160,10 +179,6 @@ impl PluginHost {
                 },
             );
         }
-        self.runnables
-            .write()
-            .unwrap()
-            .insert(digest, loaded.clone());
         Ok(loaded)
     }
 
@@ -184,7 +199,7 @@ impl PluginHost {
             now.saturating_sub(pipeline.last_used_ms.load(Ordering::Relaxed))
                 < idle.as_millis() as u64
         });
-        let dropped = before - loaded.len();
+        let dropped = before - loaded.len() + self.drop_idle_python(idle);
         drop(loaded);
         if dropped > 0 {
             tracing::info!(dropped, "idle runnable pipelines scaled to zero");
@@ -211,6 +226,11 @@ impl PluginHost {
 }
 
 impl RunnablePipeline {
+    /// The linked code as it is now (Winch's, or Cranelift's once it replaced it).
+    pub(super) fn linked(&self) -> Arc<world::RunnablePre<PluginState>> {
+        self.pre.read().unwrap().clone()
+    }
+
     /// Runs once with `inputs`, seeing only `preopens`, stopped after `timeout`, its stdout and
     /// stderr written to `output`. Ok(Err) is the pipeline's own failure; Err is a trap, the
     /// deadline or the memory cap. Runs on the caller's task, yielding at every epoch tick.

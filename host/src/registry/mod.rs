@@ -32,6 +32,7 @@ pub mod names;
 pub mod pipelines;
 pub mod plugin_versions;
 pub mod pointers;
+pub mod python_pipelines;
 pub mod policies;
 pub mod policy_admin;
 pub mod refusals;

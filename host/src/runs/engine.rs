@@ -12,6 +12,10 @@
 //! The loaded pipeline is found by its component's stored digest; the component's bytes are
 //! read (and hashed) only when it is not in memory.
 //!
+//! A Python pipeline (a Mystic pipeline directory) runs on the Python runtime instead
+//! ([`RunsOn::PythonRuntime`]): on a warm instance of its version when one is idle, whose own
+//! scratch folders are its `/inputs` and `/outputs` (see [`crate::plugins::python`]).
+//!
 //! What the component writes to stdout and stderr is kept ([`RunLogs`], each stream up to
 //! [`OUTPUT_CAPTURE_BYTES`]) and handed back beside the outcome, failed or not, for the
 //! caller to store.
@@ -145,11 +149,20 @@ pub struct RunEngine {
     materialized: Arc<RwLock<HashSet<String>>>,
 }
 
-/// One run to execute: `version`, whose component is its file `component_path`, with `inputs`,
-/// under a deadline of `timeout`.
+/// What a version runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum RunsOn<'a> {
+    /// The component that is its file at this path.
+    Component(&'a str),
+    /// The Python runtime, importing the pipeline's own files.
+    PythonRuntime,
+}
+
+/// One run to execute: `version`, on what `runs_on` says, with `inputs`, under a deadline of
+/// `timeout`.
 pub struct Execution<'a> {
     pub version: &'a VersionInfo,
-    pub component_path: &'a str,
+    pub runs_on: RunsOn<'a>,
     pub inputs: Vec<(String, InputValue)>,
     /// The manifest declares file outputs: `/outputs` is writable. Without it (and without file
     /// inputs) `/outputs` is read-only and empty (see the module doc).
@@ -201,7 +214,7 @@ impl RunEngine {
         &self,
         Execution {
             version,
-            component_path,
+            runs_on,
             inputs,
             file_outputs,
             timeout,
@@ -209,6 +222,12 @@ impl RunEngine {
         }: Execution<'_>,
         output: &CapturedOutput,
     ) -> Result<Vec<(String, OutputValue)>, RunFailure> {
+        let component_path = match runs_on {
+            RunsOn::Component(path) => path,
+            RunsOn::PythonRuntime => {
+                return self.execute_python(version, inputs, timeout, output).await
+            }
+        };
         let (plugins, blobs) = (&self.plugins, &self.blobs);
         let component = version
             .files
@@ -257,30 +276,7 @@ impl RunEngine {
         };
         let inputs_dir = scratch_dir("inputs", file_inputs)?;
         let outputs_dir = scratch_dir("outputs", file_outputs)?;
-        let mut values = Vec::with_capacity(inputs.len());
-        for (name, input) in inputs {
-            let (file_name, bytes) = match input {
-                InputValue::Value(value) => {
-                    values.push(NamedValue { name, value });
-                    continue;
-                }
-                InputValue::File { file_name, bytes } => (file_name, bytes),
-                InputValue::StoredFile { file_name, digest } => {
-                    let bytes = blobs
-                        .get(&digest)
-                        .await
-                        .map_err(|e| RunFailure::Invalid(format!("input `{name}`: {e:#}")))?;
-                    (file_name, bytes)
-                }
-            };
-            let file_name = safe_file_name(&file_name)?;
-            let inputs_dir = inputs_dir.as_ref().expect("made for file inputs");
-            tokio::fs::write(inputs_dir.join(&file_name), bytes)
-                .await
-                .context("writing a file input")?;
-            let value = Value::File(format!("/inputs/{file_name}"));
-            values.push(NamedValue { name, value });
-        }
+        let values = self.place_inputs(inputs, inputs_dir.as_deref()).await?;
         let id = PluginId {
             name: version.name.clone(),
             version: version.version.clone(),
@@ -298,6 +294,82 @@ impl RunEngine {
         };
         let outcome = pipeline.run(&preopens, &values, timeout, output).await?;
         let outputs = outcome.map_err(RunFailure::Pipeline)?;
+        self.collect_outputs(outputs, outputs_dir.as_deref()).await
+    }
+
+    /// A Python pipeline's run, on a warm instance of its version (or a fresh one).
+    async fn execute_python(
+        &self,
+        version: &VersionInfo,
+        inputs: Vec<(String, InputValue)>,
+        timeout: Duration,
+        output: &CapturedOutput,
+    ) -> Result<Vec<(String, OutputValue)>, RunFailure> {
+        let pipeline_dir = self.materialize(version).await?;
+        // Its instances serve this content only (another version has other files).
+        let key = match &version.content_digest {
+            Some(digest) => digest.clone(),
+            None => format!("{}/{}:{}", version.namespace, version.name, version.version),
+        };
+        let mut lease = self
+            .plugins
+            .python_instance(&key, &pipeline_dir, &self.root.join("scratch"))
+            .await?;
+        let (inputs_dir, outputs_dir) = (lease.inputs_dir(), lease.outputs_dir());
+        let values = self.place_inputs(inputs, Some(&inputs_dir)).await?;
+        let outputs = lease
+            .run(&values, timeout, output)
+            .await?
+            .map_err(RunFailure::Pipeline)?;
+        // Read before the lease ends: the instance's folders are emptied by its next run.
+        let collected = self.collect_outputs(outputs, Some(&outputs_dir)).await;
+        drop(lease);
+        collected
+    }
+
+    /// The inputs as the component takes them: values as they are, files written to
+    /// `inputs_dir` (there when any input is a file) and named by their path under `/inputs`.
+    async fn place_inputs(
+        &self,
+        inputs: Vec<(String, InputValue)>,
+        inputs_dir: Option<&Path>,
+    ) -> Result<Vec<NamedValue>, RunFailure> {
+        let blobs = &self.blobs;
+        let mut values = Vec::with_capacity(inputs.len());
+        for (name, input) in inputs {
+            let (file_name, bytes) = match input {
+                InputValue::Value(value) => {
+                    values.push(NamedValue { name, value });
+                    continue;
+                }
+                InputValue::File { file_name, bytes } => (file_name, bytes),
+                InputValue::StoredFile { file_name, digest } => {
+                    let bytes = blobs
+                        .get(&digest)
+                        .await
+                        .map_err(|e| RunFailure::Invalid(format!("input `{name}`: {e:#}")))?;
+                    (file_name, bytes)
+                }
+            };
+            let file_name = safe_file_name(&file_name)?;
+            let inputs_dir = inputs_dir.expect("made for file inputs");
+            tokio::fs::write(inputs_dir.join(&file_name), bytes)
+                .await
+                .context("writing a file input")?;
+            let value = Value::File(format!("/inputs/{file_name}"));
+            values.push(NamedValue { name, value });
+        }
+        Ok(values)
+    }
+
+    /// The outputs as a run gives them: values as they are, files read from `outputs_dir`
+    /// (what the component sees as `/outputs`) into the blob store.
+    async fn collect_outputs(
+        &self,
+        outputs: Vec<NamedValue>,
+        outputs_dir: Option<&Path>,
+    ) -> Result<Vec<(String, OutputValue)>, RunFailure> {
+        let blobs = &self.blobs;
         let mut collected = Vec::with_capacity(outputs.len());
         for output in outputs {
             let value = match output.value {
@@ -309,7 +381,7 @@ impl RunEngine {
                         ))
                     })?;
                     let file_name = safe_file_name(relative)?;
-                    let outputs_dir = outputs_dir.as_ref().ok_or_else(|| {
+                    let outputs_dir = outputs_dir.ok_or_else(|| {
                         RunFailure::Invalid(format!(
                             "output `{}` is a file ({path}), but the manifest declares no file output",
                             output.name

@@ -30,7 +30,7 @@ use crate::registry::{Caller, Refusal, RegistryError};
 use crate::store::{self, runs as rows};
 
 use super::capacity::RunPermits;
-use super::engine::{Execution, InputValue, OutputValue, RunFailure, RunLogs};
+use super::engine::{Execution, InputValue, OutputValue, RunFailure, RunLogs, RunsOn};
 use super::targets::{bind_inputs, kind_of, RunTarget};
 use super::writes::{NewRunRow, RunWrite, StateChangeRow};
 use super::{Runs, Value};
@@ -366,6 +366,16 @@ fn stored_logs(logs: &RunLogs) -> Option<String> {
 /// Mystic's error kind for a failed run.
 fn error_of(failure: &RunFailure) -> RunErrorRecord {
     let kind = match failure {
+        // The Python runtime reports Mystic's own kinds as codes.
+        RunFailure::Pipeline(error)
+            if ["input_error", "pipeline_loading", "startup_error"].contains(&error.code.as_str()) =>
+        {
+            match error.code.as_str() {
+                "input_error" => "input_error",
+                "pipeline_loading" => "pipeline_loading",
+                _ => "startup_error",
+            }
+        }
         RunFailure::Pipeline(_) => "pipeline_error",
         RunFailure::Plugin(PluginError::Timeout { .. }) => "timeout",
         RunFailure::Plugin(PluginError::MemoryLimit { .. }) => "oom",
@@ -589,15 +599,18 @@ impl Runs {
                 .iter()
                 .any(|p| p.r#type == pipewright_manifest::PortType::File)
         });
-        let component = target
-            .manifest
-            .as_ref()
-            .ok()
-            .and_then(|m| m.component.as_deref())
-            .unwrap_or_default();
+        let runs_on = match target.manifest.as_ref() {
+            Ok(manifest) if manifest.python_graph().is_some() => RunsOn::PythonRuntime,
+            manifest => RunsOn::Component(
+                manifest
+                    .ok()
+                    .and_then(|m| m.component.as_deref())
+                    .unwrap_or_default(),
+            ),
+        };
         let work = self.engine.run(Execution {
             version: &target.version,
-            component_path: component,
+            runs_on,
             inputs,
             file_outputs,
             timeout: self.limits.timeout,

@@ -18,10 +18,10 @@ use super::submit::{RunArgument, RunSubmission};
 use super::{Runs, Value};
 
 /// The manifest of a runnable version, read from its definition. Err (every run's
-/// `input_error`) when it names no component.
+/// `input_error`) when it names no component (nor a Python graph).
 pub(super) fn manifest(definition: &serde_json::Value) -> Result<RunManifest, String> {
     let manifest = RunManifest::from_json(definition).unwrap_or_default();
-    if manifest.component.is_none() {
+    if manifest.component.is_none() && manifest.python_graph().is_none() {
         return Err("the pipeline's manifest names no component".into());
     }
     Ok(manifest)

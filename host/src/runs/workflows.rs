@@ -32,7 +32,7 @@ use crate::plugins::PluginError;
 use crate::registry::{Caller, Refusal, RegistryError, VersionInfo};
 use crate::store::{self, workflows as rows};
 
-use super::engine::{value_as_text, Execution, InputValue, RunFailure};
+use super::engine::{value_as_text, Execution, InputValue, RunFailure, RunsOn};
 use super::{Runs, Value};
 
 /// How often the server running a workflow looks in the store for a cancel taken by another
@@ -785,7 +785,7 @@ impl Runs {
             .engine
             .run(Execution {
                 version: &version,
-                component_path: COMPONENT_FILE,
+                runs_on: RunsOn::Component(COMPONENT_FILE),
                 inputs,
                 // A task's ports are strings, but its outputs may name files it wrote.
                 file_outputs: true,

@@ -1,7 +1,9 @@
 //! `runnable`: the runnable pipeline type (Mystic's surface, `/v4/runs`). Content: the
 //! pipeline's directory as pushed: `pipeline.json` (its `pipeline.yaml` manifest as JSON: `name`,
 //! `version`, `component`, `inputs`, `outputs`), the component it names, and any other files,
-//! which a run sees read-only at `/pipeline`.
+//! which a run sees read-only at `/pipeline`. A Python pipeline (Mystic's manifest: a
+//! `pipeline_graph` of `module:attribute` and no component) names the module that must be among
+//! its files instead; it runs on the host's Python runtime.
 
 use pipewright_manifest::{Port, PortType, Ports, RunManifest};
 use pipewright_sdk::type_handler::{
@@ -83,11 +85,16 @@ pub fn validate_files(content: &[File]) -> Vec<Diagnostic> {
         return vec![invalid(None, "the manifest is not a JSON object")];
     };
     let mut findings = Vec::new();
-    for (field, value) in [
+    let python = manifest.python_graph();
+    if let Some(graph) = python {
+        findings.extend(python_module_finding(graph, content));
+    }
+    let required = [
         ("name", &manifest.name),
         ("version", &manifest.version),
         ("component", &manifest.component),
-    ] {
+    ];
+    for (field, value) in required.into_iter().take(if python.is_some() { 2 } else { 3 }) {
         if value.as_deref().is_none_or(str::is_empty) {
             findings.push(invalid(
                 Some(field),
@@ -141,6 +148,28 @@ pub fn validate_files(content: &[File]) -> Vec<Diagnostic> {
     findings
 }
 
+/// A Python pipeline's `pipeline_graph` names a module among its files.
+fn python_module_finding(graph: &str, content: &[File]) -> Option<Diagnostic> {
+    let Some((module, _)) = graph.split_once(':').filter(|(m, a)| {
+        !m.is_empty() && !a.is_empty() && !a.contains(':')
+    }) else {
+        return Some(invalid(
+            Some("pipeline_graph"),
+            format!("`pipeline_graph` must be `module:attribute`, not `{graph}`"),
+        ));
+    };
+    let base = module.replace('.', "/");
+    let candidates = [format!("{base}.py"), format!("{base}/__init__.py")];
+    if content.iter().any(|f| candidates.contains(&f.path)) {
+        return None;
+    }
+    Some(Diagnostic::error(
+        "missing-module",
+        Some("pipeline_graph"),
+        format!("the module `{module}` ({}) is not in the content", candidates[0]),
+    ))
+}
+
 impl SurfacesGuest for Runnable {
     /// Runnable pipelines are pushed through Mystic's `/v4`, which names this type itself; no surface lets a caller choose it besides `/v1`.
     fn served() -> Vec<String> {
@@ -177,6 +206,30 @@ mod tests {
     #[test]
     fn a_complete_pipeline_is_valid() {
         assert!(codes(hello(), Some(b"\0asm\x0d\0\x01\0")).is_empty());
+    }
+
+    #[test]
+    fn a_python_pipeline_names_its_module_instead_of_a_component() {
+        let manifest = serde_json::json!({"name": "p", "version": "0.1.0",
+            "pipeline_graph": "new_pipeline:my_new_pipeline",
+            "inputs": [{"name": "n", "type": "integer"}], "outputs": []});
+        let mut files = vec![File {
+            path: MANIFEST_FILE.into(),
+            contents: serde_json::to_vec(&manifest).unwrap(),
+        }];
+        let codes = |files: &[File]| -> Vec<String> {
+            validate_files(files).into_iter().map(|d| d.code).collect()
+        };
+        assert_eq!(codes(&files), ["missing-module"]);
+        files.push(File {
+            path: "new_pipeline.py".into(),
+            contents: b"".to_vec(),
+        });
+        assert!(codes(&files).is_empty());
+        let mut bad = manifest.clone();
+        bad["pipeline_graph"] = "nocolon".into();
+        files[0].contents = serde_json::to_vec(&bad).unwrap();
+        assert_eq!(codes(&files), ["invalid-manifest"]);
     }
 
     #[test]

@@ -13,6 +13,9 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+/// The field of a Mystic `pipeline.yaml` naming its graph (`module:attribute`).
+pub const PYTHON_GRAPH: &str = "pipeline_graph";
+
 /// `pipeline.yaml`, as JSON.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunManifest {
@@ -53,6 +56,15 @@ pub struct RunManifest {
 }
 
 impl RunManifest {
+    /// The graph a Python pipeline runs, `module:attribute` (Mystic's `pipeline_graph`): a
+    /// manifest that has one and no `component` runs on the Python runtime.
+    pub fn python_graph(&self) -> Option<&str> {
+        if self.component.is_some() {
+            return None;
+        }
+        self.other.get(PYTHON_GRAPH).and_then(Value::as_str)
+    }
+
     /// The manifest `value` holds; None when it is not a JSON object.
     pub fn from_json(value: &Value) -> Option<RunManifest> {
         if !value.is_object() {

@@ -23,11 +23,16 @@ use crate::registry::{Surface, VersionInfo, VersionState};
 #[derive(Deserialize, ToSchema)]
 pub(super) struct PushRequest {
     /// The pipeline's `pipeline.yaml`, as JSON: `name`, `version`, `component`, `inputs`,
-    /// `outputs`, `description`.
+    /// `outputs`, `description`; or Mystic's own (`pipeline_name`, `pipeline_graph`,
+    /// `runtime`, ...: a Python pipeline).
     #[schema(value_type = Object)]
     manifest: Json_,
     /// Every file of the pipeline's directory, the component included.
     files: Vec<PushedFile>,
+    /// The version of a Python pipeline whose `pipeline_name` has no semver tag (none: the
+    /// next patch after the latest). Ignored for a manifest that names its version.
+    #[serde(default)]
+    version: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -47,7 +52,9 @@ pub(super) struct Pushed {
 }
 
 /// Registers `account/name:version` (the token's account) from a pushed pipeline directory
-/// (what `pipewright pipeline push` sends). Names must be lowercase.
+/// (what `pipewright pipeline push` sends). Names must be lowercase. A Mystic pipeline
+/// directory (`pipeline_graph` and no `component`) runs on the Python runtime; its name,
+/// version and ports are derived (`crate::registry::python_pipelines`).
 #[utoipa::path(post, path = "/v4/pipelines", tag = "pipelines", request_body = PushRequest,
     responses((status = 201, body = Pushed),
         (status = 400, description = "the manifest or a file is refused", body = DetailBody),
@@ -63,21 +70,9 @@ pub(super) async fn push_pipeline(
 ) -> Result<(StatusCode, Json<Pushed>), Detail> {
     use base64::Engine as _;
     let caller = caller(&state, &headers).await?;
-    let request: PushRequest = json_body(&body, "push")?;
-    let manifest =
+    let mut request: PushRequest = json_body(&body, "push")?;
+    let mut manifest =
         pipewright_manifest::RunManifest::from_json(&request.manifest).unwrap_or_default();
-    let field = |key: &str, value: Option<String>| {
-        value.ok_or_else(|| {
-            Detail(
-                StatusCode::BAD_REQUEST,
-                format!("the manifest needs `{key}`"),
-            )
-        })
-    };
-    let (name, version) = (
-        field("name", manifest.name)?,
-        field("version", manifest.version)?,
-    );
     let mut files = Vec::with_capacity(request.files.len() + 1);
     for file in request.files {
         let bytes = base64::engine::general_purpose::STANDARD
@@ -90,6 +85,33 @@ pub(super) async fn push_pipeline(
             })?;
         files.push((file.path, bytes));
     }
+    if manifest.python_graph().is_some() {
+        let python = state
+            .registry
+            .python_version(
+                &caller,
+                &caller.account,
+                &request.manifest,
+                &files,
+                request.version.as_deref(),
+            )
+            .await?;
+        request.manifest = python.definition;
+        manifest =
+            pipewright_manifest::RunManifest::from_json(&request.manifest).unwrap_or_default();
+    }
+    let field = |key: &str, value: Option<String>| {
+        value.ok_or_else(|| {
+            Detail(
+                StatusCode::BAD_REQUEST,
+                format!("the manifest needs `{key}`"),
+            )
+        })
+    };
+    let (name, version) = (
+        field("name", manifest.name)?,
+        field("version", manifest.version)?,
+    );
     files.retain(|(path, _)| path != RUNNABLE_MANIFEST);
     files.push((
         RUNNABLE_MANIFEST.into(),
@@ -163,6 +185,9 @@ pub(super) struct PipelineGet {
     updated_at: f64,
     /// Always `["cpu"]`.
     accelerators: Vec<String>,
+    /// The Python that runs it, for a Python pipeline (its `runtime.python.version` is what
+    /// was asked); null for a component.
+    python_version: Option<String>,
     /// Always null.
     #[schema(value_type = Option<Object>)]
     extras: Option<Json_>,
@@ -211,6 +236,11 @@ fn pipeline_get(version: VersionInfo) -> PipelineGet {
                 .unwrap_or(version.registered_at_ms),
         ),
         accelerators: vec!["cpu".into()],
+        python_version: version
+            .definition
+            .pointer("/python/version")
+            .and_then(Json_::as_str)
+            .map(str::to_string),
         extras: None,
         cluster: None,
         scaling_config: None,
