@@ -4,6 +4,7 @@
 //! inputs by URL and bad input over HTTP in [`surface`].
 
 mod commands;
+mod python;
 mod surface;
 
 use std::path::Path;

@@ -6,6 +6,7 @@
 Scenarios:
     login                              `pipeline cluster login NAME TOKEN -u URL -a` (subprocess)
     run-string POINTER TEXT            run_pipeline(POINTER, TEXT)
+    run-values POINTER JSON            run_pipeline(POINTER, *VALUES): JSON is a list of plain values
     run-file POINTER PATH              run_pipeline(POINTER, File(path=PATH)); File.save each file output
     run-async POINTER TEXT             run_pipeline(..., async_run=True), then poll_for_run_completion
     run-expect-no-resources POINTER TEXT   run_pipeline(...) expected to raise NoResourcesAvailable
@@ -152,6 +153,17 @@ def scenario_run_string(args, work):
         return exc_report(exc)
 
 
+def scenario_run_values(args, work):
+    from pipeline.cloud.pipelines import run_pipeline
+
+    pointer, values = need(args, 2)
+    try:
+        result = run_pipeline(pointer, *json.loads(values))
+        return {"raised": None, "result": run_report(result, work)}
+    except Exception as exc:  # noqa: BLE001
+        return exc_report(exc)
+
+
 def scenario_run_file(args, work):
     from pipeline.cloud.pipelines import run_pipeline
     from pipeline.objects import File
@@ -235,6 +247,7 @@ def scenario_stream(args, work):
 SCENARIOS = {
     "login": scenario_login,
     "run-string": scenario_run_string,
+    "run-values": scenario_run_values,
     "run-file": scenario_run_file,
     "run-async": scenario_run_async,
     "run-expect-no-resources": scenario_run_expect_no_resources,
