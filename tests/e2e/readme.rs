@@ -115,6 +115,10 @@ fn every_shell_block_of_the_readme_runs_in_order() {
         .current_dir(work.path())
         .env("PATH", path)
         .env("CARGO_TARGET_DIR", &target)
+        // The compile cache of the tests' own servers: the README's server finds the Python
+        // runtime compiled (as a user's does from its second start) instead of taking a minute
+        // of a debug build's time to compile it.
+        .env("PIPEWRIGHT_CACHE_DIR", crate::harness::shared_cache_dir())
         .env_remove("PIPEWRIGHT_DATABASE_URL")
         .env_remove("PIPEWRIGHT_BLOB_STORE")
         .output()

@@ -120,6 +120,7 @@ on_both_stores!(
     files_in_and_out_and_what_a_pipeline_prints,
     requirements_are_bundled_when_pure_python_and_refused_with_native_code,
     the_authoring_api_behaves_as_mystics_through_the_runtime,
+    every_example_pushes_as_it_is_and_runs_through_the_real_client,
 );
 
 async fn the_template_runs_through_the_real_client_unchanged_and_stays_warm(backend: Backend) {
@@ -588,4 +589,75 @@ async fn the_authoring_api_behaves_as_mystics_through_the_runtime(backend: Backe
     let (ok, _, stderr) = push_with(dir.path(), &server, &alice, &[], &[]);
     assert!(!ok);
     assert!(stderr.contains("pipe has no pipeline named graph"), "{stderr}");
+}
+
+/// `plugins/examples/NAME`, as README names it.
+fn example(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/examples")).join(name)
+}
+
+async fn every_example_pushes_as_it_is_and_runs_through_the_real_client(backend: Backend) {
+    let Some(python) = client_python() else {
+        return;
+    };
+    if !runtime_built() {
+        return;
+    }
+    let server = TestServer::start(backend).await;
+    let alice = server.token("alice").await;
+    let input = tempfile::tempdir().unwrap();
+    let document = input.path().join("doc.txt");
+    std::fs::write(&document, "one\ntwo").unwrap();
+    let document = document.to_str().unwrap();
+    // Each example: the pointer its push answers, a run (driver scenario and argument) and
+    // what the client returns.
+    let examples: &[(&str, &str, &str, &str, Value)] = &[
+        ("hello", "alice/hello:0.1.0", "run-string", "world", json!(["Hello, world!"])),
+        ("bundled", "alice/greeter:0.1.0", "run-string", "world", json!(["Howdy, world!"])),
+        (
+            "file-io",
+            "alice/shout:0.1.0",
+            "run-file",
+            document,
+            json!([{"content": "# shouted\nONE\nTWO"}, 3]),
+        ),
+        (
+            "python-hello",
+            "alice/python-hello:0.1.0",
+            "run-values",
+            r#"["world", 2]"#,
+            json!(["Hello, world! Hello, world!"]),
+        ),
+    ];
+    let mut folders: Vec<String> = std::fs::read_dir(example(""))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    let mut covered: Vec<String> = examples.iter().map(|e| e.0.to_string()).collect();
+    covered.sort();
+    assert_eq!(folders, covered, "every example is pushed and run here");
+    for (name, pointer, scenario, argument, outputs) in examples {
+        let before = snapshot(&example(name));
+        let (ok, pushed, stderr) = push_with(&example(name), &server, &alice, &[], &[]);
+        assert!(ok, "{name}: {stderr}");
+        assert_eq!(pushed, *pointer);
+        let driven = drive(&python, &server, &alice, &[scenario, pointer, argument]).await;
+        let result = result_of(&driven);
+        assert_eq!(result["state"], "completed", "{name}: {result}");
+        let mut got = result["outputs"].clone();
+        // A file output's link changes from run to run: its content is what is compared.
+        for output in got.as_array_mut().unwrap() {
+            if let Some(file) = output.as_object_mut() {
+                file.remove("file_url");
+            }
+        }
+        assert_eq!(got, *outputs, "{name}");
+        // Python examples leave nothing behind; crate examples only their build (target/).
+        let after: Vec<_> = snapshot(&example(name))
+            .into_iter()
+            .filter(|(path, _)| !path.components().any(|c| c.as_os_str() == "target"))
+            .collect();
+        assert_eq!(after, before, "{name}: the push changed the example");
+    }
 }
