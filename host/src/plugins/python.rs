@@ -18,7 +18,9 @@
 //! runs at once ([`PythonLease`] holds it). One that trapped, ran out of time or memory, or
 //! whose run was dropped midway (a client hung up) is dropped, never reused. Idle ones are
 //! dropped with scale to zero ([`PluginHost::drop_idle_runnables`]), and at most
-//! [`IDLE_PER_VERSION`] are kept per version.
+//! [`IDLE_PER_VERSION`] are kept per version and [`IDLE_TOTAL`] in all (the least recently used
+//! goes first): an idle instance holds slots of the runnable engine's instance pool (a Python
+//! component is a dozen core instances), which runs of every pipeline share.
 //!
 //! What this does not cover: isolation between two runs of one version beyond the emptied
 //! folders (a pipeline's module-level state is shared by the runs of one instance, as in a
@@ -55,6 +57,9 @@ pub fn runtime_id() -> PluginId {
 
 /// Idle instances kept per version; a run finding none starts a fresh one.
 pub const IDLE_PER_VERSION: usize = 4;
+
+/// Idle instances kept over every version.
+pub const IDLE_TOTAL: usize = 16;
 
 /// Linear memory a Python instance may grow to: the interpreter's own heap is some tens of
 /// MiB before a pipeline loads anything.
@@ -148,8 +153,16 @@ impl PluginHost {
         let instance = match reused {
             Some(instance) => instance,
             None => {
-                self.start_instance(pipeline_dir, Some(scratch_root), &CapturedOutput::new(4096))
-                    .await?
+                let output = CapturedOutput::new(4096);
+                match self.start_instance(pipeline_dir, Some(scratch_root), &output).await {
+                    Ok(instance) => instance,
+                    // The pool may be full of idle instances: give their slots back, once.
+                    Err(PluginError::Instantiate { .. }) if self.drop_idle_python(Duration::ZERO) > 0 => {
+                        self.start_instance(pipeline_dir, Some(scratch_root), &output)
+                            .await?
+                    }
+                    Err(error) => return Err(error),
+                }
             }
         };
         let fail = |e: std::io::Error| PluginError::Instantiate {
@@ -292,8 +305,24 @@ impl PluginHost {
     fn give_back(&self, key: String, instance: WarmInstance) {
         let mut idle = self.python.idle.lock().unwrap();
         let kept = idle.entry(key).or_default();
-        if kept.len() < IDLE_PER_VERSION {
-            kept.push(instance);
+        if kept.len() >= IDLE_PER_VERSION {
+            return;
+        }
+        kept.push(instance);
+        if idle.values().map(Vec::len).sum::<usize>() > IDLE_TOTAL {
+            // The least recently used goes (each list is oldest first).
+            let oldest = idle
+                .iter()
+                .filter_map(|(key, kept)| Some((kept.first()?.last_used, key.clone())))
+                .min()
+                .map(|(_, key)| key);
+            if let Some(key) = oldest {
+                let kept = idle.get_mut(&key).expect("found above");
+                kept.remove(0);
+                if kept.is_empty() {
+                    idle.remove(&key);
+                }
+            }
         }
     }
 }
