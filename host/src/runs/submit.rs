@@ -365,17 +365,17 @@ fn stored_logs(logs: &RunLogs) -> Option<String> {
 
 /// Mystic's error kind for a failed run.
 fn error_of(failure: &RunFailure) -> RunErrorRecord {
-    let kind = match failure {
-        // The Python runtime reports Mystic's own kinds as codes.
-        RunFailure::Pipeline(error)
-            if ["input_error", "pipeline_loading", "startup_error"].contains(&error.code.as_str()) =>
-        {
-            match error.code.as_str() {
-                "input_error" => "input_error",
-                "pipeline_loading" => "pipeline_loading",
-                _ => "startup_error",
-            }
+    // The Python runtime reports Mystic's own kinds as codes, and Mystic's own message (a
+    // pipe's exception as `repr`): both are passed on as they are.
+    if let RunFailure::Pipeline(error) = failure {
+        if let Some(kind) = MYSTIC_KINDS.iter().find(|k| **k == error.code) {
+            return RunErrorRecord {
+                kind: kind.to_string(),
+                message: error.message.clone(),
+            };
         }
+    }
+    let kind = match failure {
         RunFailure::Pipeline(_) => "pipeline_error",
         RunFailure::Plugin(PluginError::Timeout { .. }) => "timeout",
         RunFailure::Plugin(PluginError::MemoryLimit { .. }) => "oom",
@@ -397,6 +397,14 @@ fn error_of(failure: &RunFailure) -> RunErrorRecord {
         message: failure.to_string(),
     }
 }
+
+/// The error kinds of Mystic's runs a pipeline may report as its `run-error` code.
+const MYSTIC_KINDS: &[&str] = &[
+    "input_error",
+    "pipeline_error",
+    "pipeline_loading",
+    "startup_error",
+];
 
 fn output_of(name: String, value: OutputValue) -> RunOutput {
     let (kind, value, file) = match value {
