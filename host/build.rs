@@ -126,7 +126,12 @@ fn build_python_runtime(workspace: &Path, target_dir: &Path) -> Option<(PathBuf,
     hasher.update(version.as_bytes());
     for root in [&sources, &wit] {
         for file in python_sources(root) {
-            hasher.update(file.strip_prefix(workspace).unwrap().to_string_lossy().as_bytes());
+            hasher.update(
+                file.strip_prefix(workspace)
+                    .unwrap()
+                    .to_string_lossy()
+                    .as_bytes(),
+            );
             hasher.update(std::fs::read(&file).expect("reading a Python runtime source"));
         }
     }

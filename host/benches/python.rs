@@ -181,9 +181,15 @@ fn main() -> anyhow::Result<()> {
     let [python_cold, python_warm, hello_cold, hello_warm] = samples.map(Percentiles::of);
     println!("(b) over HTTP, {SAMPLES} samples each");
     println!("  template, scaled to zero -> completed (fresh instance, import, load step): {python_cold}");
-    println!("  template, warm instance -> completed:                                    {python_warm}");
-    println!("  hello, scaled to zero -> completed:                                      {hello_cold}");
-    println!("  hello, warm (a fresh instance per run) -> completed:                     {hello_warm}");
+    println!(
+        "  template, warm instance -> completed:                                    {python_warm}"
+    );
+    println!(
+        "  hello, scaled to zero -> completed:                                      {hello_cold}"
+    );
+    println!(
+        "  hello, warm (a fresh instance per run) -> completed:                     {hello_warm}"
+    );
     println!(
         "  ratio template/hello: cold p50 {:.2}x p99 {:.2}x;  warm p50 {:.2}x p99 {:.2}x",
         ratio(python_cold.p50, hello_cold.p50),
@@ -282,7 +288,10 @@ impl Client {
     async fn run_template(&self, pointer: &str) -> anyhow::Result<()> {
         let body = json!({"pipeline": pointer, "inputs": [{"type": "integer", "value": 5}]});
         let (status, run) = self.post("/v4/runs", body).await?;
-        if status != 200 || run["state"] != "completed" || run["outputs"][0]["value"] != "Your number: 5" {
+        if status != 200
+            || run["state"] != "completed"
+            || run["outputs"][0]["value"] != "Your number: 5"
+        {
             bail!("run of {pointer}: {status} {run}");
         }
         Ok(())
@@ -291,7 +300,10 @@ impl Client {
     async fn run_hello(&self, pointer: &str) -> anyhow::Result<()> {
         let body = json!({"pipeline": pointer, "inputs": [{"type": "string", "value": "world"}]});
         let (status, run) = self.post("/v4/runs", body).await?;
-        if status != 200 || run["state"] != "completed" || run["outputs"][0]["value"] != "Hello, world!" {
+        if status != 200
+            || run["state"] != "completed"
+            || run["outputs"][0]["value"] != "Hello, world!"
+        {
             bail!("run of {pointer}: {status} {run}");
         }
         Ok(())

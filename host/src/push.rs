@@ -152,7 +152,9 @@ fn project_name(requirement: &str) -> String {
     let end = requirement
         .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
         .unwrap_or(requirement.len());
-    requirement[..end].to_ascii_lowercase().replace(['_', '.'], "-")
+    requirement[..end]
+        .to_ascii_lowercase()
+        .replace(['_', '.'], "-")
 }
 
 /// The manifest's requirements but those the runtime provides, installed into a scratch folder
@@ -174,7 +176,13 @@ fn bundle_requirements(manifest: &Value) -> anyhow::Result<Vec<(String, Vec<u8>)
     let python = std::env::var("PIPEWRIGHT_PYTHON").unwrap_or_else(|_| "python3".into());
     let target = tempfile::tempdir().context("making a folder for the requirements")?;
     let output = std::process::Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .args(["--no-compile", "--no-warn-script-location", "--target"])
         .arg(target.path())
         .args(&requirements)
@@ -225,7 +233,9 @@ fn native_package(dir: &Path) -> anyhow::Result<Option<String>> {
             }
         });
         if let Some(why) = native {
-            return Ok(Some(format!("requirement `{name}` has native code ({why})")));
+            return Ok(Some(format!(
+                "requirement `{name}` has native code ({why})"
+            )));
         }
     }
     Ok(None)

@@ -41,8 +41,7 @@ use super::{pool, PluginError, PluginHost, PluginId};
 
 /// `(hex sha256, component)` of the runtime built into this binary; None when it was built
 /// without componentize-py.
-pub const RUNTIME: Option<(&str, &[u8])> =
-    include!(concat!(env!("OUT_DIR"), "/python_runtime.rs"));
+pub const RUNTIME: Option<(&str, &[u8])> = include!(concat!(env!("OUT_DIR"), "/python_runtime.rs"));
 
 /// What a server built without the runtime says to a Python push, in one line.
 pub const MISSING_RUNTIME: &str = "this pipewright was built without its Python runtime: install componentize-py (pip install componentize-py==0.25.1) and build pipewright again";
@@ -126,10 +125,15 @@ impl PluginHost {
             let loaded = self
                 .link_runnable(id.clone(), digest, bytes)
                 .map_err(|e| e.to_string())?;
-            tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "Python runtime ready");
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "Python runtime ready"
+            );
             Ok(loaded)
         });
-        loaded.clone().map_err(|detail| PluginError::Load { plugin: id, detail })
+        loaded
+            .clone()
+            .map_err(|detail| PluginError::Load { plugin: id, detail })
     }
 
     /// Whether this binary carries the Python runtime.
@@ -154,10 +158,15 @@ impl PluginHost {
             Some(instance) => instance,
             None => {
                 let output = CapturedOutput::new(4096);
-                match self.start_instance(pipeline_dir, Some(scratch_root), &output).await {
+                match self
+                    .start_instance(pipeline_dir, Some(scratch_root), &output)
+                    .await
+                {
                     Ok(instance) => instance,
                     // The pool may be full of idle instances: give their slots back, once.
-                    Err(PluginError::Instantiate { .. }) if self.drop_idle_python(Duration::ZERO) > 0 => {
+                    Err(PluginError::Instantiate { .. })
+                        if self.drop_idle_python(Duration::ZERO) > 0 =>
+                    {
                         self.start_instance(pipeline_dir, Some(scratch_root), &output)
                             .await?
                     }
@@ -243,9 +252,10 @@ impl PluginHost {
             })
         });
         store.set_epoch_deadline(1);
-        store
-            .data_mut()
-            .begin_call(Arc::default(), self.limits.call_timeout.max(Duration::from_secs(10)));
+        store.data_mut().begin_call(
+            Arc::default(),
+            self.limits.call_timeout.max(Duration::from_secs(10)),
+        );
         let runnable = pre
             .instantiate_async(&mut store)
             .await
@@ -299,7 +309,13 @@ impl PluginHost {
 
     /// Idle Python instances held, over every version.
     pub fn idle_python_instances(&self) -> usize {
-        self.python.idle.lock().unwrap().values().map(Vec::len).sum()
+        self.python
+            .idle
+            .lock()
+            .unwrap()
+            .values()
+            .map(Vec::len)
+            .sum()
     }
 
     fn give_back(&self, key: String, instance: WarmInstance) {
@@ -346,7 +362,9 @@ async fn call(
         memory_bytes: PYTHON_MEMORY_BYTES,
         ..Limits::default()
     };
-    outcome.map_err(|error| pool::classify(&runtime_id(), &limits, "run", timeout, error, store.data()))
+    outcome.map_err(|error| {
+        pool::classify(&runtime_id(), &limits, "run", timeout, error, store.data())
+    })
 }
 
 /// One run's hold on a Python instance: its `/inputs` to fill, its `/outputs` to read after

@@ -11,6 +11,8 @@
 //!   [`registration`] on the same rows.
 //! - [`versions`] and [`resolve`]: states and which version "latest" means.
 //! - [`pointers`]: movable names of versions (Mystic's tags), and what a run's name resolves to.
+//! - [`python_pipelines`]: a Mystic pipeline directory made a version (name, version and ports
+//!   derived, its graph described by the Python runtime).
 //! - The Acumos records ([`workbench`]), uploads ([`uploads`]), plugins ([`plugin_versions`],
 //!   [`policy_admin`]), accounts and tokens ([`accounts`]), the web console's sessions
 //!   ([`sessions`]), following other servers and
@@ -32,9 +34,9 @@ pub mod names;
 pub mod pipelines;
 pub mod plugin_versions;
 pub mod pointers;
-pub mod python_pipelines;
 pub mod policies;
 pub mod policy_admin;
+pub mod python_pipelines;
 pub mod refusals;
 pub mod registration;
 pub mod resolve;

@@ -66,14 +66,22 @@ impl Registry {
         asked_version: Option<&str>,
     ) -> Result<PythonVersion, RegistryError> {
         if !self.plugins.has_python_runtime() {
-            return Err(invalid("python-runtime-missing", "pipeline_graph", MISSING_RUNTIME));
+            return Err(invalid(
+                "python-runtime-missing",
+                "pipeline_graph",
+                MISSING_RUNTIME,
+            ));
         }
         let pipeline_name = manifest
             .get("pipeline_name")
             .and_then(Json::as_str)
             .filter(|n| !n.is_empty())
             .ok_or_else(|| {
-                invalid("invalid-manifest", "pipeline_name", "the manifest needs `pipeline_name`")
+                invalid(
+                    "invalid-manifest",
+                    "pipeline_name",
+                    "the manifest needs `pipeline_name`",
+                )
             })?;
         let (name, tag) = match pipeline_name.split_once(':') {
             Some((name, tag)) => (name, Some(tag)),
@@ -185,7 +193,8 @@ impl Registry {
             ) => return Err(refused(format!("loading the pipeline: {error}"))),
             Err(error) => return Err(error.into()),
         };
-        serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("the Python runtime's description is unreadable: {e}").into())
+        serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!("the Python runtime's description is unreadable: {e}").into()
+        })
     }
 }

@@ -94,7 +94,10 @@ pub fn validate_files(content: &[File]) -> Vec<Diagnostic> {
         ("version", &manifest.version),
         ("component", &manifest.component),
     ];
-    for (field, value) in required.into_iter().take(if python.is_some() { 2 } else { 3 }) {
+    for (field, value) in required
+        .into_iter()
+        .take(if python.is_some() { 2 } else { 3 })
+    {
         if value.as_deref().is_none_or(str::is_empty) {
             findings.push(invalid(
                 Some(field),
@@ -150,9 +153,10 @@ pub fn validate_files(content: &[File]) -> Vec<Diagnostic> {
 
 /// A Python pipeline's `pipeline_graph` names a module among its files.
 fn python_module_finding(graph: &str, content: &[File]) -> Option<Diagnostic> {
-    let Some((module, _)) = graph.split_once(':').filter(|(m, a)| {
-        !m.is_empty() && !a.is_empty() && !a.contains(':')
-    }) else {
+    let Some((module, _)) = graph
+        .split_once(':')
+        .filter(|(m, a)| !m.is_empty() && !a.is_empty() && !a.contains(':'))
+    else {
         return Some(invalid(
             Some("pipeline_graph"),
             format!("`pipeline_graph` must be `module:attribute`, not `{graph}`"),
@@ -166,7 +170,10 @@ fn python_module_finding(graph: &str, content: &[File]) -> Option<Diagnostic> {
     Some(Diagnostic::error(
         "missing-module",
         Some("pipeline_graph"),
-        format!("the module `{module}` ({}) is not in the content", candidates[0]),
+        format!(
+            "the module `{module}` ({}) is not in the content",
+            candidates[0]
+        ),
     ))
 }
 

@@ -137,7 +137,11 @@ async fn the_template_runs_through_the_real_client_unchanged_and_stays_warm(back
     let (ok, pointer, stderr) = push_with(template.path(), &server, &alice, &[], &[]);
     assert!(ok, "{stderr}");
     assert_eq!(pointer, "alice/my-pipe:0.1.0");
-    assert_eq!(snapshot(template.path()), before, "the push changed the directory");
+    assert_eq!(
+        snapshot(template.path()),
+        before,
+        "the push changed the directory"
+    );
 
     // Exactly what Mystic answers for its template: `run_pipeline(pointer, 5)`.
     let first = drive(&python, &server, &alice, &["run-values", &pointer, "[5]"]).await;
@@ -154,16 +158,31 @@ async fn the_template_runs_through_the_real_client_unchanged_and_stays_warm(back
     let Some(cli) = PipelineCli::login(&server, &alice).await else {
         return;
     };
-    let logged = cli.ok(&["logs", "run", first["id"].as_str().unwrap()]).await;
-    for line in ["Loading model...", "Model loaded!", "Predicting...", "Prediction complete!"] {
+    let logged = cli
+        .ok(&["logs", "run", first["id"].as_str().unwrap()])
+        .await;
+    for line in [
+        "Loading model...",
+        "Model loaded!",
+        "Predicting...",
+        "Prediction complete!",
+    ] {
         assert!(logged.contains(line), "{line} missing from {logged}");
     }
-    let logged = cli.ok(&["logs", "run", second["id"].as_str().unwrap()]).await;
+    let logged = cli
+        .ok(&["logs", "run", second["id"].as_str().unwrap()])
+        .await;
     assert!(logged.contains("Predicting..."), "{logged}");
     assert!(!logged.contains("Loading model..."), "{logged}");
 
     // A wrong input is the client's input_error, in the run object.
-    let wrong = drive(&python, &server, &alice, &["run-values", &pointer, "[\"five\"]"]).await;
+    let wrong = drive(
+        &python,
+        &server,
+        &alice,
+        &["run-values", &pointer, "[\"five\"]"],
+    )
+    .await;
     let wrong = result_of(&wrong);
     assert_eq!(wrong["state"], "failed", "{wrong}");
     assert_eq!(wrong["error"]["type"], "input_error", "{wrong}");
@@ -238,8 +257,18 @@ async fn versions_come_from_the_tag_the_flag_or_the_next_patch(backend: Backend)
     let (ok, _, stderr) = push(&[]);
     assert!(!ok);
     assert!(stderr.contains("must be lowercase"), "{stderr}");
-    let run = drive(&python, &server, &alice, &["run-values", "alice/counter", "[1]"]).await;
-    assert_eq!(result_of(&run)["outputs"], json!(["Your number: 1"]), "{run}");
+    let run = drive(
+        &python,
+        &server,
+        &alice,
+        &["run-values", "alice/counter", "[1]"],
+    )
+    .await;
+    assert_eq!(
+        result_of(&run)["outputs"],
+        json!(["Your number: 1"]),
+        "{run}"
+    );
 }
 
 const FILES_PIPELINE: &str = r#"
@@ -314,11 +343,16 @@ async fn files_in_and_out_and_what_a_pipeline_prints(backend: Backend) {
     let outputs = &result["outputs"];
     assert_eq!(outputs[0]["content"], "ONE\nTWO", "{result}");
     assert_eq!(outputs[1], json!({"name": "doc.txt", "lines": 2}));
-    assert_eq!(outputs.as_array().unwrap()[2..], [json!(true), json!(0.5), json!(["a", 1])]);
+    assert_eq!(
+        outputs.as_array().unwrap()[2..],
+        [json!(true), json!(0.5), json!(["a", 1])]
+    );
     let Some(cli) = PipelineCli::login(&server, &alice).await else {
         return;
     };
-    let logged = cli.ok(&["logs", "run", result["id"].as_str().unwrap()]).await;
+    let logged = cli
+        .ok(&["logs", "run", result["id"].as_str().unwrap()])
+        .await;
     assert!(logged.contains("shouting 7 characters"), "{logged}");
 }
 
@@ -351,9 +385,7 @@ with zipfile.ZipFile(pathlib.Path(dir) / f"{name}-1.0.0-{tag}.whl", "w") as whee
     assert!(out.status.success(), "{out:?}");
 }
 
-async fn requirements_are_bundled_when_pure_python_and_refused_with_native_code(
-    backend: Backend,
-) {
+async fn requirements_are_bundled_when_pure_python_and_refused_with_native_code(backend: Backend) {
     let Some(python) = client_python() else {
         return;
     };
@@ -364,13 +396,28 @@ async fn requirements_are_bundled_when_pure_python_and_refused_with_native_code(
     let alice = server.token("alice").await;
     // A local folder of wheels, and pip told to use nothing else: no network.
     let wheels = tempfile::tempdir().unwrap();
-    write_wheel(&python, wheels.path(), "greet", "py3-none-any", "def hello(n):\n    return f'hi {n}'\n");
+    write_wheel(
+        &python,
+        wheels.path(),
+        "greet",
+        "py3-none-any",
+        "def hello(n):\n    return f'hi {n}'\n",
+    );
     let platform = std::process::Command::new(&python)
-        .args(["-c", "import sysconfig; print(sysconfig.get_platform().replace('-', '_').replace('.', '_'))"])
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_platform().replace('-', '_').replace('.', '_'))",
+        ])
         .output()
         .unwrap();
     let platform = String::from_utf8(platform.stdout).unwrap();
-    write_wheel(&python, wheels.path(), "numpy", &format!("py3-none-{}", platform.trim()), "");
+    write_wheel(
+        &python,
+        wheels.path(),
+        "numpy",
+        &format!("py3-none-{}", platform.trim()),
+        "",
+    );
     let links = wheels.path().to_str().unwrap();
     let env = [
         ("PIPEWRIGHT_PYTHON", python.as_str()),
@@ -390,7 +437,11 @@ with Pipeline() as builder:
 
 graph = builder.get_pipeline()
 "#;
-    let dir = python_dir("greeter", &[("pipe.py", code)], &["pipeline-ai==2.8.0", "greet"]);
+    let dir = python_dir(
+        "greeter",
+        &[("pipe.py", code)],
+        &["pipeline-ai==2.8.0", "greet"],
+    );
     let (ok, pointer, stderr) = push_with(dir.path(), &server, &alice, &[], &env);
     assert!(ok, "{stderr}");
     let run = drive(&python, &server, &alice, &["run-values", &pointer, "[3]"]).await;
@@ -472,7 +523,10 @@ graph = builder.get_pipeline()
 "#,
         runs: &[
             ("[1]", Expect::Outputs(r#"[["warm", "first", "warm", 1]]"#)),
-            ("[2]", Expect::Outputs(r#"[["warm", "first", "warm", 1, "warm", 2]]"#)),
+            (
+                "[2]",
+                Expect::Outputs(r#"[["warm", "first", "warm", 1, "warm", 2]]"#),
+            ),
         ],
     },
     Case {
@@ -497,8 +551,14 @@ with Pipeline() as builder:
 graph = builder.get_pipeline()
 "#,
         runs: &[
-            (r#"[2, true, {"b": 1, "a": 2}, [1, 2, 3]]"#, Expect::Outputs(r#"["True:['a', 'b']:3", 4.0]"#)),
-            (r#"[-1, false, {}, []]"#, Expect::Failed("input_error", "input: Value is not greater than 0")),
+            (
+                r#"[2, true, {"b": 1, "a": 2}, [1, 2, 3]]"#,
+                Expect::Outputs(r#"["True:['a', 'b']:3", 4.0]"#),
+            ),
+            (
+                r#"[-1, false, {}, []]"#,
+                Expect::Failed("input_error", "input: Value is not greater than 0"),
+            ),
         ],
     },
     Case {
@@ -517,7 +577,10 @@ with Pipeline() as builder:
 graph = builder.get_pipeline()
 "#,
         runs: &[
-            ("[0]", Expect::Failed("pipeline_error", "ZeroDivisionError('division by zero')")),
+            (
+                "[0]",
+                Expect::Failed("pipeline_error", "ZeroDivisionError('division by zero')"),
+            ),
             ("[4]", Expect::Outputs("[0.25]")),
         ],
     },
@@ -543,7 +606,10 @@ with Pipeline() as builder:
 
 graph = builder.get_pipeline()
 "#,
-        runs: &[("[1]", Expect::Failed("startup_error", "RuntimeError('no weights')"))],
+        runs: &[(
+            "[1]",
+            Expect::Failed("startup_error", "RuntimeError('no weights')"),
+        )],
     },
 ];
 
@@ -587,7 +653,10 @@ async fn the_authoring_api_behaves_as_mystics_through_the_runtime(backend: Backe
     let dir = python_dir("no-graph", &[("pipe.py", "graph = 1\n")], &[]);
     let (ok, _, stderr) = push_with(dir.path(), &server, &alice, &[], &[]);
     assert!(!ok);
-    assert!(stderr.contains("pipe has no pipeline named graph"), "{stderr}");
+    assert!(
+        stderr.contains("pipe has no pipeline named graph"),
+        "{stderr}"
+    );
 }
 
 /// `plugins/examples/NAME`, as README names it.
@@ -611,8 +680,20 @@ async fn every_example_pushes_as_it_is_and_runs_through_the_real_client(backend:
     // Each example: the pointer its push answers, a run (driver scenario and argument) and
     // what the client returns.
     let examples: &[(&str, &str, &str, &str, Value)] = &[
-        ("hello", "alice/hello:0.1.0", "run-string", "world", json!(["Hello, world!"])),
-        ("bundled", "alice/greeter:0.1.0", "run-string", "world", json!(["Howdy, world!"])),
+        (
+            "hello",
+            "alice/hello:0.1.0",
+            "run-string",
+            "world",
+            json!(["Hello, world!"]),
+        ),
+        (
+            "bundled",
+            "alice/greeter:0.1.0",
+            "run-string",
+            "world",
+            json!(["Howdy, world!"]),
+        ),
         (
             "file-io",
             "alice/shout:0.1.0",
