@@ -67,6 +67,16 @@ const RUNNABLE: &[TemplateFile] = template!("runnable",
     "fixtures/run.json" => "fixtures/run.json",
 );
 
+/// The first contract, which every later world includes.
+const WIT_0_1_0: &[TemplateFile] = wit!(
+    "plugin@0.1.0",
+    "host.wit",
+    "pipeline-type.wit",
+    "policy.wit",
+    "types.wit",
+    "worlds.wit"
+);
+
 const PYTHON_TYPE_HANDLER: &[&[TemplateFile]] = &[
     template!("python/type-handler",
         "plugin.yaml" => "plugin.yaml",
@@ -81,14 +91,7 @@ const PYTHON_TYPE_HANDLER: &[&[TemplateFile]] = &[
         "fixtures/scaffold.json" => "fixtures/scaffold.json",
         "fixtures/launch.json" => "fixtures/launch.json",
     ),
-    wit!(
-        "plugin@0.1.0",
-        "host.wit",
-        "pipeline-type.wit",
-        "policy.wit",
-        "types.wit",
-        "worlds.wit"
-    ),
+    WIT_0_1_0,
     wit!("plugin@0.3.0", "surfaces.wit", "worlds.wit"),
 ];
 
@@ -104,14 +107,7 @@ const PYTHON_POLICY: &[&[TemplateFile]] = &[
         "fixtures/approve.json" => "fixtures/approve.json",
         "fixtures/refuse.json" => "fixtures/refuse.json",
     ),
-    wit!(
-        "plugin@0.1.0",
-        "host.wit",
-        "pipeline-type.wit",
-        "policy.wit",
-        "types.wit",
-        "worlds.wit"
-    ),
+    WIT_0_1_0,
     wit!("plugin@0.2.0", "about.wit", "worlds.wit"),
 ];
 

@@ -258,7 +258,7 @@ impl PluginHost {
     pub fn new(cache_dir: &Path, limits: Limits) -> anyhow::Result<Self> {
         let tiers = tiers::Tiers::new(
             cache_dir,
-            |config| {
+            |config, _| {
                 config.wasm_component_model(true).epoch_interruption(true);
             },
             |linker| {

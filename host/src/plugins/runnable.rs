@@ -61,7 +61,14 @@ pub(super) struct RunnableEngine {
 
 impl RunnableEngine {
     pub(super) fn new(cache_dir: &Path) -> anyhow::Result<Self> {
-        let configure = |config: &mut Config| {
+        let configure = |config: &mut Config, level: Level| {
+            config.wasm_component_model(true).epoch_interruption(true);
+            // Only the optimized tier pools its instances: the pool reserves its slots' address
+            // space up front (about a TiB for 256 memories), and Winch's code serves a pipeline
+            // only until Cranelift's is ready, so its instances are allocated on demand.
+            if level == Level::Baseline {
+                return;
+            }
             let mut pool = PoolingAllocationConfig::new();
             pool.total_component_instances(RUN_SLOTS)
                 .total_core_instances(4 * RUN_SLOTS)
@@ -76,10 +83,7 @@ impl RunnableEngine {
                 // Where the kernel can say which pages a run touched (Linux 6.7+), only those
                 // are reset, not the whole resident part.
                 .pagemap_scan(Enabled::Auto);
-            config
-                .wasm_component_model(true)
-                .epoch_interruption(true)
-                .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         };
         let link = |linker: &mut Linker<PluginState>| {
             wasmtime_wasi::p2::add_to_linker_async(linker)

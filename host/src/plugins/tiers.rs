@@ -85,16 +85,16 @@ struct Background {
 }
 
 impl Tiers {
-    /// Makes both tiers from one configuration: `configure` sets everything but the compiler,
-    /// `link` adds the imports to each tier's linker.
+    /// Makes both tiers from one configuration: `configure` sets everything but the compiler
+    /// (it is told which tier it configures), `link` adds the imports to each tier's linker.
     pub fn new(
         cache_dir: &std::path::Path,
-        configure: impl Fn(&mut Config),
+        configure: impl Fn(&mut Config, Level),
         link: impl Fn(&mut Linker<PluginState>) -> anyhow::Result<()>,
     ) -> anyhow::Result<Tiers> {
         let tier = |level: Level| -> anyhow::Result<Arc<Tier>> {
             let mut config = Config::new();
-            configure(&mut config);
+            configure(&mut config, level);
             config.strategy(level.strategy());
             let engine = Engine::new(&config)
                 .map_err(anyhow::Error::from)
