@@ -171,7 +171,9 @@ impl Tiers {
         bytes: Arc<[u8]>,
         swap: impl FnOnce(&Tier, Component) -> anyhow::Result<()> + Send + 'static,
     ) {
-        let optimized = self.optimized.clone();
+        // Weak: a host dropped while this waits or before it starts is not kept alive (its
+        // runnable engine reserves its instance pool's address space until it is dropped).
+        let optimized = Arc::downgrade(&self.optimized);
         let background = self.background.clone();
         *background.running.lock().unwrap() += 1;
         let spawned = std::thread::Builder::new()
@@ -187,10 +189,13 @@ impl Tiers {
                     .clone();
                 let outcome = {
                     let _compiling = digest_lock.lock().unwrap();
-                    optimized
-                        .cache
-                        .component(&optimized.engine, &digest, &bytes)
-                        .and_then(|component| swap(&optimized, component))
+                    match optimized.upgrade() {
+                        Some(optimized) => optimized
+                            .cache
+                            .component(&optimized.engine, &digest, &bytes)
+                            .and_then(|component| swap(&optimized, component)),
+                        None => Ok(()),
+                    }
                 };
                 match outcome {
                     Ok(()) => tracing::info!(
