@@ -49,7 +49,7 @@ const LIST_BUDGET: Duration = Duration::from_secs(30);
 
 fn main() -> anyhow::Result<()> {
     // The machine may be shared: say how busy it was, before and after.
-    load_average("before");
+    common::print_load_average("before");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -120,12 +120,13 @@ fn main() -> anyhow::Result<()> {
         }
         let (bytes, artifact) = last.expect("at least one sample");
         // Paired ratios: the two sides of one sample ran seconds apart, under the same neighbours.
-        let mut paired: Vec<f64> = to_ready
-            .iter()
-            .zip(&compile)
-            .map(|(ready, bare)| ratio(*ready, *bare))
-            .collect();
-        paired.sort_by(f64::total_cmp);
+        let paired = common::RoundRatios::of(
+            to_ready
+                .iter()
+                .zip(&compile)
+                .map(|(ready, bare)| ratio(*ready, *bare))
+                .collect(),
+        );
         polls.sort();
         let ready = Percentiles::of(to_ready);
         let bare_compile = Percentiles::of(compile);
@@ -143,12 +144,11 @@ fn main() -> anyhow::Result<()> {
         println!("  bare precompile_component:       {bare_compile}");
         println!("  PluginHost::precompile (cache):  {host_compile}   (compile + artifact write + load, no server)");
         println!(
-            "  ratio ready/bare:                p50 {:.3}x    p99 {:.3}x   (target: <= 1.1x); paired per sample: median {:.3}x, max {:.3}x",
+            "  ratio ready/bare:                p50 {:.3}x    p99 {:.3}x; paired per sample (one round each): {paired}   (target: <= 1.1x)",
             ratio(ready.p50, bare_compile.p50),
             ratio(ready.p99, bare_compile.p99),
-            paired[paired.len() / 2],
-            paired[paired.len() - 1],
         );
+        println!("  {}", common::load_average());
         let overhead = ready.p50.saturating_sub(bare_compile.p50);
         println!("  p50 beyond the compile:         {overhead:>10.1?}; where it goes (p50 of 5 runs each, measured apart):");
         runtime.block_on(breakdown(
@@ -165,20 +165,8 @@ fn main() -> anyhow::Result<()> {
     drop(content);
 
     list_tasks(&runtime, &dir.path().join("list"))?;
-    load_average("after");
+    common::print_load_average("after");
     Ok(())
-}
-
-/// Prints the 1-minute load average (Linux), which tells how much a neighbour's work may have
-/// weighed on these figures.
-fn load_average(when: &str) {
-    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
-        let one_minute = load.split_whitespace().next().unwrap_or("?");
-        println!(
-            "load average {when}: {one_minute} on {} cores",
-            std::thread::available_parallelism().map_or(0, |n| n.get())
-        );
-    }
 }
 
 /// The steps of an attempt other than the compile, each measured on its own with the bytes and
