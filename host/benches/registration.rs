@@ -46,6 +46,8 @@ const LISTED_VERSIONS_PER_TASK: usize = 100;
 const LIST_SAMPLES: usize = 1_000;
 const LIST_MIN_SAMPLES: usize = 100;
 const LIST_BUDGET: Duration = Duration::from_secs(30);
+/// First GETs after a write, each after its own write.
+const AFTER_WRITE_SAMPLES: usize = 50;
 
 fn main() -> anyhow::Result<()> {
     // The machine may be shared: say how busy it was, before and after.
@@ -54,9 +56,15 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let dir = tempfile::tempdir()?;
+    // `cargo bench -p pipewright --bench registration -- list`: the listing part alone.
+    if std::env::args().any(|arg| arg == "list") {
+        list_tasks(&runtime, &dir.path().join("list"))?;
+        common::print_load_average("after");
+        return Ok(());
+    }
     let bare = bare_engine()?;
 
-    let dir = tempfile::tempdir()?;
     let (server, content) = runtime.block_on(async {
         let server = TestServer::start(&dir.path().join("registration")).await?;
         let content = ContentServer::start().await?;
@@ -358,10 +366,39 @@ fn list_tasks(runtime: &tokio::runtime::Runtime, dir: &std::path::Path) -> anyho
         anyhow::Ok((samples, http))
     })?;
     println!(
-        "  10 interleaved pairs: GET p50 {:>10.1?}; the uncached store query alone (SQLite, sqlx Any, in process) p50 {:>10.1?}",
+        "  10 interleaved pairs: GET p50 {:>10.1?}; the whole store query (what a server without a listing reads; SQLite, sqlx Any, in process) p50 {:>10.1?}",
         Percentiles::of(http).p50,
         Percentiles::of(query).p50
     );
+    // The first GET after a write: each sample deletes one version (through the API, as a
+    // client would) and then lists.
+    let after_write = runtime.block_on(async {
+        let mut samples = Vec::new();
+        for i in 0..AFTER_WRITE_SAMPLES {
+            let (task, version) = (i % LISTED_TASKS, i / LISTED_TASKS);
+            server
+                .delete_task(&format!(
+                    "Task-{task:04}:1.{}.{}",
+                    version / 10,
+                    version % 10
+                ))
+                .await?;
+            let started = Instant::now();
+            let listed = server.list_tasks().await?;
+            samples.push(started.elapsed());
+            anyhow::ensure!(
+                listed == versions - i - 1,
+                "GET /tasks listed {listed} versions after {} deletions",
+                i + 1
+            );
+        }
+        anyhow::Ok(samples)
+    })?;
+    println!(
+        "  first GET after a write (a version deleted through the API), {AFTER_WRITE_SAMPLES} samples: {}   (target: p99 < 50 ms)",
+        Percentiles::of(after_write)
+    );
+    println!("  {}", common::load_average());
     Ok(())
 }
 
@@ -526,6 +563,17 @@ impl TestServer {
             .error_for_status()?
             .json()
             .await?)
+    }
+
+    /// `DELETE /workflows/v1/tasks/{task}` (`name:version`).
+    async fn delete_task(&self, task: &str) -> anyhow::Result<()> {
+        self.client
+            .delete(format!("{}/workflows/v1/tasks/{task}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
     }
 
     /// `GET /workflows/v1/tasks`: how many versions it lists.
