@@ -228,20 +228,30 @@ pub async fn ready_versions_of(
     pipeline_ids: &[String],
 ) -> sqlx::Result<Vec<NamedVersionRow>> {
     let mut found = Vec::new();
-    // Bound parameters per statement stay well under SQLite's limit.
+    // Bound parameters per statement stay well under SQLite's limit. The state is filtered
+    // here, not in SQL: with `state = 'ready'` beside the ids, SQLite may walk the index on
+    // state (every ready version of every pipeline) instead of the one on the pipeline.
     for ids in pipeline_ids.chunks(500) {
         let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
-            "SELECT p.id AS pipeline_id, p.name, v.version, v.registered_at FROM pipeline_versions v
+            "SELECT p.id, p.name, v.version, v.registered_at, v.state FROM pipeline_versions v
              JOIN pipelines p ON p.id = v.pipeline_id
-             WHERE v.pipeline_id IN ({}) AND v.state = 'ready'",
+             WHERE v.pipeline_id IN ({})",
             placeholders.join(", ")
         );
-        let mut query = sqlx::query_as(&sql);
+        let mut query = sqlx::query_as::<_, (String, String, String, i64, String)>(&sql);
         for id in ids {
             query = query.bind(id);
         }
-        found.extend(query.fetch_all(&mut *conn).await?);
+        let rows = query.fetch_all(&mut *conn).await?;
+        found.extend(rows.into_iter().filter(|row| row.4 == "ready").map(
+            |(pipeline_id, name, version, registered_at, _)| NamedVersionRow {
+                pipeline_id,
+                name,
+                version,
+                registered_at,
+            },
+        ));
     }
     Ok(found)
 }
