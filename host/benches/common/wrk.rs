@@ -54,7 +54,12 @@ impl Target {
             script.push_str(&format!("wrk.body = {}\n", long(body)));
         }
         for (name, value) in &self.headers {
-            script.push_str(&format!("wrk.headers[{}] = {}\n", long(name), long(value)));
+            // Spaced: `[[` would open a long string.
+            script.push_str(&format!(
+                "wrk.headers[ {} ] = {}\n",
+                long(name),
+                long(value)
+            ));
         }
         script.push_str(&format!(
             r#"local expect = {}
@@ -96,7 +101,7 @@ impl std::fmt::Display for Load {
 }
 
 /// Loads `target` from one wrk thread over `connections` keep-alive connections for
-/// `duration`; the script is written under `scratch`.
+/// `duration` (whole seconds, at least one); the script is written under `scratch`.
 pub fn run(
     wrk: &Path,
     target: &Target,
@@ -109,7 +114,8 @@ pub fn run(
     let output = Command::new(wrk)
         .args(["-t1", "--latency"])
         .arg(format!("-c{connections}"))
-        .arg(format!("-d{}ms", duration.as_millis()))
+        // wrk takes whole seconds (`-d2s`; it has no `ms`).
+        .arg(format!("-d{}s", duration.as_secs().max(1)))
         // wrk's own timeout (2 s by default) would count a slow answer as an error, not a sample.
         .args(["--timeout", "30s", "-s"])
         .arg(&script)
