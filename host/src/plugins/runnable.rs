@@ -150,14 +150,6 @@ impl PluginHost {
             detail,
         };
         let tiers = &self.runnable_engine.tiers;
-        let link = |tier: &Tier, component: &wasmtime::component::Component| {
-            let pre = tier
-                .linker
-                .instantiate_pre(component)
-                .map_err(|e| format!("it imports what the host does not grant: {e:#}"))?;
-            world::RunnablePre::new(pre)
-                .map_err(|e| format!("it does not implement {WORLD}: {e:#}"))
-        };
         let compiled = tiers
             .compile_fast(digest, bytes)
             .map_err(|e| load_error(format!("{e:#}")))?;
@@ -184,6 +176,39 @@ impl PluginHost {
             );
         }
         Ok(loaded)
+    }
+
+    /// The runnable pipeline of the component whose hex sha256 is `digest`, when it is loaded
+    /// or Cranelift's artifact of it is in the cache: what a run after scale to zero takes,
+    /// without reading or hashing the component's bytes (nothing is left to compile in the
+    /// background). None: load it with [`Self::load_runnable`].
+    pub fn load_compiled_runnable(
+        &self,
+        id: PluginId,
+        digest: &str,
+    ) -> Option<Result<Arc<RunnablePipeline>, PluginError>> {
+        if let Some(loaded) = self.loaded_runnable(digest) {
+            return Some(Ok(loaded));
+        }
+        let tier = &self.runnable_engine.tiers.optimized;
+        let component = tier.cache.cached(&tier.engine, digest)?;
+        let pre = match link(tier, &component) {
+            Ok(pre) => pre,
+            Err(detail) => return Some(Err(PluginError::Load { plugin: id, detail })),
+        };
+        let loaded = Arc::new(RunnablePipeline {
+            id,
+            digest: digest.to_string(),
+            pre: RwLock::new(Arc::new(pre)),
+            limits: self.limits.clone(),
+            epoch: self.started,
+            last_used_ms: AtomicU64::new(self.uptime_ms()),
+        });
+        self.runnables
+            .write()
+            .unwrap()
+            .insert(digest.to_string(), loaded.clone());
+        Some(Ok(loaded))
     }
 
     /// The runnable pipeline loaded from the component whose hex sha256 is `digest`, if it is
@@ -227,6 +252,18 @@ impl PluginHost {
     fn uptime_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
+}
+
+/// A component linked as a runnable pipeline on `tier`; Err says why it cannot run here.
+fn link(
+    tier: &Tier,
+    component: &wasmtime::component::Component,
+) -> Result<world::RunnablePre<PluginState>, String> {
+    let pre = tier
+        .linker
+        .instantiate_pre(component)
+        .map_err(|e| format!("it imports what the host does not grant: {e:#}"))?;
+    world::RunnablePre::new(pre).map_err(|e| format!("it does not implement {WORLD}: {e:#}"))
 }
 
 impl RunnablePipeline {

@@ -365,7 +365,8 @@ impl Registry {
             }
             .into());
         }
-        rows::bump_namespace_revision(&mut tx, &names::key(&pipeline.namespace)).await?;
+        rows::bump_namespace_revision(&mut tx, &names::key(&pipeline.namespace), &pipeline.id)
+            .await?;
         tx.commit().await?;
         self.namespace_changed();
         Ok(())

@@ -6,7 +6,7 @@
 //! registering leaves the previous one in use. When nothing is ready, the answer says why: the
 //! newest version is registering, or it failed ([`RegistryError::NotReady`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use super::versions::{self, VersionState, Versioned};
@@ -107,26 +107,122 @@ pub(super) fn latest_or_why(
 }
 
 impl Registry {
-    /// Every ready version in `namespace` as (name, version), ordered by name, then
+    /// Every ready version in `namespace`, by pipeline: ordered by name, then
     /// [`versions::listing_order`]. Served from memory while the namespace's change counter
-    /// (one indexed read) has not moved, so a large registry lists in milliseconds.
+    /// (one indexed read) has not moved; when it has, only the pipelines changed since the
+    /// cached listing are read again (each change records its pipeline with the counter, in the
+    /// same commit: migration 0020), so the first read after a write costs what that write
+    /// changed, not the size of the namespace.
     pub async fn ready_versions_in(&self, namespace: &str) -> Result<Listing, RegistryError> {
         let key = names::key(namespace);
         let mut conn = self.store.pool().acquire().await?;
         let revision = rows::namespace_revision(&mut conn, &key).await?;
-        if let Some(listing) = self.listings.get(&key, revision) {
-            return Ok(listing);
-        }
-        let found = rows::ready_versions_in(&mut conn, &key).await?;
+        let cached = self.listings.get(&key);
+        let listing = match cached {
+            Some((at, listing)) if at == revision => return Ok(listing),
+            Some((at, listing)) if at < revision => {
+                let changed = rows::pipelines_changed_since(&mut conn, &key, at).await?;
+                let found = rows::ready_versions_of(&mut conn, &changed).await?;
+                Arc::new(listing.with_changes(&changed, found))
+            }
+            _ => Arc::new(NamespaceListing::of(
+                rows::ready_versions_in(&mut conn, &key).await?,
+            )),
+        };
         drop(conn);
-        let listing = Arc::new(sorted_listing(found));
         self.listings.put(key, revision, listing.clone());
         Ok(listing)
     }
 }
 
-/// A namespace's ready versions as (name, version), in listing order.
-pub type Listing = Arc<Vec<(String, String)>>;
+/// A namespace's ready versions, in listing order.
+pub type Listing = Arc<NamespaceListing>;
+
+/// The ready versions of a namespace's pipelines, by name key (each pipeline with ready
+/// versions once). Pipelines are shared between successive listings: one unchanged by a write
+/// is the same `Arc` before and after it (a surface may keep what it made of it).
+#[derive(Clone, Default)]
+pub struct NamespaceListing {
+    pipelines: BTreeMap<Arc<str>, Arc<ListedPipeline>>,
+    /// Pipeline id -> its name key in `pipelines`.
+    keys: HashMap<Arc<str>, Arc<str>>,
+}
+
+/// One pipeline of a listing.
+pub struct ListedPipeline {
+    pub pipeline_id: Arc<str>,
+    pub name: String,
+    /// Its ready versions, in [`versions::listing_order`].
+    pub versions: Vec<String>,
+}
+
+impl NamespaceListing {
+    fn of(found: Vec<rows::NamedVersionRow>) -> NamespaceListing {
+        let mut listing = NamespaceListing::default();
+        for pipeline in listed_pipelines(found) {
+            listing.insert(pipeline);
+        }
+        listing
+    }
+
+    /// This listing with the pipelines `changed` replaced by what `found` (their ready versions
+    /// now) says; a changed pipeline with no ready version left leaves the listing.
+    fn with_changes(&self, changed: &[String], found: Vec<rows::NamedVersionRow>) -> Self {
+        let mut listing = self.clone();
+        for id in changed {
+            if let Some(key) = listing.keys.remove(id.as_str()) {
+                listing.pipelines.remove(&key);
+            }
+        }
+        for pipeline in listed_pipelines(found) {
+            listing.insert(pipeline);
+        }
+        listing
+    }
+
+    fn insert(&mut self, pipeline: ListedPipeline) {
+        let key: Arc<str> = names::key(&pipeline.name).into();
+        self.keys.insert(pipeline.pipeline_id.clone(), key.clone());
+        self.pipelines.insert(key, Arc::new(pipeline));
+    }
+
+    /// The pipelines, ordered by name key.
+    pub fn pipelines(&self) -> impl Iterator<Item = &Arc<ListedPipeline>> {
+        self.pipelines.values()
+    }
+
+    /// Every (name, version), in listing order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pipelines().flat_map(|pipeline| {
+            pipeline
+                .versions
+                .iter()
+                .map(|version| (pipeline.name.as_str(), version.as_str()))
+        })
+    }
+}
+
+/// Rows of ready versions grouped by pipeline, each pipeline's in listing order.
+fn listed_pipelines(found: Vec<rows::NamedVersionRow>) -> Vec<ListedPipeline> {
+    let mut by_pipeline: HashMap<String, Vec<rows::NamedVersionRow>> = HashMap::new();
+    for row in found {
+        by_pipeline
+            .entry(row.pipeline_id.clone())
+            .or_default()
+            .push(row);
+    }
+    by_pipeline
+        .into_iter()
+        .map(|(pipeline_id, rows)| {
+            let sorted = versions::sorted_for_listing(rows);
+            ListedPipeline {
+                pipeline_id: pipeline_id.into(),
+                name: sorted[0].name.clone(),
+                versions: sorted.into_iter().map(|row| row.version).collect(),
+            }
+        })
+        .collect()
+}
 
 /// Listings by namespace key, each with the change counter it was read at.
 #[derive(Default)]
@@ -135,12 +231,9 @@ pub struct ListingCache {
 }
 
 impl ListingCache {
-    fn get(&self, key: &str, revision: i64) -> Option<Listing> {
+    fn get(&self, key: &str) -> Option<(i64, Listing)> {
         let entries = self.entries.lock().unwrap();
-        entries
-            .get(key)
-            .filter(|(cached, _)| *cached == revision)
-            .map(|(_, listing)| listing.clone())
+        entries.get(key).cloned()
     }
 
     fn put(&self, key: String, revision: i64, listing: Listing) {
@@ -153,17 +246,6 @@ impl ListingCache {
             entries.insert(key, (revision, listing));
         }
     }
-}
-
-/// Ordered by name key, then [`versions::listing_order`] within a name.
-fn sorted_listing(found: Vec<rows::NamedVersionRow>) -> Vec<(String, String)> {
-    let mut listing = versions::sorted_for_listing(found);
-    // Stable: the version order within each name is kept.
-    listing.sort_by_cached_key(|row| names::key(&row.name));
-    listing
-        .into_iter()
-        .map(|row| (row.name, row.version))
-        .collect()
 }
 
 impl Versioned for rows::NamedVersionRow {

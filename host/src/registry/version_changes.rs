@@ -322,7 +322,8 @@ impl Registry {
             for file in &files {
                 rows::insert_file(&mut tx, &version_id, file).await?;
             }
-            rows::bump_namespace_revision(&mut tx, &names::key(&pipeline.namespace)).await?;
+            rows::bump_namespace_revision(&mut tx, &names::key(&pipeline.namespace), &pipeline.id)
+                .await?;
             if !deferred {
                 // Uploaded content was validated above: ready in the same commit.
                 rows::finish_registration(
@@ -406,7 +407,8 @@ impl Registry {
             row.registered_at,
         )
         .await?;
-        rows::bump_namespace_revision(&mut tx, &names::key(&pipeline.namespace)).await?;
+        rows::bump_namespace_revision(&mut tx, &names::key(&pipeline.namespace), &pipeline.id)
+            .await?;
         if !rows::bump_versions_revision(&mut tx, &pipeline.id, pipeline.versions_revision).await? {
             return Err(Refusal::ChangedMeanwhile {
                 namespace: namespace.to_string(),
@@ -501,7 +503,8 @@ impl Registry {
         )
         .await?;
         // Cached run targets hold the definition and the files: they re-read on this bump.
-        rows::bump_namespace_revision(&mut tx, &names::key(&pipeline.namespace)).await?;
+        rows::bump_namespace_revision(&mut tx, &names::key(&pipeline.namespace), &pipeline.id)
+            .await?;
         let updated = self
             .version_info(&mut tx, &pipeline, &names::key(version))
             .await?;

@@ -103,35 +103,48 @@ pub async fn version_by_id(conn: &mut AnyConnection, id: &str) -> sqlx::Result<O
         .await
 }
 
-/// Marks a change to the versions of a namespace (see migration 0004).
+/// Marks a change to the versions of pipeline `pipeline_id` in namespace `namespace_key`: the
+/// namespace's counter moves (migration 0004), and the pipeline is recorded as changed at the
+/// new count (migration 0020), so a cached listing re-reads only what changed.
 pub async fn bump_namespace_revision(
     conn: &mut AnyConnection,
     namespace_key: &str,
+    pipeline_id: &str,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO namespace_revisions (namespace_key, revision) VALUES ($1, 1)
          ON CONFLICT (namespace_key) DO UPDATE SET revision = namespace_revisions.revision + 1",
     )
     .bind(namespace_key)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO pipeline_listing_revisions (pipeline_id, namespace_key, revision)
+         SELECT $1, $2, revision FROM namespace_revisions WHERE namespace_key = $2
+         ON CONFLICT (pipeline_id) DO UPDATE
+            SET namespace_key = excluded.namespace_key, revision = excluded.revision",
+    )
+    .bind(pipeline_id)
+    .bind(namespace_key)
     .execute(conn)
     .await
     .map(|_| ())
 }
 
-/// The same, for the namespace of the version `version_id`.
+/// The same, for the pipeline of the version `version_id`.
 pub async fn bump_namespace_revision_of(
     conn: &mut AnyConnection,
     version_id: &str,
 ) -> sqlx::Result<()> {
-    let key: Option<String> = sqlx::query_scalar(
-        "SELECT p.namespace_key FROM pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id
+    let pipeline: Option<(String, String)> = sqlx::query_as(
+        "SELECT p.namespace_key, p.id FROM pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id
          WHERE v.id = $1",
     )
     .bind(version_id)
     .fetch_optional(&mut *conn)
     .await?;
-    match key {
-        Some(key) => bump_namespace_revision(conn, &key).await,
+    match pipeline {
+        Some((key, id)) => bump_namespace_revision(conn, &key, &id).await,
         None => Ok(()),
     }
 }
@@ -172,6 +185,7 @@ pub async fn namespace_revision_and_membership(
 /// A version with the name of its pipeline.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct NamedVersionRow {
+    pub pipeline_id: String,
     pub name: String,
     pub version: String,
     pub registered_at: i64,
@@ -183,13 +197,63 @@ pub async fn ready_versions_in(
     namespace_key: &str,
 ) -> sqlx::Result<Vec<NamedVersionRow>> {
     sqlx::query_as(
-        "SELECT p.name, v.version, v.registered_at FROM pipeline_versions v
+        "SELECT p.id AS pipeline_id, p.name, v.version, v.registered_at FROM pipeline_versions v
          JOIN pipelines p ON p.id = v.pipeline_id
          WHERE p.namespace_key = $1 AND v.state = 'ready'",
     )
     .bind(namespace_key)
     .fetch_all(conn)
     .await
+}
+
+/// The pipelines of a namespace whose versions changed after its counter was `revision`.
+pub async fn pipelines_changed_since(
+    conn: &mut AnyConnection,
+    namespace_key: &str,
+    revision: i64,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT pipeline_id FROM pipeline_listing_revisions
+         WHERE namespace_key = $1 AND revision > $2",
+    )
+    .bind(namespace_key)
+    .bind(revision)
+    .fetch_all(conn)
+    .await
+}
+
+/// Every ready version of the pipelines `pipeline_ids`, in no particular order.
+pub async fn ready_versions_of(
+    conn: &mut AnyConnection,
+    pipeline_ids: &[String],
+) -> sqlx::Result<Vec<NamedVersionRow>> {
+    let mut found = Vec::new();
+    // Bound parameters per statement stay well under SQLite's limit. The state is filtered
+    // here, not in SQL: with `state = 'ready'` beside the ids, SQLite may walk the index on
+    // state (every ready version of every pipeline) instead of the one on the pipeline.
+    for ids in pipeline_ids.chunks(500) {
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT p.id, p.name, v.version, v.registered_at, v.state FROM pipeline_versions v
+             JOIN pipelines p ON p.id = v.pipeline_id
+             WHERE v.pipeline_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, String, String, i64, String)>(&sql);
+        for id in ids {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(&mut *conn).await?;
+        found.extend(rows.into_iter().filter(|row| row.4 == "ready").map(
+            |(pipeline_id, name, version, registered_at, _)| NamedVersionRow {
+                pipeline_id,
+                name,
+                version,
+                registered_at,
+            },
+        ));
+    }
+    Ok(found)
 }
 
 /// Every pipeline, or those of one namespace, ordered by namespace and name.

@@ -1,6 +1,9 @@
 //! GBDX tasks: register, list, get, replace and delete versions in the shared namespace
 //! ([`NAMESPACE`]), over the registry core.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -18,7 +21,7 @@ use super::{
 };
 use crate::api::AppState;
 use crate::registry::content_sources::{ContentSource, SourceLocation};
-use crate::registry::resolve::Listing;
+use crate::registry::resolve::{ListedPipeline, Listing};
 use crate::registry::{Definition, NewVersion, RegistryError, Surface, VersionInfo, VersionState};
 
 // The patterns below are the core's rules as regular expressions (utoipa takes literals only):
@@ -319,28 +322,67 @@ pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> A
 }
 
 /// The last `GET /tasks` body, kept while the registry hands out the same listing snapshot:
-/// a large registry is not formatted and serialized again on every request.
+/// a large registry is not formatted and serialized again on every request. After a change,
+/// the body is put together again from each pipeline's part, formatted anew only for the
+/// pipelines the change replaced (the registry shares the others between listings).
 #[derive(Default)]
 pub struct ListingBody {
-    last: std::sync::Mutex<Option<(Listing, Bytes)>>,
+    last: std::sync::Mutex<Option<LastBody>>,
+}
+
+struct LastBody {
+    listing: Listing,
+    body: Bytes,
+    /// By pipeline id: the pipeline as listed, and its names as JSON strings, comma-separated.
+    parts: HashMap<Arc<str>, (Arc<ListedPipeline>, String)>,
 }
 
 impl ListingBody {
     fn body_for(&self, listing: &Listing) -> Bytes {
         let mut last = self.last.lock().unwrap();
-        if let Some((cached, body)) = last.as_ref() {
-            if std::sync::Arc::ptr_eq(cached, listing) {
-                return body.clone();
+        if let Some(last) = last.as_ref() {
+            if Arc::ptr_eq(&last.listing, listing) {
+                return last.body.clone();
             }
         }
-        let tasks: Vec<String> = listing
-            .iter()
-            .map(|(name, version)| format!("{name}:{version}"))
-            .collect();
-        let body = Bytes::from(json!({ "tasks": tasks }).to_string());
-        *last = Some((listing.clone(), body.clone()));
+        let mut before = last.take().map(|last| last.parts).unwrap_or_default();
+        let mut parts = HashMap::with_capacity(before.len());
+        let mut body = String::from("{\"tasks\":[");
+        let mut first = true;
+        for pipeline in listing.pipelines() {
+            let part = match before.remove(&pipeline.pipeline_id) {
+                Some((listed, part)) if Arc::ptr_eq(&listed, pipeline) => part,
+                _ => task_names(pipeline),
+            };
+            if part.is_empty() {
+                continue;
+            }
+            if !first {
+                body.push(',');
+            }
+            first = false;
+            body.push_str(&part);
+            parts.insert(pipeline.pipeline_id.clone(), (pipeline.clone(), part));
+        }
+        body.push_str("]}");
+        let body = Bytes::from(body);
+        *last = Some(LastBody {
+            listing: listing.clone(),
+            body: body.clone(),
+            parts,
+        });
         body
     }
+}
+
+/// A pipeline's `name:version`s as JSON strings, comma-separated.
+fn task_names(pipeline: &ListedPipeline) -> String {
+    pipeline
+        .versions
+        .iter()
+        .map(|version| Value::String(format!("{}:{version}", pipeline.name)).to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// `GET /tasks/{name}` (latest ready) or `/tasks/{name}:{version}`. A version still registering
