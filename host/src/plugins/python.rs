@@ -4,9 +4,8 @@
 //! runtime imports its module from the read-only `/pipeline` preopen at run time, so pushing a
 //! new version compiles nothing. The runtime itself is compiled once into the compile cache, in
 //! the background when the server starts ([`PluginHost::prepare_python_runtime`]); one compile
-//! per process even when several hosts share it (tests). Like any runnable it runs on Winch's
-//! code first and Cranelift's once that is compiled ([`super::tiers`]); a warm instance keeps
-//! the code it was started on until it is dropped.
+//! per process even when several hosts share it (tests). Like any runnable it runs on
+//! Cranelift's code (see `link_runnable`), in the runnable engine's instance pool.
 //!
 //! **Warm instances.** Unlike a Rust runnable, which gets a fresh instance per run
 //! ([`super::runnable`]), a Python pipeline's instance is kept after a run and reused by the

@@ -17,7 +17,8 @@
 //!   unmapped per run (unmapping makes every core flush its TLB, costly on small VMs). A few
 //!   slots stay warm with their first pages resident; idle ones are given back to the OS.
 //!
-//! Like plugins, a pipeline runs on Winch's code until Cranelift's is ready ([`super::tiers`]).
+//! Unlike plugins, a pipeline runs on Cranelift's code only, for now (see `link_runnable`); the
+//! baseline tier ([`super::tiers`]) is there for when its instances are pooled too.
 //! Each tier's compilation settings are the plugin engine's of that tier, so both share the
 //! compile caches: what registration precompiled runs without a compile.
 
@@ -150,8 +151,12 @@ impl PluginHost {
             detail,
         };
         let tiers = &self.runnable_engine.tiers;
+        // Cranelift's code only, for now: instances of Winch's code are allocated on demand,
+        // outside the pool, each memory reserving gigabytes of address space, and a Python
+        // pipeline's warm instances (a dozen memories each) ran a test process out of it. The
+        // baseline tier serves runnables again once its instances have a bounded pool too.
         let compiled = tiers
-            .compile_fast(digest, bytes)
+            .compile_optimized_now(digest, bytes)
             .map_err(|e| load_error(format!("{e:#}")))?;
         let pre = link(&compiled.tier, &compiled.component).map_err(load_error)?;
         let loaded = Arc::new(RunnablePipeline {

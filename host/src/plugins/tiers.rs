@@ -144,6 +144,12 @@ impl Tiers {
         }
     }
 
+    /// Cranelift's code for `bytes`, from the cache or compiled now, as a [`Compiled`].
+    pub fn compile_optimized_now(&self, digest: &str, bytes: &[u8]) -> anyhow::Result<Compiled> {
+        let component = self.compile_optimized(digest, bytes)?;
+        Ok(self.compiled(component, &self.optimized, None))
+    }
+
     /// Cranelift's code for `bytes`, from the cache or compiled now.
     pub fn compile_optimized(&self, digest: &str, bytes: &[u8]) -> anyhow::Result<Component> {
         self.optimized
