@@ -12,12 +12,21 @@
 //!     `on_startup` pipe run, then the run; warm, the instance kept from the last run.
 //! (c) Warm runs/s over HTTP on loopback, one connection, of the template against `hello`, in
 //!     rounds taking turns, and their ratio.
+//! (d) Ready at once: a 5.7 MB Rust component (`benches/big-runnable`) pushed as a new version
+//!     (its bytes made new each time by a custom section, so nothing is cached) → its first run
+//!     `completed`, against a bare Cranelift `precompile_component` of the same bytes, in rounds
+//!     taking turns (goal: ≤ 0.3×); a bare Winch precompile beside them. The push waits for
+//!     Winch's code only; Cranelift's compile runs in the background and is waited for, untimed,
+//!     before the next round.
+//! (e) Winch's code against Cranelift's in this host: runs of the big component (formatting a
+//!     Rust file) on the runnable pipeline loaded from Winch's code, then on Cranelift's.
 //!
 //! The server runs in this process on SQLite, as the end-to-end tests start it; its compile
 //! cache is kept in the target dir between runs of the bench (the runtime's compile, seconds,
 //! happens once). `hello` is built as the end-to-end tests build it. Needs pipewright built
 //! with its Python runtime (componentize-py: README, "Python pipelines"). Run with
-//! `cargo bench -p pipewright --bench python` (about a minute on 2 cores).
+//! `cargo bench -p pipewright --bench python` (a few minutes on 2 cores; the first run builds
+//! the big component, about 4 minutes more).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -224,10 +233,185 @@ fn main() -> anyhow::Result<()> {
         "  template {python_rate:.0}/s, hello {hello_rate:.0}/s, ratio template/hello {:.2}x",
         python_rate / hello_rate
     );
+    load_average("after (c)");
+
+    ready_at_once(&runtime, &client, &plugins)?;
     load_average("after");
     drop(server);
     runtime.shutdown_timeout(Duration::from_secs(5));
     Ok(())
+}
+
+/// (d) rounds, and (e) runs on each compiler's code.
+const BIG_ROUNDS: usize = 5;
+const TIER_RUNS: usize = 20;
+
+/// (d) and (e): see the module doc.
+fn ready_at_once(
+    runtime: &tokio::runtime::Runtime,
+    client: &Client,
+    plugins: &std::sync::Arc<pipewright::plugins::PluginHost>,
+) -> anyhow::Result<()> {
+    let big = big_component()?;
+    let engine = |strategy| {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true).strategy(strategy);
+        wasmtime::Engine::new(&config).map_err(anyhow::Error::from)
+    };
+    let (cranelift, winch) = (
+        engine(wasmtime::Strategy::Cranelift)?,
+        engine(wasmtime::Strategy::Winch)?,
+    );
+    let mut pushed = Vec::new();
+    let mut bare = Vec::new();
+    let mut bare_winch = Vec::new();
+    for round in 0..BIG_ROUNDS {
+        let bytes = with_custom_section(&big, &format!("round {round} {:?}", Instant::now()));
+        for side in (0..2).map(|k| (k + round) % 2) {
+            if side == 0 {
+                let started = Instant::now();
+                let version = format!("0.1.{round}");
+                runtime.block_on(client.push_big(&bytes, &version))?;
+                runtime.block_on(client.run_big(&format!("bench/big:{version}"), "regex"))?;
+                pushed.push(started.elapsed());
+                // Cranelift's background compile, untimed: not under the next side's feet.
+                plugins.wait_for_optimizing();
+            } else {
+                let started = Instant::now();
+                cranelift
+                    .precompile_component(&bytes)
+                    .map_err(anyhow::Error::from)?;
+                bare.push(started.elapsed());
+            }
+        }
+        let started = Instant::now();
+        winch
+            .precompile_component(&bytes)
+            .map_err(anyhow::Error::from)?;
+        bare_winch.push(started.elapsed());
+    }
+    let rounds = common::RoundRatios::of(
+        pushed
+            .iter()
+            .zip(&bare)
+            .map(|(pushed, bare)| ratio(*pushed, *bare))
+            .collect(),
+    );
+    println!(
+        "(d) a {:.1} MB Rust component, {BIG_ROUNDS} rounds",
+        big.len() as f64 / 1e6
+    );
+    println!("  push -> first run completed: {}", Percentiles::of(pushed));
+    println!("  bare Cranelift precompile:   {}", Percentiles::of(bare));
+    println!(
+        "  bare Winch precompile:       {}",
+        Percentiles::of(bare_winch)
+    );
+    println!("  ratio push->first run / bare Cranelift precompile: {rounds}   (goal: <= 0.3x)");
+
+    // (e) the same runnable on each compiler's code, loaded in the host as a run loads it.
+    use pipewright::plugins::runnable::{NamedValue, Value};
+    use pipewright::plugins::tiers::Level;
+    let bytes = with_custom_section(&big, &format!("tiers {:?}", Instant::now()));
+    let id = pipewright::plugins::PluginId {
+        name: "big".into(),
+        version: "0.2.0".into(),
+    };
+    let pipeline = plugins.load_runnable(id, &bytes)?;
+    let inputs = [
+        NamedValue {
+            name: "text".into(),
+            value: Value::String(RUST_TO_FORMAT.repeat(20)),
+        },
+        NamedValue {
+            name: "mode".into(),
+            value: Value::String("rust".into()),
+        },
+    ];
+    let on = |level: Level| -> anyhow::Result<Percentiles> {
+        let mut samples = Vec::new();
+        for _ in 0..TIER_RUNS {
+            let output = pipewright::plugins::output::CapturedOutput::new(4096);
+            let started = Instant::now();
+            let started_on = pipeline.compiled_by();
+            runtime
+                .block_on(pipeline.run(&[], &inputs, Duration::from_secs(60), &output))?
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+            if started_on == level {
+                samples.push(started.elapsed());
+            }
+        }
+        if samples.is_empty() {
+            bail!("no run started on {}'s code", level.as_str());
+        }
+        Ok(Percentiles::of(samples))
+    };
+    let on_winch = on(Level::Baseline)?;
+    plugins.wait_for_optimizing();
+    let on_cranelift = on(Level::Optimized)?;
+    println!("(e) formatting {} KB of Rust, a fresh instance per run, up to {TIER_RUNS} runs on each compiler's code", RUST_TO_FORMAT.len() * 20 / 1000);
+    println!("  on Winch's code:     {on_winch}");
+    println!("  on Cranelift's code: {on_cranelift}");
+    println!(
+        "  ratio Winch/Cranelift: p50 {:.2}x",
+        ratio(on_winch.p50, on_cranelift.p50)
+    );
+    Ok(())
+}
+
+/// Rust source the big component formats in (e).
+const RUST_TO_FORMAT: &str = "fn fib(n: u64) -> u64 { if n < 2 { n } else { fib(n - 1) + fib(n - 2) } }
+struct Point { x: f64, y: f64 } impl Point { fn norm(&self) -> f64 { (self.x * self.x + self.y * self.y).sqrt() } }
+";
+
+/// `bytes` with a custom section appended (a component may end with one; it changes nothing
+/// but the digest): new bytes, so no cache has code for them.
+fn with_custom_section(bytes: &[u8], tag: &str) -> Vec<u8> {
+    let name = b"pipewright-bench";
+    let mut payload = Vec::new();
+    common::uleb(&mut payload, name.len() as u64);
+    payload.extend(name);
+    payload.extend(tag.as_bytes());
+    let mut out = bytes.to_vec();
+    out.push(0);
+    common::uleb(&mut out, payload.len() as u64);
+    out.extend(payload);
+    out
+}
+
+/// Builds `benches/big-runnable` for wasm32-wasip2 (release) into the target dir of the
+/// built-ins, and reads it.
+fn big_component() -> anyhow::Result<Vec<u8>> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/big-runnable/Cargo.toml");
+    let target_dir = Path::new(env!("PIPEWRIGHT_PLUGIN_TARGET_DIR"));
+    let mut cargo =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target_dir);
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+    ] {
+        cargo.env_remove(var);
+    }
+    println!("building benches/big-runnable for wasm32-wasip2 (minutes the first time)");
+    if !cargo.status()?.success() {
+        bail!("building benches/big-runnable failed (cargo's errors are above)");
+    }
+    let path = target_dir.join("wasm32-wasip2/release/big_runnable.wasm");
+    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// Mystic's `/v4` as a client speaks it.
@@ -295,6 +479,34 @@ impl Client {
             || run["state"] != "completed"
             || run["outputs"][0]["value"] != "Your number: 5"
         {
+            bail!("run of {pointer}: {status} {run}");
+        }
+        Ok(())
+    }
+
+    async fn push_big(&self, component: &[u8], version: &str) -> anyhow::Result<()> {
+        use base64::Engine as _;
+        let body = json!({
+            "manifest": {
+                "name": "big", "version": version, "component": "big.wasm",
+                "inputs": [{"name": "text", "type": "string"}, {"name": "mode", "type": "string"}],
+                "outputs": [{"name": "result", "type": "string"}],
+            },
+            "files": [{"path": "big.wasm",
+                "content_base64": base64::engine::general_purpose::STANDARD.encode(component)}],
+        });
+        let (status, answer) = self.post("/v4/pipelines", body).await?;
+        if status != 201 {
+            bail!("pushing big: {status} {answer}");
+        }
+        Ok(())
+    }
+
+    async fn run_big(&self, pointer: &str, mode: &str) -> anyhow::Result<()> {
+        let body = json!({"pipeline": pointer, "inputs": [{"type": "string", "value": "ready at once"},
+            {"type": "string", "value": mode}]});
+        let (status, run) = self.post("/v4/runs", body).await?;
+        if status != 200 || run["state"] != "completed" {
             bail!("run of {pointer}: {status} {run}");
         }
         Ok(())

@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 const GUESTS: &[&str] = &[
     "hostile-policy",
     "hostile-runnable",
+    "tail-call-runnable",
     "release-only",
     "csv-type",
     "described-policy",

@@ -83,6 +83,7 @@ on_both_stores!(
     files_in_files_out_and_bundled_files,
     uppercase_names_are_refused,
     a_new_version_runs_at_once_here_and_soon_through_a_replica,
+    a_component_winch_cannot_compile_says_so_in_its_registration,
 );
 
 async fn pushed_pipeline_runs_sync_and_async(backend: Backend) {
@@ -337,6 +338,59 @@ pub async fn push_hostile(server: &TestServer, token: &str) {
     std::fs::write(dir.path().join("pipeline.yaml"), manifest.to_string()).unwrap();
     let (ok, _, stderr) = push(dir.path(), server, token);
     assert!(ok, "{stderr}");
+}
+
+/// A component that uses tail calls, which Winch does not compile: registration compiles it with
+/// Cranelift at once and says so on the version; it runs. One Winch compiles has no such note.
+async fn a_component_winch_cannot_compile_says_so_in_its_registration(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.token("alice").await;
+    let dir = tempfile::tempdir().unwrap();
+    // Bytes of its own (a custom section naming this test): with Cranelift's code for them in
+    // the shared cache already (another test's push), Winch would not be asked at all.
+    let mut component = crate::guests::read("tail_call_runnable.wasm");
+    let tag = format!("{}{:?}", uuid::Uuid::new_v4(), backend);
+    let name = b"pipewright-test";
+    component.extend([0, (1 + name.len() + tag.len()) as u8, name.len() as u8]);
+    component.extend(name);
+    component.extend(tag.as_bytes());
+    std::fs::write(dir.path().join("tail-call.wasm"), component).unwrap();
+    let manifest = json!({"name": "tail-call", "version": "0.1.0", "component": "tail-call.wasm",
+        "inputs": [{"name": "text", "type": "string"}], "outputs": [{"name": "greeting", "type": "string"}]});
+    std::fs::write(dir.path().join("pipeline.yaml"), manifest.to_string()).unwrap();
+    let (ok, _, stderr) = push(dir.path(), &server, &alice);
+    assert!(ok, "{stderr}");
+    let (status, version) = server
+        .get("/v1/pipelines/alice/tail-call/versions/0.1.0", &alice)
+        .await;
+    assert_eq!(
+        (status, &version["state"]),
+        (200, &json!("ready")),
+        "{version}"
+    );
+    let note = version["registration"]["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("Winch could not compile it") && note.contains("compiled with Cranelift"),
+        "{version}"
+    );
+    let (status, done) = run(
+        &server,
+        &alice,
+        json!({"pipeline": "alice/tail-call:0.1.0", "inputs": [{"type": "string", "value": "tail"}]}),
+    )
+    .await;
+    assert_eq!(
+        (status, &done["outputs"][0]["value"]),
+        (200, &json!("Hello, tail!")),
+        "{done}"
+    );
+
+    push_hello(&server, &alice, "0.1.0").await;
+    let (_, hello) = server
+        .get("/v1/pipelines/alice/hello/versions/0.1.0", &alice)
+        .await;
+    assert_eq!(hello["state"], "ready", "{hello}");
+    assert!(hello["registration"].get("note").is_none(), "{hello}");
 }
 
 pub fn hostile(mode: &str) -> Value {

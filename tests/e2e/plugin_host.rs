@@ -333,3 +333,90 @@ fn a_0_3_0_type_handler_loads_in_a_host_that_knows_only_0_1_0() {
         ("rmarkdown", "R Markdown")
     );
 }
+
+/// `hello` through a runnable pipeline of `host`: its greeting for `text`.
+async fn greet(pipeline: &pipewright::plugins::runnable::RunnablePipeline, text: &str) -> String {
+    use pipewright::plugins::runnable::{NamedValue, Value};
+    let output = pipewright::plugins::output::CapturedOutput::new(4096);
+    let inputs = [NamedValue {
+        name: "text".into(),
+        value: Value::String(text.into()),
+    }];
+    let outputs = pipeline
+        .run(&[], &inputs, Duration::from_secs(10), &output)
+        .await
+        .expect("no trap")
+        .expect("no pipeline error");
+    match &outputs[..] {
+        [NamedValue {
+            value: Value::String(greeting),
+            ..
+        }] => greeting.clone(),
+        _ => panic!("one string output"),
+    }
+}
+
+fn runnable_id(name: &str) -> pipewright::plugins::PluginId {
+    pipewright::plugins::PluginId {
+        name: name.into(),
+        version: "0.1.0".into(),
+    }
+}
+
+/// A pushed runnable pipeline runs on Winch's code as soon as Winch has compiled it, and on
+/// Cranelift's once that is in place; a restarted host starts on Cranelift's, compiling nothing.
+#[tokio::test]
+async fn a_runnable_runs_on_winch_code_until_cranelifts_replaces_it() {
+    use pipewright::plugins::tiers::Level;
+    let cache = tempfile::tempdir().unwrap();
+    let bytes = crate::guests::read("example_hello.wasm");
+    {
+        let host = PluginHost::new(cache.path(), Limits::default()).unwrap();
+        let hello = host.load_runnable(runnable_id("hello"), &bytes).unwrap();
+        assert_eq!(hello.compiled_by(), Level::Baseline);
+        assert_eq!(host.runnable_cache_stats(Level::Baseline).compiled, 1);
+        assert_eq!(greet(&hello, "winch").await, "Hello, winch!");
+        host.wait_for_optimizing();
+        assert_eq!(hello.compiled_by(), Level::Optimized);
+        assert_eq!(greet(&hello, "cranelift").await, "Hello, cranelift!");
+        assert_eq!(host.runnable_cache_stats(Level::Optimized).compiled, 1);
+    }
+    let restarted = PluginHost::new(cache.path(), Limits::default()).unwrap();
+    let hello = restarted
+        .load_runnable(runnable_id("hello"), &bytes)
+        .unwrap();
+    assert_eq!(hello.compiled_by(), Level::Optimized);
+    let compiled = |level| restarted.runnable_cache_stats(level).compiled;
+    assert_eq!(
+        (compiled(Level::Optimized), compiled(Level::Baseline)),
+        (0, 0)
+    );
+    assert_eq!(
+        restarted
+            .runnable_cache_stats(Level::Optimized)
+            .loaded_from_cache,
+        1
+    );
+    assert_eq!(greet(&hello, "again").await, "Hello, again!");
+}
+
+/// A component Winch cannot compile (it uses tail calls) is compiled by Cranelift at once, and
+/// the precompile says so; it runs.
+#[tokio::test]
+async fn a_component_winch_cannot_compile_falls_back_to_cranelift_and_says_so() {
+    use pipewright::plugins::tiers::Level;
+    let cache = tempfile::tempdir().unwrap();
+    let host = PluginHost::new(cache.path(), Limits::default()).unwrap();
+    let bytes = crate::guests::read("tail_call_runnable.wasm");
+    let precompiled = host.precompile(&bytes).unwrap();
+    let note = precompiled.note.expect("a note");
+    assert!(
+        note.contains("Winch could not compile it") && note.contains("tail call"),
+        "{note}"
+    );
+    let pipeline = host
+        .load_runnable(runnable_id("tail-call"), &bytes)
+        .unwrap();
+    assert_eq!(pipeline.compiled_by(), Level::Optimized);
+    assert_eq!(greet(&pipeline, "tail").await, "Hello, tail!");
+}

@@ -229,6 +229,14 @@ impl LoadedPlugin {
     }
 }
 
+/// A component compiled ahead of time ([`PluginHost::precompile`]).
+pub struct Precompiled {
+    /// Hex sha256 of the component.
+    pub digest: String,
+    /// Said when Winch could not compile it and Cranelift did, at once.
+    pub note: Option<String>,
+}
+
 /// The engines (one per compiler tier, see [`tiers`]) with their linkers and compile caches,
 /// and every active plugin.
 pub struct PluginHost {
@@ -344,10 +352,19 @@ impl PluginHost {
         self.tiers.baseline.cache.stats()
     }
 
+    /// The runnable engines' caches (they share the plugin engines' folders, not their
+    /// counts): what `level`'s compiler compiled for runnable pipelines, and loaded from disk.
+    pub fn runnable_cache_stats(&self, level: tiers::Level) -> CacheStats {
+        let tiers = &self.runnable_engine.tiers;
+        match level {
+            tiers::Level::Optimized => tiers.optimized.cache.stats(),
+            tiers::Level::Baseline => tiers.baseline.cache.stats(),
+        }
+    }
+
     /// Compiles a component ahead of time into the cache (a no-op when it is there already),
     /// without loading it as a plugin: Winch's code now, Cranelift's in the background.
-    /// Returns its digest (hex sha256).
-    pub fn precompile(&self, bytes: &[u8]) -> anyhow::Result<String> {
+    pub fn precompile(&self, bytes: &[u8]) -> anyhow::Result<Precompiled> {
         let digest = hex::encode(Sha256::digest(bytes));
         let compiled = self.tiers.compile_fast(&digest, bytes)?;
         if compiled.tier.level == tiers::Level::Baseline {
@@ -358,7 +375,10 @@ impl PluginHost {
                 |_, _| Ok(()),
             );
         }
-        Ok(digest)
+        Ok(Precompiled {
+            digest,
+            note: compiled.note,
+        })
     }
 
     /// Compiles (or fetches from the cache), links and probes a component, and makes it the

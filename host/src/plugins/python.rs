@@ -4,8 +4,9 @@
 //! runtime imports its module from the read-only `/pipeline` preopen at run time, so pushing a
 //! new version compiles nothing. The runtime itself is compiled once into the compile cache, in
 //! the background when the server starts ([`PluginHost::prepare_python_runtime`]); one compile
-//! per process even when several hosts share it (tests). Like any runnable it runs on
-//! Cranelift's code (see `link_runnable`), in the runnable engine's instance pool.
+//! per process even when several hosts share it (tests). Unlike a pushed runnable it always
+//! runs on Cranelift's code, in the runnable engine's instance pool: a warm instance keeps the
+//! code it started with, so one started on Winch's would stay slower for its whole life.
 //!
 //! **Warm instances.** Unlike a Rust runnable, which gets a fresh instance per run
 //! ([`super::runnable`]), a Python pipeline's instance is kept after a run and reused by the
@@ -35,7 +36,7 @@ use wasmtime::{Store, UpdateDeadline};
 use super::bindings::pipeline_v0_1_0_async as world;
 use super::limits::{Limits, PluginState, Preopen};
 use super::output::{CapturedOutput, CapturedStream};
-use super::runnable::{NamedValue, RunError, RunnablePipeline, Value};
+use super::runnable::{Compile, NamedValue, RunError, RunnablePipeline, Value};
 use super::{pool, PluginError, PluginHost, PluginId};
 
 /// `(hex sha256, component)` of the runtime built into this binary; None when it was built
@@ -122,7 +123,7 @@ impl PluginHost {
             let _one_compile = COMPILING.lock().unwrap_or_else(|e| e.into_inner());
             let started = Instant::now();
             let loaded = self
-                .link_runnable(id.clone(), digest, bytes)
+                .link_runnable(id.clone(), digest, bytes, Compile::Optimized)
                 .map_err(|e| e.to_string())?;
             tracing::info!(
                 elapsed_ms = started.elapsed().as_millis() as u64,

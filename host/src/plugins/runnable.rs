@@ -17,13 +17,14 @@
 //!   unmapped per run (unmapping makes every core flush its TLB, costly on small VMs). A few
 //!   slots stay warm with their first pages resident; idle ones are given back to the OS.
 //!
-//! Unlike plugins, a pipeline runs on Cranelift's code only, for now (see `link_runnable`); the
-//! baseline tier ([`super::tiers`]) is there for when its instances are pooled too.
+//! Like a plugin, a pipeline whose optimized code is not cached yet runs on Winch's code at once,
+//! and Cranelift's replaces it in the background ([`super::tiers`]). Only Cranelift's instances
+//! are pooled: Winch's are allocated per run, with memories that reserve little address space.
 //! Each tier's compilation settings are the plugin engine's of that tier, so both share the
 //! compile caches: what registration precompiled runs without a compile.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -66,7 +67,8 @@ impl RunnableEngine {
             config.wasm_component_model(true).epoch_interruption(true);
             // Only the optimized tier pools its instances: the pool reserves its slots' address
             // space up front (about a TiB for 256 memories), and Winch's code serves a pipeline
-            // only until Cranelift's is ready, so its instances are allocated on demand.
+            // only until Cranelift's is ready, so its instances are allocated on demand (their
+            // memories reserve little, see `tiers`).
             if level == Level::Baseline {
                 return;
             }
@@ -100,6 +102,16 @@ impl RunnableEngine {
     }
 }
 
+/// Which code [`PluginHost::link_runnable`] starts a pipeline on.
+pub(super) enum Compile {
+    /// The baseline tier's when the optimized code is not cached (a pushed pipeline: runnable
+    /// as soon as possible).
+    Fast,
+    /// Cranelift's, compiled now when not cached (the Python runtime: its warm instances live
+    /// long, and would keep running the code they started on).
+    Optimized,
+}
+
 /// What the world is called, for errors.
 pub const WORLD: &str = "pipewright:pipeline/runnable@0.1.0";
 
@@ -110,6 +122,8 @@ pub struct RunnablePipeline {
     pub digest: String,
     /// The linked code: Winch's until Cranelift's replaces it (see [`super::tiers`]).
     pre: RwLock<Arc<world::RunnablePre<PluginState>>>,
+    /// Whether `pre` is Cranelift's code yet.
+    optimized: AtomicBool,
     limits: Limits,
     /// When the host started, and the milliseconds since then at the last run: what
     /// scale-to-zero looks at.
@@ -129,7 +143,7 @@ impl PluginHost {
         if let Some(loaded) = self.runnables.read().unwrap().get(&digest) {
             return Ok(loaded.clone());
         }
-        let loaded = self.link_runnable(id, &digest, bytes)?;
+        let loaded = self.link_runnable(id, &digest, bytes, Compile::Fast)?;
         self.runnables
             .write()
             .unwrap()
@@ -138,31 +152,32 @@ impl PluginHost {
     }
 
     /// Compiles (or takes from the cache) and links the runnable component `bytes` whose hex
-    /// sha256 is `digest`, without keeping it among the loaded ones: Winch's code at once, and
-    /// Cranelift's in its place once compiled.
+    /// sha256 is `digest`, without keeping it among the loaded ones. [`Compile::Fast`]: Winch's
+    /// code at once, and Cranelift's in its place once compiled; [`Compile::Optimized`]:
+    /// Cranelift's now.
     pub(super) fn link_runnable(
         &self,
         id: PluginId,
         digest: &str,
         bytes: &[u8],
+        compile: Compile,
     ) -> Result<Arc<RunnablePipeline>, PluginError> {
         let load_error = |detail: String| PluginError::Load {
             plugin: id.clone(),
             detail,
         };
         let tiers = &self.runnable_engine.tiers;
-        // Cranelift's code only, for now: instances of Winch's code are allocated on demand,
-        // outside the pool, each memory reserving gigabytes of address space, and a Python
-        // pipeline's warm instances (a dozen memories each) ran a test process out of it. The
-        // baseline tier serves runnables again once its instances have a bounded pool too.
-        let compiled = tiers
-            .compile_optimized_now(digest, bytes)
-            .map_err(|e| load_error(format!("{e:#}")))?;
+        let compiled = match compile {
+            Compile::Fast => tiers.compile_fast(digest, bytes),
+            Compile::Optimized => tiers.compile_optimized_now(digest, bytes),
+        }
+        .map_err(|e| load_error(format!("{e:#}")))?;
         let pre = link(&compiled.tier, &compiled.component).map_err(load_error)?;
         let loaded = Arc::new(RunnablePipeline {
             id,
             digest: digest.to_string(),
             pre: RwLock::new(Arc::new(pre)),
+            optimized: AtomicBool::new(compiled.tier.level == Level::Optimized),
             limits: self.limits.clone(),
             epoch: self.started,
             last_used_ms: AtomicU64::new(self.uptime_ms()),
@@ -176,6 +191,7 @@ impl PluginHost {
                 move |tier, component| {
                     let pre = link(tier, &component).map_err(anyhow::Error::msg)?;
                     *swapped.pre.write().unwrap() = Arc::new(pre);
+                    swapped.optimized.store(true, Ordering::Release);
                     Ok(())
                 },
             );
@@ -205,6 +221,7 @@ impl PluginHost {
             id,
             digest: digest.to_string(),
             pre: RwLock::new(Arc::new(pre)),
+            optimized: AtomicBool::new(true),
             limits: self.limits.clone(),
             epoch: self.started,
             last_used_ms: AtomicU64::new(self.uptime_ms()),
@@ -272,6 +289,15 @@ fn link(
 }
 
 impl RunnablePipeline {
+    /// Which compiler made the code the next run starts on.
+    pub fn compiled_by(&self) -> Level {
+        if self.optimized.load(Ordering::Acquire) {
+            Level::Optimized
+        } else {
+            Level::Baseline
+        }
+    }
+
     /// The linked code as it is now (Winch's, or Cranelift's once it replaced it).
     pub(super) fn linked(&self) -> Arc<world::RunnablePre<PluginState>> {
         self.pre.read().unwrap().clone()

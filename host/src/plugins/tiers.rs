@@ -14,6 +14,12 @@
 //! (the cache's folder is keyed by the engine's compatibility hash, so both artifacts of one
 //! digest are kept side by side and a restart finds whichever is there). A component Winch
 //! cannot compile is compiled by Cranelift at once, and [`Compiled::note`] says so.
+//!
+//! Winch's instances are allocated on demand, not from a pool, and its memories reserve only
+//! what they hold plus room to grow ([`BASELINE_MEMORY_RESERVATION`]), with bounds-checked code:
+//! with wasmtime's default a memory reserves 4 GiB and its guard, and a Python instance (a dozen
+//! memories) waiting warm for Cranelift's code would hold a hundred GiB of address space.
+//! Cranelift's code keeps the 4 GiB reservations that let it skip bounds checks.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
@@ -24,6 +30,10 @@ use wasmtime::{Config, Engine, Strategy};
 
 use super::cache::CompileCache;
 use super::limits::PluginState;
+
+/// Address space a baseline-tier memory reserves beyond its initial size; past it, a memory
+/// that grows is moved (copied) into a new reservation of its size plus this.
+pub const BASELINE_MEMORY_RESERVATION: u64 = 64 << 20;
 
 /// Which compiler made a component's code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +106,13 @@ impl Tiers {
             let mut config = Config::new();
             configure(&mut config, level);
             config.strategy(level.strategy());
+            if level == Level::Baseline {
+                config
+                    .memory_reservation(0)
+                    .memory_reservation_for_growth(BASELINE_MEMORY_RESERVATION)
+                    .memory_guard_size(64 << 10)
+                    .memory_may_move(true);
+            }
             let engine = Engine::new(&config)
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("creating the {} engine", level.as_str()))?;

@@ -13,6 +13,10 @@
 //!
 //! Where content comes from and how it is fetched (confined by the [`FetchPolicy`], and
 //! checked at the request too) is [`super::content_sources`].
+//!
+//! A component uploaded with its request (a pushed runnable pipeline) is compiled ahead of time
+//! too, at the request, by [`Registry::precompile_uploaded_component`]: Winch's code is all it
+//! waits for, so the version is runnable when the push answers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,9 +135,40 @@ impl AttemptError {
 struct Fetched {
     file: Option<rows::FileRow>,
     content_digest: String,
+    /// What compiling the component had to say (see [`super::versions::Registration::note`]).
+    note: Option<String>,
 }
 
 impl Registry {
+    /// Compiles ahead of time the component an uploaded version's manifest names (its
+    /// `component` file; a Python pipeline names none), and returns what compiling had to say
+    /// for the version's registration details. A component that does not compile is left to
+    /// its first run to report, as before it was compiled here: it is logged, not refused.
+    pub(super) async fn precompile_uploaded_component(
+        &self,
+        new: &super::NewVersion,
+    ) -> Option<String> {
+        let manifest = pipewright_manifest::RunManifest::from_json(&new.definition)?;
+        if manifest.python_graph().is_some() {
+            return None;
+        }
+        let path = manifest.component?;
+        let (_, bytes) = new.files.iter().find(|(p, _)| *p == path)?;
+        let plugins = self.plugins.clone();
+        let bytes = bytes.clone();
+        match tokio::task::spawn_blocking(move || plugins.precompile(&bytes)).await {
+            Ok(Ok(precompiled)) => precompiled.note,
+            Ok(Err(error)) => {
+                tracing::info!(component = %path, error = %format!("{error:#}"), "an uploaded component does not compile; its runs will say so");
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the compile task failed");
+                None
+            }
+        }
+    }
+
     /// Runs registration workers until the returned handle is aborted.
     pub fn spawn_registrar(&self) -> tokio::task::JoinHandle<()> {
         let registry = self.clone();
@@ -252,6 +287,7 @@ impl Registry {
                 }
                 let outcome = Outcome::Ready {
                     content_digest: &fetched.content_digest,
+                    note: fetched.note.as_deref(),
                 };
                 (
                     jobs::end_attempt(&mut tx, &job.id, owner, outcome, now).await?,
@@ -379,7 +415,7 @@ impl Registry {
         );
         let plugins = self.plugins.clone();
         let compile = fetched.filter(|_| source.compile);
-        tokio::task::spawn_blocking(move || -> Result<(), AttemptError> {
+        let note = tokio::task::spawn_blocking(move || -> Result<_, AttemptError> {
             // The second half of the approval path: the chain approved at the request.
             let findings = validate_content(&plugins, &candidate, &content)?;
             if !findings.is_empty() {
@@ -387,10 +423,13 @@ impl Registry {
                     findings.into_iter().map(|f| f.message).collect(),
                 ));
             }
-            if let Some(bytes) = compile {
-                plugins.precompile(&bytes).map_err(AttemptError::Compile)?;
+            match compile {
+                Some(bytes) => Ok(plugins
+                    .precompile(&bytes)
+                    .map_err(AttemptError::Compile)?
+                    .note),
+                None => Ok(None),
             }
-            Ok(())
         })
         .await
         .map_err(AttemptError::Task)??;
@@ -398,6 +437,7 @@ impl Registry {
         Ok(Fetched {
             file,
             content_digest: manifest_digest(&file_rows),
+            note,
         })
     }
 }

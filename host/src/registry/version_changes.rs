@@ -233,6 +233,11 @@ impl Registry {
                 )
                 .await?;
 
+            let compile_note = match deferred {
+                true => None,
+                false => self.precompile_uploaded_component(&new).await,
+            };
+
             let mut files = Vec::with_capacity(new.files.len());
             for (path, bytes) in &new.files {
                 let digest = self.blobs.put(bytes).await?;
@@ -307,6 +312,7 @@ impl Registry {
                     .then(|| now + self.registration.retry_window.as_millis() as i64),
                 finished_at: None,
                 source: source.as_deref(),
+                registration_note: compile_note.as_deref(),
             };
             match rows::insert_version(&mut tx, &row).await {
                 Err(e) if store::is_unique_violation(&e) => {

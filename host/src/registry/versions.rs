@@ -125,6 +125,10 @@ pub struct Registration {
     pub last_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at_ms: Option<i64>,
+    /// What registration noticed about a ready version, when anything: that wasmtime's fast
+    /// baseline compiler (Winch) could not compile its component, so it waited for Cranelift.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One version of a pipeline.
@@ -196,6 +200,7 @@ pub(super) fn version_info(
             retry_until_ms: row.retry_until,
             last_error: row.last_error,
             finished_at_ms: row.finished_at,
+            note: row.registration_note,
         },
     }
 }

@@ -52,6 +52,7 @@ pub struct VersionRow {
     pub retry_until: Option<i64>,
     pub last_error: Option<String>,
     pub finished_at: Option<i64>,
+    pub registration_note: Option<String>,
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -69,7 +70,7 @@ const PIPELINE_COLUMNS: &str = "p.id, p.namespace, p.name, p.pipeline_type, p.de
 const VERSION_COLUMNS: &str =
     "v.id, v.pipeline_id, v.version, v.state, v.description, v.definition,
     v.content_digest, v.approved_by, u.name AS registered_by, v.registered_at, v.attempts,
-    v.attempt_deadline, v.retry_until, v.last_error, v.finished_at
+    v.attempt_deadline, v.retry_until, v.last_error, v.finished_at, v.registration_note
     FROM pipeline_versions v JOIN users u ON u.id = v.registered_by";
 
 pub async fn pipeline_by_key(
@@ -408,14 +409,16 @@ pub struct NewVersion<'a> {
     pub finished_at: Option<i64>,
     /// Where a registration worker fetches the content from (JSON); None: uploaded inline.
     pub source: Option<&'a str>,
+    /// What registering uploaded content had to say (see `registration_note` in 0022).
+    pub registration_note: Option<&'a str>,
 }
 
 pub async fn insert_version(conn: &mut AnyConnection, v: &NewVersion<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO pipeline_versions (id, pipeline_id, version, version_key, state, description, definition,
             content_digest, approved_by, registered_by, registered_at, attempts, attempt_deadline, retry_until,
-            finished_at, source, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $11)",
+            finished_at, source, next_attempt_at, registration_note)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $11, $17)",
     )
     .bind(v.id)
     .bind(v.pipeline_id)
@@ -433,6 +436,7 @@ pub async fn insert_version(conn: &mut AnyConnection, v: &NewVersion<'_>) -> sql
     .bind(v.retry_until)
     .bind(v.finished_at)
     .bind(v.source)
+    .bind(v.registration_note)
     .execute(conn)
     .await
     .map(|_| ())

@@ -88,15 +88,19 @@ pub async fn end_attempt(
     now: i64,
 ) -> sqlx::Result<bool> {
     let query = match outcome {
-        Outcome::Ready { content_digest } => sqlx::query(
+        Outcome::Ready {
+            content_digest,
+            note,
+        } => sqlx::query(
             "UPDATE pipeline_versions SET state = 'ready', content_digest = $3, last_error = NULL,
-                finished_at = $4, lease_owner = NULL, lease_until = NULL
+                finished_at = $4, lease_owner = NULL, lease_until = NULL, registration_note = $5
              WHERE id = $1 AND lease_owner = $2 AND state = 'registering'",
         )
         .bind(id)
         .bind(owner)
         .bind(content_digest)
-        .bind(now),
+        .bind(now)
+        .bind(note),
         Outcome::Failed { error } => sqlx::query(
             "UPDATE pipeline_versions SET state = 'failed', last_error = $3, finished_at = $4,
                 lease_owner = NULL, lease_until = NULL
@@ -121,7 +125,16 @@ pub async fn end_attempt(
 
 /// How an attempt ended.
 pub enum Outcome<'a> {
-    Ready { content_digest: &'a str },
-    Failed { error: &'a str },
-    RetryAt { error: &'a str, at: i64 },
+    Ready {
+        content_digest: &'a str,
+        /// Said of the version once ready (see [`crate::registry::Registration::note`]).
+        note: Option<&'a str>,
+    },
+    Failed {
+        error: &'a str,
+    },
+    RetryAt {
+        error: &'a str,
+        at: i64,
+    },
 }
