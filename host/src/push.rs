@@ -58,12 +58,11 @@ pub fn push(
         .with_context(|| format!("parsing {}", manifest_path.display()))?;
     // Read as the server reads it; sent as written (fields it does not name included).
     let read = RunManifest::from_json(&manifest).unwrap_or_default();
-    let mut files = collect_files(dir, dir)?;
     if read.python_graph().is_some() {
-        files.retain(|(path, _)| !path.starts_with(&format!("{BUNDLED_PACKAGES}/")));
-        files.extend(bundle_requirements(&manifest)?);
+        let files = python_pipeline_files(dir, &manifest)?;
         return upload(server, token, manifest, files, version);
     }
+    let mut files = collect_files(dir, dir)?;
     let component = read.component.context(
         "pipeline.yaml needs `component` (or, for a Python pipeline, Mystic's `pipeline_graph`)",
     )?;
@@ -87,6 +86,18 @@ pub fn push(
         );
     }
     upload(server, token, manifest, files, None)
+}
+
+/// The files a Python pipeline's folder `dir` is pushed as (its own, and its requirements
+/// under `__pypackages__/`); `manifest` is its `pipeline.yaml`. `plugin test` runs the same.
+pub fn python_pipeline_files(
+    dir: &Path,
+    manifest: &Value,
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut files = collect_files(dir, dir)?;
+    files.retain(|(path, _)| !path.starts_with(&format!("{BUNDLED_PACKAGES}/")));
+    files.extend(bundle_requirements(manifest)?);
+    Ok(files)
 }
 
 /// `POST /v4/pipelines` of the manifest and files; the pointer the server answers.

@@ -31,6 +31,9 @@ fn pipewright(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .env("PIPEWRIGHT_SDK", repository().join("sdk"))
         .env("CARGO_TARGET_DIR", guide_target_dir())
+        // Where a Python pipeline's `plugin test` keeps the runtime's compiled code: one
+        // compile for every test of the run, and nothing left in the user's own cache.
+        .env("XDG_CACHE_HOME", guide_target_dir().join("xdg-cache"))
         .output()
         .expect("running pipewright")
 }
@@ -79,10 +82,10 @@ fn new_project_passes_and_a_broken_fixture_fails(
         parent.path().join(name),
         "plugin new prints the project's folder"
     );
-    let manifest = if lang == "python" {
-        "plugin.yaml"
-    } else {
-        "Cargo.toml"
+    let manifest = match (lang, kind) {
+        ("python", "runnable") => "pipeline.yaml",
+        ("python", _) => "plugin.yaml",
+        _ => "Cargo.toml",
     };
     assert!(dir.join(manifest).is_file());
 
@@ -176,6 +179,71 @@ fn python_policy_template_tests_itself() {
         r#"{"export": "check", "candidate": {"name": "ab"}, "expect": "approve"}"#,
         "check",
     );
+}
+
+/// A Python pipeline from `plugin new --kind runnable --lang python`: its fixtures run on the
+/// Python runtime built into pipewright; `plugin push` registers it as its tag's version, and
+/// it runs on the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_runnable_template_tests_itself_then_pushes_and_runs() {
+    if componentize_py().is_none() {
+        return;
+    }
+    tokio::task::spawn_blocking(|| {
+        new_project_passes_and_a_broken_fixture_fails(
+            "python",
+            "runnable",
+            "kit-py-run",
+            r#"{"export": "run", "inputs": {"text": "a b"}, "expect": {"outputs": {"output_0": 3}}}"#,
+            "run",
+        )
+    })
+    .await
+    .unwrap();
+
+    let server = TestServer::start(Backend::Sqlite).await;
+    let token = server.token("alice").await;
+    let parent = tempfile::tempdir().unwrap();
+    let base = server.base.clone();
+    let (pushed, built) = {
+        let (dir, token) = (parent.path().to_path_buf(), token.clone());
+        tokio::task::spawn_blocking(move || {
+            let created = pipewright(
+                &dir,
+                &[
+                    "plugin", "new", "--kind", "runnable", "--lang", "python", "counter",
+                ],
+            );
+            assert!(created.status.success(), "{}", text(&created.stderr));
+            let project = dir.join("counter");
+            let built = pipewright(&project, &["plugin", "build"]);
+            let pushed = pipewright(
+                &project,
+                &["plugin", "push", "--server", &base, "--token", &token],
+            );
+            (pushed, built)
+        })
+        .await
+        .unwrap()
+    };
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    assert!(
+        pushed.status.success(),
+        "{}{}",
+        text(&pushed.stdout),
+        text(&pushed.stderr)
+    );
+    assert_eq!(text(&pushed.stdout).trim(), "alice/counter:0.1.0");
+    let (status, run) = server
+        .post(
+            "/v4/runs",
+            &token,
+            serde_json::json!({"pipeline": "alice/counter:0.1.0",
+                "inputs": [{"type": "string", "value": "one two three four"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["outputs"][0]["value"], 4, "{run}");
 }
 
 /// A Python rule that breaks its own unit test stops `plugin test` before any build, naming

@@ -52,16 +52,22 @@ pub fn test_crate(project: &PluginProject) -> anyhow::Result<()> {
     eprintln!("== unit tests");
     project.unit_tests()?;
 
-    eprintln!("== component");
-    let artifact = project.build()?;
-    let bytes =
-        std::fs::read(&artifact).with_context(|| format!("reading {}", artifact.display()))?;
-    let host = PluginHost::new(
-        &project.scratch_dir().join("pipewright-test-cache"),
-        Limits::default(),
-    )
-    .context("starting the in-process plugin host")?;
-    let subject = Subject::load(&host, project, &bytes)?;
+    let (_host, subject) = match project.language {
+        super::Language::PythonPipeline => {
+            eprintln!("== pipeline (the first time, the Python runtime compiles: seconds)");
+            let pipeline = PythonPipelineSubject::load(project)?;
+            (pipeline.host.clone(), Subject::PythonPipeline(pipeline))
+        }
+        _ => {
+            eprintln!("== component");
+            let artifact = project.build()?;
+            let bytes = std::fs::read(&artifact)
+                .with_context(|| format!("reading {}", artifact.display()))?;
+            let host = test_host(project)?;
+            let subject = Subject::load(&host, project, &bytes)?;
+            (std::sync::Arc::new(host), subject)
+        }
+    };
     println!("{}: loads as {}", project.id(), subject.describe());
 
     let cases = read_fixtures(&project.dir.join("fixtures"))?;
@@ -97,10 +103,138 @@ pub fn test_crate(project: &PluginProject) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The in-process plugin host a project is tested in, its compile cache in the build's folder.
+fn test_host(project: &PluginProject) -> anyhow::Result<PluginHost> {
+    PluginHost::new(
+        &project.scratch_dir().join("pipewright-test-cache"),
+        Limits::default(),
+    )
+    .context("starting the in-process plugin host")
+}
+
+/// A Python pipeline's files laid out as a server lays out a version's: what a push sends
+/// (requirements bundled), and `pipeline.json`, the manifest the runtime reads.
+fn stage_python_pipeline(project: &PluginProject) -> anyhow::Result<tempfile::TempDir> {
+    let manifest_path = project.dir.join("pipeline.yaml");
+    let text = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let manifest: Json = serde_norway::from_str(&text)
+        .with_context(|| format!("parsing {}", manifest_path.display()))?;
+    let build = project.scratch_dir();
+    std::fs::create_dir_all(&build).with_context(|| format!("creating {}", build.display()))?;
+    let staged = tempfile::tempdir_in(&build).context("making a folder for the pipeline")?;
+    let files = crate::push::python_pipeline_files(&project.dir, &manifest)?;
+    let manifest_file = (
+        "pipeline.json".to_string(),
+        manifest.to_string().into_bytes(),
+    );
+    for (path, bytes) in files.iter().chain([&manifest_file]) {
+        let target = staged.path().join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&target, bytes).with_context(|| format!("writing {}", target.display()))?;
+    }
+    Ok(staged)
+}
+
 /// The loaded component under test.
 enum Subject {
     Plugin(LoadedPlugin),
     Runnable(std::sync::Arc<RunnablePipeline>),
+    PythonPipeline(PythonPipelineSubject),
+}
+
+/// A Python pipeline on the Python runtime of an in-process host, as a server runs one.
+pub struct PythonPipelineSubject {
+    host: std::sync::Arc<PluginHost>,
+    /// The pipeline's files as a push sends them, with the manifest the runtime reads
+    /// (`pipeline.json`), as a server lays out a version's files.
+    staged: tempfile::TempDir,
+    /// Its inputs' names, in the graph's order (a run's values are given in that order).
+    inputs: Vec<String>,
+    outputs: Vec<String>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl PythonPipelineSubject {
+    /// Starts the runtime on the project's folder and asks it to describe the graph: Err when
+    /// the pipeline does not load (an import, a graph that does not build), saying why.
+    pub fn load(project: &PluginProject) -> anyhow::Result<Self> {
+        let host = std::sync::Arc::new(test_host(project)?);
+        if !host.has_python_runtime() {
+            bail!("{}", crate::plugins::python::MISSING_RUNTIME);
+        }
+        let staged = stage_python_pipeline(project)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting a runtime")?;
+        let described = runtime
+            .block_on(host.describe_python(staged.path(), Limits::default().call_timeout))?
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: the pipeline does not load: {} ({})",
+                    project.id(),
+                    e.message,
+                    e.code
+                )
+            })?;
+        let described: Json =
+            serde_json::from_str(&described).context("reading the runtime's description")?;
+        let names = |ports: &Json| -> Vec<String> {
+            ports
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|port| port["name"].as_str().map(str::to_string))
+                .collect()
+        };
+        Ok(PythonPipelineSubject {
+            inputs: names(&described["inputs"]),
+            outputs: names(&described["outputs"]),
+            host,
+            staged,
+            runtime,
+        })
+    }
+
+    /// Runs one case on an instance of the runtime (kept warm between cases, as between runs).
+    fn run(&self, case: &RunCase, scratch: &Path) -> Result<(), String> {
+        if let Some(unknown) = case.inputs.keys().find(|name| !self.inputs.contains(name)) {
+            return Err(format!(
+                "the pipeline has no input `{unknown}` (its inputs: {})",
+                self.inputs.join(", ")
+            ));
+        }
+        // In the graph's order; one left out makes a run with too few, as a client can.
+        let inputs = self
+            .inputs
+            .iter()
+            .filter_map(|name| case.inputs.get(name).map(|value| (name, value)))
+            .map(|(name, value)| {
+                Ok(NamedValue {
+                    name: name.clone(),
+                    value: run_value(name, value)?,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let outcome = self.runtime.block_on(async {
+            let mut lease = self
+                .host
+                .python_instance("plugin test", self.staged.path(), scratch)
+                .await?;
+            lease
+                .run(
+                    &inputs,
+                    Limits::default().call_timeout,
+                    &crate::plugins::CapturedOutput::new(crate::runs::OUTPUT_CAPTURE_BYTES),
+                )
+                .await
+        });
+        compare_run(&case.expect, outcome.map_err(|e| e.to_string())?)
+    }
 }
 
 impl Subject {
@@ -123,7 +257,7 @@ impl Subject {
         match self {
             Subject::Plugin(LoadedPlugin::Policy(_)) => "validation-policy",
             Subject::Plugin(LoadedPlugin::TypeHandler(_)) => "type-handler",
-            Subject::Runnable(_) => "runnable",
+            Subject::Runnable(_) | Subject::PythonPipeline(_) => "runnable",
         }
     }
 
@@ -139,6 +273,11 @@ impl Subject {
                     t.info.id, t.wit
                 )
             }
+            Subject::PythonPipeline(p) => format!(
+                "a Python pipeline on the Python runtime, inputs [{}], outputs [{}]",
+                p.inputs.join(", "),
+                p.outputs.join(", ")
+            ),
             other => format!("a {}", other.world()),
         }
     }
@@ -155,6 +294,7 @@ impl Subject {
             (Subject::Runnable(pipeline), Call::Run(call)) => {
                 run_pipeline(pipeline, call, crate_dir, scratch)
             }
+            (Subject::PythonPipeline(pipeline), Call::Run(call)) => pipeline.run(call, scratch),
             (subject, call) => Err(format!(
                 "the fixture calls `{}`, which a {} does not export",
                 call.export(),
@@ -601,7 +741,15 @@ fn run_pipeline(
             &crate::plugins::CapturedOutput::new(crate::runs::OUTPUT_CAPTURE_BYTES),
         ))
         .map_err(|e| e.to_string())?;
-    match (&case.expect, outcome) {
+    compare_run(&case.expect, outcome)
+}
+
+/// A run's outcome against what the case expects; Err says what differed.
+fn compare_run(
+    expect: &RunExpectation,
+    outcome: Result<Vec<NamedValue>, crate::plugins::runnable::RunError>,
+) -> Result<(), String> {
+    match (expect, outcome) {
         (RunExpectation::Error(code), Err(error)) if *code == error.code => Ok(()),
         (RunExpectation::Outputs(expected), Ok(outputs)) => {
             let got: BTreeMap<String, Json> = outputs

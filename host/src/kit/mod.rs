@@ -10,7 +10,9 @@
 //!
 //! A plugin crate is named and versioned by its `Cargo.toml` (`name@version` on the server), a
 //! Python plugin by its `plugin.yaml`; a runnable pipeline's folder also holds `pipeline.yaml`,
-//! whose name and version it is pushed as. Every command after `new` works the same on both.
+//! whose name and version it is pushed as. A Python pipeline is a Mystic pipeline folder
+//! (`pipeline.yaml` naming its `pipeline_graph`): nothing to build, its fixtures run on the
+//! Python runtime built into pipewright. Every command after `new` works the same on all.
 
 pub mod build;
 pub mod client;
@@ -104,6 +106,9 @@ pub enum Language {
     Rust { target_dir: PathBuf },
     /// A Python project, built by componentize-py.
     Python(python::PythonProject),
+    /// A Python pipeline (a Mystic pipeline folder): its files are the version, run by the
+    /// Python runtime; nothing is compiled.
+    PythonPipeline,
 }
 
 impl PluginProject {
@@ -119,6 +124,9 @@ impl PluginProject {
                 runnable: false,
                 language: Language::Python(project),
             });
+        }
+        if let Some(project) = read_python_pipeline(dir)? {
+            return Ok(project);
         }
         let manifest = dir.join("Cargo.toml");
         if !manifest.is_file() {
@@ -197,11 +205,16 @@ impl PluginProject {
         format!("{}@{}", self.name, self.version)
     }
 
-    /// Builds the component; returns its path.
+    /// Builds the component; returns its path. A Python pipeline has none: it is checked to
+    /// load on the Python runtime, and its folder is returned.
     pub fn build(&self) -> anyhow::Result<PathBuf> {
         match &self.language {
             Language::Rust { .. } => build::build_component(&self.dir),
             Language::Python(project) => project.build(&self.dir),
+            Language::PythonPipeline => {
+                harness::PythonPipelineSubject::load(self)?;
+                Ok(self.dir.clone())
+            }
         }
     }
 
@@ -220,6 +233,10 @@ impl PluginProject {
                 Ok(())
             }
             Language::Python(_) => python::unit_tests(&self.dir, &self.id()),
+            Language::PythonPipeline => {
+                eprintln!("{}: a Python pipeline's cases are its fixtures", self.id());
+                Ok(())
+            }
         }
     }
 
@@ -228,8 +245,55 @@ impl PluginProject {
         match &self.language {
             Language::Rust { target_dir } => target_dir.clone(),
             Language::Python(project) => project.build_dir(&self.dir),
+            // Not in the folder: a push uploads every file of it. The runtime's compiled code
+            // is the same for every pipeline, so one cache serves them all.
+            Language::PythonPipeline => user_cache_dir().join("pipewright"),
         }
     }
+}
+
+/// `$XDG_CACHE_HOME`, else `~/.cache`, else the temporary folder.
+fn user_cache_dir() -> PathBuf {
+    let from = |var: &str| {
+        std::env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    from("XDG_CACHE_HOME")
+        .or_else(|| from("HOME").map(|home| home.join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// The Python pipeline in `dir` (its `pipeline.yaml` names a `pipeline_graph`), named as a push
+/// names it: `pipeline_name` without its tag, the tag as version when it is semver (else the
+/// server takes the next patch).
+fn read_python_pipeline(dir: &Path) -> anyhow::Result<Option<PluginProject>> {
+    let path = dir.join("pipeline.yaml");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let manifest: Value =
+        serde_norway::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let Some(read) = pipewright_manifest::RunManifest::from_json(&manifest) else {
+        return Ok(None);
+    };
+    if read.python_graph().is_none() {
+        return Ok(None);
+    }
+    let pipeline_name = manifest["pipeline_name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .with_context(|| format!("{} needs `pipeline_name`", path.display()))?;
+    let (name, tag) = crate::registry::python_pipelines::name_and_tag(pipeline_name);
+    Ok(Some(PluginProject {
+        dir: dir.to_path_buf(),
+        name,
+        version: tag.unwrap_or("next-patch").to_string(),
+        runnable: true,
+        language: Language::PythonPipeline,
+    }))
 }
 
 fn client(connection: &ServerConnection) -> PluginRegistryClient {

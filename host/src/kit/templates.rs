@@ -111,6 +111,16 @@ const PYTHON_POLICY: &[&[TemplateFile]] = &[
     wit!("plugin@0.2.0", "about.wit", "worlds.wit"),
 ];
 
+/// A Python pipeline is a Mystic pipeline folder: no WIT, no component of its own; its
+/// fixtures name the runtime's outputs (`output_0`) and Mystic's error kinds.
+const PYTHON_RUNNABLE: &[&[TemplateFile]] = &[template!("python/runnable",
+    "pipeline.yaml" => "pipeline.yaml",
+    "new_pipeline.py" => "new_pipeline.py",
+    "README.md" => "README.md",
+    ".gitignore" => ".gitignore",
+    "fixtures/run.json" => "fixtures/run.json",
+)];
+
 /// The files of a `lang` project of `kind`; Err for a pairing no template covers.
 fn files_of(kind: PluginKind, lang: PluginLanguage) -> anyhow::Result<Vec<TemplateFile>> {
     let parts: &[&[TemplateFile]] = match (lang, kind) {
@@ -119,10 +129,7 @@ fn files_of(kind: PluginKind, lang: PluginLanguage) -> anyhow::Result<Vec<Templa
         (PluginLanguage::Rust, PluginKind::Runnable) => &[RUNNABLE],
         (PluginLanguage::Python, PluginKind::TypeHandler) => PYTHON_TYPE_HANDLER,
         (PluginLanguage::Python, PluginKind::Policy) => PYTHON_POLICY,
-        (PluginLanguage::Python, PluginKind::Runnable) => bail!(
-            "a runnable pipeline in Python is a Mystic pipeline folder: `pipeline container init \
-             -n NAME` (PyPI pipeline-ai) writes one, and `pipewright pipeline push DIR` registers it"
-        ),
+        (PluginLanguage::Python, PluginKind::Runnable) => PYTHON_RUNNABLE,
     };
     Ok(parts.iter().flat_map(|part| part.iter().copied()).collect())
 }
@@ -339,19 +346,36 @@ mod tests {
             }
             assert!(dir.join("fixtures").read_dir().unwrap().next().is_some());
         }
+    }
+
+    #[test]
+    fn a_python_runnable_is_a_mystic_pipeline_folder_named_by_its_tag() {
         let parent = tempfile::tempdir().unwrap();
-        let error = write_project(
+        let dir = write_project(
             PluginKind::Runnable,
             PluginLanguage::Python,
             "word-count",
             parent.path(),
             None,
         )
-        .unwrap_err();
-        assert!(
-            error.to_string().contains("pipeline container init"),
-            "{error}"
+        .unwrap();
+        let project = super::super::PluginProject::read(&dir).unwrap();
+        assert_eq!(
+            (
+                project.name.as_str(),
+                project.version.as_str(),
+                project.runnable
+            ),
+            ("word-count", "0.1.0", true)
         );
+        assert!(matches!(
+            project.language,
+            super::super::Language::PythonPipeline
+        ));
+        for (path, _) in files_of(PluginKind::Runnable, PluginLanguage::Python).unwrap() {
+            let text = std::fs::read_to_string(dir.join(path)).unwrap();
+            assert!(!text.contains("{{"), "{path} keeps a placeholder");
+        }
     }
 
     #[test]
@@ -395,20 +419,28 @@ mod tests {
                 "python/type-handler",
             ),
             (PluginKind::Policy, PluginLanguage::Python, "python/policy"),
+            (
+                PluginKind::Runnable,
+                PluginLanguage::Python,
+                "python/runnable",
+            ),
         ];
         for (kind, lang, folder) in cases {
             let root = templates.join(folder);
             let mut on_disk = Vec::new();
             walk(&root, &root, &mut on_disk);
             on_disk.sort();
-            // A Python project also gets its kind's fixtures and WIT, from their own folders.
+            // A Python plugin also gets its kind's fixtures (unless its folder has its own) and
+            // WIT, from their own folders.
+            let own_fixtures = root.join("fixtures").is_dir();
             let mut embedded: Vec<String> = files_of(kind, lang)
                 .unwrap()
                 .iter()
                 .map(|(path, _)| path.to_string())
                 .filter(|path| {
                     lang == PluginLanguage::Rust
-                        || !(path.starts_with("fixtures/") || path.starts_with("wit/"))
+                        || !((path.starts_with("fixtures/") && !own_fixtures)
+                            || path.starts_with("wit/"))
                 })
                 .collect();
             embedded.sort();

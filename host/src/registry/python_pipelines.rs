@@ -54,6 +54,17 @@ fn invalid(code: &str, field: &str, message: impl Into<String>) -> RegistryError
     RegistryError::invalid(Finding::new(code, field, message))
 }
 
+/// A Mystic `pipeline_name` (`name`, `account/name`, `name:tag`) as the pipeline's name and
+/// its tag when that is a semver version (the version it is pushed as).
+pub fn name_and_tag(pipeline_name: &str) -> (String, Option<&str>) {
+    let (name, tag) = match pipeline_name.split_once(':') {
+        Some((name, tag)) => (name, Some(tag)),
+        None => (pipeline_name, None),
+    };
+    let name = name.rsplit('/').next().unwrap_or(name).to_string();
+    (name, tag.filter(|t| semver::Version::parse(t).is_ok()))
+}
+
 impl Registry {
     /// Reads the Mystic manifest `manifest` of a pushed directory (`files`), derives its name
     /// and version (see the module doc) and describes its graph.
@@ -83,11 +94,7 @@ impl Registry {
                     "the manifest needs `pipeline_name`",
                 )
             })?;
-        let (name, tag) = match pipeline_name.split_once(':') {
-            Some((name, tag)) => (name, Some(tag)),
-            None => (pipeline_name, None),
-        };
-        let name = name.rsplit('/').next().unwrap_or(name).to_string();
+        let (name, tag) = name_and_tag(pipeline_name);
         if let Some((path, _)) = files
             .iter()
             .find(|(path, _)| NATIVE_CODE.iter().any(|end| path.ends_with(end)))
@@ -104,7 +111,7 @@ impl Registry {
                 ),
             ));
         }
-        let version = match tag.filter(|t| semver::Version::parse(t).is_ok()) {
+        let version = match tag {
             Some(tag) => tag.to_string(),
             None => match asked_version {
                 Some(asked) => asked.to_string(),
