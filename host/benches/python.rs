@@ -383,34 +383,14 @@ fn with_custom_section(bytes: &[u8], tag: &str) -> Vec<u8> {
 /// built-ins, and reads it.
 fn big_component() -> anyhow::Result<Vec<u8>> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/big-runnable/Cargo.toml");
-    let target_dir = Path::new(env!("PIPEWRIGHT_PLUGIN_TARGET_DIR"));
-    let mut cargo =
-        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cargo
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ])
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(target_dir);
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-    ] {
-        cargo.env_remove(var);
-    }
+    let mut cargo = guests::wasm32_build();
+    cargo.arg("--release").arg("--manifest-path").arg(&manifest);
     println!("building benches/big-runnable for wasm32-wasip2 (minutes the first time)");
     if !cargo.status()?.success() {
         bail!("building benches/big-runnable failed (cargo's errors are above)");
     }
-    let path = target_dir.join("wasm32-wasip2/release/big_runnable.wasm");
+    let path = Path::new(env!("PIPEWRIGHT_PLUGIN_TARGET_DIR"))
+        .join("wasm32-wasip2/release/big_runnable.wasm");
     std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
 }
 

@@ -47,28 +47,13 @@ pub fn read(file: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-/// Builds every guest; returns the folder of their artifacts.
-fn build() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ sits in the workspace");
-    eprintln!("building the test guests for wasm32-wasip2 (once per test process)");
+/// `cargo build --quiet --target wasm32-wasip2` into [`TARGET_DIR`], without the host's flags
+/// and target dir from the environment (they are the host's, not wasm32's).
+pub fn wasm32_build() -> Command {
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cargo
-        .current_dir(workspace)
-        .args([
-            "build",
-            "--quiet",
-            "--target",
-            "wasm32-wasip2",
-            "--profile",
-            "plugin",
-        ])
+        .args(["build", "--quiet", "--target", "wasm32-wasip2"])
         .args(["--target-dir", TARGET_DIR]);
-    for krate in GUESTS {
-        cargo.args(["-p", krate]);
-    }
-    // Flags and a target dir from the environment are the host's, not wasm32's.
     for var in [
         "RUSTFLAGS",
         "CARGO_ENCODED_RUSTFLAGS",
@@ -76,6 +61,20 @@ fn build() -> PathBuf {
         "CARGO_BUILD_TARGET",
     ] {
         cargo.env_remove(var);
+    }
+    cargo
+}
+
+/// Builds every guest; returns the folder of their artifacts.
+fn build() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ sits in the workspace");
+    eprintln!("building the test guests for wasm32-wasip2 (once per test process)");
+    let mut cargo = wasm32_build();
+    cargo.current_dir(workspace).args(["--profile", "plugin"]);
+    for krate in GUESTS {
+        cargo.args(["-p", krate]);
     }
     let status = cargo
         .status()
