@@ -266,7 +266,8 @@ fn ready_at_once(
     let mut bare = Vec::new();
     let mut bare_winch = Vec::new();
     for round in 0..BIG_ROUNDS {
-        let bytes = with_custom_section(&big, &format!("round {round} {:?}", Instant::now()));
+        let bytes =
+            guests::with_custom_section(&big, &format!("round {round} {:?}", Instant::now()));
         for side in (0..2).map(|k| (k + round) % 2) {
             if side == 0 {
                 let started = Instant::now();
@@ -312,7 +313,7 @@ fn ready_at_once(
     // (e) the same runnable on each compiler's code, loaded in the host as a run loads it.
     use pipewright::plugins::runnable::{NamedValue, Value};
     use pipewright::plugins::tiers::Level;
-    let bytes = with_custom_section(&big, &format!("tiers {:?}", Instant::now()));
+    let bytes = guests::with_custom_section(&big, &format!("tiers {:?}", Instant::now()));
     let id = pipewright::plugins::PluginId {
         name: "big".into(),
         version: "0.2.0".into(),
@@ -363,21 +364,6 @@ fn ready_at_once(
 const RUST_TO_FORMAT: &str = "fn fib(n: u64) -> u64 { if n < 2 { n } else { fib(n - 1) + fib(n - 2) } }
 struct Point { x: f64, y: f64 } impl Point { fn norm(&self) -> f64 { (self.x * self.x + self.y * self.y).sqrt() } }
 ";
-
-/// `bytes` with a custom section appended (a component may end with one; it changes nothing
-/// but the digest): new bytes, so no cache has code for them.
-fn with_custom_section(bytes: &[u8], tag: &str) -> Vec<u8> {
-    let name = b"pipewright-bench";
-    let mut payload = Vec::new();
-    common::uleb(&mut payload, name.len() as u64);
-    payload.extend(name);
-    payload.extend(tag.as_bytes());
-    let mut out = bytes.to_vec();
-    out.push(0);
-    common::uleb(&mut out, payload.len() as u64);
-    out.extend(payload);
-    out
-}
 
 /// Builds `benches/big-runnable` for wasm32-wasip2 (release) into the target dir of the
 /// built-ins, and reads it.

@@ -909,6 +909,33 @@ async fn register_hello(server: &TestServer, token: &str, version: &str) {
     wait_for_state(server, token, "hello", version, "ready").await;
 }
 
+/// A task whose component Winch cannot compile (it uses tail calls), registered by upload: the
+/// registration worker compiles it with Cranelift at once, and its version says so.
+async fn a_task_winch_cannot_compile_says_so_in_its_registration(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.token("alice").await;
+    // Bytes of their own: with Cranelift's code for them cached by another test, Winch would not
+    // be asked.
+    let component = crate::guests::with_custom_section(
+        &crate::guests::read("tail_call_runnable.wasm"),
+        &uuid::Uuid::new_v4().to_string(),
+    );
+    let mut task = docker_task("tail-call", "1.0.0");
+    task["containerDescriptors"] =
+        json!([{"type": "WASM", "properties": {"upload": b64(&component)}}]);
+    let (status, body) = post(&server, &alice, &task).await;
+    assert_eq!(status, 200, "{body}");
+    let ready = wait_for_state(&server, &alice, "tail-call", "1.0.0", "ready").await;
+    let note = ready["registration"]["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("Winch could not compile it") && note.contains("compiled with Cranelift"),
+        "{ready}"
+    );
+    register_hello(&server, &alice, "1.0.0").await;
+    let hello = wait_for_state(&server, &alice, "hello", "1.0.0", "ready").await;
+    assert!(hello["registration"].get("note").is_none(), "{hello}");
+}
+
 /// Polls a workflow until it is complete.
 pub async fn finished_workflow(server: &TestServer, token: &str, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -925,6 +952,7 @@ pub async fn finished_workflow(server: &TestServer, token: &str, id: &str) -> Va
 
 on_both_stores!(
     row_workflow_with_a_registering_task,
+    a_task_winch_cannot_compile_says_so_in_its_registration,
     workflow_pins_versions_and_feeds_outputs_to_inputs,
     workflow_with_a_docker_task_fails_clearly,
     workflow_wiring_is_checked,

@@ -85,3 +85,29 @@ fn build() -> PathBuf {
     );
     Path::new(TARGET_DIR).join("wasm32-wasip2").join("plugin")
 }
+
+/// `component` with a custom section appended (a component may end with one; it changes
+/// nothing but the digest): bytes of their own, for which no compile cache has code.
+#[allow(dead_code)] // not every includer makes new bytes
+pub fn with_custom_section(component: &[u8], tag: &str) -> Vec<u8> {
+    fn uleb(out: &mut Vec<u8>, mut value: usize) {
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                return out.push(byte);
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"pipewright-test";
+    let mut payload = Vec::new();
+    uleb(&mut payload, name.len());
+    payload.extend(name);
+    payload.extend(tag.as_bytes());
+    let mut out = component.to_vec();
+    out.push(0);
+    uleb(&mut out, payload.len());
+    out.extend(payload);
+    out
+}

@@ -348,12 +348,10 @@ async fn a_component_winch_cannot_compile_says_so_in_its_registration(backend: B
     let dir = tempfile::tempdir().unwrap();
     // Bytes of its own (a custom section naming this test): with Cranelift's code for them in
     // the shared cache already (another test's push), Winch would not be asked at all.
-    let mut component = crate::guests::read("tail_call_runnable.wasm");
-    let tag = format!("{}{:?}", uuid::Uuid::new_v4(), backend);
-    let name = b"pipewright-test";
-    component.extend([0, (1 + name.len() + tag.len()) as u8, name.len() as u8]);
-    component.extend(name);
-    component.extend(tag.as_bytes());
+    let component = crate::guests::with_custom_section(
+        &crate::guests::read("tail_call_runnable.wasm"),
+        &uuid::Uuid::new_v4().to_string(),
+    );
     std::fs::write(dir.path().join("tail-call.wasm"), component).unwrap();
     let manifest = json!({"name": "tail-call", "version": "0.1.0", "component": "tail-call.wasm",
         "inputs": [{"name": "text", "type": "string"}], "outputs": [{"name": "greeting", "type": "string"}]});
