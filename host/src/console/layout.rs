@@ -133,6 +133,19 @@ pub fn time(ms: i64) -> Markup {
     html! { time datetime=(iso) { (iso.replace('T', " ").trim_end_matches('Z')) " UTC" } }
 }
 
+/// The `?page=N` of a list cut into pages ([`pager`]'s links).
+#[derive(serde::Deserialize, Default)]
+pub struct PageQuery {
+    page: Option<usize>,
+}
+
+impl PageQuery {
+    /// The page asked for, from 1 (the first when none or 0 is asked).
+    pub fn number(&self) -> usize {
+        self.page.unwrap_or(1).max(1)
+    }
+}
+
 /// Previous and next links of a list cut into pages (`?page=N`, from 1); `what` names the
 /// list (the navigation's label: a page may have two).
 pub fn pager(base: &str, page: usize, has_more: bool, what: &str) -> Markup {

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Redirect};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::layout::{self, Nav, PAGE_SIZE};
+use super::layout::{self, Nav, PageQuery, PAGE_SIZE};
 use super::session::{NoFields, Posted, Session};
 use super::{ConsoleError, PageResult};
 use crate::api::acumos::{self, Check, Op};
@@ -23,11 +23,6 @@ use crate::api::AppState;
 use crate::registry::workbench::{NewRecord, RecordUpdate, WorkbenchError, WorkbenchPipeline};
 
 const BASE: &str = "/console/pipelines";
-
-#[derive(Deserialize, Default)]
-pub struct Listing {
-    page: Option<usize>,
-}
 
 /// What was typed into Create Pipeline, kept when it is refused.
 #[derive(Deserialize, Default, Clone)]
@@ -62,6 +57,15 @@ fn field_of(check: Check) -> Option<&'static str> {
     }
 }
 
+impl Shown {
+    /// The message to show beside field `name`, when the refusal concerns it.
+    fn beside<'a>(refused: Option<&'a Shown>, name: &str) -> Option<&'a str> {
+        refused
+            .filter(|r| r.field == Some(name))
+            .map(|r| r.message.as_str())
+    }
+}
+
 fn shown(op: Op, error: WorkbenchError) -> Shown {
     let (check, refusal) = acumos::Refusal::worded(op, error);
     Shown {
@@ -75,12 +79,12 @@ fn shown(op: Op, error: WorkbenchError) -> Shown {
 pub async fn page(
     State(state): State<AppState>,
     session: Session,
-    Query(listing): Query<Listing>,
+    Query(listing): Query<PageQuery>,
 ) -> PageResult {
     render(
         &state,
         &session,
-        listing.page.unwrap_or(1),
+        listing.number(),
         None,
         CreateForm::default(),
     )
@@ -127,12 +131,7 @@ async fn render(
     let projects = state.registry.list_projects(&session.caller).await?;
     let types = state.registry.pipeline_types();
     let status = refused.as_ref().map_or(StatusCode::OK, |r| r.status);
-    let field_error = |name: &str| {
-        refused
-            .as_ref()
-            .filter(|r| r.field == Some(name))
-            .map(|r| r.message.as_str())
-    };
+    let field_error = |name: &str| Shown::beside(refused.as_ref(), name);
     let general_error = refused.as_ref().filter(|r| r.field.is_none());
 
     let mut groups: Vec<(Option<&str>, Vec<&WorkbenchPipeline>)> = Vec::new();
@@ -476,12 +475,7 @@ async fn render_pipeline(
         description: record.description.clone().unwrap_or_default(),
     });
     let status = refused.as_ref().map_or(StatusCode::OK, |r| r.status);
-    let field_error = |name: &str| {
-        refused
-            .as_ref()
-            .filter(|r| r.field == Some(name))
-            .map(|r| r.message.as_str())
-    };
+    let field_error = |name: &str| Shown::beside(refused.as_ref(), name);
     let general_error = refused.as_ref().filter(|r| r.field.is_none());
     let content = html! {
         h1 { (record.name) @if let Some(version) = &record.version { " " span.muted { (version) } } }

@@ -15,10 +15,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use maud::{html, Markup};
-use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::layout::{self, Nav, PAGE_SIZE};
+use super::layout::{self, Nav, PageQuery, PAGE_SIZE};
 use super::session::{Posted, Session};
 use super::PageResult;
 use crate::api::gbdx::Violation;
@@ -30,18 +29,13 @@ const BASE: &str = "/console/tasks";
 /// How often a page with a registration in progress reloads.
 const REFRESH_SECONDS: u32 = 2;
 
-#[derive(Deserialize, Default)]
-pub struct Listing {
-    page: Option<usize>,
-}
-
 /// `GET /console/tasks`.
 pub async fn page(
     State(state): State<AppState>,
     session: Session,
-    Query(listing): Query<Listing>,
+    Query(listing): Query<PageQuery>,
 ) -> PageResult {
-    let page = listing.page.unwrap_or(1).max(1);
+    let page = listing.number();
     let tasks = state
         .registry
         .list_pipelines(&session.caller, Some(GBDX_NAMESPACE))

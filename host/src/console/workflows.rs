@@ -14,9 +14,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use maud::{html, Markup};
-use serde::Deserialize;
 
-use super::layout::{self, Nav, PAGE_SIZE};
+use super::layout::{self, Nav, PageQuery, PAGE_SIZE};
 use super::session::{NoFields, Posted, Session};
 use super::{ConsoleError, PageResult};
 use crate::api::gbdx::{event_words, step_words};
@@ -28,18 +27,13 @@ const BASE: &str = "/console/workflows";
 /// How often a page with a workflow at work reloads (as the run page does).
 const REFRESH_SECONDS: u32 = 1;
 
-#[derive(Deserialize, Default)]
-pub struct Listing {
-    page: Option<usize>,
-}
-
 /// `GET /console/workflows`.
 pub async fn page(
     State(state): State<AppState>,
     session: Session,
-    Query(listing): Query<Listing>,
+    Query(listing): Query<PageQuery>,
 ) -> PageResult {
-    let page = listing.page.unwrap_or(1).max(1);
+    let page = listing.number();
     let workflows = state
         .runs
         .workflows(&session.caller, &WorkflowQuery::default())
