@@ -31,6 +31,7 @@ pub mod approval;
 pub mod changes;
 pub mod content_sources;
 pub mod names;
+pub mod paging;
 pub mod pipelines;
 pub mod plugin_versions;
 pub mod pointers;
