@@ -137,9 +137,7 @@ impl Position {
                 namespace,
                 after_namespace,
                 after_name,
-            } => {
-                namespace.as_deref().is_none_or(text) && text(after_namespace) && text(after_name)
-            }
+            } => namespace.as_deref().is_none_or(text) && text(after_namespace) && text(after_name),
         }
     }
 }
@@ -171,7 +169,9 @@ impl Registry {
         cursor: Option<&str>,
     ) -> Result<KeysetPage<VersionInfo>, RegistryError> {
         let mut conn = self.store().pool().acquire().await?;
-        let pipeline = self.find_readable(&mut conn, caller, namespace, name).await?;
+        let pipeline = self
+            .find_readable(&mut conn, caller, namespace, name)
+            .await?;
         let after = match cursor.map(Cursor::decode).transpose()? {
             None => None,
             Some(Position::Versions {
@@ -283,22 +283,28 @@ mod tests {
             version_key: "1.0.0".into(),
         };
         let cursor = Cursor::after_version("p1", &position);
-        assert!(cursor.as_str().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(cursor
+            .as_str()
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert!(matches!(
             Cursor::decode(cursor.as_str()).unwrap(),
             Position::Versions { pipeline, key, registered_at: 7, version }
                 if pipeline == "p1" && key == "0100" && version == "1.0.0"
         ));
-        let forged = |json: &str| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.as_bytes())
-        };
+        let forged =
+            |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.as_bytes());
         for bad in [
             "".to_string(),
             "%%%".into(),
             "bm90IGpzb24".into(),
             forged(r#"{"list":"runs"}"#),
-            forged(r#"{"list":"versions","pipeline":"p","key":"ZZ","registered_at":1,"version":"1"}"#),
-            forged(r#"{"list":"versions","pipeline":"p\u0000","key":"01","registered_at":1,"version":"1"}"#),
+            forged(
+                r#"{"list":"versions","pipeline":"p","key":"ZZ","registered_at":1,"version":"1"}"#,
+            ),
+            forged(
+                r#"{"list":"versions","pipeline":"p\u0000","key":"01","registered_at":1,"version":"1"}"#,
+            ),
         ] {
             let error = Cursor::decode(&bad).unwrap_err();
             assert_eq!(finding_code(error), "invalid-cursor", "{bad}");

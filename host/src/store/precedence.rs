@@ -162,7 +162,9 @@ mod tests {
     #[test]
     fn versions_that_are_not_semver_come_first_with_one_key() {
         let lowest_semver = precedence_key("0.0.0-0");
-        for text in ["legacy", "v1.0.0", "1.0", "01.0.0", "1.0.0-01", "latest", "zzz"] {
+        for text in [
+            "legacy", "v1.0.0", "1.0", "01.0.0", "1.0.0-01", "latest", "zzz",
+        ] {
             assert_eq!(precedence_key(text), "00", "{text}");
             assert_eq!(
                 precedence_key(text).cmp(&lowest_semver),

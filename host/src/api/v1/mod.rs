@@ -18,8 +18,8 @@ use utoipa_axum::routes;
 
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::AppState;
-use crate::registry::service::PipelineType;
 use crate::registry::paging::{KeysetPage, PageLimit};
+use crate::registry::service::PipelineType;
 use crate::registry::{self, Caller, PipelineInfo, RegistryError, Surface, VersionInfo};
 
 #[derive(OpenApi)]
@@ -170,7 +170,9 @@ fn paged<T: Serialize>(
         query.append_pair("cursor", next.as_str());
         let link = format!("<{}?{}>; rel=\"next\"", uri.path(), query.finish());
         if let Ok(value) = axum::http::HeaderValue::from_str(&link) {
-            response.headers_mut().insert(axum::http::header::LINK, value);
+            response
+                .headers_mut()
+                .insert(axum::http::header::LINK, value);
         }
     }
     response
@@ -193,9 +195,18 @@ async fn list_pipelines(
     let limit = PageLimit::parse(page.limit.as_deref())?;
     let found = state
         .registry
-        .list_pipelines_page(&caller, query.namespace.as_deref(), limit, page.cursor.as_deref())
+        .list_pipelines_page(
+            &caller,
+            query.namespace.as_deref(),
+            limit,
+            page.cursor.as_deref(),
+        )
         .await?;
-    let extra: Vec<(&str, &str)> = query.namespace.iter().map(|n| ("namespace", n.as_str())).collect();
+    let extra: Vec<(&str, &str)> = query
+        .namespace
+        .iter()
+        .map(|n| ("namespace", n.as_str()))
+        .collect();
     Ok(paged(&uri, &extra, limit, found))
 }
 
