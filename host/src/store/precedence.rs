@@ -34,7 +34,7 @@ pub fn precedence_key(version: &str) -> String {
 /// store sees it.
 pub fn is_precedence_key(text: &str) -> bool {
     !text.is_empty()
-        && text.len() % 2 == 0
+        && text.len().is_multiple_of(2)
         && text.len() <= 4096
         && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
