@@ -8,3 +8,8 @@ ALTER TABLE pipeline_versions ADD COLUMN precedence_key TEXT;
 
 CREATE INDEX pipeline_versions_by_precedence
     ON pipeline_versions (pipeline_id, precedence_key, registered_at, version_key);
+
+-- The rows still without a key, so that the check at every start reads none of the others (the
+-- index is empty once they are filled).
+CREATE INDEX pipeline_versions_without_precedence
+    ON pipeline_versions (id) WHERE precedence_key IS NULL;
