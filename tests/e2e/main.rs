@@ -24,3 +24,4 @@ mod plugins;
 mod readme;
 mod replicas;
 mod tenancy;
+mod v1_paging;

@@ -10,6 +10,7 @@
 //!   registered inline; content fetched from elsewhere goes through the durable workers of
 //!   [`registration`] on the same rows.
 //! - [`versions`] and [`resolve`]: states and which version "latest" means.
+//! - [`paging`]: lists read a page at a time by cursor (`/v1`'s versions and pipelines).
 //! - [`pointers`]: movable names of versions (Mystic's tags), and what a run's name resolves to.
 //! - [`python_pipelines`]: a Mystic pipeline directory made a version (name, version and ports
 //!   derived, its graph described by the Python runtime).
@@ -31,6 +32,7 @@ pub mod approval;
 pub mod changes;
 pub mod content_sources;
 pub mod names;
+pub mod paging;
 pub mod pipelines;
 pub mod plugin_versions;
 pub mod pointers;

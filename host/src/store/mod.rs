@@ -12,6 +12,7 @@ pub mod leases;
 pub mod pipelines;
 pub mod plugins;
 pub mod pointers;
+pub mod precedence;
 pub mod registrations;
 pub mod run_slots;
 pub mod runs;
@@ -117,11 +118,15 @@ impl Store {
             .run(&pool)
             .await
             .context("applying database migrations")?;
-        Ok(Store {
+        let store = Store {
             pool,
             backend,
             url: url.to_string(),
-        })
+        };
+        pipelines::fill_precedence_keys(&store)
+            .await
+            .context("computing the precedence keys of versions stored before migration 0023")?;
+        Ok(store)
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -279,5 +284,65 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(left, 0);
+    }
+
+    /// Versions stored before migration 0023 get their precedence key when the server starts,
+    /// and starting again changes nothing.
+    #[tokio::test]
+    async fn versions_stored_before_their_key_get_it_at_start() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("db.sqlite").display()
+        );
+        let pool = AnyPoolOptions::new().connect(&url).await.unwrap();
+        let before_0023 = sqlx::migrate::Migrator {
+            migrations: MIGRATOR
+                .migrations
+                .iter()
+                .filter(|m| m.version < 23)
+                .cloned()
+                .collect(),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        before_0023.run(&pool).await.unwrap();
+        let mut statements = vec![
+            "INSERT INTO accounts (id, name, name_key, created_at) VALUES ('a', 'alice', 'alice', 1)".to_string(),
+            "INSERT INTO users (id, name, name_key, personal_account_id, created_at)
+             VALUES ('u', 'alice', 'alice', 'a', 1)".into(),
+            "INSERT INTO pipelines (id, namespace, namespace_key, name, name_key, pipeline_type,
+                owner_account_id, created_by, created_at) VALUES ('p', 'alice', 'alice', 'p', 'p', 'jupyter', 'a', 'u', 1)".into(),
+        ];
+        // More than one batch of the fill.
+        let versions: Vec<String> = (0..1_500)
+            .map(|i| format!("{}.{}.0", i / 10, i % 10))
+            .chain(["legacy".to_string(), "1.0.0-rc.1".into()])
+            .collect();
+        for (i, version) in versions.iter().enumerate() {
+            statements.push(format!(
+                "INSERT INTO pipeline_versions (id, pipeline_id, version, version_key, state,
+                    definition, approved_by, registered_by, registered_at)
+                 VALUES ('v{i}', 'p', '{version}', '{version}', 'ready', 'null', '[]', 'u', {i})"
+            ));
+        }
+        for statement in statements {
+            sqlx::query(&statement).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        for _ in 0..2 {
+            let store = Store::connect(&url).await.unwrap();
+            let keys: Vec<(String, Option<String>)> =
+                sqlx::query_as("SELECT version, precedence_key FROM pipeline_versions")
+                    .fetch_all(store.pool())
+                    .await
+                    .unwrap();
+            assert_eq!(keys.len(), versions.len());
+            for (version, key) in keys {
+                assert_eq!(key, Some(precedence::precedence_key(&version)), "{version}");
+            }
+            store.pool().close().await;
+        }
     }
 }

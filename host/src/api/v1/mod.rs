@@ -6,7 +6,7 @@ mod bindings;
 mod plugins;
 mod workbench;
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::AppState;
+use crate::registry::paging::{KeysetPage, PageLimit};
 use crate::registry::service::PipelineType;
 use crate::registry::{self, Caller, PipelineInfo, RegistryError, Surface, VersionInfo};
 
@@ -132,27 +133,83 @@ async fn create_pipeline(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only pipelines of this namespace.
     pub namespace: Option<String>,
 }
 
+/// Which page of a list: every list of `/v1` is paged by cursor (see [`registry::paging`]).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// How many items a page holds, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+    /// Where the page starts: the `cursor` of the previous page's `Link: <…>; rel="next"`
+    /// (opaque; absent for the first page). A cursor of another list is refused.
+    pub cursor: Option<String>,
+}
+
+/// `items` as a JSON array, with a `Link` to the page after it when there is one (RFC 8288, as
+/// GitHub pages): the request's path, its other query parameters, the same limit and the next
+/// page's cursor.
+fn paged<T: Serialize>(
+    uri: &axum::http::Uri,
+    extra: &[(&str, &str)],
+    limit: PageLimit,
+    page: KeysetPage<T>,
+) -> axum::response::Response {
+    let mut response = axum::Json(page.items).into_response();
+    if let Some(next) = page.next {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (key, value) in extra {
+            query.append_pair(key, value);
+        }
+        query.append_pair("limit", &limit.get().to_string());
+        query.append_pair("cursor", next.as_str());
+        let link = format!("<{}?{}>; rel=\"next\"", uri.path(), query.finish());
+        // A request's path is ASCII (hyper parsed it) and the query is form-encoded: never
+        // dropped, so no one is silently left with the first page.
+        let value = axum::http::HeaderValue::from_str(&link)
+            .expect("a request path and a form-encoded query make a valid header");
+        response
+            .headers_mut()
+            .insert(axum::http::header::LINK, value);
+    }
+    response
+}
+
 /// Lists the pipelines the caller may read (its accounts' and those of shared namespaces),
-/// ordered by namespace and name.
-#[utoipa::path(get, path = "/v1/pipelines", tag = "pipelines", params(ListQuery),
-    responses((status = 200, body = Vec<PipelineInfo>), (status = 401, body = ErrorBody)))]
+/// ordered by namespace and name, a page at a time.
+#[utoipa::path(get, path = "/v1/pipelines", tag = "pipelines", params(ListQuery, PageQuery),
+    responses((status = 200, body = Vec<PipelineInfo>,
+                headers(("link" = String, description = "RFC 8288, when there is a next page: `<PATH?limit=N&cursor=C>; rel=\"next\"`; follow it until an answer has none"))),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn list_pipelines(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    OriginalUri(uri): OriginalUri,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Vec<PipelineInfo>>, ApiError> {
-    let Query(query) = query?;
-    Ok(Json(
-        state
-            .registry
-            .list_pipelines(&caller, query.namespace.as_deref())
-            .await?,
-    ))
+    page: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let (Query(query), Query(page)) = (query?, page?);
+    let limit = PageLimit::parse(page.limit.as_deref())?;
+    let found = state
+        .registry
+        .list_pipelines_page(
+            &caller,
+            query.namespace.as_deref(),
+            limit,
+            page.cursor.as_deref(),
+        )
+        .await?;
+    let extra: Vec<(&str, &str)> = query
+        .namespace
+        .iter()
+        .map(|n| ("namespace", n.as_str()))
+        .collect();
+    Ok(paged(&uri, &extra, limit, found))
 }
 
 /// `name` gives the latest ready version; `name:version` that version.
@@ -241,22 +298,28 @@ async fn register_version(
     Ok((StatusCode::CREATED, Json(registered)))
 }
 
-/// Every version of a pipeline, in any state, lowest first.
+/// Every version of a pipeline, in any state, lowest first (semver precedence; versions that
+/// are not semver first, by registration time), a page at a time.
 #[utoipa::path(get, path = "/v1/pipelines/{namespace}/{name}/versions", tag = "versions",
-    params(("namespace" = String, Path), ("name" = String, Path)),
-    responses((status = 200, body = Vec<VersionInfo>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("namespace" = String, Path), ("name" = String, Path), PageQuery),
+    responses((status = 200, body = Vec<VersionInfo>,
+                headers(("link" = String, description = "RFC 8288, when there is a next page: `<PATH?limit=N&cursor=C>; rel=\"next\"`; follow it until an answer has none"))),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_versions(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    OriginalUri(uri): OriginalUri,
     path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
-) -> Result<Json<Vec<VersionInfo>>, ApiError> {
+    page: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
     let Path((namespace, name)) = path?;
-    Ok(Json(
-        state
-            .registry
-            .list_versions(&caller, &namespace, &name)
-            .await?,
-    ))
+    let Query(page) = page?;
+    let limit = PageLimit::parse(page.limit.as_deref())?;
+    let found = state
+        .registry
+        .list_versions_page(&caller, &namespace, &name, limit, page.cursor.as_deref())
+        .await?;
+    Ok(paged(&uri, &[], limit, found))
 }
 
 /// One version, in any state.
