@@ -125,7 +125,7 @@ impl Store {
         };
         pipelines::fill_precedence_keys(&store)
             .await
-            .context("computing the precedence keys of versions stored before migration 0023")?;
+            .context("computing the precedence keys of versions stored before migration 0022")?;
         Ok(store)
     }
 
@@ -286,7 +286,7 @@ mod tests {
         assert_eq!(left, 0);
     }
 
-    /// Versions stored before migration 0023 get their precedence key when the server starts,
+    /// Versions stored before migration 0022 get their precedence key when the server starts,
     /// and starting again changes nothing.
     #[tokio::test]
     async fn versions_stored_before_their_key_get_it_at_start() {
@@ -297,16 +297,16 @@ mod tests {
             dir.path().join("db.sqlite").display()
         );
         let pool = AnyPoolOptions::new().connect(&url).await.unwrap();
-        let before_0023 = sqlx::migrate::Migrator {
+        let before_0022 = sqlx::migrate::Migrator {
             migrations: MIGRATOR
                 .migrations
                 .iter()
-                .filter(|m| m.version < 23)
+                .filter(|m| m.version < 22)
                 .cloned()
                 .collect(),
             ..sqlx::migrate::Migrator::DEFAULT
         };
-        before_0023.run(&pool).await.unwrap();
+        before_0022.run(&pool).await.unwrap();
         let mut statements = vec![
             "INSERT INTO accounts (id, name, name_key, created_at) VALUES ('a', 'alice', 'alice', 1)".to_string(),
             "INSERT INTO users (id, name, name_key, personal_account_id, created_at)

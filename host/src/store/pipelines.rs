@@ -395,7 +395,7 @@ pub async fn versions_of(
     .await
 }
 
-/// Gives every version stored without a precedence key (those written before migration 0023)
+/// Gives every version stored without a precedence key (those written before migration 0022)
 /// its key; a no-op once all have one, so every start may run it. Batched, so that a large
 /// store is not one long write lock.
 pub async fn fill_precedence_keys(store: &super::Store) -> sqlx::Result<u64> {
@@ -468,7 +468,7 @@ impl VersionPosition {
 }
 
 /// Up to `limit` versions of a pipeline in listing order (see [`VersionPosition`]), from the
-/// first or after `after`: a keyset read of the index of migration 0023, as fast at the millionth
+/// first or after `after`: a keyset read of the index of migration 0022, as fast at the millionth
 /// version as at the first.
 pub async fn versions_page(
     conn: &mut AnyConnection,
@@ -578,7 +578,7 @@ pub struct NewVersion<'a> {
     pub finished_at: Option<i64>,
     /// Where a registration worker fetches the content from (JSON); None: uploaded inline.
     pub source: Option<&'a str>,
-    /// What registering uploaded content had to say (see `registration_note` in 0022).
+    /// What registering uploaded content had to say (see `registration_note` in 0021).
     pub registration_note: Option<&'a str>,
 }
 

@@ -1,4 +1,4 @@
-//! The key versions are listed by (`pipeline_versions.precedence_key`, migration 0023): text
+//! The key versions are listed by (`pipeline_versions.precedence_key`, migration 0022): text
 //! whose bytewise order is semver precedence, so that the store can sort and page versions by it
 //! with an index instead of parsing every version of a pipeline.
 //!
