@@ -64,7 +64,10 @@ fn main() {
     }
     // `sqlx::migrate!` reads these when the crate compiles: a new or renamed migration alone
     // must recompile it too.
-    println!("cargo:rerun-if-changed={}", workspace.join("host/migrations").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("host/migrations").display()
+    );
 
     require_wasm_target();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());

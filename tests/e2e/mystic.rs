@@ -81,7 +81,7 @@ on_both_stores!(
     pushed_pipeline_runs_sync_and_async,
     run_errors_are_in_the_run_object,
     files_in_files_out_and_bundled_files,
-    uppercase_names_are_refused,
+    uppercase_names_and_components_that_do_not_compile_are_refused,
     a_new_version_runs_at_once_here_and_soon_through_a_replica,
     a_component_winch_cannot_compile_says_so_in_its_registration,
 );
@@ -307,7 +307,7 @@ async fn files_in_files_out_and_bundled_files(backend: Backend) {
     );
 }
 
-async fn uppercase_names_are_refused(backend: Backend) {
+async fn uppercase_names_and_components_that_do_not_compile_are_refused(backend: Backend) {
     let server = TestServer::start(backend).await;
     let alice = server.token("alice").await;
     let dir = pipeline_dir(
@@ -321,6 +321,24 @@ async fn uppercase_names_are_refused(backend: Backend) {
     let (ok, _, stderr) = push(dir.path(), &server, &alice);
     assert!(!ok);
     assert!(stderr.contains("must be lowercase"), "{stderr}");
+    let (status, _) = server.get("/v1/pipelines/alice/hello", &alice).await;
+    assert_eq!(status, 404, "nothing was registered");
+
+    // A component that does not compile is refused at the push, saying which file and why.
+    let dir = pipeline_dir(
+        "hello",
+        "hello",
+        "0.1.0",
+        json!([{"name": "text", "type": "string"}]),
+        json!([{"name": "greeting", "type": "string"}]),
+        &[("hello.wasm", "\0asm but not a component")],
+    );
+    let (ok, _, stderr) = push(dir.path(), &server, &alice);
+    assert!(!ok);
+    assert!(
+        stderr.contains("`hello.wasm` is not a component that compiles"),
+        "{stderr}"
+    );
     let (status, _) = server.get("/v1/pipelines/alice/hello", &alice).await;
     assert_eq!(status, 404, "nothing was registered");
 }

@@ -16,7 +16,8 @@
 //!
 //! A component uploaded with its request (a pushed runnable pipeline) is compiled ahead of time
 //! too, at the request, by [`Registry::precompile_uploaded_component`]: Winch's code is all it
-//! waits for, so the version is runnable when the push answers.
+//! waits for, so the version is runnable when the push answers, and one that does not compile
+//! is refused there.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +31,7 @@ use crate::store::{self, pipelines as rows};
 
 use super::approval::{validate_content, ValidateError};
 use super::content_sources::{ContentSource, FetchError, SourceLocation, TookTooLong};
-use super::{manifest_digest, Registry};
+use super::{manifest_digest, Finding, Registry, RegistryError};
 
 /// Timings of the registration workers. Tests shorten them to seconds.
 #[derive(Clone, Debug)]
@@ -142,30 +143,36 @@ struct Fetched {
 impl Registry {
     /// Compiles ahead of time the component an uploaded version's manifest names (its
     /// `component` file; a Python pipeline names none), and returns what compiling had to say
-    /// for the version's registration details. A component that does not compile is left to
-    /// its first run to report, as before it was compiled here: it is logged, not refused.
+    /// for the version's registration details. A component that does not compile is refused
+    /// with why, before anything is stored.
     pub(super) async fn precompile_uploaded_component(
         &self,
         new: &super::NewVersion,
-    ) -> Option<String> {
-        let manifest = pipewright_manifest::RunManifest::from_json(&new.definition)?;
+    ) -> Result<Option<String>, RegistryError> {
+        let Some(manifest) = pipewright_manifest::RunManifest::from_json(&new.definition) else {
+            return Ok(None);
+        };
         if manifest.python_graph().is_some() {
-            return None;
+            return Ok(None);
         }
-        let path = manifest.component?;
-        let (_, bytes) = new.files.iter().find(|(p, _)| *p == path)?;
+        let Some(path) = manifest.component else {
+            return Ok(None);
+        };
+        let Some((_, bytes)) = new.files.iter().find(|(p, _)| *p == path) else {
+            return Ok(None);
+        };
         let plugins = self.plugins.clone();
         let bytes = bytes.clone();
         match tokio::task::spawn_blocking(move || plugins.precompile(&bytes)).await {
-            Ok(Ok(precompiled)) => precompiled.note,
-            Ok(Err(error)) => {
-                tracing::info!(component = %path, error = %format!("{error:#}"), "an uploaded component does not compile; its runs will say so");
-                None
-            }
-            Err(error) => {
-                tracing::warn!(%error, "the compile task failed");
-                None
-            }
+            Ok(Ok(precompiled)) => Ok(precompiled.note),
+            Ok(Err(error)) => Err(RegistryError::invalid(Finding::new(
+                "invalid-component",
+                "component",
+                format!("`{path}` is not a component that compiles: {error:#}"),
+            ))),
+            Err(error) => Err(RegistryError::Internal(anyhow::anyhow!(
+                "the compile task failed: {error}"
+            ))),
         }
     }
 

@@ -235,7 +235,7 @@ impl Registry {
 
             let compile_note = match deferred {
                 true => None,
-                false => self.precompile_uploaded_component(&new).await,
+                false => self.precompile_uploaded_component(&new).await?,
             };
 
             let mut files = Vec::with_capacity(new.files.len());
