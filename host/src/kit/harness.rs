@@ -28,6 +28,10 @@
 //!   float, boolean, object or array becomes the WIT value of that kind); `"expect":
 //!   {"outputs": {"name": value, ...}}` (all outputs, compared as JSON; a file output is
 //!   `{"file": "/outputs/…"}`) or `{"error": "code"}`. The crate's folder is `/pipeline`.
+//!   A Python pipeline is not built: the files a push would send run on the Python runtime
+//!   built into pipewright, on one warm instance for every case; its inputs are named as the
+//!   graph describes them (a `Variable`'s title, else `input_N`) and given in the graph's order,
+//!   its outputs are `output_N`, its error codes Mystic's kinds (`input_error`).
 //!
 //! A pipeline is `{"namespace", "name", "version", "type", "description", "properties": {k: v}}`,
 //! each optional: default namespace `test`, name `demo`, no version, type the handler's own id
