@@ -1318,13 +1318,20 @@ async fn the_admin_uploads_binds_and_rolls_back_a_policy_and_no_one_else_may(bac
         ))
         .await;
     browser.click(&format!("{chain} button[type=submit]")).await;
+    // The section was there before the save too: wait for the store to say the save is done.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, bindings) = server.get("/v1/policy-bindings", &operator).await;
+        if bound(&bindings) == Some(json!(["release-only", "policy-acumos"])) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the order was not swapped: {bindings}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     browser.wait_for(chain).await;
-    let (_, bindings) = server.get("/v1/policy-bindings", &operator).await;
-    assert_eq!(
-        bound(&bindings),
-        Some(json!(["release-only", "policy-acumos"])),
-        "{bindings}"
-    );
     let selected = browser
         .client
         .execute(
