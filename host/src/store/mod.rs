@@ -229,10 +229,9 @@ mod tests {
         assert_eq!((pool_level, runs_level), (2, 1));
     }
 
-    /// Migration 0018 carries the one project a workbench pipeline had (a column) over to the
-    /// associations table, where it may have several, and empties the column.
-    #[tokio::test]
-    async fn a_pipelines_project_is_carried_over_to_its_associations() {
+    /// A SQLite database in a folder of its own, migrated up to (not including) migration
+    /// `version`: the store a server older than that migration left. Its folder, URL and pool.
+    async fn migrated_before(version: i64) -> (tempfile::TempDir, String, sqlx::AnyPool) {
         sqlx::any::install_default_drivers();
         let dir = tempfile::tempdir().unwrap();
         let url = format!(
@@ -240,16 +239,24 @@ mod tests {
             dir.path().join("db.sqlite").display()
         );
         let pool = AnyPoolOptions::new().connect(&url).await.unwrap();
-        let before_0018 = sqlx::migrate::Migrator {
+        let older = sqlx::migrate::Migrator {
             migrations: MIGRATOR
                 .migrations
                 .iter()
-                .filter(|m| m.version < 18)
+                .filter(|m| m.version < version)
                 .cloned()
                 .collect(),
             ..sqlx::migrate::Migrator::DEFAULT
         };
-        before_0018.run(&pool).await.unwrap();
+        older.run(&pool).await.unwrap();
+        (dir, url, pool)
+    }
+
+    /// Migration 0018 carries the one project a workbench pipeline had (a column) over to the
+    /// associations table, where it may have several, and empties the column.
+    #[tokio::test]
+    async fn a_pipelines_project_is_carried_over_to_its_associations() {
+        let (_dir, url, pool) = migrated_before(18).await;
         for statement in [
             "INSERT INTO accounts (id, name, name_key, created_at) VALUES ('a', 'alice', 'alice', 1)",
             "INSERT INTO users (id, name, name_key, personal_account_id, created_at)
@@ -290,23 +297,7 @@ mod tests {
     /// and starting again changes nothing.
     #[tokio::test]
     async fn versions_stored_before_their_key_get_it_at_start() {
-        sqlx::any::install_default_drivers();
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("db.sqlite").display()
-        );
-        let pool = AnyPoolOptions::new().connect(&url).await.unwrap();
-        let before_0022 = sqlx::migrate::Migrator {
-            migrations: MIGRATOR
-                .migrations
-                .iter()
-                .filter(|m| m.version < 22)
-                .cloned()
-                .collect(),
-            ..sqlx::migrate::Migrator::DEFAULT
-        };
-        before_0022.run(&pool).await.unwrap();
+        let (_dir, url, pool) = migrated_before(22).await;
         let mut statements = vec![
             "INSERT INTO accounts (id, name, name_key, created_at) VALUES ('a', 'alice', 'alice', 1)".to_string(),
             "INSERT INTO users (id, name, name_key, personal_account_id, created_at)
