@@ -128,11 +128,14 @@ fn cold_start(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
         version: "0.1.0".into(),
     };
 
-    // The first run compiles into the server's cache; the bare side maps that very artifact.
+    // The first run compiles into the server's cache (Winch's code at once, Cranelift's in
+    // the background); the bare side maps Cranelift's very artifact, the one runs use once
+    // it is in place.
     runtime.block_on(run(&server.client))?;
+    plugins.wait_for_optimizing();
     let digest = hex::encode(Sha256::digest(hello));
-    let artifact = find_artifact(&dir.join("cache"), &digest)?;
     let engine = plugins.engine().clone();
+    let artifact = find_artifact(&engine, &dir.join("cache"), &digest)?;
     let bare = BareRunner::new(&engine, &artifact)?;
     let compiled_before = plugins.cache_stats().compiled;
 
@@ -312,15 +315,17 @@ fn host_run(
     }
 }
 
-/// The compiled artifact of `digest` in a compile cache (`<cache>/engine-*/<digest>.cwasm`).
-fn find_artifact(cache: &Path, digest: &str) -> anyhow::Result<PathBuf> {
+/// The artifact of `digest` that `engine` compiled, in a compile cache
+/// (`<cache>/engine-*/<digest>.cwasm`: one folder per engine, Winch's and Cranelift's).
+fn find_artifact(engine: &Engine, cache: &Path, digest: &str) -> anyhow::Result<PathBuf> {
     for entry in std::fs::read_dir(cache).with_context(|| format!("{}", cache.display()))? {
         let path = entry?.path().join(format!("{digest}.cwasm"));
-        if path.is_file() {
+        // SAFETY: the server's compile cache wrote it; a wrong engine's is refused, not run.
+        if path.is_file() && unsafe { Component::deserialize_file(engine, &path) }.is_ok() {
             return Ok(path);
         }
     }
-    bail!("no artifact of {digest} under {}", cache.display())
+    bail!("no artifact of {digest} by this engine under {}", cache.display())
 }
 
 /// Bare wasmtime: WASI p2 and the `runnable` world, a fresh store per call, nothing else.

@@ -330,6 +330,7 @@ pub async fn serve_draining(
         services.registry.spawn_upload_sweeper(),
         services.runs.spawn_upkeep(),
     ];
+    let runs = services.runs.clone();
     let app = crate::api::app(services, api);
     let served = crate::drain::serve(listener, app, shutdown, grace)
         .await
@@ -337,6 +338,8 @@ pub async fn serve_draining(
     for task in background {
         task.abort();
     }
+    // The records of the last runs answered, queued behind their answers.
+    runs.flush().await;
     served
 }
 

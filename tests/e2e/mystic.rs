@@ -414,10 +414,53 @@ pub fn hostile(mode: &str) -> Value {
 }
 
 on_both_stores!(
+    every_run_has_a_fresh_instance_and_its_own_logs,
     a_trapping_looping_or_greedy_pipeline_fails_its_run_only,
     exhausted_capacity_is_503_unless_the_run_waits,
     a_synchronous_run_whose_client_hangs_up_stops_and_says_so,
 );
+
+/// The server makes the next run's instance ahead of it, and commits a run's record just after
+/// its answer: still one instance per run, each run's logs its own (not those of the run before
+/// or of the instance's making), and each run reads back as it was answered.
+async fn every_run_has_a_fresh_instance_and_its_own_logs(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.token("alice").await;
+    push_hostile(&server, &alice).await;
+    let plugins = server.registry.plugins().clone();
+    let made_ahead = || async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while plugins.ready_runnable_instances() == 0 {
+            assert!(Instant::now() < deadline, "no instance was made ahead");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    for round in 0..3 {
+        if round > 0 {
+            made_ahead().await;
+        }
+        let (status, done) = run(&server, &alice, hostile("count")).await;
+        assert_eq!(status, 200, "{done}");
+        assert_eq!(done["outputs"][0]["value"], "run 1", "{done}");
+        // Its record is committed just after the answer; a read at once finds it all the same.
+        let id = done["id"].as_str().unwrap();
+        let (status, read) = server.get(&format!("/v4/runs/{id}"), &alice).await;
+        assert_eq!((status, &read), (200, &done));
+    }
+    for word in ["first", "second", "third"] {
+        made_ahead().await;
+        let (status, done) = run(&server, &alice, hostile(&format!("say:{word}"))).await;
+        assert_eq!(status, 200, "{done}");
+        let id = done["id"].as_str().unwrap();
+        let (status, logs) = server.get(&format!("/v4/logs/run/{id}"), &alice).await;
+        assert_eq!(status, 200, "{logs}");
+        assert_eq!(
+            logs["log_entries"],
+            json!([word, format!("{word} (stderr)")]),
+            "{logs}"
+        );
+    }
+}
 
 async fn a_trapping_looping_or_greedy_pipeline_fails_its_run_only(backend: Backend) {
     let server = TestServer::start_with(backend, |config| {

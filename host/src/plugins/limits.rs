@@ -96,7 +96,7 @@ impl ResourceLimiter for CallLimiter {
 }
 
 /// A host directory a guest sees at `guest` (read-only unless `writable`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Preopen {
     pub host: std::path::PathBuf,
     pub guest: &'static str,

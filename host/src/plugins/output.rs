@@ -52,6 +52,17 @@ impl CapturedStream {
         self.kept.lock().unwrap().forward = target;
     }
 
+    /// Sends what this stream kept, and all it is written from now on, to `target`: an
+    /// instance made before its run ([`super::runnable`]) hands over to the run's stream.
+    pub fn hand_over_to(&self, target: &CapturedStream) {
+        let mut kept = self.kept.lock().unwrap();
+        target.keep(&kept.bytes);
+        target.kept.lock().unwrap().dropped += kept.dropped;
+        kept.bytes = Vec::new();
+        kept.dropped = 0;
+        kept.forward = Some(target.clone());
+    }
+
     fn keep(&self, bytes: &[u8]) {
         let mut kept = self.kept.lock().unwrap();
         if let Some(target) = kept.forward.clone() {

@@ -4,9 +4,12 @@
 //! given (`/pipeline` read-only, `/inputs`, `/outputs`) and nothing else; no network.
 //!
 //! A run is one fresh instance (no state carries from one run to the next); the linked
-//! `InstancePre` is kept per digest, so an instantiation costs no compile and no link. Python
-//! pipelines are the exception: their instances of the shared Python runtime are kept warm
-//! between runs (see [`super::python`]).
+//! `InstancePre` is kept per digest, so an instantiation costs no compile and no link. After a
+//! run whose folders outlive it (only `/pipeline`), the next run's instance is made in the
+//! background ([`RunnablePipeline::prepare_next`]): still one fresh instance per run, but its
+//! instantiation is off the next request's path. At most [`READY_SLOTS`] such instances wait
+//! at once, in pool slots of their own. Python pipelines are the exception: their instances of
+//! the shared Python runtime are kept warm between runs (see [`super::python`]).
 //!
 //! Runs have an engine of their own ([`RunnableEngine`]), for two reasons of speed:
 //! - `run` is called asynchronously, on the task that asked for the run: no hand-off to a
@@ -24,8 +27,8 @@
 //! compile caches: what registration precompiled runs without a compile.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -48,6 +51,15 @@ pub use super::bindings::pipeline_v0_1_0::pipewright::pipeline::types::{
 /// address space (not memory) for a linear memory; a run past them fails to instantiate.
 pub const RUN_SLOTS: u32 = 256;
 
+/// Instances made ahead of their run ([`RunnablePipeline::prepare_next`]) that may wait at once,
+/// across pipelines: one per recently run pipeline, up to this. Their pool slots are added to
+/// [`RUN_SLOTS`], so a waiting instance never takes a run's slot.
+pub const READY_SLOTS: u32 = 32;
+
+/// What an instance made ahead may write before its run (a start function that prints) and
+/// have kept: it is handed to the run's output with the rest.
+const READY_CAPTURE_BYTES: usize = 64 << 10;
+
 /// Pool slots kept warm (their memory image mapped, their first pages resident) while unused.
 const WARM_SLOTS: u32 = 4;
 
@@ -59,6 +71,8 @@ const KEEP_RESIDENT_BYTES: usize = 1 << 20;
 /// compiler tier ([`super::tiers`]).
 pub(super) struct RunnableEngine {
     pub(super) tiers: Tiers,
+    /// Instances made ahead of their run, waiting now (at most [`READY_SLOTS`]).
+    ready_instances: Arc<AtomicU32>,
 }
 
 impl RunnableEngine {
@@ -72,12 +86,13 @@ impl RunnableEngine {
             if level == Level::Baseline {
                 return;
             }
+            let slots = RUN_SLOTS + READY_SLOTS;
             let mut pool = PoolingAllocationConfig::new();
-            pool.total_component_instances(RUN_SLOTS)
-                .total_core_instances(4 * RUN_SLOTS)
-                .total_memories(RUN_SLOTS)
-                .total_tables(4 * RUN_SLOTS)
-                .total_stacks(RUN_SLOTS)
+            pool.total_component_instances(slots)
+                .total_core_instances(4 * slots)
+                .total_memories(slots)
+                .total_tables(4 * slots)
+                .total_stacks(slots)
                 // As many as the memory limiter allows a table to grow to.
                 .table_elements(100_000)
                 .max_unused_warm_slots(WARM_SLOTS)
@@ -98,6 +113,7 @@ impl RunnableEngine {
         };
         Ok(RunnableEngine {
             tiers: Tiers::new(cache_dir, configure, link)?,
+            ready_instances: Arc::default(),
         })
     }
 }
@@ -129,6 +145,44 @@ pub struct RunnablePipeline {
     /// scale-to-zero looks at.
     epoch: Instant,
     last_used_ms: AtomicU64,
+    /// The next run's instance, made ahead ([`Self::prepare_next`]).
+    ready: Mutex<Option<ReadyInstance>>,
+    /// A preparation is under way.
+    preparing: AtomicBool,
+    /// The count of ready instances across pipelines ([`RunnableEngine::ready_instances`]).
+    ready_instances: Arc<AtomicU32>,
+}
+
+/// An instance made before its run, for a run that sees the same folders.
+struct ReadyInstance {
+    store: Store<PluginState>,
+    instance: world::Runnable,
+    /// The code it was made from: once Cranelift's replaced it, the instance is not used.
+    pre: Arc<world::RunnablePre<PluginState>>,
+    preopens: Vec<Preopen>,
+    /// Where its stdout and stderr went until a run takes it (then to the run's).
+    output: CapturedOutput,
+    _counted: ReadyCount,
+}
+
+/// One of the [`READY_SLOTS`], given back when dropped.
+struct ReadyCount(Arc<AtomicU32>);
+
+impl ReadyCount {
+    fn take(count: &Arc<AtomicU32>) -> Option<Self> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < READY_SLOTS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ReadyCount(count.clone()))
+    }
+}
+
+impl Drop for ReadyCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl PluginHost {
@@ -181,6 +235,9 @@ impl PluginHost {
             limits: self.limits.clone(),
             epoch: self.started,
             last_used_ms: AtomicU64::new(self.uptime_ms()),
+            ready: Mutex::default(),
+            preparing: AtomicBool::new(false),
+            ready_instances: self.runnable_engine.ready_instances.clone(),
         });
         if compiled.tier.level == Level::Baseline {
             let swapped = loaded.clone();
@@ -225,6 +282,9 @@ impl PluginHost {
             limits: self.limits.clone(),
             epoch: self.started,
             last_used_ms: AtomicU64::new(self.uptime_ms()),
+            ready: Mutex::default(),
+            preparing: AtomicBool::new(false),
+            ready_instances: self.runnable_engine.ready_instances.clone(),
         });
         self.runnables
             .write()
@@ -266,6 +326,11 @@ impl PluginHost {
         dropped
     }
 
+    /// Instances made ahead of their run, waiting for it now (see [`RunnablePipeline::prepare_next`]).
+    pub fn ready_runnable_instances(&self) -> u32 {
+        self.runnable_engine.ready_instances.load(Ordering::Acquire)
+    }
+
     /// Runnable pipelines held in memory.
     pub fn loaded_runnables(&self) -> usize {
         self.runnables.read().unwrap().len()
@@ -305,7 +370,8 @@ impl RunnablePipeline {
 
     /// Runs once with `inputs`, seeing only `preopens`, stopped after `timeout`, its stdout and
     /// stderr written to `output`. Ok(Err) is the pipeline's own failure; Err is a trap, the
-    /// deadline or the memory cap. Runs on the caller's task, yielding at every epoch tick.
+    /// deadline or the memory cap. Runs on the caller's task, yielding at every epoch tick. Its
+    /// instance is the one made ahead for the same folders, if any, else one made now.
     pub async fn run(
         &self,
         preopens: &[Preopen],
@@ -315,32 +381,20 @@ impl RunnablePipeline {
     ) -> Result<Result<Vec<NamedValue>, RunError>, PluginError> {
         self.last_used_ms
             .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
-        let state =
-            PluginState::with_files(Arc::new(self.id.clone()), &self.limits, preopens, output)
-                .map_err(|e| PluginError::Instantiate {
-                    plugin: self.id.clone(),
-                    detail: format!("{e:#}"),
-                })?;
-        let pre = self.pre.read().unwrap().clone();
-        let mut store = Store::new(pre.engine(), state);
-        store.limiter(|state| &mut state.limiter);
-        let deadline = Instant::now() + timeout;
-        store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
-            })
-        });
-        store.set_epoch_deadline(1);
+        let (mut store, instance) = match self.take_ready(preopens) {
+            Some(ready) => {
+                metrics::counter!("pipewright_run_instances_total", "made" => "ahead").increment(1);
+                ready.output.stdout.hand_over_to(&output.stdout);
+                ready.output.stderr.hand_over_to(&output.stderr);
+                (ready.store, ready.instance)
+            }
+            None => {
+                metrics::counter!("pipewright_run_instances_total", "made" => "at-run").increment(1);
+                self.instantiate(preopens, timeout, output).await?
+            }
+        };
+        set_deadline(&mut store, timeout);
         store.data_mut().begin_call(Arc::default(), timeout);
-        let instance =
-            pre.instantiate_async(&mut store)
-                .await
-                .map_err(|e| PluginError::Instantiate {
-                    plugin: self.id.clone(),
-                    detail: format!("{e:#}"),
-                })?;
         let outcome = instance
             .pipewright_pipeline_run()
             .call_run(&mut store, inputs)
@@ -350,6 +404,84 @@ impl RunnablePipeline {
             pool::classify(&self.id, &self.limits, "run", timeout, error, store.data())
         })
     }
+
+    /// Makes the next run's instance in the background, for a run that will see `preopens`
+    /// (folders that outlive a run: a run's own scratch folders are gone when it ends), unless
+    /// one is ready or on its way, or [`READY_SLOTS`] are waiting. Its instantiation is bounded
+    /// by `timeout`, as a run's; one that fails is left to fail again in a run, which says why.
+    pub fn prepare_next(self: &Arc<Self>, preopens: Vec<Preopen>, timeout: Duration) {
+        if self.ready.lock().unwrap().is_some() || self.preparing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(counted) = ReadyCount::take(&self.ready_instances) else {
+            self.preparing.store(false, Ordering::Release);
+            return;
+        };
+        let pipeline = self.clone();
+        tokio::spawn(async move {
+            let pre = pipeline.linked();
+            let output = CapturedOutput::new(READY_CAPTURE_BYTES);
+            if let Ok((store, instance)) = pipeline.instantiate(&preopens, timeout, &output).await
+            {
+                *pipeline.ready.lock().unwrap() = Some(ReadyInstance {
+                    store,
+                    instance,
+                    pre,
+                    preopens,
+                    output,
+                    _counted: counted,
+                });
+            }
+            pipeline.preparing.store(false, Ordering::Release);
+        });
+    }
+
+    /// The instance made ahead, if it was made for `preopens` from the code in place now.
+    fn take_ready(&self, preopens: &[Preopen]) -> Option<ReadyInstance> {
+        let ready = self.ready.lock().unwrap().take()?;
+        (ready.preopens == preopens && Arc::ptr_eq(&ready.pre, &self.linked())).then_some(ready)
+    }
+
+    /// A fresh instance seeing `preopens`, writing to `output`, its instantiation bounded by
+    /// `timeout`.
+    async fn instantiate(
+        &self,
+        preopens: &[Preopen],
+        timeout: Duration,
+        output: &CapturedOutput,
+    ) -> Result<(Store<PluginState>, world::Runnable), PluginError> {
+        let instantiate_error = |detail: String| PluginError::Instantiate {
+            plugin: self.id.clone(),
+            detail,
+        };
+        let state =
+            PluginState::with_files(Arc::new(self.id.clone()), &self.limits, preopens, output)
+                .map_err(|e| instantiate_error(format!("{e:#}")))?;
+        let pre = self.linked();
+        let mut store = Store::new(pre.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        set_deadline(&mut store, timeout);
+        store.data_mut().begin_call(Arc::default(), timeout);
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| instantiate_error(format!("{e:#}")))?;
+        Ok((store, instance))
+    }
+}
+
+/// Interrupts `store` `timeout` from now; until then it yields to the runtime at every epoch
+/// tick.
+fn set_deadline(store: &mut Store<PluginState>, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    store.epoch_deadline_callback(move |_| {
+        Ok(if Instant::now() >= deadline {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        })
+    });
+    store.set_epoch_deadline(1);
 }
 
 #[cfg(test)]

@@ -299,7 +299,13 @@ impl RunEngine {
                     .map_err(|e| anyhow::anyhow!("loading task failed: {e}"))??
             }
         };
-        let outcome = pipeline.run(&preopens, &values, timeout, output).await?;
+        let outcome = pipeline.run(&preopens, &values, timeout, output).await;
+        // Without a scratch folder, the next run sees the same folders: its instance can be
+        // made now, off its request's path.
+        if scratch.is_none() {
+            pipeline.prepare_next(preopens, timeout);
+        }
+        let outcome = outcome?;
         let outputs = outcome.map_err(RunFailure::Pipeline)?;
         self.collect_outputs(outputs, outputs_dir.as_deref()).await
     }

@@ -78,6 +78,12 @@ impl Runs {
         }
     }
 
+    /// Commits the run records still queued behind their answers (see [`writes`]): what a
+    /// server does last when it stops.
+    pub async fn flush(&self) {
+        self.writes.flush().await;
+    }
+
     fn store(&self) -> &Store {
         self.registry.store()
     }

@@ -2,12 +2,13 @@
 //! check the inputs against its manifest, record the run, take capacity, execute it through the
 //! run engine ([`super::engine`]) and record its outputs or its error.
 //!
-//! Every run answered is a row in the store, committed before the answer. A background run
-//! (and one waiting for capacity) is written when accepted, `running` or `created` with a lease
-//! that the server executing it renews; a run whose server stopped is failed by a sweep. A
-//! synchronous run is written once, with its outcome, unless it outlasts
-//! [`RECORD_RUNNING_AFTER`]: then it is written `running` with a lease as well, so that a
-//! restart fails it. A server that stops within that time leaves no row of a run whose id it
+//! Every run answered is a row in the store. A background run (and one waiting for capacity)
+//! is written when accepted, before its answer, `running` or `created` with a lease that the
+//! server executing it renews; a run whose server stopped is failed by a sweep. A synchronous
+//! run is written once, with its outcome, committed right after its answer (reads of runs on
+//! this server wait for that commit: see [`super::writes`]), unless it outlasts
+//! [`RECORD_RUNNING_AFTER`]: then it is written `running` with a lease as well, before it goes
+//! on, so that a restart fails it. A server that stops within that time leaves no row of a run whose id it
 //! never gave out (the client saw its connection drop), never a row `running`. A synchronous
 //! run executes on its request's task: a client that hangs up stops it (see [`Abandoned`]).
 //!
@@ -692,6 +693,10 @@ impl Runs {
             .as_ref()
             .map(|e| serde_json::to_string(e).expect("an error serializes"));
         let now = store::now_millis();
+        // A run without a row until now (a synchronous one, the common case) is answered
+        // before its one write commits (see `writes`). Not one with file outputs: their blobs
+        // are kept by the row that names them, which must be in the store first.
+        let behind = !recorded && outputs.iter().all(|output| output.file.is_none());
         let write = if recorded {
             RunWrite::SetState(StateChangeRow {
                 id: run.id.clone(),
@@ -709,7 +714,11 @@ impl Runs {
             }
             row
         };
-        self.writes.write(write).await?;
+        if behind {
+            self.writes.write_behind(write);
+        } else {
+            self.writes.write(write).await?;
+        }
         Ok(run.record(state, outputs, error, now))
     }
 
@@ -748,6 +757,8 @@ impl Runs {
 
     /// A run the caller's account submitted.
     pub async fn run_record(&self, caller: &Caller, id: &str) -> Result<RunRecord, RegistryError> {
+        // What this server answered is read back, even before its commit (see `writes`).
+        self.writes.flush().await;
         let mut conn = self.store().pool().acquire().await?;
         let not_found = || Refusal::RunNotFound { id: id.to_string() };
         let row = rows::run(&mut conn, id).await?.ok_or_else(not_found)?;
@@ -769,6 +780,8 @@ impl Runs {
         before: Option<&str>,
         limit: u32,
     ) -> Result<Vec<RunRecord>, RegistryError> {
+        // What this server answered is read back, even before its commit (see `writes`).
+        self.writes.flush().await;
         let mut conn = self.store().pool().acquire().await?;
         let rows = rows::runs_of_member(&mut conn, &caller.user_id, before, limit.into()).await?;
         Ok(rows.into_iter().map(run_record_of).collect())
@@ -777,6 +790,8 @@ impl Runs {
     /// What a run of the caller's account wrote to stdout and stderr (as kept: see
     /// [`stored_logs`]); empty while it runs, and for a run that never executed.
     pub async fn run_logs(&self, caller: &Caller, id: &str) -> Result<RunLogs, RegistryError> {
+        // What this server answered is read back, even before its commit (see `writes`).
+        self.writes.flush().await;
         let mut conn = self.store().pool().acquire().await?;
         let not_found = || Refusal::RunNotFound { id: id.to_string() };
         let (account_id, logs) = rows::logs(&mut conn, id).await?.ok_or_else(not_found)?;

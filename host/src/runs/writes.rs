@@ -10,6 +10,13 @@
 //! was deleted meanwhile, say), its writes are retried one by one, so one bad row fails only
 //! its own write. Lease renewals do not go through here: they are rare and may wait.
 //!
+//! A write may also be queued *behind* the answer ([`RunWrites::write_behind`]): the caller
+//! goes on at once and a task of its own commits the write, with whatever else is queued,
+//! right after. That takes the commit off a synchronous run's answer (the run's last write).
+//! Reads of runs call [`RunWrites::flush`] first, so a client reading what it was answered
+//! finds it on this server; another replica finds it once committed (a commit's time later).
+//! A crash or power loss in between loses it, which README states; a shutdown commits it.
+//!
 //! Where a batch is committed:
 //! - **SQLite**: on a connection of its own ([`rows::direct`]), synchronously on the writer's
 //!   thread. A commit in WAL mode is an append to the log, tens of microseconds; going through
@@ -23,7 +30,7 @@
 //!   commits on a task of its own, so a caller dropped midway (its client hung up) cannot drop
 //!   them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +45,15 @@ use crate::registry::RegistryError;
 pub(super) enum RunWrite {
     Insert(NewRunRow),
     SetState(StateChangeRow),
+}
+
+impl RunWrite {
+    fn run_id(&self) -> &str {
+        match self {
+            RunWrite::Insert(row) => &row.id,
+            RunWrite::SetState(change) => &change.id,
+        }
+    }
 }
 
 /// [`rows::StateChange`], owned.
@@ -104,7 +120,9 @@ impl NewRunRow {
     }
 }
 
-type Queued = (RunWrite, oneshot::Sender<Result<(), String>>);
+/// A queued write and who waits for its commit: None for a write behind the answer, whose
+/// failure is only logged (its caller has gone on).
+type Queued = (RunWrite, Option<oneshot::Sender<Result<(), String>>>);
 
 /// Commits on SQLite's own connection between two checkpoints. A checkpoint costs two syncs
 /// (milliseconds here) and a copy of each page written; rarer ones spread the syncs over more
@@ -122,6 +140,8 @@ pub struct RunWrites {
     direct: Option<Arc<Direct>>,
     queued: Mutex<Vec<Queued>>,
     turn: tokio::sync::Mutex<()>,
+    /// A task is on its way to commit writes queued behind ([`Self::write_behind`]).
+    committing: AtomicBool,
 }
 
 struct Direct {
@@ -150,13 +170,14 @@ impl RunWrites {
             direct,
             queued: Mutex::default(),
             turn: tokio::sync::Mutex::const_new(()),
+            committing: AtomicBool::new(false),
         }
     }
 
     /// Commits `write` (in a batch with others queued meanwhile); returns once committed.
     pub(super) async fn write(&self, write: RunWrite) -> Result<(), RegistryError> {
         let (done, mut committed) = oneshot::channel();
-        self.queued.lock().unwrap().push((write, done));
+        self.queued.lock().unwrap().push((write, Some(done)));
         let turn = self.turn.lock().await;
         match committed.try_recv() {
             // The writer before us committed ours with its batch.
@@ -165,6 +186,43 @@ impl RunWrites {
             Err(oneshot::error::TryRecvError::Empty) => {}
         }
         // Ours, unless a writer dropped midway left it to its batch's own task.
+        self.commit_queued().await;
+        drop(turn);
+        outcome(committed.await.ok())
+    }
+
+    /// Queues `write` to be committed right after, by a task of its own (with whatever else is
+    /// queued then), and returns at once. See the module doc for what a reader sees meanwhile.
+    pub(super) fn write_behind(self: &Arc<Self>, write: RunWrite) {
+        self.queued.lock().unwrap().push((write, None));
+        // One committing task at a time: later writes join its batch, or the next one's.
+        if !self.committing.swap(true, Ordering::AcqRel) {
+            let writes = self.clone();
+            tokio::spawn(async move {
+                let turn = writes.turn.lock().await;
+                // Cleared before the batch is taken: a write queued after this starts a task.
+                writes.committing.store(false, Ordering::Release);
+                writes.commit_queued().await;
+                drop(turn);
+            });
+        }
+    }
+
+    /// Returns once every write queued before it is committed (or failed).
+    pub(super) async fn flush(&self) {
+        if self.queued.lock().unwrap().is_empty() {
+            if let Ok(_turn) = self.turn.try_lock() {
+                return;
+            }
+        }
+        // A batch being committed finishes before the turn is ours.
+        let turn = self.turn.lock().await;
+        self.commit_queued().await;
+        drop(turn);
+    }
+
+    /// Commits everything queued, holding the writer's turn.
+    async fn commit_queued(&self) {
         let batch = std::mem::take(&mut *self.queued.lock().unwrap());
         match (&self.direct, batch.len()) {
             (_, 0) => {}
@@ -175,8 +233,6 @@ impl RunWrites {
                 let _ = tokio::spawn(async move { write_batch(&store, batch).await }).await;
             }
         }
-        drop(turn);
-        outcome(committed.await.ok())
     }
 
     /// Commits `batch` on SQLite's own connection: here, unless the write lock is taken or a
@@ -235,20 +291,39 @@ fn commit_direct(conn: &rusqlite::Connection, batch: Vec<Queued>) {
 fn answer(conn: &rusqlite::Connection, batch: Vec<Queued>, outcome: rusqlite::Result<()>) {
     match outcome {
         Ok(()) => {
-            for (_, done) in batch {
-                let _ = done.send(Ok(()));
+            for (write, done) in batch {
+                settle(&write, done, Ok(()));
             }
         }
         Err(error) if batch.len() == 1 => {
-            for (_, done) in batch {
-                let _ = done.send(Err(error.to_string()));
+            for (write, done) in batch {
+                settle(&write, done, Err(error.to_string()));
             }
         }
         Err(_) => {
             for (write, done) in batch {
                 let alone = apply_one_direct(conn, &write);
-                let _ = done.send(alone.map_err(|e| e.to_string()));
+                settle(&write, done, alone.map_err(|e| e.to_string()));
             }
+        }
+    }
+}
+
+/// Tells a write's caller how its commit went; a write behind the answer has no one waiting,
+/// so its failure is logged and counted.
+fn settle(
+    write: &RunWrite,
+    done: Option<oneshot::Sender<Result<(), String>>>,
+    result: Result<(), String>,
+) {
+    match (done, result) {
+        (Some(done), result) => {
+            let _ = done.send(result);
+        }
+        (None, Ok(())) => {}
+        (None, Err(error)) => {
+            metrics::counter!("pipewright_run_records_lost_total").increment(1);
+            tracing::error!(run = write.run_id(), %error, "a run's record could not be written after its answer");
         }
     }
 }
@@ -298,18 +373,18 @@ async fn write_batch(store: &Store, mut batch: Vec<Queued>) {
     };
     match outcome {
         Ok(()) => {
-            for (_, done) in batch {
-                let _ = done.send(Ok(()));
+            for (write, done) in batch {
+                settle(&write, done, Ok(()));
             }
         }
         Err(error) if batch.len() == 1 => {
-            let (_, done) = batch.pop().expect("one write");
-            let _ = done.send(Err(error.to_string()));
+            let (write, done) = batch.pop().expect("one write");
+            settle(&write, done, Err(error.to_string()));
         }
         Err(_) => {
             for (write, done) in batch {
                 let outcome = apply_alone(store, &write).await;
-                let _ = done.send(outcome.map_err(|e| e.to_string()));
+                settle(&write, done, outcome.map_err(|e| e.to_string()));
             }
         }
     }

@@ -3,7 +3,8 @@
 //! `escape` tries to read outside its preopened directories, `say:TEXT` prints `TEXT` on
 //! stdout and `TEXT (stderr)` on stderr, `flood:BYTES` prints that many bytes on stdout (past
 //! the host's capture bound, to see it cut), `nap:MS` says so on stdout and then sleeps (to be
-//! stopped midway); anything else is echoed.
+//! stopped midway), `count` answers how many runs this instance has served (`run 1` when each
+//! run has an instance of its own); anything else is echoed.
 
 use pipewright_sdk::runnable::{string, Guest, NamedValue, RunError, Value};
 
@@ -25,6 +26,11 @@ impl Guest for Hostile {
             "alloc" => {
                 let big = vec![1u8; 1 << 30];
                 format!("allocated {}", big.len())
+            }
+            "count" => {
+                static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let runs = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                format!("run {runs}")
             }
             "escape" => match std::fs::read_to_string("/etc/passwd") {
                 Ok(_) => "read /etc/passwd".to_string(),
