@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How long the exit waits, after `serve` has drained, for work that no request waits for
 /// (a blocking compile, a plugin call); then it leaves it. `#[tokio::main]` would wait for it
 /// without bound and so stretch `--shutdown-grace-secs`.

@@ -4,6 +4,7 @@
 // Each bench uses the part it needs.
 #![allow(dead_code)]
 
+pub mod raw_http;
 pub mod wrk;
 
 use std::time::Duration;
