@@ -24,6 +24,7 @@ pub mod cli;
 pub mod console;
 pub mod drain;
 pub mod kit;
+pub mod logging;
 pub mod outbound;
 pub mod plugins;
 pub mod push;
@@ -34,6 +35,7 @@ pub mod store;
 pub mod workcopies;
 
 use cli::{Cli, Command, PipelineCommand, TokenCommand};
+use logging::init_tracing;
 
 /// Runs one command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -75,17 +77,3 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Logs to stderr (stdout is for command output), filtered by `RUST_LOG` (else `default_filter`).
-pub fn init_tracing(json: bool, default_filter: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-}

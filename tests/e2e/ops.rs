@@ -307,7 +307,7 @@ impl Served {
                 .args(["--shutdown-grace-secs", &grace_secs.to_string()])
                 .arg("--log-json")
                 // tower_http at debug: the request span's own lines (started, finished).
-                .env("RUST_LOG", "info,tower_http=debug")
+                .env("RUST_LOG", "info,pipewright::access=debug")
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -472,12 +472,16 @@ async fn sigterm_lets_a_request_in_flight_finish_then_exits(backend: Backend) {
         "{:#?}",
         served.log.seen
     );
-    // Its log lines carry its id, from the request's span.
+    // Its log lines carry it (the access log's start and end, at least).
     let of_the_request = served
         .log
         .seen
         .iter()
-        .filter(|line| line["span"]["request_id"] == "drained-request")
+        .filter(|line| {
+            line["request"]["id"] == "drained-request"
+                && line["request"]["route"] == "/v1/pipelines"
+                && line["request"]["method"] == "POST"
+        })
         .count();
     assert!(
         of_the_request >= 2,

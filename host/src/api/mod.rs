@@ -22,11 +22,9 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
-use tower_http::trace::TraceLayer;
 
 use crate::registry::Registry;
 use crate::runs::Runs;
-use request_id::RequestId;
 
 /// What the surfaces adapt: the registry, the runs over it, and the key download links are
 /// signed with (Mystic's `/v3/pipeline_files` links, see [`mystic`]). Built by
@@ -128,12 +126,8 @@ pub fn app(services: Services, config: ApiConfig) -> Router {
     app.fallback(move |uri: axum::http::Uri| async move { routes::not_found(&uri, &shapes) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), record_metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-            let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-            let request_id = request.extensions().get::<RequestId>().map(|id| id.to_string());
-            tracing::info_span!("request", method = %request.method(), uri = %request.uri(), route, request_id, user = tracing::field::Empty)
-        }))
-        // Outermost: the span above reads the id, and every answer (even one a layer made) has it.
+        // Outermost: the request's span and id cover every layer, and every answer (even one
+        // a layer made) has the id.
         .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(state)
 }

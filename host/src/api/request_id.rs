@@ -3,10 +3,10 @@
 //! [`assign`] is the outermost layer of [`super::app`]. It keeps the caller's `x-request-id`
 //! when it is a sane token (visible ASCII, at most [`MAX_LEN`] bytes: a gateway's id then
 //! follows the request through this server) and makes a UUIDv7 otherwise. The id is then
-//! - in the request's extensions, where the tracing span of `app` reads it, so every log line
-//!   of the request carries `request_id`;
+//! - in the request's log context ([`log_context`]), so every log line written while the request
+//!   is served carries it (`"request": {"id", …}` beside its method, path, route and user);
 //! - the `x-request-id` header of every answer, whatever produced it;
-//! - the task-local [`current`] while the request's handler runs, which is how the error
+//! - the task-local [`current`] while the request is served, which is how the error
 //!   constructors of the surfaces (`error.rs`, `acumos.rs`, `gbdx.rs`, `mystic.rs`) put it in
 //!   their bodies without every handler passing it along.
 //!
@@ -19,8 +19,9 @@
 //! only.
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -71,24 +72,87 @@ impl std::fmt::Display for RequestId {
 }
 
 tokio::task_local! {
-    static CURRENT: RequestId;
+    static CURRENT: RequestContext;
+}
+
+/// What the log says of the request a line was written in ([`crate::logging`]), and what the
+/// surfaces' error bodies take their id from: set by [`assign`] for the rest of the request.
+struct RequestContext {
+    id: RequestId,
+    method: axum::http::Method,
+    path: String,
+    /// The route's template (`/v4/runs/{id}`), when one matched.
+    route: Option<MatchedPath>,
+    /// Who called, once a surface has authenticated them ([`record_user`]).
+    user: std::sync::OnceLock<String>,
 }
 
 /// The id of the request whose handler is running on this task; None outside one.
 pub fn current() -> Option<String> {
-    CURRENT.try_with(|id| id.as_str().to_owned()).ok()
+    CURRENT.try_with(|request| request.id.as_str().to_owned()).ok()
 }
 
-/// The middleware: takes or makes the id, scopes the rest of the request in it, and answers
-/// with it.
-pub async fn assign(mut request: Request, next: Next) -> Response {
+/// Notes who is calling, for the log lines of the rest of the request.
+pub fn record_user(user: &str) {
+    let _ = CURRENT.try_with(|request| request.user.set(user.to_owned()));
+}
+
+/// The request the code running on this task serves, as the log shows it: `{"id", "method",
+/// "path", "route", "user"}` (those known). None outside a request.
+pub(crate) fn log_context() -> Option<serde_json::Value> {
+    CURRENT
+        .try_with(|request| {
+            let mut context = serde_json::json!({
+                "id": request.id.as_str(),
+                "method": request.method.as_str(),
+                "path": request.path,
+            });
+            if let Some(route) = &request.route {
+                context["route"] = route.as_str().into();
+            }
+            if let Some(user) = request.user.get() {
+                context["user"] = user.as_str().into();
+            }
+            context
+        })
+        .ok()
+}
+
+/// The middleware: takes or makes the id, scopes the rest of the request in it (and in the
+/// request's log context), and answers with it. With `RUST_LOG=pipewright::access=debug`, it
+/// logs each request's start and end (an access log).
+///
+/// Why a task-local read by the log's formatter rather than a tracing span per request: a span
+/// has its fields serialized when it is made, whether or not anything is logged in it, and is
+/// entered and left at every poll; that took about a tenth of a warm run's time. Nearly every
+/// request logs nothing.
+pub async fn assign(request: Request, next: Next) -> Response {
     let id = request
         .headers()
         .get(&HEADER)
         .and_then(RequestId::from_incoming)
         .unwrap_or_default();
-    request.extensions_mut().insert(id.clone());
-    let mut response = CURRENT.scope(id.clone(), next.run(request)).await;
+    let context = RequestContext {
+        id: id.clone(),
+        method: request.method().clone(),
+        path: request.uri().path().to_owned(),
+        route: request.extensions().get::<MatchedPath>().cloned(),
+        user: std::sync::OnceLock::new(),
+    };
+    let started = Instant::now();
+    let mut response = CURRENT
+        .scope(context, async move {
+            tracing::debug!(target: "pipewright::access", "request started");
+            let response = next.run(request).await;
+            tracing::debug!(
+                target: "pipewright::access",
+                status = response.status().as_u16(),
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "request finished"
+            );
+            response
+        })
+        .await;
     let value = HeaderValue::from_str(id.as_str()).expect("a request id is visible ASCII");
     response.headers_mut().insert(HEADER, value);
     response

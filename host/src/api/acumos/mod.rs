@@ -175,7 +175,7 @@ async fn identify(
         }
         other => Refusal::from_registry(op, other),
     })?;
-    tracing::Span::current().record("user", caller.user.as_str());
+    crate::api::request_id::record_user(&caller.user);
     if crate::registry::names::key(&caller.user) != crate::registry::names::key(path_user) {
         return Err(Refusal::of(op, Check::PermissionDenied));
     }

@@ -260,7 +260,7 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Answer<Caller> {
         .authenticate(token)
         .await
         .map_err(|e| Violation::from_core(e, false))?;
-    tracing::Span::current().record("user", caller.user.as_str());
+    crate::api::request_id::record_user(&caller.user);
     Ok(caller)
 }
 

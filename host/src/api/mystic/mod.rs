@@ -172,7 +172,7 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Detail>
     let token = super::bearer_token(headers)
         .ok_or_else(|| Detail(StatusCode::UNAUTHORIZED, "Missing API token".into()))?;
     let caller = state.registry.authenticate(token).await?;
-    tracing::Span::current().record("user", caller.user.as_str());
+    crate::api::request_id::record_user(&caller.user);
     Ok(caller)
 }
 

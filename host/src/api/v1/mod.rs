@@ -92,7 +92,7 @@ impl FromRequestParts<AppState> for Authenticated {
         let token =
             crate::api::bearer_token(&parts.headers).ok_or(RegistryError::Unauthenticated)?;
         let caller = state.registry.authenticate(token).await?;
-        tracing::Span::current().record("user", caller.user.as_str());
+        crate::api::request_id::record_user(&caller.user);
         Ok(Authenticated(caller))
     }
 }
