@@ -164,7 +164,8 @@ fn cold_start(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
     let mut bare_cold = Vec::new();
     let mut bare_instantiate = Vec::new();
     // Stages of a warm run without HTTP: the token checked, and the core's whole run
-    // (target, inputs, capacity, execution, the record's commit) as the handler calls it.
+    // (target, inputs, capacity, execution on the instance made ahead, the record queued for
+    // its commit) as the handler calls it.
     let mut authenticated = Vec::new();
     let mut core_warm = Vec::new();
     let caller = runtime.block_on(server.registry.authenticate(&token))?;
@@ -289,11 +290,11 @@ fn cold_start(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
     let (authenticated, core_warm) = (Percentiles::of(authenticated), Percentiles::of(core_warm));
     println!("  where a warm run's time goes (p50 of each, measured in the same rounds):");
     println!(
-        "    the host's run (instantiate + call):          {:>10.2?}",
+        "    the host's run (instantiate + call; the server instantiates ahead): {:>10.2?}",
         host_warm.p50
     );
     println!(
-        "    the core's run beyond it (target, inputs, capacity, record commit): {:>10.2?}  (Runs::submit_run {core_warm})",
+        "    the core's run beyond it (target, inputs, capacity, the call, the record queued): {:>10.2?}  (Runs::submit_run {core_warm})",
         core_warm.p50.saturating_sub(host_warm.p50)
     );
     println!("    the token checked (Registry::authenticate):   {authenticated}");

@@ -54,7 +54,7 @@ pub const RUN_SLOTS: u32 = 256;
 /// Instances made ahead of their run ([`RunnablePipeline::prepare_next`]) that may wait at once,
 /// across pipelines: one per recently run pipeline, up to this. Their pool slots are added to
 /// [`RUN_SLOTS`], so a waiting instance never takes a run's slot.
-pub const READY_SLOTS: u32 = 32;
+pub const READY_SLOTS: u32 = 8;
 
 /// What an instance made ahead may write before its run (a start function that prints) and
 /// have kept: it is handed to the run's output with the rest.
@@ -314,9 +314,9 @@ impl PluginHost {
         drop(loaded);
         if dropped > 0 {
             tracing::info!(dropped, "idle runnable pipelines scaled to zero");
-            // What they held (compiled code, metadata, the compiles' scratch) is free in the
-            // allocator now, but glibc keeps freed pages mapped: hand them back, or the
-            // memory of scale to zero stays in the process.
+            // What they held is free in the allocators now. The server's own allocator
+            // (mimalloc, `main.rs`) gives freed pages back by itself; glibc's, which the C
+            // libraries linked in use, keeps them mapped unless asked: ask it.
             #[cfg(all(target_os = "linux", target_env = "gnu"))]
             // SAFETY: malloc_trim only releases free memory; it has no preconditions.
             unsafe {
