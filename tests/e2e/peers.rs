@@ -104,6 +104,11 @@ c.SimpleLocalProcessSpawner.home_dir_template = {home}
 c.Spawner.cmd = [{singleuser}]
 c.Spawner.args = ["--allow-root"]
 c.Spawner.ip = "127.0.0.1"
+# The suite runs on two busy cores, where a single-user server importing JupyterLab has taken
+# more than the hub's default 30 s to answer (it then gives up on it): wait as long as the
+# jupyter plugin does (its spawn-timeout-seconds, 90 by default).
+c.Spawner.http_timeout = 90
+c.Spawner.start_timeout = 90
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.services = [{{"name": "pipewright", "api_token": {token}}}]
 c.JupyterHub.load_roles = [{{
