@@ -174,6 +174,8 @@ pub fn is_console_refusal(html: &str) -> bool {
 struct Browser {
     client: Client,
     driver: Child,
+    /// chromedriver's port, to shut it down when the test ends.
+    port: u16,
     shots: PathBuf,
 }
 
@@ -246,6 +248,7 @@ impl Browser {
         Some(Browser {
             client,
             driver,
+            port,
             shots,
         })
     }
@@ -383,7 +386,25 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Killing chromedriver alone leaves its Chromium running (a couple of hundred MB each, one
+    /// per test, until the machine stops): ask chromedriver to quit its browser and itself
+    /// (`GET /shutdown`), then kill what is still there.
     fn drop(&mut self) {
+        use std::io::{Read as _, Write as _};
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = stream.write_all(
+                b"GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            );
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.driver.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
