@@ -5,9 +5,10 @@
 //!
 //! The root is chosen once at start ([`BlobLocation`]); everything else sees one [`BlobStore`]
 //! over an `object_store` handle, so one code path serves both: `LocalFileSystem` writes a
-//! staging file and links it into place, S3 publishes an object whole, so either way a blob is
-//! whole or absent. Puts are `PutMode::Create`: the content decides the name, so an object that
-//! exists already holds these very bytes, and finding it is success.
+//! staging file, syncs it and links it into place (the directory synced too), S3 publishes an
+//! object whole, so either way a blob is whole or absent, and durable once `put` returns. Puts
+//! are `PutMode::Create`: the content decides the name, so an object that exists already holds
+//! these very bytes, and finding it is success.
 //!
 //! Blobs are written after every check of the request that brings them has passed and before the
 //! registry row that names them commits: a refused request writes none, and only a commit that
@@ -140,7 +141,12 @@ impl BlobStore {
                     .with_context(|| format!("creating blob store {}", root.display()))?;
                 Arc::new(
                     LocalFileSystem::new_with_prefix(root)
-                        .with_context(|| format!("opening blob store {}", root.display()))?,
+                        .with_context(|| format!("opening blob store {}", root.display()))?
+                        // A put returns once the file and the directory entries leading to it
+                        // are on disk, as an S3 put is durable once answered: the row that names
+                        // a blob commits synced (`synchronous = FULL`), and must not outlive it
+                        // in a power loss.
+                        .with_fsync(true),
                 )
             }
             BlobLocation::S3 { bucket, prefix } => {
