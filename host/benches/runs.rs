@@ -131,7 +131,8 @@ fn cold_start(hello: &[u8], scratch: &Path) -> anyhow::Result<()> {
     let mut run_raw = || -> anyhow::Result<()> {
         let (status, body) = raw_run.send()?;
         let body: Json = serde_json::from_str(&body)?;
-        if status != 200 || body["state"] != "completed" || body["outputs"][0]["value"] != GREETING {
+        if status != 200 || body["state"] != "completed" || body["outputs"][0]["value"] != GREETING
+        {
             bail!("run over HTTP: {status} {body}");
         }
         Ok(())
@@ -344,7 +345,10 @@ fn find_artifact(engine: &Engine, cache: &Path, digest: &str) -> anyhow::Result<
             return Ok(path);
         }
     }
-    bail!("no artifact of {digest} by this engine under {}", cache.display())
+    bail!(
+        "no artifact of {digest} by this engine under {}",
+        cache.display()
+    )
 }
 
 /// Bare wasmtime: WASI p2 and the `runnable` world, a fresh store per call, nothing else.

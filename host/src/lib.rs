@@ -76,4 +76,3 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
 }
-

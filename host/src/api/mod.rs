@@ -124,10 +124,13 @@ pub fn app(services: Services, config: ApiConfig) -> Router {
     }
     let shapes = Arc::new(shapes);
     app.fallback(move |uri: axum::http::Uri| async move { routes::not_found(&uri, &shapes) })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // Outermost: the request's span and id cover every layer, and every answer (even one
-        // a layer made) has the id.
+        // Outermost: the request's context (id, method, path: what log lines carry) covers
+        // every layer, and every answer (even one a layer made) has the id.
         .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(state)
 }

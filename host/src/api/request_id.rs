@@ -89,7 +89,9 @@ struct RequestContext {
 
 /// The id of the request whose handler is running on this task; None outside one.
 pub fn current() -> Option<String> {
-    CURRENT.try_with(|request| request.id.as_str().to_owned()).ok()
+    CURRENT
+        .try_with(|request| request.id.as_str().to_owned())
+        .ok()
 }
 
 /// Notes who is calling, for the log lines of the rest of the request.

@@ -389,7 +389,8 @@ impl RunnablePipeline {
                 (ready.store, ready.instance)
             }
             None => {
-                metrics::counter!("pipewright_run_instances_total", "made" => "at-run").increment(1);
+                metrics::counter!("pipewright_run_instances_total", "made" => "at-run")
+                    .increment(1);
                 self.instantiate(preopens, timeout, output).await?
             }
         };
@@ -421,8 +422,7 @@ impl RunnablePipeline {
         tokio::spawn(async move {
             let pre = pipeline.linked();
             let output = CapturedOutput::new(READY_CAPTURE_BYTES);
-            if let Ok((store, instance)) = pipeline.instantiate(&preopens, timeout, &output).await
-            {
+            if let Ok((store, instance)) = pipeline.instantiate(&preopens, timeout, &output).await {
                 *pipeline.ready.lock().unwrap() = Some(ReadyInstance {
                     store,
                     instance,
