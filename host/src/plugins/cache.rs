@@ -2,7 +2,7 @@
 //! kept under `<cache-dir>/engine-<hash>/<digest>.cwasm`, so a restart pays a file map, not a compile.
 //!
 //! The directory is trusted: `Component::deserialize_file` runs native code from it, so only this
-//! process writes it (atomically, via a temporary file and a rename). An artifact that no longer
+//! process writes it (atomically, via a temporary file synced before its rename). An artifact that no longer
 //! loads (another wasmtime, another CPU) is recompiled and replaced.
 
 use std::hash::{Hash, Hasher};
@@ -99,9 +99,26 @@ impl CompileCache {
     }
 
     fn store(&self, path: &Path, artifact: &[u8]) -> anyhow::Result<()> {
+        use std::io::Write as _;
         let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
-        std::fs::write(&tmp, artifact).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
-        Ok(())
+        // Synced before it takes its name: after a power loss the name holds a whole artifact
+        // or nothing (then it is compiled again), never a torn one whose header still passes
+        // `deserialize_file`'s checks while its code is zeros.
+        let write = || {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(artifact)?;
+            file.sync_all()
+        };
+        let stored = write()
+            .with_context(|| format!("writing {}", tmp.display()))
+            .and_then(|()| {
+                std::fs::rename(&tmp, path)
+                    .with_context(|| format!("renaming into {}", path.display()))
+            });
+        if stored.is_err() {
+            // A full disk, say: leave no half-written file behind.
+            let _ = std::fs::remove_file(&tmp);
+        }
+        stored
     }
 }
