@@ -16,7 +16,7 @@
 //!
 //! The databases sit under the target directory (`CARGO_TARGET_TMPDIR`), on the disk a server's
 //! data directory would be on, not on a tmpfs where a sync costs nothing.
-//! Run with `cargo bench -p pipewright --bench durability` (about a minute).
+//! Run with `cargo bench -p pipewright --bench durability` (about 20 seconds).
 
 #[path = "common/mod.rs"]
 mod common;
