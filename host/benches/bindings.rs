@@ -36,7 +36,6 @@ const REFUSING: &[&str] = &["policy-lowercase", "policy-semver"];
 const ACCEPTING: &[&str] = &["policy-semver"];
 const THREE: &[&str] = &["policy-lowercase", "policy-acumos", "policy-semver"];
 const ONE: &[&str] = &["policy-semver"];
-const NOTEBOOK: &str = r#"{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}"#;
 
 fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
@@ -142,12 +141,7 @@ impl Client {
         name: &str,
         version: &str,
     ) -> anyhow::Result<bool> {
-        use base64::Engine as _;
-        let content = base64::engine::general_purpose::STANDARD.encode(NOTEBOOK);
-        let body = json!({
-            "version": version,
-            "files": [{"path": "notebook.ipynb", "content_base64": content}],
-        });
+        let body = common::notebook_version(version);
         let url = format!(
             "{}/v1/pipelines/{namespace}/{name}/versions",
             server.served.base

@@ -35,7 +35,6 @@ const PER_ROUND: usize = 30;
 /// Clients, and versions each registers per side per round, in (b).
 const CLIENTS: usize = 8;
 const PER_CLIENT: usize = 10;
-const NOTEBOOK: &str = r#"{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}"#;
 
 /// One server of the comparison: its base URL and alice's token.
 struct Side {
@@ -198,16 +197,11 @@ async fn concurrent(client: &reqwest::Client, sides: [&Side; 2]) -> anyhow::Resu
         }
         ratios.push(this_round[0] / this_round[1]);
     }
-    let median = |values: &[f64]| {
-        let mut sorted = values.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        sorted[sorted.len() / 2]
-    };
-    for (which, side) in sides.iter().enumerate() {
+    for (side, per_second) in sides.iter().zip(per_second) {
         println!(
             "    {:<18} {:>8.0} versions/s (median of rounds)",
             side.label,
-            median(&per_second[which])
+            RoundRatios::of(per_second).median()
         );
     }
     println!(
@@ -270,12 +264,7 @@ async fn register(
     name: &str,
     version: &str,
 ) -> anyhow::Result<()> {
-    use base64::Engine as _;
-    let content = base64::engine::general_purpose::STANDARD.encode(NOTEBOOK);
-    let body = json!({
-        "version": version,
-        "files": [{"path": "notebook.ipynb", "content_base64": content}],
-    });
+    let body = common::notebook_version(version);
     let url = format!("{}/v1/pipelines/alice/{name}/versions", side.served.base);
     expect(client, side, url, body, 201).await
 }

@@ -36,6 +36,18 @@ pub fn policy_check_input(name: &str, surface: &str) -> (Pipeline, Vec<String>, 
     (candidate, existing, context)
 }
 
+/// The body of `POST /v1/pipelines/{ns}/{name}/versions` registering `version` of a jupyter
+/// pipeline with an empty notebook: what the registry benches register.
+pub fn notebook_version(version: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    const NOTEBOOK: &str = r#"{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}"#;
+    let content = base64::engine::general_purpose::STANDARD.encode(NOTEBOOK);
+    serde_json::json!({
+        "version": version,
+        "files": [{"path": "notebook.ipynb", "content_base64": content}],
+    })
+}
+
 /// A server on a loopback port, serving until dropped.
 pub struct Served {
     pub base: String,
