@@ -386,16 +386,19 @@ impl RunnablePipeline {
                 metrics::counter!("pipewright_run_instances_total", "made" => "ahead").increment(1);
                 ready.output.stdout.hand_over_to(&output.stdout);
                 ready.output.stderr.hand_over_to(&output.stderr);
-                (ready.store, ready.instance)
+                let mut store = ready.store;
+                // Its deadline was its instantiation's: the run's starts now.
+                set_deadline(&mut store, timeout);
+                store.data_mut().begin_call(Arc::default(), timeout);
+                (store, ready.instance)
             }
             None => {
                 metrics::counter!("pipewright_run_instances_total", "made" => "at-run")
                     .increment(1);
+                // Its deadline, set before its instantiation, bounds the call too.
                 self.instantiate(preopens, timeout, output).await?
             }
         };
-        set_deadline(&mut store, timeout);
-        store.data_mut().begin_call(Arc::default(), timeout);
         let outcome = instance
             .pipewright_pipeline_run()
             .call_run(&mut store, inputs)
